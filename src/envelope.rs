@@ -1,0 +1,77 @@
+//! The four documented operations. Each validates its input, then makes exactly one backend call,
+//! so atomicity is the backend's single, well-defined job. All are safe to call from many threads
+//! at once on one [`StorageConfig`].
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::blob::KmsBlob;
+use crate::codec;
+use crate::error::{Error, ErrorKind, Result};
+use crate::index_name::IndexName;
+use crate::storage::StorageConfig;
+
+/// Stores `blob` as the envelope of `index_name` — a strict insert.
+///
+/// Errors: `InvalidArgument` (bad name or blob, nothing written), `AlreadyExists` (an envelope is
+/// stored; it is left untouched), `Io`. A `created_at` of 0 is stored as the current time.
+pub fn create_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) -> Result<()> {
+    let index = IndexName::new(index_name)?;
+    let bytes = prepare(&index, blob)?;
+    config.backend().create(&index, &bytes)
+}
+
+/// Stores `blob` as the envelope of `index_name`, creating or replacing it — an idempotent upsert.
+///
+/// Errors: `InvalidArgument` (nothing written), `Io` (the previous envelope, if any, is intact).
+/// A `created_at` of 0 is stored as the current time.
+pub fn push_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) -> Result<()> {
+    let index = IndexName::new(index_name)?;
+    let bytes = prepare(&index, blob)?;
+    config.backend().put(&index, &bytes)
+}
+
+/// Reads the envelope of `index_name`.
+///
+/// Errors: `InvalidArgument` (bad name), `NotFound`, `Corrupt` (stored bytes fail verification:
+/// truncated, damaged, foreign, or written for another index), `Io`.
+pub fn get_index_kms(config: &StorageConfig, index_name: &str) -> Result<KmsBlob> {
+    let index = IndexName::new(index_name)?;
+    let backend = config.backend();
+    let bytes = backend
+        .get(&index)?
+        .ok_or_else(|| Error::not_found(&index))?;
+    codec::decode(&index, &bytes).map_err(|reason| {
+        Error::new(
+            ErrorKind::Corrupt,
+            format!(
+                "index {index}: stored KMS envelope at {} is corrupt: {reason}",
+                backend.location(&index)
+            ),
+        )
+    })
+}
+
+/// Removes the envelope of `index_name`; removing a missing envelope succeeds.
+///
+/// Errors: `InvalidArgument` (bad name), `Io`.
+pub fn delete_index_kms(config: &StorageConfig, index_name: &str) -> Result<()> {
+    let index = IndexName::new(index_name)?;
+    config.backend().delete(&index)
+}
+
+/// Validates `blob` for `index` and encodes it, stamping a zero `created_at` with the time now.
+fn prepare(index: &IndexName, blob: &KmsBlob) -> Result<Vec<u8>> {
+    blob.validate()
+        .map_err(|e| e.context(format_args!("index {index}: invalid KMS envelope")))?;
+    let created_at = match blob.created_at {
+        0 => unix_now(),
+        given => given,
+    };
+    Ok(codec::encode(index, blob, created_at))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

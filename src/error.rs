@@ -1,0 +1,98 @@
+//! The one error type of the Rust API. Every message names the index and the underlying cause
+//! (OS error, verifier finding) and never contains key material.
+
+use std::fmt;
+
+/// What went wrong, coarsely enough to act on. Each kind maps to one stable C result code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The caller passed something the library refuses: a bad index name, field or path.
+    InvalidArgument,
+    /// No envelope is stored for the index.
+    NotFound,
+    /// `create` found an envelope already stored for the index.
+    AlreadyExists,
+    /// The stored envelope is truncated, damaged, foreign, or belongs to another index.
+    Corrupt,
+    /// The storage backend failed (OS error, permissions, full disk).
+    Io,
+}
+
+/// An error with its [`ErrorKind`] and a human-readable message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+/// The result type of every fallible call in this crate.
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn invalid_argument(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidArgument, message)
+    }
+
+    pub(crate) fn already_exists(index: &crate::IndexName) -> Self {
+        Self::new(
+            ErrorKind::AlreadyExists,
+            format!("index {index}: a KMS envelope already exists"),
+        )
+    }
+
+    pub(crate) fn not_found(index: &crate::IndexName) -> Self {
+        Self::new(
+            ErrorKind::NotFound,
+            format!("index {index}: no KMS envelope is stored"),
+        )
+    }
+
+    /// An OS-level failure of `action` (e.g. "cannot write envelope to /root/x.kms").
+    pub(crate) fn io(
+        index: &crate::IndexName,
+        action: impl fmt::Display,
+        cause: &std::io::Error,
+    ) -> Self {
+        Self::new(ErrorKind::Io, format!("index {index}: {action}: {cause}"))
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The full message: index, operation and cause.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Prefixes the message with more context, keeping the kind.
+    pub(crate) fn context(self, context: impl fmt::Display) -> Self {
+        Error {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Error({:?}, {:?})", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,56 @@
+//! The C ABI (`include/cyborgdb_core/index_kms.h`, generated from this module by cbindgen).
+//! Thin by design: every function converts its arguments, calls the Rust API, and converts the
+//! result. Conventions, following rustls-ffi:
+//!
+//! - Every exported symbol starts with `cyb_`; handles are opaque (`cyb_storage_config`,
+//!   `cyb_kms_blob`) with `_new` / `_free`, and `_free(NULL)` is a no-op.
+//! - Fallible functions return a [`cyb_result`]; outputs are written only on success.
+//! - Every pointer argument is checked: NULL gives `CYB_RESULT_NULL_PARAMETER`. Strings are
+//!   `(pointer, length)` pairs of UTF-8, not NUL-terminated; a NULL pointer with length 0 is the
+//!   empty string.
+//! - Every body runs inside a panic boundary: a Rust panic becomes `CYB_RESULT_PANIC`.
+//! - The message of the last failed call on a thread is [`cyb_last_error_message`].
+
+#![allow(non_camel_case_types)] // C names: cyb_snake_case handles and enums.
+
+mod blob;
+mod boundary;
+mod envelope;
+mod handle;
+mod result;
+mod storage_config;
+
+pub use blob::*;
+pub use boundary::{cyb_last_error_message, cyb_result_name, cyb_version};
+pub use envelope::*;
+pub use result::cyb_result;
+pub use storage_config::*;
+
+/// Major version of the library; matches Cargo.toml.
+pub const CYB_KMS_VERSION_MAJOR: u32 = 0;
+/// Minor version of the library; matches Cargo.toml.
+pub const CYB_KMS_VERSION_MINOR: u32 = 1;
+/// Patch version of the library; matches Cargo.toml.
+pub const CYB_KMS_VERSION_PATCH: u32 = 0;
+/// Longest index name in bytes (`MAX_INDEX_NAME_LEN`).
+pub const CYB_MAX_INDEX_NAME_LEN: usize = 255;
+/// Longest `kms_name`, `provider`, `key_id` or `region` in bytes.
+pub const CYB_MAX_STRING_FIELD_LEN: usize = 2048;
+/// Longest `wrapped_kek` in bytes.
+pub const CYB_MAX_WRAPPED_KEK_LEN: usize = 8192;
+
+const _: () = assert!(CYB_MAX_INDEX_NAME_LEN == crate::index_name::MAX_INDEX_NAME_LEN);
+const _: () = assert!(CYB_MAX_STRING_FIELD_LEN == crate::blob::MAX_STRING_FIELD_LEN);
+const _: () = assert!(CYB_MAX_WRAPPED_KEK_LEN == crate::blob::MAX_WRAPPED_KEK_LEN);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_constants_match_cargo_toml() {
+        let expected =
+            format!("{CYB_KMS_VERSION_MAJOR}.{CYB_KMS_VERSION_MINOR}.{CYB_KMS_VERSION_PATCH}");
+        assert_eq!(expected, env!("CARGO_PKG_VERSION"));
+    }
+}

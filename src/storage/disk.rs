@@ -1,0 +1,250 @@
+//! The local-disk backend of [`crate::StorageConfig::disk`].
+//!
+//! Layout: the envelope of index `N` is the file `<root>/<N.storage_key()>.kms`, in the directory
+//! that holds the index keystores. Writes go through a temp file `<root>/.cyborgdb-kms.*.tmp`
+//! that is written, fsynced, then published — by `link` for a create (fails if the envelope
+//! exists: exactly one winner, no check-then-write window) or by `rename` for a push (atomic
+//! replace) — and the directory is fsynced. Readers open only final names, so they never see a
+//! partial file. A writer holds an advisory lock on its temp file; temp files whose writer is gone
+//! (lock free) and that are older than [`STALE_TEMP_AGE`] are removed once per process and root.
+
+use std::collections::HashSet;
+use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use crate::codec::MAX_ENCODED_LEN;
+use crate::error::{Error, Result};
+use crate::index_name::IndexName;
+
+/// File-name suffix of an envelope.
+pub(crate) const ENVELOPE_SUFFIX: &str = ".kms";
+/// File-name prefix and suffix of a temp file (never a valid envelope name: keys have no `.`).
+pub(crate) const TEMP_PREFIX: &str = ".cyborgdb-kms.";
+pub(crate) const TEMP_SUFFIX: &str = ".tmp";
+/// Orphaned temp files younger than this are left alone (covers a writer between create and lock).
+pub(crate) const STALE_TEMP_AGE: Duration = Duration::from_secs(60);
+/// Envelope files and directories are private to the owning user.
+const FILE_MODE: u32 = 0o600;
+const DIR_MODE: u32 = 0o700;
+
+pub(crate) struct DiskStore {
+    root: PathBuf,
+}
+
+impl DiskStore {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        DiskStore { root }
+    }
+
+    fn envelope_path(&self, index: &IndexName) -> PathBuf {
+        let mut name = index.storage_key();
+        name.push_str(ENVELOPE_SUFFIX);
+        self.root.join(name)
+    }
+
+    /// Writes `bytes` to a fresh, locked, fsynced temp file in the root (created if missing).
+    fn write_temp(&self, index: &IndexName, bytes: &[u8]) -> Result<TempFile> {
+        sweep_stale_temps_once(&self.root);
+        let mut temp = match TempFile::create_in(&self.root) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                self.create_root()
+                    .map_err(|e| Error::io(index, format!("cannot create {:?}", self.root), &e))?;
+                TempFile::create_in(&self.root)
+            }
+            other => other,
+        }
+        .map_err(|e| {
+            Error::io(
+                index,
+                format!("cannot create a temp file in {:?}", self.root),
+                &e,
+            )
+        })?;
+        temp.file
+            .write_all(bytes)
+            .and_then(|()| temp.file.sync_all())
+            .map_err(|e| Error::io(index, format!("cannot write {:?}", temp.path), &e))?;
+        Ok(temp)
+    }
+
+    /// Creates the root directory (and parents) and makes its entry durable.
+    fn create_root(&self) -> io::Result<()> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(&self.root)?;
+        match self.root.parent() {
+            Some(parent) => sync_dir(parent),
+            None => Ok(()),
+        }
+    }
+
+    fn sync_root(&self, index: &IndexName) -> Result<()> {
+        sync_dir(&self.root)
+            .map_err(|e| Error::io(index, format!("cannot fsync directory {:?}", self.root), &e))
+    }
+}
+
+impl super::EnvelopeBackend for DiskStore {
+    fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
+        let temp = self.write_temp(index, bytes)?;
+        let path = self.envelope_path(index);
+        match fs::hard_link(&temp.path, &path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(Error::already_exists(index))
+            }
+            Err(e) => return Err(Error::io(index, format!("cannot create {path:?}"), &e)),
+        }
+        drop(temp); // unlinks the temp name; the envelope keeps the inode
+        self.sync_root(index)
+    }
+
+    fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
+        let mut temp = self.write_temp(index, bytes)?;
+        let path = self.envelope_path(index);
+        fs::rename(&temp.path, &path)
+            .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
+        temp.published = true;
+        drop(temp);
+        self.sync_root(index)
+    }
+
+    fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>> {
+        let path = self.envelope_path(index);
+        let file = match File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(index, format!("cannot open {path:?}"), &e)),
+        };
+        // One byte more than the limit tells an over-long file from one exactly at it.
+        let mut bytes = Vec::with_capacity(4096);
+        file.take(MAX_ENCODED_LEN as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(index, format!("cannot read {path:?}"), &e))?;
+        Ok(Some(bytes))
+    }
+
+    fn delete(&self, index: &IndexName) -> Result<()> {
+        let path = self.envelope_path(index);
+        match fs::remove_file(&path) {
+            Ok(()) => self.sync_root(index),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(index, format!("cannot delete {path:?}"), &e)),
+        }
+    }
+
+    fn location(&self, index: &IndexName) -> String {
+        format!("{:?}", self.envelope_path(index))
+    }
+}
+
+/// A temp file being written. Removed on drop unless it was published by `rename`.
+struct TempFile {
+    path: PathBuf,
+    file: File,
+    published: bool,
+}
+
+impl TempFile {
+    /// Creates a new temp file (never reusing a name) and takes its lock.
+    fn create_in(dir: &Path) -> io::Result<TempFile> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        loop {
+            let nanos = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let name = format!(
+                "{TEMP_PREFIX}{}.{}.{nanos:08x}{TEMP_SUFFIX}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed),
+            );
+            let path = dir.join(name);
+            let file = match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(FILE_MODE)
+                .open(&path)
+            {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            };
+            let temp = TempFile {
+                path,
+                file,
+                published: false,
+            };
+            // Fresh file: nobody else can hold the lock, but fail loudly rather than write unlocked.
+            temp.file.try_lock().map_err(io::Error::from)?;
+            return Ok(temp);
+        }
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Removes temp files left by crashed writers in `root`, once per process and root.
+fn sweep_stale_temps_once(root: &Path) {
+    static SWEPT: Mutex<Option<HashSet<PathBuf>>> = Mutex::new(None);
+    let first = SWEPT
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get_or_insert_with(HashSet::new)
+        .insert(root.to_path_buf());
+    if first {
+        remove_stale_temps(root, STALE_TEMP_AGE);
+    }
+}
+
+/// Removes every temp file in `root` older than `min_age` whose writer no longer holds its lock.
+/// Best effort: housekeeping never fails a write. Returns how many were removed.
+pub(crate) fn remove_stale_temps(root: &Path, min_age: Duration) -> usize {
+    let Ok(entries) = fs::read_dir(root) else {
+        return 0;
+    };
+    let now = SystemTime::now();
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !(name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)) {
+            continue;
+        }
+        let path = entry.path();
+        let old_enough = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|mtime| now.duration_since(mtime).unwrap_or_default() >= min_age);
+        if !old_enough {
+            continue;
+        }
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        match file.try_lock() {
+            Ok(()) => {
+                if fs::remove_file(&path).is_ok() {
+                    removed += 1;
+                }
+            }
+            Err(TryLockError::WouldBlock) | Err(TryLockError::Error(_)) => {}
+        }
+    }
+    removed
+}

@@ -1,0 +1,89 @@
+//! Where envelopes live. [`StorageConfig`] is the public handle; behind it sits one backend per
+//! kind of store, each implementing [`EnvelopeBackend`] over encoded bytes. The backend owns
+//! atomicity (strict insert, whole-object replace); validation and the file format live above it
+//! (`crate::envelope`, `crate::codec`), so a new backend (S3) plugs in without touching either or
+//! the C boundary.
+
+mod disk;
+mod memory;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::index_name::IndexName;
+
+pub(crate) use disk::DiskStore;
+pub(crate) use memory::MemoryStore;
+
+/// One kind of envelope store. Implementations are shared across threads and must make each call
+/// atomic: a reader sees a whole old or a whole new envelope, never a mix.
+pub(crate) trait EnvelopeBackend: Send + Sync {
+    /// Stores `bytes` for `index` only if nothing is stored yet. Of several racing creators exactly
+    /// one succeeds; the others get `AlreadyExists`. On failure nothing is left behind.
+    fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()>;
+    /// Stores `bytes` for `index`, replacing what is there. On failure the old envelope stays.
+    fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()>;
+    /// The stored bytes, or `None` if nothing is stored.
+    fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>>;
+    /// Removes the envelope; removing a missing one succeeds.
+    fn delete(&self, index: &IndexName) -> Result<()>;
+    /// Where `index`'s envelope lives, for error messages.
+    fn location(&self, index: &IndexName) -> String;
+}
+
+/// Identifies the backing store where index keystores — and their envelopes — live.
+///
+/// Immutable and cheap to clone; clones share the same store, so all copies of one
+/// [`StorageConfig::memory`] see the same envelopes. Safe to use from any number of threads.
+#[derive(Clone)]
+pub struct StorageConfig {
+    backend: Arc<dyn EnvelopeBackend>,
+    description: Arc<str>,
+}
+
+impl StorageConfig {
+    /// A new, empty in-process store. Envelopes last as long as the last clone of this config.
+    pub fn memory() -> Self {
+        StorageConfig {
+            backend: Arc::new(MemoryStore::default()),
+            description: "memory".into(),
+        }
+    }
+
+    /// A directory on local disk (created on the first write). A relative `root` is resolved
+    /// against the current directory now, so a later `chdir` does not move the store.
+    ///
+    /// Errors: `InvalidArgument` for an empty path or one containing NUL.
+    pub fn disk(root: impl AsRef<Path>) -> Result<Self> {
+        let root = root.as_ref();
+        if root.as_os_str().is_empty() {
+            return Err(Error::invalid_argument(
+                "disk storage path must not be empty",
+            ));
+        }
+        if root.as_os_str().as_encoded_bytes().contains(&0) {
+            return Err(Error::invalid_argument(
+                "disk storage path contains a NUL byte",
+            ));
+        }
+        let root: PathBuf = std::path::absolute(root).map_err(|e| {
+            Error::invalid_argument(format!("cannot resolve disk storage path {root:?}: {e}"))
+        })?;
+        Ok(StorageConfig {
+            description: format!("disk:{}", root.display()).into(),
+            backend: Arc::new(DiskStore::new(root)),
+        })
+    }
+
+    pub(crate) fn backend(&self) -> &dyn EnvelopeBackend {
+        &*self.backend
+    }
+}
+
+impl fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StorageConfig({})", self.description)
+    }
+}
