@@ -1,5 +1,5 @@
-//! The envelope file format: a FlatBuffer `cyborg.kms.fb.KMSBlob` (schemas/kms_blob.fbs) with file
-//! identifier `CKMS`, carrying the seven documented fields, the index name it belongs to, and a
+//! The envelope file format: a size-prefixed FlatBuffer `cyborg.kms.fb.KMSBlob`
+//! (schemas/kms_blob.fbs) with file identifier `CKMS`, carrying the seven documented fields, the index name it belongs to, and a
 //! CRC-32 of all of them. Decoding runs the FlatBuffers verifier and checks identifier, index name
 //! and checksum, so damaged, truncated or foreign bytes are reported, never returned as fields.
 
@@ -52,7 +52,7 @@ pub(crate) fn encode(index: &IndexName, blob: &KmsBlob, created_at: i64) -> Vec<
         })),
     };
     let root = fb::KMSBlob::create(&mut builder, &args);
-    fb::finish_kmsblob_buffer(&mut builder, root);
+    fb::finish_size_prefixed_kmsblob_buffer(&mut builder, root);
     builder.finished_data().to_vec()
 }
 
@@ -64,15 +64,28 @@ pub(crate) fn decode(index: &IndexName, bytes: &[u8]) -> Result<KmsBlob, String>
             bytes.len()
         ));
     }
-    if !fb::kmsblob_buffer_has_identifier(bytes) {
+    // Size prefix + root offset + identifier; the flatbuffers identifier check asserts on less.
+    const HEADER_LEN: usize = 12;
+    if bytes.len() < HEADER_LEN {
+        return Err(format!("{} bytes, too short for an envelope", bytes.len()));
+    }
+    if !fb::kmsblob_size_prefixed_buffer_has_identifier(bytes) {
         return Err("not a KMS envelope (missing file identifier \"CKMS\")".to_owned());
+    }
+    let prefix = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) as usize;
+    if prefix != bytes.len() - 4 {
+        return Err(format!(
+            "{} bytes where the size prefix says {} (truncated or extended)",
+            bytes.len(),
+            prefix.saturating_add(4)
+        ));
     }
     let options = VerifierOptions {
         max_depth: 8,
         max_tables: 8,
         ..VerifierOptions::default()
     };
-    let table = fb::root_as_kmsblob_with_opts(&options, bytes)
+    let table = fb::size_prefixed_root_as_kmsblob_with_opts(&options, bytes)
         .map_err(|e| format!("FlatBuffers verifier: {e}"))?;
     let fields = Fields {
         kms_name: table.kms_name().unwrap_or_default(),
@@ -90,7 +103,7 @@ pub(crate) fn decode(index: &IndexName, bytes: &[u8]) -> Result<KmsBlob, String>
     }
     if fields.index_name != index.as_str() {
         return Err(format!(
-            "it belongs to index {:?}",
+            "it belongs to index {}",
             crate::blob::quoted_prefix(fields.index_name)
         ));
     }
@@ -141,4 +154,119 @@ fn checksum(fields: &Fields<'_>) -> u32 {
     crc.update(&fields.created_at.to_le_bytes());
     length_prefixed(&mut crc, fields.index_name.as_bytes());
     crc.finalize()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index() -> IndexName {
+        IndexName::new("golden").unwrap()
+    }
+
+    fn blob() -> KmsBlob {
+        KmsBlob {
+            kms_name: "prod-kms".into(),
+            provider: "aws-kms".into(),
+            key_id: "alias/cyborgdb".into(),
+            region: "us-east-1".into(),
+            wrapped_kek: (0u8..32).collect(),
+            version: 3,
+            created_at: 1_700_000_000,
+        }
+    }
+
+    /// The bytes this release writes for `blob()`; a change here breaks every stored envelope.
+    const GOLDEN_V1: &[u8] = include_bytes!("../../tests/data/golden-v1.kms");
+
+    #[test]
+    fn encoding_is_stable_and_the_committed_v1_file_still_decodes() {
+        assert_eq!(decode(&index(), GOLDEN_V1).unwrap(), blob());
+        assert_eq!(encode(&index(), &blob(), blob().created_at), GOLDEN_V1);
+    }
+
+    #[test]
+    fn a_file_from_a_newer_writer_with_an_extra_field_still_decodes() {
+        // As a future release would write it: every v1 field plus an unknown field id 9.
+        let b = blob();
+        let index = index();
+        let mut fbb = FlatBufferBuilder::new();
+        let strings = [
+            fbb.create_string(&b.kms_name),
+            fbb.create_string(&b.provider),
+            fbb.create_string(&b.key_id),
+            fbb.create_string(&b.region),
+        ];
+        let kek = fbb.create_vector(&b.wrapped_kek);
+        let name = fbb.create_string(index.as_str());
+        let future = fbb.create_string("a field this release does not know");
+        let table = fbb.start_table();
+        for (slot, s) in [4u16, 6, 8, 10].into_iter().zip(strings) {
+            fbb.push_slot_always(slot, s);
+        }
+        fbb.push_slot_always(fb::KMSBlob::VT_WRAPPED_KEK, kek);
+        fbb.push_slot_always(fb::KMSBlob::VT_INDEX_NAME, name);
+        fbb.push_slot_always(fb::KMSBlob::VT_CHECKSUM + 2, future);
+        fbb.push_slot(fb::KMSBlob::VT_VERSION, b.version, 0);
+        fbb.push_slot(fb::KMSBlob::VT_CREATED_AT, b.created_at, 0);
+        let fields = Fields {
+            kms_name: &b.kms_name,
+            provider: &b.provider,
+            key_id: &b.key_id,
+            region: &b.region,
+            wrapped_kek: &b.wrapped_kek,
+            version: b.version,
+            created_at: b.created_at,
+            index_name: index.as_str(),
+        };
+        fbb.push_slot_always(fb::KMSBlob::VT_CHECKSUM, checksum(&fields));
+        let root = fbb.end_table(table);
+        fb::finish_size_prefixed_kmsblob_buffer(
+            &mut fbb,
+            flatbuffers::WIPOffset::new(root.value()),
+        );
+        assert_eq!(decode(&index, fbb.finished_data()).unwrap(), b);
+    }
+
+    #[test]
+    fn the_checksum_is_zlib_crc32_of_the_documented_encoding() {
+        // Recomputed by hand from the README's definition, as another language would.
+        let mut canonical = vec![1u8];
+        for field in [&b"a"[..], b"aws-kms", b"k", b"r", &[9, 9]] {
+            canonical.extend_from_slice(&(field.len() as u32).to_le_bytes());
+            canonical.extend_from_slice(field);
+        }
+        canonical.extend_from_slice(&7u32.to_le_bytes());
+        canonical.extend_from_slice(&(-1i64).to_le_bytes());
+        canonical.extend_from_slice(&3u32.to_le_bytes());
+        canonical.extend_from_slice(b"idx");
+        let fields = Fields {
+            kms_name: "a",
+            provider: "aws-kms",
+            key_id: "k",
+            region: "r",
+            wrapped_kek: &[9, 9],
+            version: 7,
+            created_at: -1,
+            index_name: "idx",
+        };
+        assert_eq!(checksum(&fields), crc32fast::hash(&canonical));
+    }
+
+    #[test]
+    fn a_missing_checksum_is_rejected() {
+        let mut fbb = FlatBufferBuilder::new();
+        let name = fbb.create_string(index().as_str());
+        let table = fbb.start_table();
+        fbb.push_slot_always(fb::KMSBlob::VT_INDEX_NAME, name);
+        let root = fbb.end_table(table);
+        fb::finish_size_prefixed_kmsblob_buffer(
+            &mut fbb,
+            flatbuffers::WIPOffset::new(root.value()),
+        );
+        assert_eq!(
+            decode(&index(), fbb.finished_data()).unwrap_err(),
+            "no checksum field"
+        );
+    }
 }
