@@ -14,7 +14,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use crate::codec::MAX_ENCODED_LEN;
@@ -34,11 +34,16 @@ const DIR_MODE: u32 = 0o700;
 
 pub(crate) struct DiskStore {
     root: PathBuf,
+    /// Set once this store has made sure the root was swept in this process.
+    swept: Once,
 }
 
 impl DiskStore {
     pub(crate) fn new(root: PathBuf) -> Self {
-        DiskStore { root }
+        DiskStore {
+            root,
+            swept: Once::new(),
+        }
     }
 
     fn envelope_path(&self, index: &IndexName) -> PathBuf {
@@ -49,7 +54,7 @@ impl DiskStore {
 
     /// Writes `bytes` to a fresh, locked, fsynced temp file in the root (created if missing).
     fn write_temp(&self, index: &IndexName, bytes: &[u8]) -> Result<TempFile> {
-        sweep_stale_temps_once(&self.root);
+        self.swept.call_once(|| sweep_stale_temps_once(&self.root));
         let mut temp = match TempFile::create_in(&self.root) {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.create_root()

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, clippy, the C header drift check, then CTest (all C++
+# tests plus `cargo test`), then the C++ tests again under ASan+UBSan. Installs what is missing.
+# Usage: scripts/test.sh        (CI runs exactly this through .ci/run)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+# Tests never reach the network or the EC2 metadata service.
+export AWS_EC2_METADATA_DISABLED=true
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "bootstrap"
+scripts/bootstrap.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "build and C header drift check"
+cargo build --locked
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  if ! git diff --exit-code -- include/cyborgdb_core/index_kms.h; then
+    echo "include/cyborgdb_core/index_kms.h is out of date: commit the header cargo build generated" >&2
+    exit 1
+  fi
+fi
+
+step "FlatBuffers code drift check"
+scripts/regen-flatbuffers.sh
+if git rev-parse --git-dir >/dev/null 2>&1; then
+  if ! git diff --exit-code -- src/codec/kms_blob_generated.rs; then
+    echo "src/codec/kms_blob_generated.rs differs from what flatc generates from schemas/kms_blob.fbs" >&2
+    exit 1
+  fi
+fi
+
+step "CTest: C++ tests and cargo test"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build -j"$(nproc)"
+(cd build && ctest --output-on-failure -j"$(nproc)")
+
+step "CTest under ASan+UBSan: C++ tests"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCYB_SANITIZE=ON -DCYB_CARGO_TEST=OFF >/dev/null
+cmake --build build-asan -j"$(nproc)"
+(cd build-asan && ctest --output-on-failure -j"$(nproc)")
+
+step "all checks passed"
