@@ -75,3 +75,43 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_accept_envelopes_a_later_release_may_write() {
+        // A provider this release does not know, stored by bypassing validation.
+        let store = StorageConfig::memory();
+        let index = IndexName::new("idx").unwrap();
+        let future = KmsBlob {
+            provider: "gcp-kms".into(),
+            version: 9,
+            created_at: 1,
+            ..KmsBlob::default()
+        };
+        let bytes = codec::encode(&index, &future, future.created_at);
+        store.backend().put(&index, &bytes).unwrap();
+        assert_eq!(get_index_kms(&store, "idx").unwrap(), future);
+        // ...but this release will not write it.
+        assert_eq!(
+            push_index_kms(&store, "idx", &future).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+    }
+
+    #[test]
+    fn invalid_envelope_messages_name_the_index_and_field() {
+        let store = StorageConfig::memory();
+        let blob = KmsBlob {
+            provider: "aws".into(),
+            ..KmsBlob::default()
+        };
+        let err = create_index_kms(&store, "orders", &blob).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "index \"orders\": invalid KMS envelope: provider \"aws\" needs a non-empty kms_name"
+        );
+    }
+}
