@@ -62,6 +62,7 @@ pub enum Provider {
 
 impl Provider {
     /// Every provider, in documentation order.
+    /// cbindgen:ignore
     pub const ALL: [Provider; 3] = [Provider::Aws, Provider::AwsKms, Provider::None];
 
     /// The name stored in an envelope's `provider` field.
