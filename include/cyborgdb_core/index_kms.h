@@ -96,8 +96,6 @@ typedef struct {
   size_t len;
 } cyb_bytes;
 
-
-
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
