@@ -1,0 +1,324 @@
+// cyborgdb-kms C++ API: per-index KMS envelopes for CyborgDB.
+//
+// A header-only C++17 layer over the C ABI in index_kms.h, matching the documented CyborgDB C++
+// API (namespace `cyborg`: StorageConfig, CachePolicy, KMSBlob, CreateIndexKMS, PushIndexKMS,
+// GetIndexKMS, DeleteIndexKMS). It adds no logic of its own: every rule is enforced by the library.
+//
+// Errors: every failure throws an exception that derives both from a standard exception
+// (std::invalid_argument or std::runtime_error, as the CyborgDB C++ SDK does) and from the mixin
+// cyborg::Error, which carries the C result code. what() is "<CODE_NAME>: <library message>".
+//
+//   exception                    standard base           result codes
+//   cyborg::InvalidArgumentError std::invalid_argument   INVALID_ARGUMENT, NULL_PARAMETER
+//   cyborg::NotFoundError        std::invalid_argument   NOT_FOUND
+//   cyborg::AlreadyExistsError   std::invalid_argument   ALREADY_EXISTS
+//   cyborg::IOError              std::runtime_error      IO
+//   cyborg::CorruptDataError     std::runtime_error      CORRUPT
+//   cyborg::InternalError        std::runtime_error      PANIC and any unknown code
+//
+// cyborg::Error is deliberately not a std::exception, so catch (const std::exception&) is never
+// ambiguous. Functions that allocate may also throw std::bad_alloc.
+//
+// Thread-safety: a StorageConfig is immutable; it and its copies may be used by any number of
+// threads at once, and every free function may be called concurrently. A KMSBlob is a plain value.
+
+#ifndef CYBORGDB_CORE_INDEX_KMS_HPP
+#define CYBORGDB_CORE_INDEX_KMS_HPP
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "index_kms.h"
+
+namespace cyborg {
+
+// ---------------------------------------------------------------------------------------------
+// Exceptions
+// ---------------------------------------------------------------------------------------------
+
+/// Mixin base of every exception this library throws: the C result code of the failure.
+/// Not derived from std::exception (the concrete types are, through exactly one standard base).
+class Error {
+public:
+    /// The C result code of the failure (e.g. CYB_RESULT_NOT_FOUND).
+    cyb_result code() const noexcept { return code_; }
+
+    virtual ~Error() = default;
+
+protected:
+    explicit Error(cyb_result code) noexcept : code_(code) {}
+    Error(const Error&) = default;
+    Error& operator=(const Error&) = default;
+
+private:
+    cyb_result code_;
+};
+
+/// A rejected argument: bad index name, invalid UTF-8, an envelope field that breaks a rule, an
+/// empty or missing disk path (INVALID_ARGUMENT), or a NULL pointer (NULL_PARAMETER).
+class InvalidArgumentError : public std::invalid_argument, public Error {
+public:
+    InvalidArgumentError(cyb_result code, const std::string& what)
+        : std::invalid_argument(what), Error(code) {}
+};
+
+/// No envelope is stored for the index (NOT_FOUND).
+class NotFoundError : public std::invalid_argument, public Error {
+public:
+    NotFoundError(cyb_result code, const std::string& what)
+        : std::invalid_argument(what), Error(code) {}
+};
+
+/// CreateIndexKMS found an envelope already stored; it was left untouched (ALREADY_EXISTS).
+class AlreadyExistsError : public std::invalid_argument, public Error {
+public:
+    AlreadyExistsError(cyb_result code, const std::string& what)
+        : std::invalid_argument(what), Error(code) {}
+};
+
+/// The storage backend failed: OS error, permissions, full disk (IO).
+class IOError : public std::runtime_error, public Error {
+public:
+    IOError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
+/// The stored envelope is truncated, damaged, foreign or belongs to another index (CORRUPT).
+class CorruptDataError : public std::runtime_error, public Error {
+public:
+    CorruptDataError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
+/// A bug in the library (PANIC) or a result code this header does not know.
+class InternalError : public std::runtime_error, public Error {
+public:
+    InternalError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
+namespace detail {
+
+/// Throws the exception for `code`, with what() = "<CODE_NAME>: <message>".
+[[noreturn]] inline void throw_error(cyb_result code, const std::string& message) {
+    std::string what = cyb_result_name(static_cast<uint32_t>(code));
+    what += ": ";
+    what += message;
+    switch (code) {
+        case CYB_RESULT_INVALID_ARGUMENT:
+        case CYB_RESULT_NULL_PARAMETER:
+            throw InvalidArgumentError(code, what);
+        case CYB_RESULT_NOT_FOUND:
+            throw NotFoundError(code, what);
+        case CYB_RESULT_ALREADY_EXISTS:
+            throw AlreadyExistsError(code, what);
+        case CYB_RESULT_IO:
+            throw IOError(code, what);
+        case CYB_RESULT_CORRUPT:
+            throw CorruptDataError(code, what);
+        default:  // CYB_RESULT_PANIC, unknown codes (CYB_RESULT_OK is never passed here)
+            throw InternalError(code, what);
+    }
+}
+
+/// Returns if `code` is CYB_RESULT_OK; otherwise throws its exception with the calling thread's
+/// cyb_last_error_message(). Call it immediately after the C function that returned `code`.
+inline void check(cyb_result code) {
+    if (code == CYB_RESULT_OK) {
+        return;
+    }
+    throw_error(code, cyb_last_error_message());
+}
+
+struct BlobDeleter {
+    void operator()(cyb_kms_blob* blob) const noexcept { cyb_kms_blob_free(blob); }
+};
+
+/// An owned C envelope handle.
+using BlobPtr = std::unique_ptr<cyb_kms_blob, BlobDeleter>;
+
+inline std::string to_string(cyb_str s) {
+    return s.len == 0 ? std::string() : std::string(s.data, s.len);
+}
+
+inline std::vector<uint8_t> to_bytes(cyb_bytes b) {
+    return b.len == 0 ? std::vector<uint8_t>() : std::vector<uint8_t>(b.data, b.data + b.len);
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------
+// Storage
+// ---------------------------------------------------------------------------------------------
+
+/// Caching of vector data in the full CyborgDB engine. Accepted by StorageConfig::Disk for API
+/// compatibility and ignored: it has no meaning for KMS envelopes.
+struct CachePolicy {
+    bool vectors = false;
+    bool metadata = false;
+    bool ids = false;
+};
+
+/// Where index keystores, and so their KMS envelopes, are stored. Immutable, no public default
+/// constructor; copies share one store (all copies of one Memory() see the same envelopes).
+/// Thread-safe: any number of threads may use one StorageConfig or its copies at once.
+class StorageConfig {
+public:
+    /// A new, empty in-process store; its envelopes are gone when the last copy is destroyed.
+    /// Two calls give two distinct stores. Throws only std::bad_alloc / InternalError.
+    static StorageConfig Memory() {
+        cyb_storage_config* raw = nullptr;
+        detail::check(cyb_storage_config_new_memory(&raw));
+        return StorageConfig(raw);
+    }
+
+    /// A store in the directory `path` (created on the first write; a relative path is resolved
+    /// against the current directory now). Envelope of index N: <path>/<storage key of N>.kms.
+    /// `cache_policy` is ignored (see CachePolicy).
+    /// Throws InvalidArgumentError for std::nullopt ("Disk storage needs a path"), an empty path or
+    /// one containing NUL.
+    static StorageConfig Disk(std::optional<std::filesystem::path> path,
+                              CachePolicy cache_policy = {}) {
+        static_cast<void>(cache_policy);
+        if (!path) {
+            detail::throw_error(CYB_RESULT_INVALID_ARGUMENT, "Disk storage needs a path");
+        }
+        const std::string bytes = path->string();
+        cyb_storage_config* raw = nullptr;
+        detail::check(cyb_storage_config_new_disk(bytes.data(), bytes.size(), &raw));
+        return StorageConfig(raw);
+    }
+
+    /// The C handle, borrowed: valid as long as this StorageConfig (or a copy) lives.
+    const cyb_storage_config* c_handle() const noexcept { return handle_.get(); }
+
+private:
+    explicit StorageConfig(cyb_storage_config* raw) : handle_(raw, &cyb_storage_config_free) {}
+
+    std::shared_ptr<cyb_storage_config> handle_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Envelopes
+// ---------------------------------------------------------------------------------------------
+
+/// A per-index KMS envelope, with exactly the documented fields and defaults.
+struct KMSBlob {
+    std::string kms_name;              // logical KMS name (registry slot)
+    std::string provider;              // "aws" | "aws-kms" | "none"
+    std::string key_id;                // KMS key identifier
+    std::string region;                // KMS region
+    std::vector<uint8_t> wrapped_kek;  // wrapped KEK bytes
+    uint32_t version = 0;              // envelope version
+    int64_t created_at = 0;            // unix epoch seconds (0: stamped with "now" when stored)
+};
+
+/// Field-wise equality.
+inline bool operator==(const KMSBlob& a, const KMSBlob& b) {
+    return a.kms_name == b.kms_name && a.provider == b.provider && a.key_id == b.key_id &&
+           a.region == b.region && a.wrapped_kek == b.wrapped_kek && a.version == b.version &&
+           a.created_at == b.created_at;
+}
+
+inline bool operator!=(const KMSBlob& a, const KMSBlob& b) { return !(a == b); }
+
+namespace detail {
+
+/// A new C envelope holding a copy of `blob` (strings passed as (data, size), so an embedded NUL
+/// reaches the library, which rejects it on create / push).
+inline BlobPtr to_c_blob(const KMSBlob& blob) {
+    cyb_kms_blob* raw = nullptr;
+    check(cyb_kms_blob_new(&raw));
+    BlobPtr owned(raw);
+    check(cyb_kms_blob_set_kms_name(raw, blob.kms_name.data(), blob.kms_name.size()));
+    check(cyb_kms_blob_set_provider(raw, blob.provider.data(), blob.provider.size()));
+    check(cyb_kms_blob_set_key_id(raw, blob.key_id.data(), blob.key_id.size()));
+    check(cyb_kms_blob_set_region(raw, blob.region.data(), blob.region.size()));
+    check(cyb_kms_blob_set_wrapped_kek(raw, blob.wrapped_kek.data(), blob.wrapped_kek.size()));
+    check(cyb_kms_blob_set_version(raw, blob.version));
+    check(cyb_kms_blob_set_created_at(raw, blob.created_at));
+    return owned;
+}
+
+/// A copy of the C envelope `blob`.
+inline KMSBlob from_c_blob(const cyb_kms_blob* blob) {
+    KMSBlob out;
+    out.kms_name = to_string(cyb_kms_blob_kms_name(blob));
+    out.provider = to_string(cyb_kms_blob_provider(blob));
+    out.key_id = to_string(cyb_kms_blob_key_id(blob));
+    out.region = to_string(cyb_kms_blob_region(blob));
+    out.wrapped_kek = to_bytes(cyb_kms_blob_wrapped_kek(blob));
+    out.version = cyb_kms_blob_version(blob);
+    out.created_at = cyb_kms_blob_created_at(blob);
+    return out;
+}
+
+}  // namespace detail
+
+/// Stores `blob` as the envelope of `index_name` — a strict insert. `blob` is not modified; a
+/// created_at of 0 is stored as the current unix time.
+/// Throws AlreadyExistsError if an envelope is stored (it is left untouched); InvalidArgumentError
+/// for a bad index name (empty, > 255 bytes, NUL, invalid UTF-8) or a field that breaks a rule
+/// (nothing is written); IOError. Safe to call concurrently: racing creates have one winner.
+inline void CreateIndexKMS(const StorageConfig& config_location, const std::string& index_name,
+                           const KMSBlob& blob) {
+    const detail::BlobPtr c_blob = detail::to_c_blob(blob);
+    detail::check(cyb_index_kms_create(config_location.c_handle(), index_name.data(),
+                                       index_name.size(), c_blob.get()));
+}
+
+/// Stores `blob` as the envelope of `index_name`, creating or replacing it — an idempotent
+/// upsert. A created_at of 0 is stored as the current unix time.
+/// Throws InvalidArgumentError (nothing written), IOError (a previous envelope is intact).
+/// Safe to call concurrently; readers see the old or the new envelope, never a mix.
+inline void PushIndexKMS(const StorageConfig& config_location, const std::string& index_name,
+                         const KMSBlob& blob) {
+    const detail::BlobPtr c_blob = detail::to_c_blob(blob);
+    detail::check(cyb_index_kms_push(config_location.c_handle(), index_name.data(),
+                                     index_name.size(), c_blob.get()));
+}
+
+/// The stored envelope of `index_name`, or std::nullopt if none is stored.
+/// Throws InvalidArgumentError, CorruptDataError (stored bytes fail verification), IOError.
+/// Safe to call concurrently.
+inline std::optional<KMSBlob> TryGetIndexKMS(const StorageConfig& config_location,
+                                             const std::string& index_name) {
+    cyb_kms_blob* raw = nullptr;
+    const cyb_result code = cyb_index_kms_get(config_location.c_handle(), index_name.data(),
+                                              index_name.size(), &raw);
+    if (code == CYB_RESULT_NOT_FOUND) {
+        return std::nullopt;
+    }
+    detail::check(code);
+    const detail::BlobPtr owned(raw);
+    return detail::from_c_blob(owned.get());
+}
+
+/// The stored envelope of `index_name`.
+/// Throws NotFoundError if none is stored; InvalidArgumentError, CorruptDataError, IOError.
+/// Safe to call concurrently.
+inline KMSBlob GetIndexKMS(const StorageConfig& config_location, const std::string& index_name) {
+    cyb_kms_blob* raw = nullptr;
+    detail::check(cyb_index_kms_get(config_location.c_handle(), index_name.data(),
+                                    index_name.size(), &raw));
+    const detail::BlobPtr owned(raw);
+    return detail::from_c_blob(owned.get());
+}
+
+/// Removes the envelope of `index_name`; removing a missing envelope succeeds (idempotent).
+/// Throws InvalidArgumentError, IOError. Safe to call concurrently.
+inline void DeleteIndexKMS(const StorageConfig& config_location, const std::string& index_name) {
+    detail::check(cyb_index_kms_delete(config_location.c_handle(), index_name.data(),
+                                       index_name.size()));
+}
+
+}  // namespace cyborg
+
+#endif  // CYBORGDB_CORE_INDEX_KMS_HPP
