@@ -26,6 +26,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use cyborgdb_kms::ffi::{self, cyb_kms_blob, cyb_result, cyb_storage_config};
 use cyborgdb_kms::{get_index_kms, push_index_kms, KmsBlob, StorageConfig};
 
@@ -67,29 +70,10 @@ fn main() {
 // ---------------------------------------------------------------------------------------------
 // The envelope and the operations under test.
 
-/// A realistic aws-kms envelope: a full key ARN and a 184-byte wrapped KEK (a KMS ciphertext of a
-/// 32-byte key). `created_at` is fixed so every push writes identical bytes.
+/// A realistic aws-kms envelope (shared with the tests): a full key ARN and a 184-byte wrapped KEK
+/// (a KMS ciphertext of a 32-byte key). `created_at` is fixed so every push writes identical bytes.
 fn envelope() -> KmsBlob {
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let wrapped_kek = (0..184)
-        .map(|_| {
-            // xorshift64*: random-looking, deterministic bytes.
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
-        })
-        .collect();
-    KmsBlob {
-        kms_name: "prod-kms".into(),
-        provider: "aws-kms".into(),
-        key_id: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-            .into(),
-        region: "us-east-1".into(),
-        wrapped_kek,
-        version: 1,
-        created_at: 1_750_000_000,
-    }
+    common::aws_kms_blob(1)
 }
 
 fn check(code: cyb_result, what: &str) {
