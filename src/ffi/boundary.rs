@@ -107,7 +107,7 @@ pub extern "C" fn cyb_result_name(code: u32) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn cyb_version() -> *const c_char {
     const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
-    VERSION.as_ptr().cast()
+    ffi_value(VERSION.as_ptr().cast(), || VERSION.as_ptr().cast())
 }
 
 #[cfg(test)]
