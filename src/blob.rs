@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::error::{Error, Result};
+use crate::error::{quoted_prefix, Error, Result};
 
 /// Longest accepted `kms_name`, `provider`, `key_id` or `region`, in bytes (a KMS alias ARN fits).
 pub const MAX_STRING_FIELD_LEN: usize = 2048;
@@ -149,15 +149,6 @@ impl KmsBlob {
     }
 }
 
-/// A caller-supplied string for an error message: quoted, escaped, cut at 64 characters.
-pub(crate) fn quoted_prefix(value: &str) -> String {
-    const SHOWN: usize = 64;
-    match value.char_indices().nth(SHOWN) {
-        Some((cut, _)) => format!("{:?}...", &value[..cut]),
-        None => format!("{value:?}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,13 +253,5 @@ mod tests {
         let shown = format!("{blob:?}");
         assert!(shown.contains("<3 bytes>"));
         assert!(!shown.contains("171"));
-    }
-
-    #[test]
-    fn quoted_prefix_cuts_long_values_on_a_char_boundary() {
-        let long = "é".repeat(100);
-        let shown = quoted_prefix(&long);
-        assert!(shown.ends_with("..."));
-        assert_eq!(shown.chars().filter(|c| *c == 'é').count(), 64);
     }
 }

@@ -96,3 +96,25 @@ impl fmt::Debug for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A caller-supplied string for an error message: quoted, escaped, cut at 64 characters.
+pub(crate) fn quoted_prefix(value: &str) -> String {
+    const SHOWN: usize = 64;
+    match value.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}...", &value[..cut]),
+        None => format!("{value:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_prefix_cuts_long_values_on_a_char_boundary() {
+        let long = "é".repeat(100);
+        let shown = quoted_prefix(&long);
+        assert!(shown.ends_with("..."));
+        assert_eq!(shown.chars().filter(|c| *c == 'é').count(), 64);
+    }
+}

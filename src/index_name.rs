@@ -6,8 +6,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::blob::quoted_prefix;
-use crate::error::{Error, Result};
+use crate::error::{quoted_prefix, Error, Result};
 
 /// Longest accepted index name, in bytes of UTF-8.
 pub const MAX_INDEX_NAME_LEN: usize = 255;
