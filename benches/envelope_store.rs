@@ -76,6 +76,33 @@ fn envelope() -> KmsBlob {
     common::aws_kms_blob(1)
 }
 
+/// A Disk store under `root` holding the bench envelope, with the envelope file's path and bytes.
+struct DiskFixture {
+    root: PathBuf,
+    config: StorageConfig,
+    blob: KmsBlob,
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl DiskFixture {
+    fn new(root: PathBuf) -> Self {
+        let config = StorageConfig::disk(&root).unwrap();
+        let blob = envelope();
+        push_index_kms(&config, INDEX, &blob).unwrap();
+        let path = root.join(format!("{INDEX}.kms"));
+        // The exact bytes a push writes (created_at is fixed, so every push writes these).
+        let bytes = fs::read(&path).unwrap();
+        DiskFixture {
+            root,
+            config,
+            blob,
+            path,
+            bytes,
+        }
+    }
+}
+
 fn check(code: cyb_result, what: &str) {
     if code != cyb_result::CYB_RESULT_OK {
         let message = unsafe { CStr::from_ptr(ffi::cyb_last_error_message()) };
@@ -222,10 +249,9 @@ enum Budget {
 }
 
 fn disk_get(data: &Path, rows: &mut Vec<Row>, blocks: usize) {
-    let root = data.join("get");
-    let config = StorageConfig::disk(&root).unwrap();
-    push_index_kms(&config, INDEX, &envelope()).unwrap();
-    let path = root.join(format!("{INDEX}.kms"));
+    let DiskFixture {
+        root, config, path, ..
+    } = DiskFixture::new(data.join("get"));
     let c_config = CConfig::disk(&root);
     // The same envelope read three ways; check they agree before timing.
     assert_eq!(get_index_kms(&config, INDEX).unwrap(), envelope());
@@ -268,13 +294,13 @@ fn disk_get(data: &Path, rows: &mut Vec<Row>, blocks: usize) {
 }
 
 fn disk_push(data: &Path, rows: &mut Vec<Row>, blocks: usize) {
-    let root = data.join("push");
-    let config = StorageConfig::disk(&root).unwrap();
-    let blob = envelope();
-    push_index_kms(&config, INDEX, &blob).unwrap();
-    let target = root.join(format!("{INDEX}.kms"));
-    // The exact bytes our push writes (created_at is fixed, so every push writes these).
-    let bytes = fs::read(&target).unwrap();
+    let DiskFixture {
+        root,
+        config,
+        blob,
+        path: target,
+        bytes,
+    } = DiskFixture::new(data.join("push"));
     let temp = root.join(".plain-bench.tmp");
     eprintln!(
         "disk push: {} ({} bytes), {} blocks",
@@ -407,12 +433,13 @@ fn interleave<const N: usize>(
 // Profiling mode: one op in a loop, nothing else, so `strace -c` / `perf` see only it.
 
 fn profile(op: &str, iters: u64, data: &Path) {
-    let root = data.join("profile");
-    let config = StorageConfig::disk(&root).unwrap();
-    let blob = envelope();
-    push_index_kms(&config, INDEX, &blob).unwrap();
-    let path = root.join(format!("{INDEX}.kms"));
-    let bytes = fs::read(&path).unwrap();
+    let DiskFixture {
+        root,
+        config,
+        blob,
+        path,
+        bytes,
+    } = DiskFixture::new(data.join("profile"));
     let temp = root.join(".plain-bench.tmp");
     let memory = StorageConfig::memory();
     push_index_kms(&memory, INDEX, &blob).unwrap();
