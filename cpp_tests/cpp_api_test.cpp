@@ -351,7 +351,7 @@ TEST(Exceptions, InternalErrorForPanicAndUnknownCodes) {
         EXPECT_EQ(static_cast<uint32_t>(e.code()), 12345u);
         EXPECT_STREQ(e.what(), "UNKNOWN: what is this");
     }
-    EXPECT_THROW(cyborg::detail::check(static_cast<cyb_result>(401)), cyborg::InternalError);
+    EXPECT_THROW(cyborg::detail::check(static_cast<cyb_result>(411)), cyborg::InternalError);
     EXPECT_NO_THROW(cyborg::detail::check(CYB_RESULT_OK));
 }
 
@@ -375,9 +375,36 @@ TEST(Exceptions, CheckMapsEveryCode) {
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_CORRUPT), cyborg::CorruptDataError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_IO), cyborg::IOError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_PANIC), cyborg::InternalError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_STORAGE_UNAVAILABLE),
+                 cyborg::StorageUnavailableError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_STORAGE_ACCESS_DENIED),
+                 cyborg::StorageAccessDeniedError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_UNKNOWN_SLOT), cyborg::UnknownSlotError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_INVALID_CONFIG), cyborg::InvalidConfigError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_KEK_NOT_WRAPPED), cyborg::KEKNotWrappedError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_DECRYPT_FAILED), cyborg::DecryptFailedError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_KMS_ACCESS_DENIED), cyborg::KMSAccessDeniedError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_KMS_KEY_NOT_FOUND), cyborg::KMSKeyNotFoundError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_KMS_KEY_DISABLED), cyborg::KMSKeyDisabledError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_KMS_THROTTLED), cyborg::KMSThrottledError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_KMS_UNAVAILABLE), cyborg::KMSUnavailableError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_KMS_BAD_RESPONSE), cyborg::KMSBadResponseError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_WRAP_KEY_SIZE), cyborg::WrapKeySizeError);
+    // The KMS provider errors share one catchable base; the configuration errors are
+    // std::invalid_argument, the provider and storage errors std::runtime_error.
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_KMS_THROTTLED), cyborg::KMSError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_WRAP_KEY_SIZE), std::runtime_error);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_UNKNOWN_SLOT), std::invalid_argument);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_STORAGE_UNAVAILABLE), std::runtime_error);
     for (cyb_result code : {CYB_RESULT_INVALID_ARGUMENT, CYB_RESULT_NULL_PARAMETER, CYB_RESULT_NOT_FOUND,
                             CYB_RESULT_ALREADY_EXISTS, CYB_RESULT_CORRUPT, CYB_RESULT_IO,
-                            CYB_RESULT_PANIC}) {
+                            CYB_RESULT_STORAGE_UNAVAILABLE, CYB_RESULT_STORAGE_ACCESS_DENIED,
+                            CYB_RESULT_DECRYPT_FAILED, CYB_RESULT_KMS_ACCESS_DENIED,
+                            CYB_RESULT_KMS_KEY_NOT_FOUND, CYB_RESULT_KMS_KEY_DISABLED,
+                            CYB_RESULT_KMS_THROTTLED, CYB_RESULT_KMS_UNAVAILABLE,
+                            CYB_RESULT_KMS_BAD_RESPONSE, CYB_RESULT_WRAP_KEY_SIZE,
+                            CYB_RESULT_UNKNOWN_SLOT, CYB_RESULT_INVALID_CONFIG,
+                            CYB_RESULT_KEK_NOT_WRAPPED, CYB_RESULT_PANIC}) {
         const auto [got, what] = thrown_code(code);
         EXPECT_EQ(got, code);
         EXPECT_EQ(what, std::string(cyb_result_name(code)) + ": " + message);

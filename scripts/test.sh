@@ -5,13 +5,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
-# Tests never reach the network or the EC2 metadata service.
-export AWS_EC2_METADATA_DISABLED=true
+# Tests never reach the network or the EC2 metadata service: dummy credentials, an explicit
+# region, and a default endpoint on a closed loopback port (tests point clients at the emulator).
+# cargo sets the same for its own test processes (.cargo/config.toml).
+export AWS_EC2_METADATA_DISABLED=true AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing
+export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1 AWS_ENDPOINT_URL=http://127.0.0.1:9
+export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_SESSION_TOKEN AWS_PROFILE
 
 step() { printf '\n=== %s\n' "$*"; }
 
 step "bootstrap"
 scripts/bootstrap.sh
+# The AWS API emulator (moto server) and boto3, in .venv-moto; tests start it themselves.
+CYB_MOTO_PYTHON=$(scripts/bootstrap-moto.sh)
+export CYB_MOTO_PYTHON
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -17,6 +17,34 @@ pub enum ErrorKind {
     Corrupt,
     /// The storage backend failed (OS error, permissions, full disk).
     Io,
+    /// A remote store (S3) did not answer in time or could not be reached.
+    StorageUnavailable,
+    /// A remote store (S3) refused the credentials or the request (403, bad keys, no such bucket
+    /// under this account).
+    StorageAccessDenied,
+    /// The wrapped KEK was rejected: wrong key, wrong index or context, damaged ciphertext, or the
+    /// unwrapped key is not 32 bytes.
+    DecryptFailed,
+    /// The KMS provider denied access (sts:AssumeRole, kms:Decrypt, secretsmanager:GetSecretValue).
+    KmsAccessDenied,
+    /// The KMS key or Secrets Manager secret does not exist (or not in that region).
+    KmsKeyNotFound,
+    /// The KMS key is disabled or pending deletion, or the secret is scheduled for deletion.
+    KmsKeyDisabled,
+    /// The KMS provider throttled the request; retry later.
+    KmsThrottled,
+    /// The KMS provider did not answer within the configured timeouts or could not be reached.
+    KmsUnavailable,
+    /// The KMS provider answered with something unusable: a malformed body, a server error.
+    KmsBadResponse,
+    /// The wrap key (the Secrets Manager value, the local master key) is not exactly 32 bytes.
+    WrapKeySize,
+    /// No registry slot has the requested name.
+    UnknownSlot,
+    /// The KMS registry or client configuration is invalid (the message names slot and field).
+    InvalidConfig,
+    /// The envelope's provider is `none`: nothing is wrapped; the caller supplies the KEK.
+    KekNotWrapped,
 }
 
 /// An error with its [`ErrorKind`] and a human-readable message.

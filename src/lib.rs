@@ -11,14 +11,17 @@
 //! file-name encoding), `codec` (the FlatBuffers file format), [`storage`] (one backend per kind of
 //! store), `envelope` (the operations) and [`ffi`] (the C boundary, no logic of its own).
 
+mod aws;
 pub mod blob;
 mod codec;
 mod envelope;
 pub mod error;
 pub mod ffi;
 pub mod index_name;
+mod runtime;
 pub mod storage;
 
+pub use aws::AwsTimeouts;
 pub use blob::{KmsBlob, Provider};
 pub use envelope::{create_index_kms, delete_index_kms, get_index_kms, push_index_kms};
 pub use error::{Error, ErrorKind, Result};

@@ -41,8 +41,8 @@
 #define CYB_MAX_WRAPPED_KEK_LEN 8192
 
 // The outcome of a C ABI call. Values are grouped: 0 success; 100–199 the caller's input;
-// 200–299 the state of the stored envelope; 300–399 the storage backend; 400–499 reserved for
-// KMS providers; 900–999 the library itself. Numbers never change meaning.
+// 200–299 the state of the stored envelope; 300–399 the storage backend; 400–499 KMS providers,
+// registry and keys; 900–999 the library itself. Numbers never change meaning.
 enum cyb_result
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
@@ -62,6 +62,32 @@ enum cyb_result
   CYB_RESULT_CORRUPT = 202,
   // The storage backend failed (OS error, permissions, full disk).
   CYB_RESULT_IO = 300,
+  // A remote store (S3) timed out or could not be reached.
+  CYB_RESULT_STORAGE_UNAVAILABLE = 301,
+  // A remote store (S3) denied access: bad credentials, no permission.
+  CYB_RESULT_STORAGE_ACCESS_DENIED = 302,
+  // The wrapped KEK was rejected: wrong key, index or context; damaged; not 32 bytes unwrapped.
+  CYB_RESULT_DECRYPT_FAILED = 400,
+  // The KMS provider denied access (AssumeRole, Decrypt, Encrypt, GetSecretValue).
+  CYB_RESULT_KMS_ACCESS_DENIED = 401,
+  // The KMS key or Secrets Manager secret does not exist (in that region).
+  CYB_RESULT_KMS_KEY_NOT_FOUND = 402,
+  // The KMS key is disabled or pending deletion, or the secret is marked for deletion.
+  CYB_RESULT_KMS_KEY_DISABLED = 403,
+  // The KMS provider throttled the request.
+  CYB_RESULT_KMS_THROTTLED = 404,
+  // The KMS provider timed out or could not be reached.
+  CYB_RESULT_KMS_UNAVAILABLE = 405,
+  // The KMS provider's answer was malformed or a server error.
+  CYB_RESULT_KMS_BAD_RESPONSE = 406,
+  // The wrap key (Secrets Manager value, local master key) is not exactly 32 bytes.
+  CYB_RESULT_WRAP_KEY_SIZE = 407,
+  // No registry slot has the requested name.
+  CYB_RESULT_UNKNOWN_SLOT = 408,
+  // The KMS registry or client configuration is invalid.
+  CYB_RESULT_INVALID_CONFIG = 409,
+  // The envelope's provider is `none`: the caller supplies the KEK; there is nothing to unwrap.
+  CYB_RESULT_KEK_NOT_WRAPPED = 410,
   // The library panicked; this is a bug. The call had no effect beyond what the message says.
   CYB_RESULT_PANIC = 900,
 };

@@ -13,7 +13,21 @@
 //   cyborg::NotFoundError        std::invalid_argument   NOT_FOUND
 //   cyborg::AlreadyExistsError   std::invalid_argument   ALREADY_EXISTS
 //   cyborg::IOError              std::runtime_error      IO
+//   cyborg::StorageUnavailableError   std::runtime_error STORAGE_UNAVAILABLE
+//   cyborg::StorageAccessDeniedError  std::runtime_error STORAGE_ACCESS_DENIED
 //   cyborg::CorruptDataError     std::runtime_error      CORRUPT
+//   cyborg::UnknownSlotError     std::invalid_argument   UNKNOWN_SLOT
+//   cyborg::InvalidConfigError   std::invalid_argument   INVALID_CONFIG
+//   cyborg::KEKNotWrappedError   std::invalid_argument   KEK_NOT_WRAPPED
+//   cyborg::KMSError             std::runtime_error      base of the KMS provider errors below:
+//     cyborg::DecryptFailedError                         DECRYPT_FAILED
+//     cyborg::KMSAccessDeniedError                       KMS_ACCESS_DENIED
+//     cyborg::KMSKeyNotFoundError                        KMS_KEY_NOT_FOUND
+//     cyborg::KMSKeyDisabledError                        KMS_KEY_DISABLED
+//     cyborg::KMSThrottledError                          KMS_THROTTLED
+//     cyborg::KMSUnavailableError                        KMS_UNAVAILABLE
+//     cyborg::KMSBadResponseError                        KMS_BAD_RESPONSE
+//     cyborg::WrapKeySizeError                           WRAP_KEY_SIZE
 //   cyborg::InternalError        std::runtime_error      PANIC and any unknown code
 //
 // cyborg::Error is deliberately not a std::exception, so catch (const std::exception&) is never
@@ -97,6 +111,99 @@ public:
         : std::runtime_error(what), Error(code) {}
 };
 
+/// A remote store (S3) timed out or could not be reached (STORAGE_UNAVAILABLE).
+class StorageUnavailableError : public std::runtime_error, public Error {
+public:
+    StorageUnavailableError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
+/// A remote store (S3) denied access: bad credentials, no permission (STORAGE_ACCESS_DENIED).
+class StorageAccessDeniedError : public std::runtime_error, public Error {
+public:
+    StorageAccessDeniedError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
+/// No registry slot has the requested name (UNKNOWN_SLOT).
+class UnknownSlotError : public std::invalid_argument, public Error {
+public:
+    UnknownSlotError(cyb_result code, const std::string& what)
+        : std::invalid_argument(what), Error(code) {}
+};
+
+/// The KMS registry or client configuration is invalid; what() names slot and field
+/// (INVALID_CONFIG).
+class InvalidConfigError : public std::invalid_argument, public Error {
+public:
+    InvalidConfigError(cyb_result code, const std::string& what)
+        : std::invalid_argument(what), Error(code) {}
+};
+
+/// The envelope's provider is "none": nothing is wrapped, the caller supplies the KEK
+/// (KEK_NOT_WRAPPED).
+class KEKNotWrappedError : public std::invalid_argument, public Error {
+public:
+    KEKNotWrappedError(cyb_result code, const std::string& what)
+        : std::invalid_argument(what), Error(code) {}
+};
+
+/// Base of the errors a KMS provider reports (result codes 400-407); what() names the provider
+/// operation and the AWS error code. Catch the subclasses to act on one cause.
+class KMSError : public std::runtime_error, public Error {
+public:
+    KMSError(cyb_result code, const std::string& what) : std::runtime_error(what), Error(code) {}
+};
+
+/// The wrapped KEK was rejected: wrong key, index or context, damaged (DECRYPT_FAILED).
+class DecryptFailedError : public KMSError {
+public:
+    using KMSError::KMSError;
+};
+
+/// The provider denied access: AssumeRole, Encrypt, Decrypt, GetSecretValue (KMS_ACCESS_DENIED).
+class KMSAccessDeniedError : public KMSError {
+public:
+    using KMSError::KMSError;
+};
+
+/// The KMS key or the secret does not exist, or not in that region (KMS_KEY_NOT_FOUND).
+class KMSKeyNotFoundError : public KMSError {
+public:
+    using KMSError::KMSError;
+};
+
+/// The KMS key is disabled or pending deletion, or the secret is marked for deletion
+/// (KMS_KEY_DISABLED).
+class KMSKeyDisabledError : public KMSError {
+public:
+    using KMSError::KMSError;
+};
+
+/// The provider throttled the request; retry later (KMS_THROTTLED).
+class KMSThrottledError : public KMSError {
+public:
+    using KMSError::KMSError;
+};
+
+/// The provider timed out or could not be reached (KMS_UNAVAILABLE).
+class KMSUnavailableError : public KMSError {
+public:
+    using KMSError::KMSError;
+};
+
+/// The provider's answer was malformed, or a server error (KMS_BAD_RESPONSE).
+class KMSBadResponseError : public KMSError {
+public:
+    using KMSError::KMSError;
+};
+
+/// The wrap key is not exactly 32 bytes: "Wrap key must be 32 bytes" (WRAP_KEY_SIZE).
+class WrapKeySizeError : public KMSError {
+public:
+    using KMSError::KMSError;
+};
+
 /// A bug in the library (PANIC) or a result code this header does not know.
 class InternalError : public std::runtime_error, public Error {
 public:
@@ -123,6 +230,32 @@ namespace detail {
             throw IOError(code, what);
         case CYB_RESULT_CORRUPT:
             throw CorruptDataError(code, what);
+        case CYB_RESULT_STORAGE_UNAVAILABLE:
+            throw StorageUnavailableError(code, what);
+        case CYB_RESULT_STORAGE_ACCESS_DENIED:
+            throw StorageAccessDeniedError(code, what);
+        case CYB_RESULT_UNKNOWN_SLOT:
+            throw UnknownSlotError(code, what);
+        case CYB_RESULT_INVALID_CONFIG:
+            throw InvalidConfigError(code, what);
+        case CYB_RESULT_KEK_NOT_WRAPPED:
+            throw KEKNotWrappedError(code, what);
+        case CYB_RESULT_DECRYPT_FAILED:
+            throw DecryptFailedError(code, what);
+        case CYB_RESULT_KMS_ACCESS_DENIED:
+            throw KMSAccessDeniedError(code, what);
+        case CYB_RESULT_KMS_KEY_NOT_FOUND:
+            throw KMSKeyNotFoundError(code, what);
+        case CYB_RESULT_KMS_KEY_DISABLED:
+            throw KMSKeyDisabledError(code, what);
+        case CYB_RESULT_KMS_THROTTLED:
+            throw KMSThrottledError(code, what);
+        case CYB_RESULT_KMS_UNAVAILABLE:
+            throw KMSUnavailableError(code, what);
+        case CYB_RESULT_KMS_BAD_RESPONSE:
+            throw KMSBadResponseError(code, what);
+        case CYB_RESULT_WRAP_KEY_SIZE:
+            throw WrapKeySizeError(code, what);
         default:  // CYB_RESULT_PANIC, unknown codes (CYB_RESULT_OK is never passed here)
             throw InternalError(code, what);
     }
