@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod moto;
+
 use cyborgdb_kms::{KmsBlob, StorageConfig};
 use std::path::Path;
 
