@@ -349,7 +349,7 @@ std::vector<std::pair<cyborg::KMSBlob, std::string>> invalid_blobs() {
     for (const char* provider : {"", "AWS", "gcp-kms", "aws-kms ", "none\n", "Aws-Kms"}) {
         cyborg::KMSBlob b = aws_kms_blob();
         b.provider = provider;
-        cases.emplace_back(b, "provider must be \"aws\", \"aws-kms\" or \"none\"");
+        cases.emplace_back(b, "provider must be \"aws\", \"aws-kms\", \"none\" or \"local\"");
     }
     {
         cyborg::KMSBlob b;

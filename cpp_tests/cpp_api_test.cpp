@@ -249,7 +249,7 @@ TEST(Exceptions, InvalidArgumentFromTheLibrary) {
     bad.provider = "gcp";
     expect_error<cyborg::InvalidArgumentError, std::invalid_argument>(
         [&] { cyborg::PushIndexKMS(config, "idx", bad); }, CYB_RESULT_INVALID_ARGUMENT,
-        "index \"idx\": invalid KMS envelope: provider must be \"aws\", \"aws-kms\" or \"none\", not \"gcp\"");
+        "index \"idx\": invalid KMS envelope: provider must be \"aws\", \"aws-kms\", \"none\" or \"local\", not \"gcp\"");
     // Invalid UTF-8 in a field is rejected by the C setter already.
     cyborg::KMSBlob not_utf8 = aws_kms_blob();
     not_utf8.key_id = "\xff";

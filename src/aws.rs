@@ -2,8 +2,6 @@
 //! time (connect and operation timeouts, retry attempts, a pinned `BehaviorVersion`), and the
 //! classification of SDK errors into what an operator can act on.
 
-#![allow(dead_code)] // TEMPORARY until the KMS providers (#3) and the S3 store (#5) use it.
-
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;

@@ -58,12 +58,20 @@ pub enum Provider {
     AwsKms,
     /// No wrapping: the caller supplies the KEK; nothing key-derived is stored.
     None,
+    /// AES-256-GCM under a 32-byte master key from a local file or environment variable.
+    /// For development and examples only — never for production.
+    Local,
 }
 
 impl Provider {
     /// Every provider, in documentation order.
     /// cbindgen:ignore
-    pub const ALL: [Provider; 3] = [Provider::Aws, Provider::AwsKms, Provider::None];
+    pub const ALL: [Provider; 4] = [
+        Provider::Aws,
+        Provider::AwsKms,
+        Provider::None,
+        Provider::Local,
+    ];
 
     /// The name stored in an envelope's `provider` field.
     pub fn as_str(self) -> &'static str {
@@ -71,6 +79,7 @@ impl Provider {
             Provider::Aws => "aws",
             Provider::AwsKms => "aws-kms",
             Provider::None => "none",
+            Provider::Local => "local",
         }
     }
 }
@@ -84,7 +93,7 @@ impl FromStr for Provider {
             .find(|p| p.as_str() == name)
             .ok_or_else(|| {
                 Error::invalid_argument(format!(
-                    "provider must be \"aws\", \"aws-kms\" or \"none\", not {}",
+                    "provider must be \"aws\", \"aws-kms\", \"none\" or \"local\", not {}",
                     quoted_prefix(name)
                 ))
             })
@@ -95,7 +104,8 @@ impl KmsBlob {
     /// Checks the rules every stored envelope meets (README, "Envelope rules"):
     /// a known provider; string fields of at most [`MAX_STRING_FIELD_LEN`] bytes without NUL;
     /// `wrapped_kek` of at most [`MAX_WRAPPED_KEK_LEN`] bytes; provider `none` stores no
-    /// `wrapped_kek`; `aws` and `aws-kms` need `kms_name`, `key_id`, `region` and `wrapped_kek`.
+    /// `wrapped_kek`; `aws` and `aws-kms` need `kms_name`, `key_id`, `region` and `wrapped_kek`;
+    /// `local` needs `kms_name`, `key_id` and `wrapped_kek` (no region).
     ///
     /// Errors are [`crate::ErrorKind::InvalidArgument`] naming the field.
     pub fn validate(&self) -> Result<Provider> {
@@ -130,11 +140,14 @@ impl KmsBlob {
                 "provider \"none\" stores nothing key-derived, so wrapped_kek must be empty",
             )),
             Provider::None => Ok(provider),
-            Provider::Aws | Provider::AwsKms => {
+            Provider::Aws | Provider::AwsKms | Provider::Local => {
                 let required = [
                     ("kms_name", self.kms_name.is_empty()),
                     ("key_id", self.key_id.is_empty()),
-                    ("region", self.region.is_empty()),
+                    (
+                        "region",
+                        provider != Provider::Local && self.region.is_empty(),
+                    ),
                     ("wrapped_kek", self.wrapped_kek.is_empty()),
                 ];
                 match required.iter().find(|(_, empty)| *empty) {
@@ -185,6 +198,12 @@ mod tests {
             ..KmsBlob::default()
         };
         assert_eq!(none.validate().unwrap(), Provider::None);
+        let local = KmsBlob {
+            provider: "local".into(),
+            region: String::new(),
+            ..aws_kms_blob()
+        };
+        assert_eq!(local.validate().unwrap(), Provider::Local);
     }
 
     #[test]

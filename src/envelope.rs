@@ -70,7 +70,8 @@ fn prepare(index: &IndexName, blob: &KmsBlob) -> Result<Vec<u8>> {
     Ok(codec::encode(index, blob, created_at))
 }
 
-fn unix_now() -> i64 {
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))

@@ -18,6 +18,7 @@ mod envelope;
 pub mod error;
 pub mod ffi;
 pub mod index_name;
+pub mod kms;
 mod runtime;
 pub mod storage;
 
@@ -26,4 +27,5 @@ pub use blob::{KmsBlob, Provider};
 pub use envelope::{create_index_kms, delete_index_kms, get_index_kms, push_index_kms};
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
+pub use kms::{Kek, KmsClient, KmsClientOptions, Registry, Slot};
 pub use storage::StorageConfig;

@@ -5,8 +5,6 @@
 //! itself inside a tokio runtime (where `block_on` would panic with "Cannot start a runtime from
 //! within a runtime") it runs the future on a short-lived helper thread and waits for it.
 
-#![allow(dead_code)] // TEMPORARY until the KMS providers (#3) and the S3 store (#5) use it.
-
 use std::future::Future;
 
 use crate::error::{Error, ErrorKind, Result};

@@ -40,6 +40,14 @@
 // Longest `wrapped_kek` in bytes.
 #define CYB_MAX_WRAPPED_KEK_LEN 8192
 
+// The format version byte of [`wrap`]'s output.
+#define FORMAT_V1 1
+
+
+
+// The length of every KEK in bytes.
+#define Kek_LEN 32
+
 // The outcome of a C ABI call. Values are grouped: 0 success; 100–199 the caller's input;
 // 200–299 the state of the stored envelope; 300–399 the storage backend; 400–499 KMS providers,
 // registry and keys; 900–999 the library itself. Numbers never change meaning.
@@ -98,6 +106,13 @@ typedef enum cyb_result cyb_result;
 typedef uint32_t cyb_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+// A 32-byte key-encryption key (KEK).
+//
+// The bytes live on the heap in one place for the value's whole life (moves copy only a pointer)
+// and are overwritten with zeros when it is dropped. `Debug` prints no key bytes. Clones are
+// independent copies, each wiped on drop. Thread-safe (`Send + Sync`, immutable).
+typedef struct Kek Kek;
 
 // An envelope (Rust: `KmsBlob`): `kms_name`, `provider`, `key_id`, `region`, `wrapped_kek`,
 // `version`, `created_at`. Not synchronized: use one handle from one thread at a time (it may

@@ -1,0 +1,227 @@
+//! [`KmsClient`]: wraps new KEKs for indexes and unwraps them again through the registry's slots.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use super::aws_clients::{AwsClients, KeyRef};
+use super::kek::Kek;
+use super::provider::{AwsKmsProvider, KekProvider, LocalProvider, SecretsManagerProvider};
+use super::registry::{Registry, Slot};
+use crate::aws::AwsTimeouts;
+use crate::blob::{KmsBlob, Provider};
+use crate::error::{Error, ErrorKind, Result};
+use crate::index_name::IndexName;
+use crate::runtime::BlockingRuntime;
+
+/// How a [`KmsClient`] reaches AWS.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KmsClientOptions {
+    /// Connect / attempt / operation timeouts and retry attempts of every AWS call.
+    pub timeouts: AwsTimeouts,
+    /// One endpoint for every AWS service the client calls (KMS, Secrets Manager, STS), e.g. a
+    /// VPC endpoint or an emulator. `None`: the SDK's resolution, which honours
+    /// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_KMS` / `_SECRETS_MANAGER` / `_STS`.
+    pub endpoint_url: Option<String>,
+}
+
+/// A thread-safe KMS client: the registry of slots, one private tokio runtime, and AWS SDK
+/// clients built once per (region, role) and reused.
+///
+/// Cheap to clone (clones share everything); any number of threads may call it at once. The
+/// blocking methods may be called from any thread, including one inside a tokio runtime.
+#[derive(Clone)]
+pub struct KmsClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    runtime: BlockingRuntime,
+    registry: RwLock<Arc<Registry>>,
+    aws_kms: AwsKmsProvider,
+    secrets_manager: SecretsManagerProvider,
+    local: LocalProvider,
+}
+
+impl KmsClient {
+    /// A client with an empty registry. Does no network I/O: SDK clients are built on first use.
+    ///
+    /// Errors: `InvalidConfig` for an endpoint URL that is not `http://` or `https://`, or
+    /// timeouts of zero; `Io` if the runtime's threads cannot start.
+    pub fn new(options: KmsClientOptions) -> Result<KmsClient> {
+        KmsClient::with_registry(Registry::new(), options)
+    }
+
+    /// A client using `registry`. Errors as [`KmsClient::new`].
+    pub fn with_registry(registry: Registry, options: KmsClientOptions) -> Result<KmsClient> {
+        if let Some(url) = &options.endpoint_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(' ') {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!("endpoint_url must be an http:// or https:// URL, not {url:?}"),
+                ));
+            }
+        }
+        let t = &options.timeouts;
+        if t.connect.is_zero() || t.attempt.is_zero() || t.operation.is_zero() {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "KMS client timeouts must be greater than zero",
+            ));
+        }
+        let clients = Arc::new(AwsClients::new(
+            options.timeouts.clone(),
+            options.endpoint_url.clone(),
+        ));
+        Ok(KmsClient {
+            inner: Arc::new(Inner {
+                runtime: BlockingRuntime::new("cyborgdb-kms", 2)?,
+                registry: RwLock::new(Arc::new(registry)),
+                aws_kms: AwsKmsProvider::new(Arc::clone(&clients)),
+                secrets_manager: SecretsManagerProvider::new(clients),
+                local: LocalProvider,
+            }),
+        })
+    }
+
+    /// A snapshot of the registry in use.
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(
+            &self
+                .inner
+                .registry
+                .read()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Replaces the whole registry at once; calls in flight finish with the old one.
+    pub fn set_registry(&self, registry: Registry) {
+        *self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
+    }
+
+    /// Replaces the registry with the `kms.registry` section of `yaml` (see
+    /// [`Registry::from_yaml_str`]); returns the number of slots. On error the registry in use
+    /// is unchanged.
+    pub fn load_registry_yaml(&self, yaml: &str) -> Result<usize> {
+        let registry = Registry::from_yaml_str(yaml)?;
+        let slots = registry.len();
+        self.set_registry(registry);
+        Ok(slots)
+    }
+
+    /// [`KmsClient::load_registry_yaml`] with the contents of the file at `path`.
+    pub fn load_registry_file(&self, path: impl AsRef<Path>) -> Result<usize> {
+        let registry = Registry::from_yaml_file(path)?;
+        let slots = registry.len();
+        self.set_registry(registry);
+        Ok(slots)
+    }
+
+    /// Adds or replaces one slot. Errors: `InvalidConfig` naming the slot and field.
+    pub fn add_slot(&self, name: &str, slot: Slot) -> Result<()> {
+        let mut guard = self
+            .inner
+            .registry
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut registry = Registry::clone(&guard);
+        registry.insert(name, slot)?;
+        *guard = Arc::new(registry);
+        Ok(())
+    }
+
+    /// Generates a fresh random KEK for `index_name` and wraps it through slot `slot_name`.
+    ///
+    /// Returns the envelope — kms_name = the slot, the slot's provider / key_id / region as a
+    /// snapshot, the wrapped KEK, version 1, created_at now — and the KEK. Nothing is stored.
+    ///
+    /// Errors: `InvalidArgument` (index name), `UnknownSlot`, the provider's errors
+    /// (`KmsAccessDenied`, `KmsKeyNotFound`, `KmsKeyDisabled`, `KmsThrottled`, `KmsUnavailable`,
+    /// `KmsBadResponse`, `WrapKeySize`, `InvalidConfig`).
+    pub fn wrap_new_kek(&self, index_name: &str, slot_name: &str) -> Result<(KmsBlob, Kek)> {
+        let kek = Kek::generate();
+        let blob = self.wrap_kek(index_name, slot_name, &kek)?;
+        Ok((blob, kek))
+    }
+
+    /// Wraps the given `kek` for `index_name` through slot `slot_name` (re-wrap on rotation).
+    /// The envelope is as [`KmsClient::wrap_new_kek`]'s. Errors likewise.
+    pub fn wrap_kek(&self, index_name: &str, slot_name: &str, kek: &Kek) -> Result<KmsBlob> {
+        let index = IndexName::new(index_name)?;
+        let registry = self.registry();
+        let slot = registry
+            .require(slot_name)
+            .map_err(|e| e.context(format_args!("index {index}")))?;
+        let key = KeyRef {
+            key_id: &slot.key_id,
+            region: &slot.region,
+            assume_role: slot.assume_role.as_ref(),
+        };
+        let provider = self.provider(slot.provider, &index)?;
+        let wrapped_kek = self.inner.runtime.run(provider.wrap(key, &index, kek))?;
+        Ok(KmsBlob {
+            kms_name: slot_name.to_owned(),
+            provider: slot.provider.as_str().to_owned(),
+            key_id: slot.key_id.clone(),
+            region: slot.region.clone(),
+            wrapped_kek,
+            version: 1,
+            created_at: crate::envelope::unix_now(),
+        })
+    }
+
+    /// Unwraps the KEK of `index_name` from its envelope `blob`.
+    ///
+    /// Credentials and role come from the slot named by `blob.kms_name`; the key comes from the
+    /// envelope's own provider / key_id / region snapshot, so a slot changed after the envelope
+    /// was written still unwraps it (the seed's rotation rule).
+    ///
+    /// Errors: `InvalidArgument` (index name, envelope fields), `KekNotWrapped` (provider
+    /// `none`: the caller supplies the KEK), `UnknownSlot`, `DecryptFailed` (wrong key, another
+    /// index's envelope, damaged, not 32 bytes), and the provider errors of `wrap_new_kek`.
+    pub fn unwrap_kek(&self, index_name: &str, blob: &KmsBlob) -> Result<Kek> {
+        let index = IndexName::new(index_name)?;
+        let provider = blob
+            .validate()
+            .map_err(|e| e.context(format_args!("index {index}: invalid KMS envelope")))?;
+        let registry = self.registry();
+        let slot = registry
+            .require(&blob.kms_name)
+            .map_err(|e| e.context(format_args!("index {index}")))?;
+        let key = KeyRef {
+            key_id: &blob.key_id,
+            region: &blob.region,
+            assume_role: slot.assume_role.as_ref(),
+        };
+        let provider = self.provider(provider, &index)?;
+        self.inner
+            .runtime
+            .run(provider.unwrap(key, &index, &blob.wrapped_kek))
+    }
+
+    fn provider(&self, provider: Provider, index: &IndexName) -> Result<&dyn KekProvider> {
+        match provider {
+            Provider::AwsKms => Ok(&self.inner.aws_kms),
+            Provider::Aws => Ok(&self.inner.secrets_manager),
+            Provider::Local => Ok(&self.inner.local),
+            Provider::None => Err(Error::new(
+                ErrorKind::KekNotWrapped,
+                format!(
+                    "index {index}: the envelope's provider is \"none\": no KEK is wrapped; the caller supplies the index's KEK"
+                ),
+            )),
+        }
+    }
+}
+
+impl std::fmt::Debug for KmsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KmsClient")
+            .field("slots", &self.registry().names().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,104 @@
+//! `local` — FOR DEVELOPMENT AND EXAMPLES ONLY, NEVER FOR PRODUCTION: the wrap key is a 32-byte
+//! master key on this machine, so whoever can read it can unwrap every KEK, and nothing audits or
+//! revokes it. key_id `file:<path>`: the file holds exactly 32 raw bytes. key_id `env:<VARIABLE>`:
+//! the variable holds 64 hexadecimal characters. Same AES-256-GCM format and binding as `aws`.
+
+use zeroize::{Zeroize, Zeroizing};
+
+use super::{BoxFuture, KekProvider};
+use crate::blob::Provider;
+use crate::error::{Error, ErrorKind, Result};
+use crate::index_name::IndexName;
+use crate::kms::aead::{self, WrapKey};
+use crate::kms::aws_clients::KeyRef;
+use crate::kms::binding::aead_associated_data;
+use crate::kms::kek::Kek;
+
+pub(crate) struct LocalProvider;
+
+/// Reads the master key named by a local key_id.
+fn master_key(key_id: &str, index: &IndexName) -> Result<WrapKey> {
+    if let Some(path) = key_id.strip_prefix("file:") {
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::new(
+                ErrorKind::KmsKeyNotFound,
+                format!("index {index}: cannot read local master key file {path:?}: {e}"),
+            )
+        })?;
+        return WrapKey::from_vec(bytes, &format!("local master key file {path:?}"));
+    }
+    if let Some(variable) = key_id.strip_prefix("env:") {
+        let mut text = Zeroizing::new(std::env::var(variable).map_err(|_| {
+            Error::new(
+                ErrorKind::KmsKeyNotFound,
+                format!("index {index}: local master key variable {variable} is not set"),
+            )
+        })?);
+        let source = format!("local master key variable {variable} (64 hex characters)");
+        let decoded = decode_hex(text.trim());
+        text.zeroize();
+        return WrapKey::from_vec(decoded.unwrap_or_default(), &source);
+    }
+    Err(Error::new(
+        ErrorKind::InvalidConfig,
+        format!("index {index}: local key_id must be file:<path> or env:<VARIABLE>"),
+    ))
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl KekProvider for LocalProvider {
+    fn wrap<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        index: &'a IndexName,
+        kek: &'a Kek,
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(async move {
+            let wrap_key = master_key(key.key_id, index)?;
+            Ok(aead::wrap(
+                &wrap_key,
+                &aead_associated_data(Provider::Local, index),
+                kek,
+            ))
+        })
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        index: &'a IndexName,
+        wrapped: &'a [u8],
+    ) -> BoxFuture<'a, Result<Kek>> {
+        Box::pin(async move {
+            let wrap_key = master_key(key.key_id, index)?;
+            aead::unwrap(
+                &wrap_key,
+                &aead_associated_data(Provider::Local, index),
+                wrapped,
+            )
+            .map_err(|e| e.context(format_args!("index {index}")))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_decoding() {
+        assert_eq!(decode_hex("00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(decode_hex("0"), None);
+        assert_eq!(decode_hex("zz"), None);
+        assert_eq!(decode_hex("é0"), None);
+    }
+}

@@ -1,0 +1,81 @@
+//! `aws`: the wrap key is the 32-byte value of a Secrets Manager secret; the KEK is wrapped and
+//! unwrapped locally with AES-256-GCM (`crate::kms::aead`), bound to its index.
+//!
+//! The secret's value is read on every wrap and unwrap (so a revoked or deleted secret takes
+//! effect at once) and wiped after use. Accepted values: `SecretBinary` of exactly 32 bytes, or a
+//! `SecretString` holding exactly 32 bytes in standard base64 (44 characters). Anything else is
+//! `WrapKeySize` ("Wrap key must be 32 bytes").
+
+use std::sync::Arc;
+
+use zeroize::Zeroize;
+
+use super::{BoxFuture, KekProvider};
+use crate::blob::Provider;
+use crate::error::Result;
+use crate::index_name::IndexName;
+use crate::kms::aead::{self, WrapKey};
+use crate::kms::aws_clients::{provider_error, AwsClients, KeyRef};
+use crate::kms::binding::aead_associated_data;
+use crate::kms::kek::Kek;
+
+pub(crate) struct SecretsManagerProvider {
+    clients: Arc<AwsClients>,
+}
+
+impl SecretsManagerProvider {
+    pub(crate) fn new(clients: Arc<AwsClients>) -> Self {
+        SecretsManagerProvider { clients }
+    }
+
+    async fn wrap_key(&self, key: KeyRef<'_>, index: &IndexName) -> Result<WrapKey> {
+        let secrets = self.clients.for_key(key).await.secrets;
+        let output = secrets
+            .get_secret_value()
+            .secret_id(key.key_id)
+            .send()
+            .await
+            .map_err(|e| provider_error(index, "secretsmanager:GetSecretValue", &e))?;
+        let source = format!("secret {:?}", key.key_id);
+        let key = match (output.secret_binary, output.secret_string) {
+            (Some(binary), _) => WrapKey::from_vec(binary.into_inner(), &source),
+            (None, Some(mut text)) => {
+                let decoded = aws_smithy_types::base64::decode(text.trim()).unwrap_or_default();
+                text.zeroize();
+                WrapKey::from_vec(decoded, &format!("{source} (SecretString, base64)"))
+            }
+            (None, None) => WrapKey::from_vec(Vec::new(), &source),
+        };
+        key.map_err(|e| e.context(format_args!("index {index}")))
+    }
+}
+
+impl KekProvider for SecretsManagerProvider {
+    fn wrap<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        index: &'a IndexName,
+        kek: &'a Kek,
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(async move {
+            let wrap_key = self.wrap_key(key, index).await?;
+            let aad = aead_associated_data(Provider::Aws, index);
+            Ok(aead::wrap(&wrap_key, &aad, kek))
+        })
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        index: &'a IndexName,
+        wrapped: &'a [u8],
+    ) -> BoxFuture<'a, Result<Kek>> {
+        Box::pin(async move {
+            let wrap_key = self.wrap_key(key, index).await?;
+            let aad = aead_associated_data(Provider::Aws, index);
+            aead::unwrap(&wrap_key, &aad, wrapped).map_err(|e| {
+                e.context(format_args!("index {index}: unwrap under {:?}", key.key_id))
+            })
+        })
+    }
+}
