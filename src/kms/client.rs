@@ -188,6 +188,7 @@ impl KmsClient {
         let provider = blob
             .validate()
             .map_err(|e| e.context(format_args!("index {index}: invalid KMS envelope")))?;
+        let provider = self.provider(provider, &index)?;
         let registry = self.registry();
         let slot = registry
             .require(&blob.kms_name)
@@ -197,7 +198,6 @@ impl KmsClient {
             region: &blob.region,
             assume_role: slot.assume_role.as_ref(),
         };
-        let provider = self.provider(provider, &index)?;
         self.inner
             .runtime
             .run(provider.unwrap(key, &index, &blob.wrapped_kek))

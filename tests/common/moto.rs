@@ -146,6 +146,35 @@ impl Moto {
         out.arn().unwrap().to_owned()
     }
 
+    /// SDK config holding the credentials of `role_arn` (assumed through moto's STS), i.e. of the
+    /// role's account: what a BYOK customer uses to create keys in their own account.
+    pub fn customer_config(&self, region: &str, role_arn: &str) -> aws_config::SdkConfig {
+        let sts = aws_sdk_sts::Client::new(&sdk_config(&self.endpoint, region));
+        let assumed = runtime()
+            .block_on(
+                sts.assume_role()
+                    .role_arn(role_arn)
+                    .role_session_name("customer-setup")
+                    .send(),
+            )
+            .expect("moto AssumeRole");
+        let c = assumed.credentials().expect("credentials");
+        let creds = aws_credential_types::Credentials::new(
+            c.access_key_id(),
+            c.secret_access_key(),
+            Some(c.session_token().to_owned()),
+            None,
+            "customer",
+        );
+        runtime().block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(aws_config::Region::new(region.to_owned()))
+                .endpoint_url(&self.endpoint)
+                .credentials_provider(creds)
+                .load(),
+        )
+    }
+
     /// Deletes a secret at once (no recovery window).
     pub fn delete_secret(&self, region: &str, name: &str) {
         runtime()

@@ -46,7 +46,7 @@ fn master_key(key_id: &str, index: &IndexName) -> Result<WrapKey> {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
