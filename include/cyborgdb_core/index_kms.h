@@ -119,6 +119,12 @@ typedef struct Kek Kek;
 // move between threads). Free with `cyb_kms_blob_free`.
 typedef struct cyb_kms_blob cyb_kms_blob;
 
+// A KMS client (Rust: `KmsClient`): the registry of slots, a private runtime, and AWS SDK clients
+// reused across calls. Thread-safe: one handle may be used by any number of threads at once,
+// including threads that run their own tokio runtime. Free with `cyb_kms_client_free` after the
+// last use.
+typedef struct cyb_kms_client cyb_kms_client;
+
 // A backing store for envelopes (Rust: `StorageConfig`). Immutable once made: one handle may be
 // used by any number of threads at once. Free with `cyb_storage_config_free` after the last use.
 typedef struct cyb_storage_config cyb_storage_config;
@@ -136,6 +142,39 @@ typedef struct {
   const uint8_t *data;
   size_t len;
 } cyb_bytes;
+
+// Options of `cyb_kms_client_new`. Zero-initialize it (`= {0}`) for the defaults: every zero
+// field means "default".
+typedef struct {
+  // Time to connect, in milliseconds (default 3000).
+  uint32_t connect_timeout_ms;
+  // Time for one attempt of an AWS call, in milliseconds (default 5000).
+  uint32_t attempt_timeout_ms;
+  // Time for a whole AWS call, retries included, in milliseconds (default 15000).
+  uint32_t operation_timeout_ms;
+  // Attempts per AWS call, the first included (default 3; 1 = no retry).
+  uint32_t max_attempts;
+  // One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
+  // honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
+  cyb_str endpoint_url;
+} cyb_kms_client_options;
+
+// One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.
+typedef struct {
+  // `"aws-kms"`, `"aws"`, or `"local"` (development only).
+  cyb_str provider;
+  // KMS key ARN / id / alias; Secrets Manager secret name or ARN; `file:<path>` or
+  // `env:<VARIABLE>` for `local`.
+  cyb_str key_id;
+  // AWS region (empty for `local`).
+  cyb_str region;
+  // Role to assume first (BYOK); empty for none.
+  cyb_str role_arn;
+  // The ExternalId the role requires; required with `role_arn`.
+  cyb_str external_id;
+  // Session name for AssumeRole; empty for the default `cyborgdb-kms`.
+  cyb_str role_session_name;
+} cyb_kms_slot;
 
 #ifdef __cplusplus
 extern "C" {
@@ -323,6 +362,138 @@ CYB_API
 cyb_result cyb_index_kms_delete(const cyb_storage_config *config,
                                 const char *index_name,
                                 size_t index_name_len);
+
+// Makes a KMS client with an empty registry. `options` may be NULL for the defaults. Does no
+// network I/O (SDK clients are built on first use).
+//
+// On success writes a new handle to `*out_client` (caller owns; free with
+// `cyb_kms_client_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
+// (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (endpoint URL not http(s)), `CYB_RESULT_IO`
+// (threads could not start).
+//
+// # Safety
+// `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid;
+// `out_client` is NULL or valid for writing a pointer.
+CYB_API
+cyb_result cyb_kms_client_new(const cyb_kms_client_options *options,
+                              cyb_kms_client **out_client);
+
+// Frees a KMS client. NULL is a no-op. Calls in flight on other threads must have returned.
+//
+// # Safety
+// `client` is NULL or a handle from `cyb_kms_client_new` that no thread uses any more.
+CYB_API void cyb_kms_client_free(cyb_kms_client *client);
+
+// Replaces the client's registry with the `kms.registry` section of the YAML text `yaml`
+// (`yaml_len` bytes). `${VAR}` and `${VAR:-default}` are substituted from the environment. On
+// success writes the number of slots to `*out_slots` unless it is NULL; on error the registry
+// in use is unchanged.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8),
+// `CYB_RESULT_INVALID_CONFIG` (the message names the slot and field, the YAML position, or the
+// missing variable).
+//
+// # Safety
+// `client` is NULL or a live handle; `yaml` is NULL or points to `yaml_len` readable bytes;
+// `out_slots` is NULL or writable.
+CYB_API
+cyb_result cyb_kms_client_load_registry_yaml(const cyb_kms_client *client,
+                                             const char *yaml,
+                                             size_t yaml_len,
+                                             size_t *out_slots);
+
+// As `cyb_kms_client_load_registry_yaml`, reading the YAML from the file at `path`
+// (`path_len` bytes, not NUL-terminated). An unreadable file is `CYB_RESULT_INVALID_CONFIG`.
+//
+// # Safety
+// `client` is NULL or a live handle; `path` is NULL or points to `path_len` readable bytes;
+// `out_slots` is NULL or writable.
+CYB_API
+cyb_result cyb_kms_client_load_registry_file(const cyb_kms_client *client,
+                                             const char *path,
+                                             size_t path_len,
+                                             size_t *out_slots);
+
+// Adds `slot` to the registry as `name` (`name_len` bytes of UTF-8), replacing a slot of that
+// name. Calls in flight use the registry they started with.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8),
+// `CYB_RESULT_INVALID_CONFIG` (naming the slot and field: unknown provider, missing key_id or
+// region, external_id missing with role_arn, ...).
+//
+// # Safety
+// `client` and `slot` are NULL or valid; `name` is NULL or points to `name_len` readable bytes;
+// the strings of `slot` are valid.
+CYB_API
+cyb_result cyb_kms_client_add_slot(const cyb_kms_client *client,
+                                   const char *name,
+                                   size_t name_len,
+                                   const cyb_kms_slot *slot);
+
+// Generates a fresh random KEK for the index named by `index_name` and wraps it through the slot
+// named by `slot_name`. Nothing is stored: store the envelope with `cyb_index_kms_create`.
+//
+// On success writes a new envelope handle to `*out_blob` (caller owns; free with
+// `cyb_kms_blob_free`) — kms_name = the slot, its provider / key_id / region, the wrapped KEK,
+// version 1, created_at now — and the KEK to the caller's 32-byte buffer `out_kek`. On error
+// neither output is touched. Wipe the KEK buffer when done with it.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT` (index name, UTF-8,
+// `out_kek_len` not 32); `CYB_RESULT_UNKNOWN_SLOT`; the provider's errors
+// (`CYB_RESULT_KMS_*`, `CYB_RESULT_WRAP_KEY_SIZE`, `CYB_RESULT_INVALID_CONFIG`).
+//
+// # Safety
+// `client` is NULL or a live handle; the names are NULL or point to their lengths of readable
+// bytes; `out_blob` is NULL or writable; `out_kek` is NULL or points to `out_kek_len` writable
+// bytes.
+CYB_API
+cyb_result cyb_kms_wrap_new_kek(const cyb_kms_client *client,
+                                const char *index_name,
+                                size_t index_name_len,
+                                const char *slot_name,
+                                size_t slot_name_len,
+                                cyb_kms_blob **out_blob,
+                                uint8_t *out_kek,
+                                size_t out_kek_len);
+
+// Wraps the caller's KEK (`kek`, exactly 32 bytes) for the index through the slot named by
+// `slot_name` — re-wrapping an index's existing KEK, e.g. after a key rotation. On success
+// writes a new envelope handle to `*out_blob` (caller owns), as `cyb_kms_wrap_new_kek`.
+//
+// Errors: as `cyb_kms_wrap_new_kek`; `CYB_RESULT_INVALID_ARGUMENT` if `kek_len` is not 32.
+//
+// # Safety
+// As `cyb_kms_wrap_new_kek`; `kek` is NULL or points to `kek_len` readable bytes.
+CYB_API
+cyb_result cyb_kms_wrap_kek(const cyb_kms_client *client,
+                            const char *index_name,
+                            size_t index_name_len,
+                            const char *slot_name,
+                            size_t slot_name_len,
+                            const uint8_t *kek,
+                            size_t kek_len,
+                            cyb_kms_blob **out_blob);
+
+// Unwraps the KEK of the index named by `index_name` from its envelope `blob` into the caller's
+// 32-byte buffer `out_kek`. Credentials and role come from the slot named by the envelope's
+// kms_name; the key from the envelope's own provider / key_id / region. On error `out_kek` is
+// untouched. Wipe the buffer when done with it.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT` (index name, UTF-8,
+// envelope fields, `out_kek_len` not 32); `CYB_RESULT_KEK_NOT_WRAPPED` (provider "none");
+// `CYB_RESULT_UNKNOWN_SLOT`; `CYB_RESULT_DECRYPT_FAILED` (wrong key or index, damaged);
+// `CYB_RESULT_KMS_*`, `CYB_RESULT_WRAP_KEY_SIZE`, `CYB_RESULT_INVALID_CONFIG`.
+//
+// # Safety
+// `client` and `blob` are NULL or live handles; `index_name` is NULL or points to
+// `index_name_len` readable bytes; `out_kek` is NULL or points to `out_kek_len` writable bytes.
+CYB_API
+cyb_result cyb_kms_unwrap_kek(const cyb_kms_client *client,
+                              const char *index_name,
+                              size_t index_name_len,
+                              const cyb_kms_blob *blob,
+                              uint8_t *out_kek,
+                              size_t out_kek_len);
 
 // Makes a new, empty in-memory store. Everything using this handle shares its envelopes; they
 // are gone when the handle is freed.

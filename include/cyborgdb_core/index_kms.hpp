@@ -35,10 +35,14 @@
 //
 // Thread-safety: a StorageConfig is immutable; it and its copies may be used by any number of
 // threads at once, and every free function may be called concurrently. A KMSBlob is a plain value.
+// A KMSClient may be used by any number of threads at once (registry changes included).
+// A KEK is a plain value that wipes its bytes when destroyed.
 
 #ifndef CYBORGDB_CORE_INDEX_KMS_HPP
 #define CYBORGDB_CORE_INDEX_KMS_HPP
 
+#include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -451,6 +455,200 @@ inline void DeleteIndexKMS(const StorageConfig& config_location, const std::stri
     detail::check(cyb_index_kms_delete(config_location.c_handle(), index_name.data(),
                                        index_name.size()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// KMS: wrapping and unwrapping index KEKs
+// ---------------------------------------------------------------------------------------------
+
+/// A 32-byte key-encryption key. Its bytes are overwritten with zeros when it is destroyed or
+/// moved from. Move-only, so no stray copies are made by accident; Clone() makes one on purpose.
+class KEK {
+public:
+    static constexpr std::size_t kSize = 32;
+
+    /// An all-zero KEK, to be filled through data().
+    KEK() noexcept = default;
+    KEK(const KEK&) = delete;
+    KEK& operator=(const KEK&) = delete;
+    KEK(KEK&& other) noexcept : bytes_(other.bytes_) { other.Wipe(); }
+    KEK& operator=(KEK&& other) noexcept {
+        if (this != &other) {
+            bytes_ = other.bytes_;
+            other.Wipe();
+        }
+        return *this;
+    }
+    ~KEK() { Wipe(); }
+
+    /// An explicit copy (also wiped on destruction).
+    KEK Clone() const {
+        KEK copy;
+        copy.bytes_ = bytes_;
+        return copy;
+    }
+
+    uint8_t* data() noexcept { return bytes_.data(); }
+    const uint8_t* data() const noexcept { return bytes_.data(); }
+    static constexpr std::size_t size() noexcept { return kSize; }
+
+    /// Constant-time comparison.
+    friend bool operator==(const KEK& a, const KEK& b) noexcept {
+        uint8_t diff = 0;
+        for (std::size_t i = 0; i < kSize; ++i) {
+            diff = static_cast<uint8_t>(diff | (a.bytes_[i] ^ b.bytes_[i]));
+        }
+        return diff == 0;
+    }
+    friend bool operator!=(const KEK& a, const KEK& b) noexcept { return !(a == b); }
+
+private:
+    void Wipe() noexcept {
+        volatile uint8_t* p = bytes_.data();
+        for (std::size_t i = 0; i < kSize; ++i) {
+            p[i] = 0;
+        }
+    }
+
+    std::array<uint8_t, kSize> bytes_{};
+};
+
+/// How a KMSClient reaches AWS. Zero durations and attempts mean the library's defaults
+/// (connect 3 s, attempt 5 s, operation 15 s, 3 attempts).
+struct KMSClientOptions {
+    std::chrono::milliseconds connect_timeout{0};
+    std::chrono::milliseconds attempt_timeout{0};
+    std::chrono::milliseconds operation_timeout{0};
+    uint32_t max_attempts = 0;
+    /// One endpoint for KMS, Secrets Manager and STS (VPC endpoint, emulator). Unset: the SDK's
+    /// resolution, which honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>.
+    std::optional<std::string> endpoint_url;
+};
+
+/// A registry slot, as in the YAML `kms.registry` section.
+struct KMSSlot {
+    std::string provider;  // "aws-kms" | "aws" | "local" (development only)
+    std::string key_id;    // KMS key ARN/id/alias; secret name/ARN; file:<path> or env:<VAR>
+    std::string region;    // empty for "local"
+    std::optional<std::string> role_arn;           // BYOK: role to assume first
+    std::optional<std::string> external_id;        // required with role_arn
+    std::optional<std::string> role_session_name;  // default "cyborgdb-kms"
+};
+
+/// An envelope together with the KEK it wraps, as WrapNewKEK returns them.
+struct WrappedKEK {
+    KMSBlob blob;
+    KEK kek;
+};
+
+/// Wraps and unwraps index KEKs through named KMS slots (AWS KMS, Secrets Manager + AES-GCM,
+/// BYOK via sts:AssumeRole). Owns a private runtime and reuses AWS SDK clients across calls, so
+/// create one per process (or per configuration) and share it. Move-only; thread-safe.
+class KMSClient {
+public:
+    /// A client with an empty registry. No network I/O happens here.
+    /// Throws InvalidConfigError (endpoint URL not http(s)), InternalError.
+    explicit KMSClient(const KMSClientOptions& options = {}) {
+        const std::string endpoint = options.endpoint_url.value_or("");
+        cyb_kms_client_options c_options{};
+        c_options.connect_timeout_ms = to_millis(options.connect_timeout);
+        c_options.attempt_timeout_ms = to_millis(options.attempt_timeout);
+        c_options.operation_timeout_ms = to_millis(options.operation_timeout);
+        c_options.max_attempts = options.max_attempts;
+        c_options.endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
+        cyb_kms_client* raw = nullptr;
+        detail::check(cyb_kms_client_new(&c_options, &raw));
+        handle_.reset(raw);
+    }
+
+    /// Replaces the registry with the `kms.registry` section of `yaml` (${VAR} and
+    /// ${VAR:-default} substituted from the environment); returns the number of slots. On error
+    /// the registry in use is unchanged. Throws InvalidConfigError naming slot and field.
+    std::size_t LoadRegistryYAML(const std::string& yaml) {
+        std::size_t slots = 0;
+        detail::check(
+            cyb_kms_client_load_registry_yaml(handle_.get(), yaml.data(), yaml.size(), &slots));
+        return slots;
+    }
+
+    /// As LoadRegistryYAML, from the file at `path`. Throws InvalidConfigError (also when the file
+    /// cannot be read).
+    std::size_t LoadRegistryFile(const std::filesystem::path& path) {
+        const std::string bytes = path.string();
+        std::size_t slots = 0;
+        detail::check(
+            cyb_kms_client_load_registry_file(handle_.get(), bytes.data(), bytes.size(), &slots));
+        return slots;
+    }
+
+    /// Adds or replaces the slot `name`. Throws InvalidConfigError naming the slot and field.
+    void AddSlot(const std::string& name, const KMSSlot& slot) {
+        const std::string role_arn = slot.role_arn.value_or("");
+        const std::string external_id = slot.external_id.value_or("");
+        const std::string session = slot.role_session_name.value_or("");
+        cyb_kms_slot c_slot{};
+        c_slot.provider = cyb_str{slot.provider.data(), slot.provider.size()};
+        c_slot.key_id = cyb_str{slot.key_id.data(), slot.key_id.size()};
+        c_slot.region = cyb_str{slot.region.data(), slot.region.size()};
+        c_slot.role_arn = cyb_str{role_arn.data(), role_arn.size()};
+        c_slot.external_id = cyb_str{external_id.data(), external_id.size()};
+        c_slot.role_session_name = cyb_str{session.data(), session.size()};
+        detail::check(cyb_kms_client_add_slot(handle_.get(), name.data(), name.size(), &c_slot));
+    }
+
+    /// Generates a fresh KEK for `index_name` and wraps it through slot `slot_name`. Returns the
+    /// envelope (kms_name = slot, the slot's provider/key_id/region, version 1, created_at now)
+    /// and the KEK. Nothing is stored: pass the envelope to CreateIndexKMS.
+    /// Throws UnknownSlotError, InvalidArgumentError, the KMSError family, InvalidConfigError.
+    WrappedKEK WrapNewKEK(const std::string& index_name, const std::string& slot_name) const {
+        cyb_kms_blob* raw = nullptr;
+        KEK kek;
+        detail::check(cyb_kms_wrap_new_kek(handle_.get(), index_name.data(), index_name.size(),
+                                           slot_name.data(), slot_name.size(), &raw, kek.data(),
+                                           kek.size()));
+        const detail::BlobPtr owned(raw);
+        return WrappedKEK{detail::from_c_blob(owned.get()), std::move(kek)};
+    }
+
+    /// Wraps an existing `kek` of `index_name` through slot `slot_name` (re-wrap on rotation).
+    /// Returns the new envelope (version 1: set the version you store). Throws as WrapNewKEK.
+    KMSBlob WrapKEK(const std::string& index_name, const std::string& slot_name,
+                    const KEK& kek) const {
+        cyb_kms_blob* raw = nullptr;
+        detail::check(cyb_kms_wrap_kek(handle_.get(), index_name.data(), index_name.size(),
+                                       slot_name.data(), slot_name.size(), kek.data(), kek.size(),
+                                       &raw));
+        const detail::BlobPtr owned(raw);
+        return detail::from_c_blob(owned.get());
+    }
+
+    /// Unwraps the KEK of `index_name` from its envelope `blob`.
+    /// Throws KEKNotWrappedError (provider "none"), UnknownSlotError, DecryptFailedError (wrong
+    /// key or index, damaged), the other KMSError types, InvalidArgumentError.
+    KEK UnwrapKEK(const std::string& index_name, const KMSBlob& blob) const {
+        const detail::BlobPtr c_blob = detail::to_c_blob(blob);
+        KEK kek;
+        detail::check(cyb_kms_unwrap_kek(handle_.get(), index_name.data(), index_name.size(),
+                                         c_blob.get(), kek.data(), kek.size()));
+        return kek;
+    }
+
+    /// The C handle, borrowed: valid as long as this KMSClient lives.
+    const cyb_kms_client* c_handle() const noexcept { return handle_.get(); }
+
+private:
+    static uint32_t to_millis(std::chrono::milliseconds d) {
+        if (d.count() < 0 || d.count() > static_cast<std::chrono::milliseconds::rep>(UINT32_MAX)) {
+            detail::throw_error(CYB_RESULT_INVALID_ARGUMENT,
+                                "KMS client timeouts must be between 0 and 2^32-1 ms");
+        }
+        return static_cast<uint32_t>(d.count());
+    }
+
+    struct Deleter {
+        void operator()(cyb_kms_client* client) const noexcept { cyb_kms_client_free(client); }
+    };
+    std::unique_ptr<cyb_kms_client, Deleter> handle_;
+};
 
 }  // namespace cyborg
 

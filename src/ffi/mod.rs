@@ -3,7 +3,7 @@
 //! result. Conventions, following rustls-ffi:
 //!
 //! - Every exported symbol starts with `cyb_`; handles are opaque (`cyb_storage_config`,
-//!   `cyb_kms_blob`) with `_new` / `_free`, and `_free(NULL)` is a no-op.
+//!   `cyb_kms_blob`, `cyb_kms_client`) with `_new` / `_free`, and `_free(NULL)` is a no-op.
 //! - Fallible functions return a [`cyb_result`]; outputs are written only on success.
 //! - Every pointer argument is checked: NULL gives `CYB_RESULT_NULL_PARAMETER`. Strings are
 //!   `(pointer, length)` pairs of UTF-8, not NUL-terminated; a NULL pointer with length 0 is the
@@ -17,12 +17,14 @@ mod blob;
 mod boundary;
 mod envelope;
 mod handle;
+mod kms_client;
 mod result;
 mod storage_config;
 
 pub use blob::*;
 pub use boundary::{cyb_last_error_message, cyb_result_name, cyb_version};
 pub use envelope::*;
+pub use kms_client::*;
 pub use result::cyb_result;
 pub use storage_config::*;
 

@@ -61,6 +61,49 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// A slot from text fields, as the C ABI and other languages pass them: `provider` is
+    /// `"aws-kms"`, `"aws"` or `"local"`; an empty `role_arn`, `external_id` and
+    /// `role_session_name` mean no role; an empty `role_session_name` means the default.
+    ///
+    /// Errors: `InvalidConfig` naming `name` and the field (the same rules as
+    /// [`Registry::insert`]).
+    pub fn from_fields(
+        name: &str,
+        provider: &str,
+        key_id: &str,
+        region: &str,
+        role_arn: &str,
+        external_id: &str,
+        role_session_name: &str,
+    ) -> Result<Slot> {
+        let provider = match provider.parse::<Provider>() {
+            Ok(parsed) if parsed != Provider::None => parsed,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "KMS slot {}: provider must be \"aws\", \"aws-kms\" or \"local\", not {}",
+                        quoted_prefix(name),
+                        quoted_prefix(provider)
+                    ),
+                ))
+            }
+        };
+        let no_role = role_arn.is_empty() && external_id.is_empty() && role_session_name.is_empty();
+        let slot = Slot {
+            provider,
+            key_id: key_id.to_owned(),
+            region: region.to_owned(),
+            assume_role: (!no_role).then(|| AssumeRole {
+                role_arn: role_arn.to_owned(),
+                external_id: external_id.to_owned(),
+                session_name: (!role_session_name.is_empty()).then(|| role_session_name.to_owned()),
+            }),
+        };
+        slot.validate(name)?;
+        Ok(slot)
+    }
+
     /// Checks the slot's rules; errors are `InvalidConfig` naming `slot` and the field.
     pub fn validate(&self, slot: &str) -> Result<()> {
         let field_error = |field: &str, problem: &str| {
@@ -104,7 +147,10 @@ impl Slot {
         }
         if let Some(role) = &self.assume_role {
             if role.role_arn.is_empty() {
-                return Err(field_error("role_arn", "must not be empty"));
+                return Err(field_error(
+                    "role_arn",
+                    "is required when external_id or role_session_name is set",
+                ));
             }
             if role.external_id.is_empty() {
                 return Err(field_error(

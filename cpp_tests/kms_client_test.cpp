@@ -1,0 +1,267 @@
+// C++ and C ABI tests of the KMS client against the moto CTest fixture (moto_start seeds
+// alias/cyborgdb-test, the 32-byte secret cyborgdb-test/wrap-key and the 16-byte secret
+// cyborgdb-test/short-key in us-east-1). Every error path asserts its exact code.
+#include <cstdlib>
+#include <thread>
+
+#include "test_support.hpp"
+
+namespace {
+
+using cyb_test::TempDir;
+
+/// http://127.0.0.1:<port> of the fixture's moto server.
+std::string moto_endpoint() {
+    const char* state = std::getenv("CYB_MOTO_STATE_DIR");
+    if (state == nullptr) {
+        throw std::runtime_error("CYB_MOTO_STATE_DIR is not set: run through CTest (moto fixture)");
+    }
+    std::ifstream in(std::string(state) + "/port");
+    std::string port;
+    if (!(in >> port)) {
+        throw std::runtime_error("cannot read the moto port from CYB_MOTO_STATE_DIR");
+    }
+    return "http://127.0.0.1:" + port;
+}
+
+cyborg::KMSClient moto_client() {
+    cyborg::KMSClientOptions options;
+    options.endpoint_url = moto_endpoint();
+    cyborg::KMSClient client(options);
+    client.AddSlot("vendor-default", {"aws-kms", "alias/cyborgdb-test", "us-east-1", {}, {}, {}});
+    client.AddSlot("secrets", {"aws", "cyborgdb-test/wrap-key", "us-east-1", {}, {}, {}});
+    client.AddSlot("short", {"aws", "cyborgdb-test/short-key", "us-east-1", {}, {}, {}});
+    return client;
+}
+
+template <typename Exception>
+void expect_code(const std::function<void()>& call, cyb_result code, const std::string& needle) {
+    try {
+        call();
+        ADD_FAILURE() << "expected an exception with code " << cyb_result_name(code);
+    } catch (const Exception& e) {
+        EXPECT_EQ(e.code(), code);
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+}
+
+bool all_zero(const cyborg::KEK& kek) {
+    for (std::size_t i = 0; i < kek.size(); ++i) {
+        if (kek.data()[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+TEST(KMSClient, WrapStoreGetUnwrapRoundTripOnDisk) {
+    TempDir dir;
+    const auto store = cyborg::StorageConfig::Disk(dir.path());
+    auto client = moto_client();
+    for (const std::string slot : {"vendor-default", "secrets"}) {
+        const std::string index = "orders-" + slot;
+        auto wrapped = client.WrapNewKEK(index, slot);
+        EXPECT_EQ(wrapped.blob.kms_name, slot);
+        EXPECT_EQ(wrapped.blob.region, "us-east-1");
+        EXPECT_EQ(wrapped.blob.version, 1u);
+        EXPECT_GT(wrapped.blob.created_at, 0);
+        EXPECT_FALSE(all_zero(wrapped.kek));
+        cyborg::CreateIndexKMS(store, index, wrapped.blob);
+        const auto stored = cyborg::GetIndexKMS(store, index);
+        EXPECT_EQ(stored, wrapped.blob);
+        EXPECT_TRUE(client.UnwrapKEK(index, stored) == wrapped.kek) << slot;
+    }
+}
+
+TEST(KMSClient, EnvelopeOfAnotherIndexIsDecryptFailed) {
+    auto client = moto_client();
+    for (const std::string slot : {"vendor-default", "secrets"}) {
+        const auto wrapped = client.WrapNewKEK("tenant-a", slot);
+        expect_code<cyborg::DecryptFailedError>([&] { client.UnwrapKEK("tenant-b", wrapped.blob); },
+                                                CYB_RESULT_DECRYPT_FAILED, "index \"tenant-b\"");
+    }
+}
+
+TEST(KMSClient, RewrapKeepsTheKEK) {
+    auto client = moto_client();
+    const auto wrapped = client.WrapNewKEK("idx", "vendor-default");
+    const auto rewrapped = client.WrapKEK("idx", "secrets", wrapped.kek);
+    EXPECT_EQ(rewrapped.provider, "aws");
+    EXPECT_TRUE(client.UnwrapKEK("idx", rewrapped) == wrapped.kek);
+}
+
+TEST(KMSClient, WrongSizeWrapKeyHasTheDocumentedMessage) {
+    auto client = moto_client();
+    expect_code<cyborg::WrapKeySizeError>([&] { client.WrapNewKEK("idx", "short"); },
+                                          CYB_RESULT_WRAP_KEY_SIZE, "Wrap key must be 32 bytes");
+    // WrapKeySizeError is a KMSError and a std::runtime_error.
+    EXPECT_THROW(client.WrapNewKEK("idx", "short"), cyborg::KMSError);
+}
+
+TEST(KMSClient, UnknownSlotAndNoneEnvelope) {
+    auto client = moto_client();
+    expect_code<cyborg::UnknownSlotError>([&] { client.WrapNewKEK("idx", "nope"); },
+                                          CYB_RESULT_UNKNOWN_SLOT, "KMS slot \"nope\" is not in the registry");
+    cyborg::KMSBlob none;
+    none.provider = "none";
+    expect_code<cyborg::KEKNotWrappedError>([&] { client.UnwrapKEK("idx", none); },
+                                            CYB_RESULT_KEK_NOT_WRAPPED, "the caller supplies");
+    cyborg::KMSBlob missing_key = client.WrapNewKEK("idx", "vendor-default").blob;
+    missing_key.key_id = "alias/does-not-exist";
+    expect_code<cyborg::KMSKeyNotFoundError>([&] { client.UnwrapKEK("idx", missing_key); },
+                                             CYB_RESULT_KMS_KEY_NOT_FOUND, "kms:Decrypt failed: NotFoundException");
+}
+
+TEST(KMSClient, RegistryFromYAMLWithEnvironmentSubstitution) {
+    ASSERT_EQ(setenv("CYB_TEST_KEY_ALIAS", "alias/cyborgdb-test", 1), 0);
+    auto client = moto_client();
+    const std::string yaml =
+        "kms:\n"
+        "  registry:\n"
+        "    vendor-default:\n"
+        "      provider: aws-kms\n"
+        "      key_id: ${CYB_TEST_KEY_ALIAS}\n"
+        "      region: ${CYB_TEST_UNSET_REGION:-us-east-1}\n";
+    EXPECT_EQ(client.LoadRegistryYAML(yaml), 1u);
+    const auto wrapped = client.WrapNewKEK("idx", "vendor-default");
+    EXPECT_EQ(wrapped.blob.key_id, "alias/cyborgdb-test");
+    // The YAML replaced the registry: the programmatic slots are gone.
+    EXPECT_THROW(client.WrapNewKEK("idx", "secrets"), cyborg::UnknownSlotError);
+    expect_code<cyborg::InvalidConfigError>(
+        [&] { client.LoadRegistryYAML("kms:\n  registry:\n    s: {provider: aws, key_id: '${CYB_TEST_UNSET_VAR}', region: r}\n"); },
+        CYB_RESULT_INVALID_CONFIG, "KMS slot \"s\": key_id: environment variable CYB_TEST_UNSET_VAR is not set");
+    // A failed load leaves the registry in use unchanged.
+    EXPECT_TRUE(client.UnwrapKEK("idx", wrapped.blob) == wrapped.kek);
+    TempDir dir;
+    cyb_test::write_file(dir.path() / "cyborgdb.yaml", std::vector<uint8_t>(yaml.begin(), yaml.end()));
+    EXPECT_EQ(client.LoadRegistryFile(dir.path() / "cyborgdb.yaml"), 1u);
+    expect_code<cyborg::InvalidConfigError>([&] { client.LoadRegistryFile(dir.path() / "absent.yaml"); },
+                                            CYB_RESULT_INVALID_CONFIG, "cannot read KMS registry file");
+}
+
+TEST(KMSClient, SlotValidationNamesSlotAndField) {
+    cyborg::KMSClient client;
+    expect_code<cyborg::InvalidConfigError>([&] { client.AddSlot("s", {"gcp", "k", "r", {}, {}, {}}); },
+                                            CYB_RESULT_INVALID_CONFIG, "KMS slot \"s\": provider must be");
+    expect_code<cyborg::InvalidConfigError>([&] { client.AddSlot("s", {"aws", "k", "", {}, {}, {}}); },
+                                            CYB_RESULT_INVALID_CONFIG, "KMS slot \"s\": region is required");
+    expect_code<cyborg::InvalidConfigError>(
+        [&] { client.AddSlot("s", {"aws", "k", "r", std::string("arn:aws:iam::1:role/x"), {}, {}}); },
+        CYB_RESULT_INVALID_CONFIG, "external_id is required when role_arn is set");
+}
+
+TEST(KMSClient, InvalidOptionsAndUnreachableEndpoint) {
+    cyborg::KMSClientOptions bad;
+    bad.endpoint_url = "127.0.0.1:4566";
+    expect_code<cyborg::InvalidConfigError>([&] { cyborg::KMSClient c(bad); }, CYB_RESULT_INVALID_CONFIG,
+                                            "endpoint_url must be an http:// or https:// URL");
+    // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    cyborg::KMSClientOptions refused;
+    refused.endpoint_url = "http://127.0.0.1:9";
+    refused.max_attempts = 1;
+    cyborg::KMSClient client(refused);
+    client.AddSlot("k", {"aws-kms", "alias/x", "us-east-1", {}, {}, {}});
+    expect_code<cyborg::KMSUnavailableError>([&] { client.WrapNewKEK("idx", "k"); },
+                                             CYB_RESULT_KMS_UNAVAILABLE, "kms:Encrypt failed: unreachable");
+}
+
+TEST(KMSClient, KEKWipesOnMoveAndComparesByValue) {
+    auto client = moto_client();
+    auto wrapped = client.WrapNewKEK("idx", "secrets");
+    const cyborg::KEK copy = wrapped.kek.Clone();
+    cyborg::KEK moved = std::move(wrapped.kek);
+    EXPECT_TRUE(all_zero(wrapped.kek));  // NOLINT(bugprone-use-after-move): wiped on purpose
+    EXPECT_TRUE(moved == copy);
+    EXPECT_FALSE(moved == cyborg::KEK());
+}
+
+TEST(KMSClient, OneClientManyThreads) {
+    auto client = moto_client();
+    const auto wrapped = client.WrapNewKEK("shared", "vendor-default");
+    std::vector<std::thread> threads;
+    std::atomic<int> matches{0};
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < 5; ++i) {
+                if (client.UnwrapKEK("shared", wrapped.blob) == wrapped.kek) {
+                    ++matches;
+                }
+            }
+        });
+    }
+    // Registry changes while others unwrap are safe.
+    client.AddSlot("extra", {"aws", "cyborgdb-test/wrap-key", "us-east-1", {}, {}, {}});
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(matches.load(), 40);
+}
+
+// ---------------------------------------------------------------------------------------------
+// C ABI argument checks: exact codes, outputs untouched on error.
+// ---------------------------------------------------------------------------------------------
+
+TEST(KMSClientCAbi, NullAndInvalidArguments) {
+    EXPECT_EQ(cyb_kms_client_new(nullptr, nullptr), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_test::last_error(), "cyb_kms_client_new: argument `out_client` is NULL");
+    cyb_kms_client* raw = nullptr;
+    ASSERT_EQ(cyb_kms_client_new(nullptr, &raw), CYB_RESULT_OK);  // NULL options: defaults
+    std::unique_ptr<cyb_kms_client, void (*)(cyb_kms_client*)> client(raw, cyb_kms_client_free);
+    cyb_kms_client_free(nullptr);
+
+    cyb_kms_client_options bad_utf8{};
+    const char invalid[] = {'\xff', '\xfe'};
+    bad_utf8.endpoint_url = cyb_str{invalid, 2};
+    cyb_kms_client* unused = nullptr;
+    EXPECT_EQ(cyb_kms_client_new(&bad_utf8, &unused), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(unused, nullptr);
+
+    EXPECT_EQ(cyb_kms_client_add_slot(client.get(), "s", 1, nullptr), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_kms_client_add_slot(nullptr, "s", 1, nullptr), CYB_RESULT_NULL_PARAMETER);
+    cyb_kms_slot none_slot{};
+    none_slot.provider = cyb_str{"none", 4};
+    EXPECT_EQ(cyb_kms_client_add_slot(client.get(), "s", 1, &none_slot), CYB_RESULT_INVALID_CONFIG);
+    cyb_kms_slot bad_key{};
+    bad_key.provider = cyb_str{"aws", 3};
+    bad_key.key_id = cyb_str{invalid, 2};
+    EXPECT_EQ(cyb_kms_client_add_slot(client.get(), "s", 1, &bad_key), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_kms_client_add_slot(client.get(), nullptr, 3, &bad_key), CYB_RESULT_NULL_PARAMETER);
+
+    std::size_t slots = 99;
+    EXPECT_EQ(cyb_kms_client_load_registry_yaml(client.get(), nullptr, 5, &slots), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_kms_client_load_registry_yaml(client.get(), "kms: [", 6, &slots), CYB_RESULT_INVALID_CONFIG);
+    EXPECT_EQ(slots, 99u);
+    EXPECT_EQ(cyb_kms_client_load_registry_yaml(client.get(), "kms:\n  registry:\n", 17, nullptr), CYB_RESULT_OK);
+    EXPECT_EQ(cyb_kms_client_load_registry_file(client.get(), "", 0, &slots), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_kms_client_load_registry_file(client.get(), "/nonexistent.yaml", 17, &slots),
+              CYB_RESULT_INVALID_CONFIG);
+
+    uint8_t kek[33];
+    std::memset(kek, 0xAA, sizeof kek);
+    cyb_kms_blob* blob = nullptr;
+    EXPECT_EQ(cyb_kms_wrap_new_kek(client.get(), "idx", 3, "s", 1, &blob, kek, 31), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_test::last_error(), "out_kek_len must be 32 (a KEK is 32 bytes), not 31");
+    EXPECT_EQ(cyb_kms_wrap_new_kek(client.get(), "idx", 3, "s", 1, &blob, nullptr, 32), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_kms_wrap_new_kek(client.get(), "idx", 3, "s", 1, nullptr, kek, 32), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_kms_wrap_new_kek(client.get(), "idx", 3, "s", 1, &blob, kek, 32), CYB_RESULT_UNKNOWN_SLOT);
+    EXPECT_EQ(cyb_kms_wrap_new_kek(client.get(), invalid, 2, "s", 1, &blob, kek, 32), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_kms_wrap_new_kek(client.get(), "", 0, "s", 1, &blob, kek, 32), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_kms_wrap_kek(client.get(), "idx", 3, "s", 1, kek, 16, &blob), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_test::last_error(), "a KEK is 32 bytes, not 16");
+    EXPECT_EQ(cyb_kms_wrap_kek(client.get(), "idx", 3, "s", 1, nullptr, 32, &blob), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(blob, nullptr);
+
+    cyb_kms_blob* none_blob = nullptr;
+    ASSERT_EQ(cyb_kms_blob_new(&none_blob), CYB_RESULT_OK);
+    cyb_test::BlobPtr owned(none_blob);
+    ASSERT_EQ(cyb_kms_blob_set_provider(none_blob, "none", 4), CYB_RESULT_OK);
+    EXPECT_EQ(cyb_kms_unwrap_kek(client.get(), "idx", 3, none_blob, kek, 32), CYB_RESULT_KEK_NOT_WRAPPED);
+    EXPECT_EQ(cyb_kms_unwrap_kek(client.get(), "idx", 3, nullptr, kek, 32), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_kms_unwrap_kek(client.get(), "idx", 3, none_blob, kek, 33), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_kms_unwrap_kek(nullptr, "idx", 3, none_blob, kek, 32), CYB_RESULT_NULL_PARAMETER);
+    for (uint8_t byte : kek) {
+        EXPECT_EQ(byte, 0xAA);  // never written on error
+    }
+}
+
+}  // namespace

@@ -1,0 +1,338 @@
+//! `cyb_kms_client`: wraps and unwraps index KEKs through the registry's KMS slots.
+
+use std::ffi::{c_char, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::time::Duration;
+
+use super::blob::{cyb_kms_blob, cyb_str};
+use super::boundary::{ffi_call, ffi_value, Failure};
+use super::handle::{self, bytes_arg, str_arg, try_out, try_ref, Castable};
+use super::result::cyb_result;
+use crate::aws::AwsTimeouts;
+use crate::kms::{Kek, KmsClient, KmsClientOptions, Slot};
+
+/// A KMS client (Rust: `KmsClient`): the registry of slots, a private runtime, and AWS SDK clients
+/// reused across calls. Thread-safe: one handle may be used by any number of threads at once,
+/// including threads that run their own tokio runtime. Free with `cyb_kms_client_free` after the
+/// last use.
+pub struct cyb_kms_client {
+    _private: [u8; 0],
+}
+
+impl Castable for cyb_kms_client {
+    type RustType = KmsClient;
+}
+
+/// Options of `cyb_kms_client_new`. Zero-initialize it (`= {0}`) for the defaults: every zero
+/// field means "default".
+#[repr(C)]
+pub struct cyb_kms_client_options {
+    /// Time to connect, in milliseconds (default 3000).
+    pub connect_timeout_ms: u32,
+    /// Time for one attempt of an AWS call, in milliseconds (default 5000).
+    pub attempt_timeout_ms: u32,
+    /// Time for a whole AWS call, retries included, in milliseconds (default 15000).
+    pub operation_timeout_ms: u32,
+    /// Attempts per AWS call, the first included (default 3; 1 = no retry).
+    pub max_attempts: u32,
+    /// One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
+    /// honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
+    pub endpoint_url: cyb_str,
+}
+
+/// One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.
+#[repr(C)]
+pub struct cyb_kms_slot {
+    /// `"aws-kms"`, `"aws"`, or `"local"` (development only).
+    pub provider: cyb_str,
+    /// KMS key ARN / id / alias; Secrets Manager secret name or ARN; `file:<path>` or
+    /// `env:<VARIABLE>` for `local`.
+    pub key_id: cyb_str,
+    /// AWS region (empty for `local`).
+    pub region: cyb_str,
+    /// Role to assume first (BYOK); empty for none.
+    pub role_arn: cyb_str,
+    /// The ExternalId the role requires; required with `role_arn`.
+    pub external_id: cyb_str,
+    /// Session name for AssumeRole; empty for the default `cyborgdb-kms`.
+    pub role_session_name: cyb_str,
+}
+
+/// Reads a `cyb_str` argument as UTF-8.
+///
+/// # Safety
+/// `s.data` is NULL or points to `s.len` readable bytes.
+unsafe fn view<'a>(s: &cyb_str, parameter: &str) -> Result<&'a str, Failure> {
+    unsafe { str_arg(s.data, s.len, parameter) }
+}
+
+fn millis_or(value: u32, default: Duration) -> Duration {
+    match value {
+        0 => default,
+        ms => Duration::from_millis(u64::from(ms)),
+    }
+}
+
+/// Checks a caller's KEK buffer: non-NULL and exactly 32 bytes.
+fn kek_buffer<'a>(out_kek: *mut u8, out_kek_len: usize) -> Result<&'a mut [u8], Failure> {
+    if out_kek.is_null() {
+        return Err(Failure::null_parameter("out_kek"));
+    }
+    if out_kek_len != Kek::LEN {
+        return Err(Failure::invalid_argument(format!(
+            "out_kek_len must be {} (a KEK is 32 bytes), not {out_kek_len}",
+            Kek::LEN
+        )));
+    }
+    // SAFETY: the caller guarantees `out_kek` points to `out_kek_len` writable bytes.
+    Ok(unsafe { std::slice::from_raw_parts_mut(out_kek, out_kek_len) })
+}
+
+/// Makes a KMS client with an empty registry. `options` may be NULL for the defaults. Does no
+/// network I/O (SDK clients are built on first use).
+///
+/// On success writes a new handle to `*out_client` (caller owns; free with
+/// `cyb_kms_client_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
+/// (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (endpoint URL not http(s)), `CYB_RESULT_IO`
+/// (threads could not start).
+///
+/// # Safety
+/// `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid;
+/// `out_client` is NULL or valid for writing a pointer.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_client_new(
+    options: *const cyb_kms_client_options,
+    out_client: *mut *mut cyb_kms_client,
+) -> cyb_result {
+    ffi_call("cyb_kms_client_new", || {
+        let out = try_out!(out_client);
+        let mut rust_options = KmsClientOptions::default();
+        if let Some(options) = unsafe { options.as_ref() } {
+            let defaults = AwsTimeouts::default();
+            rust_options.timeouts = AwsTimeouts {
+                connect: millis_or(options.connect_timeout_ms, defaults.connect),
+                attempt: millis_or(options.attempt_timeout_ms, defaults.attempt),
+                operation: millis_or(options.operation_timeout_ms, defaults.operation),
+                max_attempts: match options.max_attempts {
+                    0 => defaults.max_attempts,
+                    n => n,
+                },
+            };
+            let endpoint = unsafe { view(&options.endpoint_url, "options.endpoint_url") }?;
+            rust_options.endpoint_url = (!endpoint.is_empty()).then(|| endpoint.to_owned());
+        }
+        *out = handle::into_raw(KmsClient::new(rust_options)?);
+        Ok(())
+    })
+}
+
+/// Frees a KMS client. NULL is a no-op. Calls in flight on other threads must have returned.
+///
+/// # Safety
+/// `client` is NULL or a handle from `cyb_kms_client_new` that no thread uses any more.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_client_free(client: *mut cyb_kms_client) {
+    ffi_value((), || unsafe { handle::free(client) })
+}
+
+/// Replaces the client's registry with the `kms.registry` section of the YAML text `yaml`
+/// (`yaml_len` bytes). `${VAR}` and `${VAR:-default}` are substituted from the environment. On
+/// success writes the number of slots to `*out_slots` unless it is NULL; on error the registry
+/// in use is unchanged.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8),
+/// `CYB_RESULT_INVALID_CONFIG` (the message names the slot and field, the YAML position, or the
+/// missing variable).
+///
+/// # Safety
+/// `client` is NULL or a live handle; `yaml` is NULL or points to `yaml_len` readable bytes;
+/// `out_slots` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_client_load_registry_yaml(
+    client: *const cyb_kms_client,
+    yaml: *const c_char,
+    yaml_len: usize,
+    out_slots: *mut usize,
+) -> cyb_result {
+    ffi_call("cyb_kms_client_load_registry_yaml", || {
+        let client = try_ref!(client);
+        let yaml = unsafe { str_arg(yaml, yaml_len, "yaml") }?;
+        let slots = client.load_registry_yaml(yaml)?;
+        if let Some(out) = unsafe { out_slots.as_mut() } {
+            *out = slots;
+        }
+        Ok(())
+    })
+}
+
+/// As `cyb_kms_client_load_registry_yaml`, reading the YAML from the file at `path`
+/// (`path_len` bytes, not NUL-terminated). An unreadable file is `CYB_RESULT_INVALID_CONFIG`.
+///
+/// # Safety
+/// `client` is NULL or a live handle; `path` is NULL or points to `path_len` readable bytes;
+/// `out_slots` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_client_load_registry_file(
+    client: *const cyb_kms_client,
+    path: *const c_char,
+    path_len: usize,
+    out_slots: *mut usize,
+) -> cyb_result {
+    ffi_call("cyb_kms_client_load_registry_file", || {
+        let client = try_ref!(client);
+        let path = unsafe { bytes_arg(path.cast(), path_len, "path") }?;
+        if path.is_empty() || path.contains(&0) {
+            return Err(Failure::invalid_argument(
+                "path must be non-empty and contain no NUL".to_owned(),
+            ));
+        }
+        let slots = client.load_registry_file(OsStr::from_bytes(path))?;
+        if let Some(out) = unsafe { out_slots.as_mut() } {
+            *out = slots;
+        }
+        Ok(())
+    })
+}
+
+/// Adds `slot` to the registry as `name` (`name_len` bytes of UTF-8), replacing a slot of that
+/// name. Calls in flight use the registry they started with.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8),
+/// `CYB_RESULT_INVALID_CONFIG` (naming the slot and field: unknown provider, missing key_id or
+/// region, external_id missing with role_arn, ...).
+///
+/// # Safety
+/// `client` and `slot` are NULL or valid; `name` is NULL or points to `name_len` readable bytes;
+/// the strings of `slot` are valid.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_client_add_slot(
+    client: *const cyb_kms_client,
+    name: *const c_char,
+    name_len: usize,
+    slot: *const cyb_kms_slot,
+) -> cyb_result {
+    ffi_call("cyb_kms_client_add_slot", || {
+        let client = try_ref!(client);
+        let name = unsafe { str_arg(name, name_len, "name") }?;
+        let spec = unsafe { slot.as_ref() }.ok_or_else(|| Failure::null_parameter("slot"))?;
+        let slot = unsafe {
+            Slot::from_fields(
+                name,
+                view(&spec.provider, "slot.provider")?,
+                view(&spec.key_id, "slot.key_id")?,
+                view(&spec.region, "slot.region")?,
+                view(&spec.role_arn, "slot.role_arn")?,
+                view(&spec.external_id, "slot.external_id")?,
+                view(&spec.role_session_name, "slot.role_session_name")?,
+            )
+        }?;
+        Ok(client.add_slot(name, slot)?)
+    })
+}
+
+/// Generates a fresh random KEK for the index named by `index_name` and wraps it through the slot
+/// named by `slot_name`. Nothing is stored: store the envelope with `cyb_index_kms_create`.
+///
+/// On success writes a new envelope handle to `*out_blob` (caller owns; free with
+/// `cyb_kms_blob_free`) — kms_name = the slot, its provider / key_id / region, the wrapped KEK,
+/// version 1, created_at now — and the KEK to the caller's 32-byte buffer `out_kek`. On error
+/// neither output is touched. Wipe the KEK buffer when done with it.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT` (index name, UTF-8,
+/// `out_kek_len` not 32); `CYB_RESULT_UNKNOWN_SLOT`; the provider's errors
+/// (`CYB_RESULT_KMS_*`, `CYB_RESULT_WRAP_KEY_SIZE`, `CYB_RESULT_INVALID_CONFIG`).
+///
+/// # Safety
+/// `client` is NULL or a live handle; the names are NULL or point to their lengths of readable
+/// bytes; `out_blob` is NULL or writable; `out_kek` is NULL or points to `out_kek_len` writable
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_wrap_new_kek(
+    client: *const cyb_kms_client,
+    index_name: *const c_char,
+    index_name_len: usize,
+    slot_name: *const c_char,
+    slot_name_len: usize,
+    out_blob: *mut *mut cyb_kms_blob,
+    out_kek: *mut u8,
+    out_kek_len: usize,
+) -> cyb_result {
+    ffi_call("cyb_kms_wrap_new_kek", || {
+        let client = try_ref!(client);
+        let index_name = unsafe { str_arg(index_name, index_name_len, "index_name") }?;
+        let slot_name = unsafe { str_arg(slot_name, slot_name_len, "slot_name") }?;
+        let out = try_out!(out_blob);
+        let kek_out = kek_buffer(out_kek, out_kek_len)?;
+        let (blob, kek) = client.wrap_new_kek(index_name, slot_name)?;
+        kek_out.copy_from_slice(kek.as_bytes());
+        *out = handle::into_raw(blob);
+        Ok(())
+    })
+}
+
+/// Wraps the caller's KEK (`kek`, exactly 32 bytes) for the index through the slot named by
+/// `slot_name` — re-wrapping an index's existing KEK, e.g. after a key rotation. On success
+/// writes a new envelope handle to `*out_blob` (caller owns), as `cyb_kms_wrap_new_kek`.
+///
+/// Errors: as `cyb_kms_wrap_new_kek`; `CYB_RESULT_INVALID_ARGUMENT` if `kek_len` is not 32.
+///
+/// # Safety
+/// As `cyb_kms_wrap_new_kek`; `kek` is NULL or points to `kek_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_wrap_kek(
+    client: *const cyb_kms_client,
+    index_name: *const c_char,
+    index_name_len: usize,
+    slot_name: *const c_char,
+    slot_name_len: usize,
+    kek: *const u8,
+    kek_len: usize,
+    out_blob: *mut *mut cyb_kms_blob,
+) -> cyb_result {
+    ffi_call("cyb_kms_wrap_kek", || {
+        let client = try_ref!(client);
+        let index_name = unsafe { str_arg(index_name, index_name_len, "index_name") }?;
+        let slot_name = unsafe { str_arg(slot_name, slot_name_len, "slot_name") }?;
+        if kek.is_null() {
+            return Err(Failure::null_parameter("kek"));
+        }
+        let kek = Kek::from_slice(unsafe { bytes_arg(kek, kek_len, "kek") }?)?;
+        let out = try_out!(out_blob);
+        let blob = client.wrap_kek(index_name, slot_name, &kek)?;
+        *out = handle::into_raw(blob);
+        Ok(())
+    })
+}
+
+/// Unwraps the KEK of the index named by `index_name` from its envelope `blob` into the caller's
+/// 32-byte buffer `out_kek`. Credentials and role come from the slot named by the envelope's
+/// kms_name; the key from the envelope's own provider / key_id / region. On error `out_kek` is
+/// untouched. Wipe the buffer when done with it.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT` (index name, UTF-8,
+/// envelope fields, `out_kek_len` not 32); `CYB_RESULT_KEK_NOT_WRAPPED` (provider "none");
+/// `CYB_RESULT_UNKNOWN_SLOT`; `CYB_RESULT_DECRYPT_FAILED` (wrong key or index, damaged);
+/// `CYB_RESULT_KMS_*`, `CYB_RESULT_WRAP_KEY_SIZE`, `CYB_RESULT_INVALID_CONFIG`.
+///
+/// # Safety
+/// `client` and `blob` are NULL or live handles; `index_name` is NULL or points to
+/// `index_name_len` readable bytes; `out_kek` is NULL or points to `out_kek_len` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_unwrap_kek(
+    client: *const cyb_kms_client,
+    index_name: *const c_char,
+    index_name_len: usize,
+    blob: *const cyb_kms_blob,
+    out_kek: *mut u8,
+    out_kek_len: usize,
+) -> cyb_result {
+    ffi_call("cyb_kms_unwrap_kek", || {
+        let client = try_ref!(client);
+        let index_name = unsafe { str_arg(index_name, index_name_len, "index_name") }?;
+        let blob = try_ref!(blob);
+        let kek_out = kek_buffer(out_kek, out_kek_len)?;
+        let kek = client.unwrap_kek(index_name, blob)?;
+        kek_out.copy_from_slice(kek.as_bytes());
+        Ok(())
+    })
+}
