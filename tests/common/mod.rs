@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fault_peer;
 pub mod moto;
 
 use cyborgdb_kms::{KmsBlob, StorageConfig};

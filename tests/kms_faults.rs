@@ -1,0 +1,396 @@
+//! The KMS client against our own fault-injecting peer (`tests/common/fault_peer.rs`), for what
+//! moto does not model: disabled or pending-deletion keys, throttling, server errors, malformed
+//! answers, slow and dead endpoints, and the exact wire contents of BYOK and KMS calls. The real
+//! AWS SDK runs against it; every error asserts its exact kind.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::fault_peer::{refused_endpoint, FaultPeer, Reply, Request};
+use cyborgdb_kms::kms::registry::AssumeRole;
+use cyborgdb_kms::{AwsTimeouts, ErrorKind, KmsBlob, KmsClient, KmsClientOptions, Provider, Slot};
+
+const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+fn client_for(endpoint: &str, timeouts: AwsTimeouts) -> KmsClient {
+    let client = KmsClient::new(KmsClientOptions {
+        endpoint_url: Some(endpoint.to_owned()),
+        timeouts,
+    })
+    .unwrap();
+    for (name, provider, key_id) in [
+        ("kms", Provider::AwsKms, KEY_ARN),
+        ("sm", Provider::Aws, "customers/acme/kek"),
+    ] {
+        client
+            .add_slot(
+                name,
+                Slot {
+                    provider,
+                    key_id: key_id.into(),
+                    region: "us-east-1".into(),
+                    assume_role: None,
+                },
+            )
+            .unwrap();
+    }
+    client
+}
+
+fn fast_timeouts(max_attempts: u32) -> AwsTimeouts {
+    AwsTimeouts {
+        connect: Duration::from_millis(500),
+        attempt: Duration::from_millis(300),
+        operation: Duration::from_secs(2),
+        max_attempts,
+    }
+}
+
+fn kms_blob(wrapped: &[u8]) -> KmsBlob {
+    KmsBlob {
+        kms_name: "kms".into(),
+        provider: "aws-kms".into(),
+        key_id: KEY_ARN.into(),
+        region: "us-east-1".into(),
+        wrapped_kek: wrapped.to_vec(),
+        version: 1,
+        created_at: 1,
+    }
+}
+
+fn decrypt_reply(plaintext: &[u8]) -> Reply {
+    Reply::json(&format!(
+        r#"{{"KeyId":"{KEY_ARN}","Plaintext":"{}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
+        aws_smithy_types::base64::encode(plaintext)
+    ))
+}
+
+/// Unwraps through a peer answering every request with `reply`; returns the error and the peer.
+fn unwrap_error(reply: Reply, max_attempts: u32) -> (ErrorKind, String, FaultPeer) {
+    let peer = FaultPeer::start(move |_| reply.clone());
+    let client = client_for(peer.endpoint(), fast_timeouts(max_attempts));
+    let err = client
+        .unwrap_kek("orders", &kms_blob(b"wrapped"))
+        .unwrap_err();
+    (err.kind(), err.message().to_owned(), peer)
+}
+
+#[test]
+fn disabled_or_pending_deletion_keys_are_key_disabled() {
+    for code in ["DisabledException", "KMSInvalidStateException"] {
+        let (kind, message, _) = unwrap_error(Reply::aws_error(400, code, "key is not usable"), 1);
+        assert_eq!(kind, ErrorKind::KmsKeyDisabled, "{message}");
+        assert_eq!(
+            message,
+            format!("index \"orders\": kms:Decrypt failed: {code} (HTTP 400): key is not usable")
+        );
+    }
+}
+
+#[test]
+fn throttling_is_retried_up_to_max_attempts_then_reported() {
+    let (kind, message, peer) = unwrap_error(
+        Reply::aws_error(400, "ThrottlingException", "Rate exceeded"),
+        2,
+    );
+    assert_eq!(kind, ErrorKind::KmsThrottled, "{message}");
+    assert!(
+        message.contains("kms:Decrypt failed: ThrottlingException"),
+        "{message}"
+    );
+    assert_eq!(peer.count_target("TrentService.Decrypt"), 2);
+}
+
+#[test]
+fn throttling_then_success_succeeds_within_the_attempts() {
+    let throttled = Reply::aws_error(400, "ThrottlingException", "Rate exceeded");
+    let peer = FaultPeer::sequence(vec![throttled.clone(), throttled], decrypt_reply(&[9; 32]));
+    let client = client_for(peer.endpoint(), fast_timeouts(3));
+    let kek = client.unwrap_kek("orders", &kms_blob(b"w")).unwrap();
+    assert_eq!(kek.as_bytes(), &[9; 32]);
+    assert_eq!(peer.count_target("TrentService.Decrypt"), 3);
+}
+
+#[test]
+fn access_denied_names_the_operation() {
+    let (kind, message, _) = unwrap_error(
+        Reply::aws_error(400, "AccessDeniedException", "no kms:Decrypt"),
+        1,
+    );
+    assert_eq!(kind, ErrorKind::KmsAccessDenied);
+    assert!(
+        message.contains("kms:Decrypt failed: AccessDeniedException"),
+        "{message}"
+    );
+
+    let peer = FaultPeer::start(|_| Reply::aws_error(400, "AccessDeniedException", "no access"));
+    let client = client_for(peer.endpoint(), fast_timeouts(1));
+    let err = client.wrap_new_kek("orders", "sm").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KmsAccessDenied);
+    assert!(
+        err.message()
+            .contains("secretsmanager:GetSecretValue failed: AccessDeniedException"),
+        "{err:?}"
+    );
+    let err = client.wrap_new_kek("orders", "kms").unwrap_err();
+    assert!(err
+        .message()
+        .contains("kms:Encrypt failed: AccessDeniedException"));
+}
+
+#[test]
+fn a_secret_marked_for_deletion_is_key_disabled() {
+    let reply = Reply::aws_error(
+        400,
+        "InvalidRequestException",
+        "You can't perform this operation on the secret because it was marked for deletion.",
+    );
+    let peer = FaultPeer::start(move |_| reply.clone());
+    let client = client_for(peer.endpoint(), fast_timeouts(1));
+    let err = client.wrap_new_kek("orders", "sm").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KmsKeyDisabled, "{err:?}");
+}
+
+#[test]
+fn server_errors_are_retried_then_unavailable() {
+    let (kind, message, peer) =
+        unwrap_error(Reply::aws_error(500, "KMSInternalException", "internal"), 3);
+    assert_eq!(kind, ErrorKind::KmsUnavailable, "{message}");
+    assert_eq!(peer.count_target("TrentService.Decrypt"), 3);
+}
+
+#[test]
+fn malformed_answers_are_bad_responses() {
+    for body in ["{not json", r#"{"Plaintext":12}"#] {
+        let (kind, message, _) = unwrap_error(Reply::json(body), 1);
+        assert_eq!(kind, ErrorKind::KmsBadResponse, "{body}: {message}");
+    }
+    let (kind, message, _) = unwrap_error(
+        Reply::Body {
+            status: 400,
+            body: b"<html>proxy error</html>".to_vec(),
+            content_type: "text/html".into(),
+        },
+        1,
+    );
+    assert_eq!(kind, ErrorKind::KmsBadResponse, "{message}");
+}
+
+#[test]
+fn decrypt_must_return_exactly_32_bytes() {
+    for len in [0usize, 16, 31, 33, 64] {
+        let (kind, message, _) = unwrap_error(decrypt_reply(&vec![1; len]), 1);
+        assert_eq!(kind, ErrorKind::DecryptFailed, "{len}: {message}");
+        assert!(
+            message.contains(&format!("returned {len} bytes of plaintext; a KEK is 32")),
+            "{message}"
+        );
+    }
+    let (kind, _, _) = unwrap_error(Reply::json("{}"), 1);
+    assert_eq!(kind, ErrorKind::DecryptFailed);
+}
+
+#[test]
+fn decrypt_pins_the_key_and_sends_the_index_context() {
+    let peer = FaultPeer::start(|_| decrypt_reply(&[4; 32]));
+    let client = client_for(peer.endpoint(), fast_timeouts(1));
+    client.unwrap_kek("orders", &kms_blob(b"ct")).unwrap();
+    let request = &peer.requests()[0];
+    assert_eq!(request.target(), Some("TrentService.Decrypt"));
+    let body = request.body_text();
+    assert!(body.contains(&format!(r#""KeyId":"{KEY_ARN}""#)), "{body}");
+    assert!(
+        body.contains(
+            r#""EncryptionContext":{"cyborgdb:context":"kek-v1","cyborgdb:index":"orders"}"#
+        ) || body.contains(
+            r#""EncryptionContext":{"cyborgdb:index":"orders","cyborgdb:context":"kek-v1"}"#
+        ),
+        "{body}"
+    );
+    // Environment credentials (dummy, from .cargo/config.toml) sign slots without a role.
+    assert_eq!(request.access_key_id(), Some("testing"));
+}
+
+#[test]
+fn a_hanging_endpoint_fails_within_the_configured_timeout() {
+    let peer = FaultPeer::start(|_| Reply::Hang);
+    let timeouts = AwsTimeouts {
+        connect: Duration::from_millis(500),
+        attempt: Duration::from_millis(250),
+        operation: Duration::from_millis(800),
+        max_attempts: 3,
+    };
+    let client = client_for(peer.endpoint(), timeouts.clone());
+    let started = Instant::now();
+    let err = client.unwrap_kek("orders", &kms_blob(b"w")).unwrap_err();
+    let elapsed = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::KmsUnavailable, "{err:?}");
+    assert!(err.message().contains("timed out"), "{err:?}");
+    // Bounded by the operation timeout (plus scheduling slack), never by the peer.
+    assert!(
+        elapsed < timeouts.operation + Duration::from_secs(2),
+        "took {elapsed:?}"
+    );
+    assert!(peer.count_target("TrentService.Decrypt") >= 1);
+}
+
+#[test]
+fn a_refused_or_closing_endpoint_is_unavailable() {
+    let client = client_for(&refused_endpoint(), fast_timeouts(2));
+    let err = client.unwrap_kek("orders", &kms_blob(b"w")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KmsUnavailable, "{err:?}");
+    assert!(err.message().contains("unreachable"), "{err:?}");
+    let (kind, message, _) = unwrap_error(Reply::Close, 2);
+    assert_eq!(kind, ErrorKind::KmsUnavailable, "{message}");
+}
+
+fn assume_role_reply(access_key: &str, expiration: &str) -> Reply {
+    Reply::xml(
+        200,
+        &format!(
+            r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <Credentials>
+      <AccessKeyId>{access_key}</AccessKeyId>
+      <SecretAccessKey>role-secret</SecretAccessKey>
+      <SessionToken>role-token</SessionToken>
+      <Expiration>{expiration}</Expiration>
+    </Credentials>
+    <AssumedRoleUser>
+      <AssumedRoleId>AROAEXAMPLE:cyborgdb-acme</AssumedRoleId>
+      <Arn>arn:aws:sts::111122223333:assumed-role/cyborgdb-byok/cyborgdb-acme</Arn>
+    </AssumedRoleUser>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#
+        ),
+    )
+}
+
+fn is_sts(request: &Request) -> bool {
+    request.query_action().as_deref() == Some("AssumeRole")
+}
+
+fn byok_client(peer: &FaultPeer, session_name: Option<&str>) -> KmsClient {
+    let client = client_for(peer.endpoint(), fast_timeouts(1));
+    client
+        .add_slot(
+            "acme",
+            Slot {
+                provider: Provider::AwsKms,
+                key_id: KEY_ARN.into(),
+                region: "us-east-1".into(),
+                assume_role: Some(AssumeRole {
+                    role_arn: "arn:aws:iam::111122223333:role/cyborgdb-byok".into(),
+                    external_id: "ext-6f1c9a1e".into(),
+                    session_name: session_name.map(str::to_owned),
+                }),
+            },
+        )
+        .unwrap();
+    client
+}
+
+fn acme_blob() -> KmsBlob {
+    KmsBlob {
+        kms_name: "acme".into(),
+        ..kms_blob(b"w")
+    }
+}
+
+#[test]
+fn byok_sends_external_id_and_session_name_and_signs_with_the_role() {
+    let peer = FaultPeer::start(|request| {
+        if is_sts(request) {
+            assume_role_reply("ASIAROLEKEY", "2099-01-01T00:00:00Z")
+        } else {
+            decrypt_reply(&[5; 32])
+        }
+    });
+    let client = byok_client(&peer, Some("cyborgdb-acme"));
+    for _ in 0..5 {
+        assert_eq!(
+            client
+                .unwrap_kek("orders", &acme_blob())
+                .unwrap()
+                .as_bytes(),
+            &[5; 32]
+        );
+    }
+    // One AssumeRole for five unwraps: the role's credentials are cached.
+    assert_eq!(peer.count_action("AssumeRole"), 1);
+    let sts = peer.requests().into_iter().find(is_sts).unwrap();
+    assert_eq!(
+        sts.form_param("ExternalId").as_deref(),
+        Some("ext-6f1c9a1e")
+    );
+    assert_eq!(
+        sts.form_param("RoleSessionName").as_deref(),
+        Some("cyborgdb-acme")
+    );
+    assert_eq!(
+        sts.form_param("RoleArn").as_deref(),
+        Some("arn:aws:iam::111122223333:role/cyborgdb-byok")
+    );
+    assert_eq!(sts.access_key_id(), Some("testing"));
+    let decrypts: Vec<_> = peer
+        .requests()
+        .into_iter()
+        .filter(|r| r.target() == Some("TrentService.Decrypt"))
+        .collect();
+    assert_eq!(decrypts.len(), 5);
+    assert!(decrypts
+        .iter()
+        .all(|r| r.access_key_id() == Some("ASIAROLEKEY")));
+}
+
+#[test]
+fn byok_uses_the_default_session_name_and_refreshes_credentials_before_they_expire() {
+    let peer = FaultPeer::start(|request| {
+        if is_sts(request) {
+            // Already inside the SDK's refresh window: every use must fetch new credentials.
+            let soon = std::time::SystemTime::now() + Duration::from_secs(1);
+            let soon = aws_smithy_types::DateTime::from(soon)
+                .fmt(aws_smithy_types::date_time::Format::DateTime)
+                .unwrap();
+            assume_role_reply("ASIASHORTLIVED", &soon)
+        } else {
+            decrypt_reply(&[6; 32])
+        }
+    });
+    let client = byok_client(&peer, None);
+    for _ in 0..3 {
+        client.unwrap_kek("orders", &acme_blob()).unwrap();
+    }
+    assert_eq!(peer.count_action("AssumeRole"), 3);
+    let sts = peer.requests().into_iter().find(is_sts).unwrap();
+    assert_eq!(
+        sts.form_param("RoleSessionName").as_deref(),
+        Some("cyborgdb-kms")
+    );
+}
+
+#[test]
+fn a_refused_assume_role_is_access_denied_on_sts() {
+    let peer = FaultPeer::start(|request| {
+        if is_sts(request) {
+            Reply::query_error(
+                403,
+                "AccessDenied",
+                "not authorized to perform sts:AssumeRole",
+            )
+        } else {
+            decrypt_reply(&[6; 32])
+        }
+    });
+    let client = byok_client(&peer, None);
+    let err = client.unwrap_kek("orders", &acme_blob()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::KmsAccessDenied, "{err:?}");
+    assert!(
+        err.message()
+            .starts_with("index \"orders\": sts:AssumeRole failed: AccessDenied (HTTP 403)"),
+        "{err:?}"
+    );
+    assert_eq!(peer.count_target("TrentService.Decrypt"), 0);
+}
