@@ -20,12 +20,14 @@ if(NOT result EQUAL 0)
   message(FATAL_ERROR "quickstart exited with ${result}")
 endif()
 foreach(expected
+    "wrapped a new 32-byte KEK through slot \"dev-local\" \\(provider local\\)"
     "created envelope"
     "AlreadyExistsError \\(code 201\\)"
-    "pushed envelope version 2"
-    "provider: aws-kms"
+    "pushed re-wrapped envelope version 2"
+    "provider: local"
     "version: 2"
-    "wrapped_kek: 32 bytes"
+    "wrapped_kek: 61 bytes"
+    "unwrapped KEK matches the one wrapped at step 0: yes"
     "deleted envelope"
     "deleted again"
     "NotFoundError \\(code 200\\)")

@@ -2,17 +2,40 @@
 //
 // Usage: quickstart [data-dir]      (default: ./quickstart-data)
 //
-// Stores the envelope of index "my_index" in <data-dir>/my_index.kms, then walks through every
-// operation, printing what happens: create (strict insert), a second create (AlreadyExistsError),
-// push (upsert, version 2), get, delete, delete again (idempotent), get (NotFoundError).
+// Wraps a fresh KEK for index "my_index" through a KMS slot, stores the envelope in
+// <data-dir>/my_index.kms, then walks through every operation, printing what happens: create
+// (strict insert), a second create (AlreadyExistsError), push (re-wrap, version 2), get + unwrap
+// (the same KEK comes back), delete, delete again (idempotent), get (NotFoundError).
+//
+// The slot uses the `local` provider — a 32-byte master key in <data-dir>/dev-master.key, made
+// here — so the example runs without AWS. `local` is for development only, never production: use
+// an `aws-kms` or `aws` slot there (README, "KMS providers").
 #include <cyborgdb_core/index_kms.hpp>
+
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <random>
 #include <string>
 #include <vector>
+
+/// Writes a new random 32-byte master key to `path` (mode 0600) for the development-only `local`
+/// provider. A real deployment keeps its wrap keys in AWS KMS or Secrets Manager.
+static void make_dev_master_key(const std::filesystem::path& path) {
+    std::filesystem::create_directories(path.parent_path());
+    std::random_device random;
+    std::vector<char> key(32);
+    for (char& byte : key) {
+        byte = static_cast<char>(random() & 0xFF);
+    }
+    std::ofstream(path, std::ios::binary | std::ios::trunc).write(key.data(), 32);
+    chmod(path.c_str(), 0600);
+    std::fill(key.begin(), key.end(), '\0');
+}
 
 int main(int argc, char** argv) {
     const std::filesystem::path data_dir = argc > 1 ? argv[1] : "quickstart-data";
@@ -24,14 +47,17 @@ int main(int argc, char** argv) {
         // Where the index keystore lives
         const cyborg::StorageConfig config = cyborg::StorageConfig::Disk(data_dir);
 
-        cyborg::KMSBlob blob;
-        blob.kms_name = "prod-kms";
-        blob.provider = "aws-kms";
-        blob.key_id = "arn:aws:kms:us-east-1:123456789012:key/abcd-1234";
-        blob.region = "us-east-1";
-        // Stand-in for the KEK as wrapped by the external KMS (kms.Encrypt output in real use).
-        blob.wrapped_kek = std::vector<uint8_t>(32, 0xAB);
-        blob.version = 1;  // created_at stays 0: the library stamps the current time
+        // A KMS slot: provider "local" (development only) with a master key file.
+        const std::filesystem::path master_key = std::filesystem::absolute(data_dir / "dev-master.key");
+        make_dev_master_key(master_key);
+        cyborg::KMSClient kms;
+        kms.AddSlot("dev-local", {"local", "file:" + master_key.string(), "", {}, {}, {}});
+
+        // Wrap a fresh KEK for the index; the envelope records the slot and the wrapped KEK.
+        cyborg::WrappedKEK wrapped = kms.WrapNewKEK(index, "dev-local");
+        cyborg::KMSBlob blob = wrapped.blob;  // version 1; created_at stamped now
+        std::cout << "0. wrapped a new 32-byte KEK through slot \"" << blob.kms_name
+                  << "\" (provider " << blob.provider << ")\n";
 
         // 1. Strict insert.
         cyborg::CreateIndexKMS(config, index, blob);
@@ -47,10 +73,12 @@ int main(int argc, char** argv) {
                       << "): " << e.what() << "\n";
         }
 
-        // 3. Idempotent upsert: rotate to version 2.
+        // 3. Idempotent upsert: re-wrap the same KEK (as after a key rotation), version 2.
+        blob = kms.WrapKEK(index, "dev-local", wrapped.kek);
         blob.version = 2;
         cyborg::PushIndexKMS(config, index, blob);
-        std::cout << "3. pushed envelope version " << blob.version << " (create or replace)\n";
+        std::cout << "3. pushed re-wrapped envelope version " << blob.version
+                  << " (create or replace)\n";
 
         // 4. Read it back.
         const cyborg::KMSBlob got = cyborg::GetIndexKMS(config, index);
@@ -62,7 +90,13 @@ int main(int argc, char** argv) {
                   << "     version: " << got.version << "\n"
                   << "     created_at: " << got.created_at << " (unix seconds, stamped on write)\n"
                   << "     wrapped_kek: " << got.wrapped_kek.size() << " bytes\n";
-        // ... a service would now unwrap got.wrapped_kek with its KMS to recover the 32-byte KEK.
+        // A service now unwraps the KEK and hands it to the engine (load_index).
+        const cyborg::KEK kek = kms.UnwrapKEK(index, got);
+        std::cout << "   unwrapped KEK matches the one wrapped at step 0: "
+                  << (kek == wrapped.kek ? "yes" : "NO") << "\n";
+        if (kek != wrapped.kek) {
+            return 1;
+        }
 
         // 5. Delete, and delete again: idempotent.
         cyborg::DeleteIndexKMS(config, index);

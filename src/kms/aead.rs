@@ -28,14 +28,15 @@ pub const WRAPPED_LEN_V1: usize = 1 + NONCE_LEN + Kek::LEN + TAG_LEN;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
-/// A 32-byte AES-256-GCM wrap key, wiped on drop; `Debug`-free by design.
-pub(crate) struct WrapKey(Box<Zeroizing<[u8; 32]>>);
+/// A 32-byte AES-256-GCM wrap key (the `aws` provider's Secrets Manager value, the `local`
+/// master key), wiped on drop; `Debug`-free by design.
+pub struct WrapKey(Box<Zeroizing<[u8; 32]>>);
 
 impl WrapKey {
     /// The wrap key held by `bytes`, which the caller wipes.
     ///
     /// Errors: `WrapKeySize` ("Wrap key must be 32 bytes", naming `source` and the length found).
-    pub(crate) fn from_slice(bytes: &[u8], source: &str) -> Result<WrapKey> {
+    pub fn from_slice(bytes: &[u8], source: &str) -> Result<WrapKey> {
         if bytes.len() != 32 {
             return Err(Error::new(
                 ErrorKind::WrapKeySize,
@@ -51,7 +52,7 @@ impl WrapKey {
     }
 
     /// The wrap key in `bytes`, wiping `bytes` whatever the outcome.
-    pub(crate) fn from_vec(mut bytes: Vec<u8>, source: &str) -> Result<WrapKey> {
+    pub fn from_vec(mut bytes: Vec<u8>, source: &str) -> Result<WrapKey> {
         let key = WrapKey::from_slice(&bytes, source);
         bytes.zeroize();
         key
@@ -62,8 +63,9 @@ impl WrapKey {
     }
 }
 
-/// Wraps `kek` under `key` with `associated_data`, in format version 1.
-pub(crate) fn wrap(key: &WrapKey, associated_data: &[u8], kek: &Kek) -> Vec<u8> {
+/// Wraps `kek` under `key` with `associated_data` (see [`crate::kms::binding`]), in format
+/// version 1, with a fresh random nonce.
+pub fn wrap(key: &WrapKey, associated_data: &[u8], kek: &Kek) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
     let sealed = key
@@ -87,7 +89,7 @@ pub(crate) fn wrap(key: &WrapKey, associated_data: &[u8], kek: &Kek) -> Vec<u8> 
 ///
 /// Errors: `DecryptFailed` for a wrong length or version, or when authentication fails (wrong
 /// key, another index's envelope, damaged bytes). The plaintext never leaves on failure.
-pub(crate) fn unwrap(key: &WrapKey, associated_data: &[u8], wrapped: &[u8]) -> Result<Kek> {
+pub fn unwrap(key: &WrapKey, associated_data: &[u8], wrapped: &[u8]) -> Result<Kek> {
     if wrapped.len() != WRAPPED_LEN_V1 || wrapped[0] != FORMAT_V1 {
         return Err(Error::new(
             ErrorKind::DecryptFailed,

@@ -22,7 +22,7 @@ pub const KMS_CONTEXT_INDEX_KEY: &str = "cyborgdb:index";
 pub const AEAD_CONTEXT_PREFIX: &[u8] = b"cyborgdb-kms:kek-v1\0";
 
 /// The KMS EncryptionContext for `index` (context version 1).
-pub(crate) fn kms_encryption_context(index: &IndexName) -> [(String, String); 2] {
+pub fn kms_encryption_context(index: &IndexName) -> [(String, String); 2] {
     [
         (
             KMS_CONTEXT_VERSION_KEY.to_owned(),
@@ -33,7 +33,7 @@ pub(crate) fn kms_encryption_context(index: &IndexName) -> [(String, String); 2]
 }
 
 /// The AES-GCM associated data for a KEK of `index` wrapped by `provider` (context version 1).
-pub(crate) fn aead_associated_data(provider: Provider, index: &IndexName) -> Vec<u8> {
+pub fn aead_associated_data(provider: Provider, index: &IndexName) -> Vec<u8> {
     let provider = provider.as_str().as_bytes();
     let index = index.as_str().as_bytes();
     let mut aad = Vec::with_capacity(AEAD_CONTEXT_PREFIX.len() + 4 + provider.len() + index.len());

@@ -1,12 +1,12 @@
 //! Wrapping and unwrapping index KEKs through external KMS providers.
 //!
 //! Layout: [`kek`] (the zeroizing KEK type), [`registry`] (named slots, YAML), [`binding`] (the
-//! index binding: KMS EncryptionContext and AES-GCM associated data), `aead` (the local wrapped
-//! format of `aws` and `local`), `provider` (one [`KekProvider`](provider::KekProvider) per
+//! index binding: KMS EncryptionContext and AES-GCM associated data), [`aead`] (the local wrapped
+//! format of `aws` and `local`, public so a holder of the wrap key can open envelopes offline), `provider` (one [`KekProvider`](provider::KekProvider) per
 //! provider), `aws_clients` (SDK clients per region and role, error mapping) and [`client`] (the
 //! public [`KmsClient`]).
 
-mod aead;
+pub mod aead;
 mod aws_clients;
 pub mod binding;
 pub mod client;
