@@ -28,6 +28,10 @@ use std::time::Instant;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/stats.rs"]
+mod stats;
+
+use stats::{format_ns, Stats};
 
 use cyborgdb_kms::ffi::{self, cyb_kms_blob, cyb_result, cyb_storage_config};
 use cyborgdb_kms::{get_index_kms, push_index_kms, KmsBlob, StorageConfig};
@@ -366,28 +370,6 @@ fn memory_get(rows: &mut Vec<Row>, blocks: usize) {
 /// A named operation under test.
 type Op<'a> = (&'static str, Box<dyn FnMut() + 'a>);
 
-/// Per-operation time distribution over timed samples.
-struct Stats {
-    median: f64,
-    p10: f64,
-    p90: f64,
-    /// Operations timed (samples × ops per sample).
-    iterations: usize,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<f64>, ops_per_sample: usize) -> Stats {
-        samples.sort_by(f64::total_cmp);
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        Stats {
-            median: at(0.5),
-            p10: at(0.1),
-            p90: at(0.9),
-            iterations: samples.len() * ops_per_sample,
-        }
-    }
-}
-
 /// Runs `warmup` untimed ops of each, then `blocks` blocks; in each block every op takes
 /// `samples_per_block` samples in turn, the starting op rotating from block to block. A sample
 /// times `ops_per_sample` back-to-back calls and records the mean per call, in nanoseconds.
@@ -567,16 +549,6 @@ fn statfs_type(path: &Path) -> String {
         0x9123_683E => "btrfs".into(),
         0x794C_7630 => "overlayfs".into(),
         other => format!("statfs magic {other:#x}"),
-    }
-}
-
-fn format_ns(ns: f64) -> String {
-    if ns >= 1_000_000.0 {
-        format!("{:.3} ms", ns / 1_000_000.0)
-    } else if ns >= 1_000.0 {
-        format!("{:.2} µs", ns / 1_000.0)
-    } else {
-        format!("{ns:.0} ns")
     }
 }
 

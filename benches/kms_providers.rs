@@ -20,10 +20,13 @@ use std::time::Instant;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/stats.rs"]
+mod stats;
 
 use cyborgdb_kms::kms::aead::{self, WrapKey};
 use cyborgdb_kms::kms::binding::aead_associated_data;
 use cyborgdb_kms::{IndexName, Kek, KmsBlob, KmsClient, KmsClientOptions, Provider, Slot};
+use stats::{format_ns, Stats};
 
 const INDEX: &str = "bench-index";
 const CHILD_ENV: &str = "KMS_BENCH_FIRST_UNWRAP";
@@ -50,30 +53,33 @@ fn main() {
     let local = local_unwrap(scaled(200));
     let first = first_unwrap(&moto.endpoint, &key, &blob, scaled(15));
 
-    println!("| measurement | median | p10 | p90 | budget | result |");
-    println!("|---|---|---|---|---|---|");
+    println!("| measurement | median | p10 | p90 | n | budget | result |");
+    println!("|---|---|---|---|---|---|---|");
     let ratio = library.median / boto3.median;
     println!(
-        "| aws-kms unwrap, library (kms:Decrypt via moto) | {} | {} | {} | | |",
-        ms(library.median),
-        ms(library.p10),
-        ms(library.p90)
+        "| aws-kms unwrap, library (kms:Decrypt via moto) | {} | {} | {} | {} | | |",
+        format_ns(library.median),
+        format_ns(library.p10),
+        format_ns(library.p90),
+        library.iterations
     );
     println!(
-        "| aws-kms unwrap, boto3 (same Decrypt, same moto) | {} | {} | {} | | |",
-        ms(boto3.median),
-        ms(boto3.p10),
-        ms(boto3.p90)
+        "| aws-kms unwrap, boto3 (same Decrypt, same moto) | {} | {} | {} | {} | | |",
+        format_ns(boto3.median),
+        format_ns(boto3.p10),
+        format_ns(boto3.p90),
+        boto3.iterations
     );
     println!(
-        "| library / boto3 (medians) | {ratio:.3}× | | | ≤ 0.7× | {} |",
+        "| library / boto3 (medians) | {ratio:.3}× | | | | ≤ 0.7× | {} |",
         verdict(ratio <= 0.7)
     );
     println!(
-        "| local AES-256-GCM unwrap (aws / local), key in hand | {} | {} | {} | ≤ 1 µs | {} |",
-        ns(local.median),
-        ns(local.p10),
-        ns(local.p90),
+        "| local AES-256-GCM unwrap (aws / local), key in hand | {} | {} | {} | {} | ≤ 1 µs | {} |",
+        format_ns(local.median),
+        format_ns(local.p10),
+        format_ns(local.p90),
+        local.iterations,
         verdict(local.median <= 1000.0)
     );
     for (what, stats) in [
@@ -87,10 +93,11 @@ fn main() {
         ),
     ] {
         println!(
-            "| {what} | {} | {} | {} | ≤ 50 ms | {} |",
-            ms(stats.median),
-            ms(stats.p10),
-            ms(stats.p90),
+            "| {what} | {} | {} | {} | {} | ≤ 50 ms | {} |",
+            format_ns(stats.median),
+            format_ns(stats.p10),
+            format_ns(stats.p90),
+            stats.iterations,
             verdict(stats.median <= 50e6)
         );
     }
@@ -177,7 +184,7 @@ fn unwrap_vs_boto3(
     }
     drop(to_worker);
     let _ = worker.wait();
-    (Stats::of(library), Stats::of(boto3))
+    (Stats::of(library, 1), Stats::of(boto3, 1))
 }
 
 /// Per-call nanoseconds of a local unwrap (associated data + AES-256-GCM open + 32-byte check),
@@ -205,6 +212,7 @@ fn local_unwrap(samples: usize) -> Stats {
                 start.elapsed().as_nanos() as f64 / batch as f64
             })
             .collect(),
+        batch,
     )
 }
 
@@ -235,7 +243,7 @@ fn first_unwrap(endpoint: &str, key: &str, blob: &KmsBlob, runs: usize) -> (Stat
                 .unwrap(),
         );
     }
-    (Stats::of(inside), Stats::of(whole))
+    (Stats::of(inside, 1), Stats::of(whole, 1))
 }
 
 /// The child of [`first_unwrap`]: times client start-up plus one unwrap, prints nanoseconds.
@@ -254,32 +262,6 @@ fn first_unwrap_child() {
     };
     black_box(client.unwrap_kek(INDEX, &blob).unwrap());
     println!("{}", start.elapsed().as_nanos());
-}
-
-struct Stats {
-    median: f64,
-    p10: f64,
-    p90: f64,
-}
-
-impl Stats {
-    fn of(mut samples: Vec<f64>) -> Stats {
-        samples.sort_by(f64::total_cmp);
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-        Stats {
-            median: at(0.5),
-            p10: at(0.1),
-            p90: at(0.9),
-        }
-    }
-}
-
-fn ms(ns: f64) -> String {
-    format!("{:.2} ms", ns / 1e6)
-}
-
-fn ns(ns: f64) -> String {
-    format!("{ns:.0} ns")
 }
 
 fn verdict(ok: bool) -> &'static str {
