@@ -30,6 +30,8 @@ pub struct AwsTimeouts {
     pub operation: Duration,
     /// Attempts per operation, the first included (1 = no retry). Default 3.
     pub max_attempts: u32,
+    /// Upper bound of the first retry's randomized exponential backoff. Default 1 s (the SDK's).
+    pub initial_backoff: Duration,
 }
 
 impl Default for AwsTimeouts {
@@ -39,6 +41,7 @@ impl Default for AwsTimeouts {
             attempt: Duration::from_secs(5),
             operation: Duration::from_secs(15),
             max_attempts: 3,
+            initial_backoff: Duration::from_secs(1),
         }
     }
 }
@@ -61,7 +64,11 @@ pub(crate) async fn load_sdk_config(
                 .operation_timeout(timeouts.operation)
                 .build(),
         )
-        .retry_config(RetryConfig::standard().with_max_attempts(timeouts.max_attempts.max(1)));
+        .retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(timeouts.max_attempts.max(1))
+                .with_initial_backoff(timeouts.initial_backoff),
+        );
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
     }

@@ -154,6 +154,8 @@ typedef struct {
   uint32_t operation_timeout_ms;
   // Attempts per AWS call, the first included (default 3; 1 = no retry).
   uint32_t max_attempts;
+  // Upper bound of the first retry's randomized backoff, in milliseconds (default 1000).
+  uint32_t initial_backoff_ms;
   // One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
   // honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
   cyb_str endpoint_url;

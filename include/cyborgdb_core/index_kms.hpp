@@ -513,12 +513,13 @@ private:
 };
 
 /// How a KMSClient reaches AWS. Zero durations and attempts mean the library's defaults
-/// (connect 3 s, attempt 5 s, operation 15 s, 3 attempts).
+/// (connect 3 s, attempt 5 s, operation 15 s, 3 attempts, first retry backoff up to 1 s).
 struct KMSClientOptions {
     std::chrono::milliseconds connect_timeout{0};
     std::chrono::milliseconds attempt_timeout{0};
     std::chrono::milliseconds operation_timeout{0};
     uint32_t max_attempts = 0;
+    std::chrono::milliseconds initial_backoff{0};
     /// One endpoint for KMS, Secrets Manager and STS (VPC endpoint, emulator). Unset: the SDK's
     /// resolution, which honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>.
     std::optional<std::string> endpoint_url;
@@ -554,6 +555,7 @@ public:
         c_options.attempt_timeout_ms = to_millis(options.attempt_timeout);
         c_options.operation_timeout_ms = to_millis(options.operation_timeout);
         c_options.max_attempts = options.max_attempts;
+        c_options.initial_backoff_ms = to_millis(options.initial_backoff);
         c_options.endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
         cyb_kms_client* raw = nullptr;
         detail::check(cyb_kms_client_new(&c_options, &raw));

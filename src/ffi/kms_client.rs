@@ -35,6 +35,8 @@ pub struct cyb_kms_client_options {
     pub operation_timeout_ms: u32,
     /// Attempts per AWS call, the first included (default 3; 1 = no retry).
     pub max_attempts: u32,
+    /// Upper bound of the first retry's randomized backoff, in milliseconds (default 1000).
+    pub initial_backoff_ms: u32,
     /// One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
     /// honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
     pub endpoint_url: cyb_str,
@@ -117,6 +119,7 @@ pub unsafe extern "C" fn cyb_kms_client_new(
                     0 => defaults.max_attempts,
                     n => n,
                 },
+                initial_backoff: millis_or(options.initial_backoff_ms, defaults.initial_backoff),
             };
             let endpoint = unsafe { view(&options.endpoint_url, "options.endpoint_url") }?;
             rust_options.endpoint_url = (!endpoint.is_empty()).then(|| endpoint.to_owned());
