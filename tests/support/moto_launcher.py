@@ -29,7 +29,12 @@ def run_server(max_seconds, on_ready, wait_for_stop):
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    # No per-request access log: it floods the test output and costs every request time.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
