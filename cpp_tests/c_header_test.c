@@ -1,14 +1,20 @@
 /* The C header compiled as strict C11 (-std=c11 -Wall -Wextra -Wpedantic -Werror) and used:
  * a small program over the C ABI. Exits 0 on success, 1 with a message on the first failure. */
+/* POSIX for mkstemp/write/unlink in the KMS part; the header itself needs nothing beyond C11. */
+#define _POSIX_C_SOURCE 200809L
+
 #include "cyborgdb_core/index_kms.h"
 
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 _Static_assert(sizeof(cyb_result) == sizeof(uint32_t), "cyb_result is a uint32_t in C");
 _Static_assert(CYB_RESULT_NOT_FOUND == 200, "result numbers are stable");
 _Static_assert(CYB_MAX_INDEX_NAME_LEN == 255, "limit macro");
+_Static_assert(CYB_RESULT_DECRYPT_FAILED == 400, "KMS result numbers are stable");
 
 #define CHECK(cond)                                                         \
     do {                                                                    \
@@ -71,6 +77,47 @@ int main(void) {
     cyb_storage_config_free(config);
     cyb_kms_blob_free(NULL);
     cyb_storage_config_free(NULL);
+
+    /* KMS client from C: zero-initialized options are the defaults; a local (development-only)
+     * slot wraps and unwraps without any network. */
+    char key_path[] = "/tmp/cyb-c-header-test-XXXXXX";
+    int fd = mkstemp(key_path);
+    CHECK(fd >= 0);
+    static const uint8_t master_key[32] = {42};
+    CHECK(write(fd, master_key, sizeof master_key) == (ssize_t)sizeof master_key);
+    close(fd);
+    char key_id[64];
+    snprintf(key_id, sizeof key_id, "file:%s", key_path);
+
+    cyb_kms_client_options options = {0};
+    cyb_kms_client *client = NULL;
+    CHECK(cyb_kms_client_new(&options, &client) == CYB_RESULT_OK);
+    cyb_kms_slot slot = {0};
+    slot.provider.data = "local";
+    slot.provider.len = 5;
+    slot.key_id.data = key_id;
+    slot.key_id.len = strlen(key_id);
+    CHECK(cyb_kms_client_add_slot(client, "dev", 3, &slot) == CYB_RESULT_OK);
+
+    uint8_t created[32], unwrapped[32];
+    cyb_kms_blob *envelope = NULL;
+    CHECK(cyb_kms_wrap_new_kek(client, "c_index", 7, "dev", 3, &envelope, created, sizeof created) ==
+          CYB_RESULT_OK);
+    CHECK(str_eq(cyb_kms_blob_provider(envelope), "local"));
+    CHECK(cyb_kms_unwrap_kek(client, "c_index", 7, envelope, unwrapped, sizeof unwrapped) ==
+          CYB_RESULT_OK);
+    CHECK(memcmp(created, unwrapped, 32) == 0);
+    memset(unwrapped, 0, sizeof unwrapped);
+    rc = cyb_kms_unwrap_kek(client, "other", 5, envelope, unwrapped, sizeof unwrapped);
+    CHECK(rc == CYB_RESULT_DECRYPT_FAILED);
+    for (size_t i = 0; i < sizeof unwrapped; ++i) {
+        CHECK(unwrapped[i] == 0); /* untouched on error */
+    }
+    memset(created, 0, sizeof created);
+    cyb_kms_blob_free(envelope);
+    cyb_kms_client_free(client);
+    cyb_kms_client_free(NULL);
+    unlink(key_path);
     puts("c_header_test: ok");
     return 0;
 }
