@@ -26,4 +26,4 @@ pub use blob::{KmsBlob, Provider};
 pub use envelope::{create_index_kms, delete_index_kms, get_index_kms, push_index_kms};
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
-pub use storage::StorageConfig;
+pub use storage::{S3Credentials, S3Options, StorageConfig};

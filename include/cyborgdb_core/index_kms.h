@@ -40,6 +40,9 @@
 // Longest `wrapped_kek` in bytes.
 #define CYB_MAX_WRAPPED_KEK_LEN 8192
 
+// Longest accepted prefix (after the trailing `/` is added), so every object key fits S3's limit.
+#define MAX_S3_PREFIX_LEN (MAX_OBJECT_KEY_LEN - MAX_STORAGE_KEY_LEN)
+
 // The outcome of a C ABI call. Values are grouped: 0 success; 100–199 the caller's input;
 // 200–299 the state of the stored envelope; 300–399 the storage backend; 400–499 KMS providers,
 // registry and keys; 900–999 the library itself. Numbers never change meaning.
@@ -109,7 +112,9 @@ typedef struct cyb_kms_blob cyb_kms_blob;
 typedef struct cyb_storage_config cyb_storage_config;
 
 // Borrowed UTF-8 text: `len` bytes at `data`, not NUL-terminated (`data` is meaningless when
-// `len` is 0). Valid until the owning handle is modified or freed.
+// `len` is 0). Returned by getters: valid until the owning handle is modified or freed. As an
+// input field (`cyb_s3_options`): the caller's bytes, read only during the call; `data` may be
+// NULL only if `len` is 0.
 typedef struct {
   const char *data;
   size_t len;
@@ -121,6 +126,38 @@ typedef struct {
   const uint8_t *data;
   size_t len;
 } cyb_bytes;
+
+// Static credentials for S3 storage (`cyb_s3_options.credentials`): an access key id and secret
+// key, both required and non-empty, and an optional session token (empty = none). Used for S3
+// only, never for KMS calls. The library copies them; the caller may wipe its copy after the call.
+typedef struct {
+  cyb_str access_key;
+  cyb_str secret_key;
+  cyb_str session_token;
+} cyb_s3_credentials;
+
+// Options of `cyb_storage_config_new_s3`. Zero-initialize (`cyb_s3_options o = {0};`) and set
+// what you need: an empty string or a 0 number means "unset / default".
+//
+// - `prefix`: object-key prefix; envelopes are `<prefix>/<storage key>.kms` (a `/` is added if
+//   missing). Empty: the bucket's top level.
+// - `region`: the bucket's region. Empty: the default AWS chain (`AWS_REGION`, profile, instance
+//   metadata); with an `endpoint` and nothing found there, `us-east-1`.
+// - `endpoint`: an S3-compatible endpoint (`http://` or `https://`: MinIO, Ceph, R2, an emulator);
+//   selects path-style addressing. Empty: AWS S3, virtual-hosted addressing.
+// - `credentials`: NULL = the default AWS credential chain; otherwise exactly these credentials.
+// - `connect_timeout_ms`, `attempt_timeout_ms`, `operation_timeout_ms`: 0 = 3000, 5000, 15000.
+// - `max_attempts`: attempts per S3 call, the first included; 0 = 3.
+typedef struct {
+  cyb_str prefix;
+  cyb_str region;
+  cyb_str endpoint;
+  const cyb_s3_credentials *credentials;
+  uint32_t connect_timeout_ms;
+  uint32_t attempt_timeout_ms;
+  uint32_t operation_timeout_ms;
+  uint32_t max_attempts;
+} cyb_s3_options;
 
 #ifdef __cplusplus
 extern "C" {
@@ -339,6 +376,27 @@ cyb_result cyb_storage_config_new_disk(const char *path,
 // # Safety
 // `config` is NULL or a handle from `cyb_storage_config_new_*` that no thread uses any more.
 CYB_API void cyb_storage_config_free(cyb_storage_config *config);
+
+// Makes a store in the S3 bucket `bucket` (`bucket_len` bytes of UTF-8) with `options` (NULL:
+// all defaults). No network I/O happens here: the S3 client is set up by the first operation,
+// within that operation's time bound. Every node using the same bucket and prefix shares the
+// envelopes; creates are conditional writes, so racing creators anywhere have exactly one winner.
+//
+// On success writes a new handle to `*out_config` (caller owns; free with
+// `cyb_storage_config_free`). Errors: `CYB_RESULT_NULL_PARAMETER` (a NULL pointer with a non-zero
+// length, NULL `out_config`); `CYB_RESULT_INVALID_ARGUMENT` (bucket name breaks S3's rules, bad
+// prefix, region or endpoint, invalid UTF-8, an empty access or secret key; messages never contain
+// a secret); `CYB_RESULT_IO` (the store's runtime thread cannot start).
+//
+// # Safety
+// `bucket` is NULL or points to `bucket_len` readable bytes; `options` is NULL or points to a
+// readable `cyb_s3_options` whose strings (and `credentials`, if not NULL) are readable as
+// described; `out_config` is NULL or valid for writing a pointer.
+CYB_API
+cyb_result cyb_storage_config_new_s3(const char *bucket,
+                                     size_t bucket_len,
+                                     const cyb_s3_options *options,
+                                     cyb_storage_config **out_config);
 
 #ifdef __cplusplus
 }  // extern "C"
