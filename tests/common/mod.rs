@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fake_s3;
 pub mod moto;
 
 use cyborgdb_kms::{KmsBlob, StorageConfig};
