@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -53,7 +54,10 @@ cyborg::S3Options moto_options(const std::string& prefix) {
     return opts;
 }
 
+/// A C string view of `s`, which must outlive the view (no temporaries: that overload is deleted).
 cyb_str view(const std::string& s) { return cyb_str{s.data(), s.size()}; }
+cyb_str view(std::string&&) = delete;
+cyb_str view(const char* literal) { return cyb_str{literal, std::strlen(literal)}; }
 
 cyb_result c_new_s3(const std::string& bucket, const cyb_s3_options* options, cyb_storage_config** out) {
     return cyb_storage_config_new_s3(bucket.data(), bucket.size(), options, out);
