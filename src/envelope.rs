@@ -13,7 +13,8 @@ use crate::storage::StorageConfig;
 /// Stores `blob` as the envelope of `index_name` — a strict insert.
 ///
 /// Errors: `InvalidArgument` (bad name or blob, nothing written), `AlreadyExists` (an envelope is
-/// stored; it is left untouched), `Io`. A `created_at` of 0 is stored as the current time.
+/// stored; it is left untouched), `Io`, and on S3 `StorageUnavailable`, `StorageAccessDenied`. A
+/// `created_at` of 0 is stored as the current time.
 pub fn create_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) -> Result<()> {
     let index = IndexName::new(index_name)?;
     let bytes = prepare(&index, blob)?;
@@ -22,7 +23,8 @@ pub fn create_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob
 
 /// Stores `blob` as the envelope of `index_name`, creating or replacing it — an idempotent upsert.
 ///
-/// Errors: `InvalidArgument` (nothing written), `Io` (the previous envelope, if any, is intact).
+/// Errors: `InvalidArgument` (nothing written), `Io`, `StorageUnavailable`, `StorageAccessDenied`
+/// (the previous envelope, if any, is intact).
 /// A `created_at` of 0 is stored as the current time.
 pub fn push_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) -> Result<()> {
     let index = IndexName::new(index_name)?;
@@ -33,7 +35,8 @@ pub fn push_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) 
 /// Reads the envelope of `index_name`.
 ///
 /// Errors: `InvalidArgument` (bad name), `NotFound`, `Corrupt` (stored bytes fail verification:
-/// truncated, damaged, foreign, or written for another index), `Io`.
+/// truncated, damaged, foreign, or written for another index), `Io`, `StorageUnavailable`,
+/// `StorageAccessDenied`.
 pub fn get_index_kms(config: &StorageConfig, index_name: &str) -> Result<KmsBlob> {
     let index = IndexName::new(index_name)?;
     let backend = config.backend();
@@ -53,7 +56,7 @@ pub fn get_index_kms(config: &StorageConfig, index_name: &str) -> Result<KmsBlob
 
 /// Removes the envelope of `index_name`; removing a missing envelope succeeds.
 ///
-/// Errors: `InvalidArgument` (bad name), `Io`.
+/// Errors: `InvalidArgument` (bad name), `Io`, `StorageUnavailable`, `StorageAccessDenied`.
 pub fn delete_index_kms(config: &StorageConfig, index_name: &str) -> Result<()> {
     let index = IndexName::new(index_name)?;
     config.backend().delete(&index)

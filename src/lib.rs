@@ -28,4 +28,4 @@ pub use envelope::{create_index_kms, delete_index_kms, get_index_kms, push_index
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
 pub use kms::{Kek, KmsClient, KmsClientOptions, Registry, Slot};
-pub use storage::StorageConfig;
+pub use storage::{S3Credentials, S3Options, StorageConfig};

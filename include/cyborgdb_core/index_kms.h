@@ -48,6 +48,9 @@
 // The length of every KEK in bytes.
 #define Kek_LEN 32
 
+// Longest accepted prefix (after the trailing `/` is added), so every object key fits S3's limit.
+#define MAX_S3_PREFIX_LEN (MAX_OBJECT_KEY_LEN - MAX_STORAGE_KEY_LEN)
+
 // The outcome of a C ABI call. Values are grouped: 0 success; 100–199 the caller's input;
 // 200–299 the state of the stored envelope; 300–399 the storage backend; 400–499 KMS providers,
 // registry and keys; 900–999 the library itself. Numbers never change meaning.
@@ -130,7 +133,9 @@ typedef struct cyb_kms_client cyb_kms_client;
 typedef struct cyb_storage_config cyb_storage_config;
 
 // Borrowed UTF-8 text: `len` bytes at `data`, not NUL-terminated (`data` is meaningless when
-// `len` is 0). Valid until the owning handle is modified or freed.
+// `len` is 0). Returned by getters: valid until the owning handle is modified or freed. As an
+// input field (`cyb_s3_options`): the caller's bytes, read only during the call; `data` may be
+// NULL only if `len` is 0.
 typedef struct {
   const char *data;
   size_t len;
@@ -143,19 +148,26 @@ typedef struct {
   size_t len;
 } cyb_bytes;
 
-// Options of `cyb_kms_client_new`. Zero-initialize it (`= {0}`) for the defaults: every zero
-// field means "default".
+// Time and retry bounds of AWS calls (KMS, Secrets Manager, STS, S3). Zero-initialize it for the
+// defaults: every zero field means "default".
 typedef struct {
   // Time to connect, in milliseconds (default 3000).
   uint32_t connect_timeout_ms;
-  // Time for one attempt of an AWS call, in milliseconds (default 5000).
+  // Time for one attempt of a call, in milliseconds (default 5000).
   uint32_t attempt_timeout_ms;
-  // Time for a whole AWS call, retries included, in milliseconds (default 15000).
+  // Time for a whole call, retries included, in milliseconds (default 15000).
   uint32_t operation_timeout_ms;
-  // Attempts per AWS call, the first included (default 3; 1 = no retry).
+  // Attempts per call, the first included (default 3; 1 = no retry).
   uint32_t max_attempts;
   // Upper bound of the first retry's randomized backoff, in milliseconds (default 1000).
   uint32_t initial_backoff_ms;
+} cyb_aws_timeouts;
+
+// Options of `cyb_kms_client_new`. Zero-initialize it (`= {0}`) for the defaults: every zero
+// field means "default".
+typedef struct {
+  // Time and retry bounds of every AWS call.
+  cyb_aws_timeouts timeouts;
   // One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
   // honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
   cyb_str endpoint_url;
@@ -177,6 +189,35 @@ typedef struct {
   // Session name for AssumeRole; empty for the default `cyborgdb-kms`.
   cyb_str role_session_name;
 } cyb_kms_slot;
+
+// Static credentials for S3 storage (`cyb_s3_options.credentials`): an access key id and secret
+// key, both required and non-empty, and an optional session token (empty = none). Used for S3
+// only, never for KMS calls. The library copies them; the caller may wipe its copy after the call.
+typedef struct {
+  cyb_str access_key;
+  cyb_str secret_key;
+  cyb_str session_token;
+} cyb_s3_credentials;
+
+// Options of `cyb_storage_config_new_s3`. Zero-initialize (`cyb_s3_options o = {0};`) and set
+// what you need: an empty string or a 0 number means "unset / default".
+//
+// - `prefix`: object-key prefix; envelopes are `<prefix>/<storage key>.kms` (a `/` is added if
+//   missing). Empty: the bucket's top level.
+// - `region`: the bucket's region. Empty: the default AWS chain (`AWS_REGION`, profile, instance
+//   metadata); with an `endpoint` and nothing found there, `us-east-1`.
+// - `endpoint`: an S3-compatible endpoint (`http://` or `https://`: MinIO, Ceph, R2, an emulator);
+//   selects path-style addressing. Empty: AWS S3, virtual-hosted addressing.
+// - `credentials`: NULL = the default AWS credential chain (AWS S3 only: with an `endpoint`,
+//   NULL is `CYB_RESULT_INVALID_ARGUMENT`); otherwise exactly these credentials.
+// - `timeouts`: time and retry bounds of every S3 call (zero-initialized: the defaults).
+typedef struct {
+  cyb_str prefix;
+  cyb_str region;
+  cyb_str endpoint;
+  const cyb_s3_credentials *credentials;
+  cyb_aws_timeouts timeouts;
+} cyb_s3_options;
 
 #ifdef __cplusplus
 extern "C" {
@@ -314,7 +355,8 @@ CYB_API const char *cyb_version(void);
 // stored copy). Safe to call from many threads on one `config`.
 //
 // Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT` (bad name, invalid UTF-8,
-// field rules); `CYB_RESULT_ALREADY_EXISTS` (the stored envelope is untouched); `CYB_RESULT_IO`.
+// field rules); `CYB_RESULT_ALREADY_EXISTS` (the stored envelope is untouched); `CYB_RESULT_IO`;
+// on S3 `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`.
 //
 // # Safety
 // `config` and `blob` are NULL or live handles; `index_name` is NULL or points to
@@ -328,7 +370,8 @@ cyb_result cyb_index_kms_create(const cyb_storage_config *config,
 // Stores `blob` as the envelope of the index, creating or replacing it — an idempotent upsert.
 // On failure a previously stored envelope is intact.
 //
-// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_IO`.
+// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_IO`,
+// `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`.
 //
 // # Safety
 // As `cyb_index_kms_create`.
@@ -342,7 +385,8 @@ cyb_result cyb_index_kms_push(const cyb_storage_config *config,
 // free with `cyb_kms_blob_free`); on error `*out_blob` is untouched.
 //
 // Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_NOT_FOUND`,
-// `CYB_RESULT_CORRUPT` (stored bytes fail verification), `CYB_RESULT_IO`.
+// `CYB_RESULT_CORRUPT` (stored bytes fail verification), `CYB_RESULT_IO`,
+// `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`.
 //
 // # Safety
 // `config` is NULL or a live handle; `index_name` is NULL or points to `index_name_len`
@@ -355,7 +399,8 @@ cyb_result cyb_index_kms_get(const cyb_storage_config *config,
 
 // Removes the envelope of the index; removing a missing envelope succeeds.
 //
-// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_IO`.
+// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_IO`,
+// `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`.
 //
 // # Safety
 // `config` is NULL or a live handle; `index_name` is NULL or points to `index_name_len`
@@ -527,6 +572,27 @@ cyb_result cyb_storage_config_new_disk(const char *path,
 // # Safety
 // `config` is NULL or a handle from `cyb_storage_config_new_*` that no thread uses any more.
 CYB_API void cyb_storage_config_free(cyb_storage_config *config);
+
+// Makes a store in the S3 bucket `bucket` (`bucket_len` bytes of UTF-8) with `options` (NULL:
+// all defaults). No network I/O happens here: the S3 client is set up by the first operation,
+// within that operation's time bound. Every node using the same bucket and prefix shares the
+// envelopes; creates are conditional writes, so racing creators anywhere have exactly one winner.
+//
+// On success writes a new handle to `*out_config` (caller owns; free with
+// `cyb_storage_config_free`). Errors: `CYB_RESULT_NULL_PARAMETER` (a NULL pointer with a non-zero
+// length, NULL `out_config`); `CYB_RESULT_INVALID_ARGUMENT` (bucket name breaks S3's rules, bad
+// prefix, region or endpoint, invalid UTF-8, an empty access or secret key; messages never contain
+// a secret); `CYB_RESULT_IO` (the store's runtime thread cannot start).
+//
+// # Safety
+// `bucket` is NULL or points to `bucket_len` readable bytes; `options` is NULL or points to a
+// readable `cyb_s3_options` whose strings (and `credentials`, if not NULL) are readable as
+// described; `out_config` is NULL or valid for writing a pointer.
+CYB_API
+cyb_result cyb_storage_config_new_s3(const char *bucket,
+                                     size_t bucket_len,
+                                     const cyb_s3_options *options,
+                                     cyb_storage_config **out_config);
 
 #ifdef __cplusplus
 }  // extern "C"

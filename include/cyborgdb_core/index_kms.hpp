@@ -1,8 +1,9 @@
 // cyborgdb-kms C++ API: per-index KMS envelopes for CyborgDB.
 //
 // A header-only C++17 layer over the C ABI in index_kms.h, matching the documented CyborgDB C++
-// API (namespace `cyborg`: StorageConfig, CachePolicy, KMSBlob, CreateIndexKMS, PushIndexKMS,
-// GetIndexKMS, DeleteIndexKMS). It adds no logic of its own: every rule is enforced by the library.
+// API (namespace `cyborg`: StorageConfig, CachePolicy, S3Options, S3Credentials, KMSBlob,
+// CreateIndexKMS, PushIndexKMS, GetIndexKMS, DeleteIndexKMS). It adds no logic of its own: every
+// rule is enforced by the library.
 //
 // Errors: every failure throws an exception that derives both from a standard exception
 // (std::invalid_argument or std::runtime_error, as the CyborgDB C++ SDK does) and from the mixin
@@ -303,6 +304,33 @@ struct CachePolicy {
     bool ids = false;
 };
 
+/// Static credentials for S3 storage. Used for S3 only, never for KMS calls (and KMS credentials
+/// are never used for S3). access_key and secret_key must both be non-empty; an empty
+/// session_token is the same as none.
+struct S3Credentials {
+    std::string access_key;
+    std::string secret_key;
+    std::optional<std::string> session_token;
+};
+
+/// Options of StorageConfig::S3. An empty region or endpoint is the same as none.
+///   prefix       object-key prefix: envelope of index N is <prefix>/<storage key of N>.kms (a '/'
+///                is added if missing; "" = the bucket's top level)
+///   region       the bucket's region; none: the default AWS chain (AWS_REGION, profile, instance
+///                metadata), or us-east-1 with an endpoint and nothing found
+///   endpoint     S3-compatible endpoint (http:// or https://: MinIO, Ceph, R2); selects
+///                path-style addressing. None: AWS S3, virtual-hosted addressing
+///   credentials  none: the default AWS credential chain (only without an endpoint: a custom
+///                endpoint requires explicit credentials); otherwise exactly these
+/// Timeouts are the defaults (connect 3 s, attempt 5 s, operation 15 s, 3 attempts); the C API's
+/// cyb_s3_options sets them.
+struct S3Options {
+    std::string prefix = "";
+    std::optional<std::string> region;
+    std::optional<std::string> endpoint;
+    std::optional<S3Credentials> credentials;
+};
+
 /// Where index keystores, and so their KMS envelopes, are stored. Immutable, no public default
 /// constructor; copies share one store (all copies of one Memory() see the same envelopes).
 /// Thread-safe: any number of threads may use one StorageConfig or its copies at once.
@@ -330,6 +358,36 @@ public:
         const std::string bytes = path->string();
         cyb_storage_config* raw = nullptr;
         detail::check(cyb_storage_config_new_disk(bytes.data(), bytes.size(), &raw));
+        return StorageConfig(raw);
+    }
+
+    /// A bucket in S3 or an S3-compatible store, shared by every node using the same bucket and
+    /// prefix. Creates are conditional writes (If-None-Match: *): racing creators on any number
+    /// of machines have exactly one winner. Does no network I/O: the S3 client is set up by the
+    /// first operation, within its time bound.
+    /// Throws InvalidArgumentError for a bucket name that breaks S3's naming rules, a bad prefix,
+    /// region or endpoint, or credentials with an empty access or secret key (what() never
+    /// contains a secret). Operations on it may also throw StorageUnavailableError (timeout,
+    /// unreachable, throttled, server error) and StorageAccessDeniedError (rejected credentials,
+    /// no permission, no such bucket).
+    static StorageConfig S3(std::string bucket, S3Options opts = {}) {
+        const auto view = [](const std::string& s) { return cyb_str{s.data(), s.size()}; };
+        const auto optional_view = [&view](const std::optional<std::string>& s) {
+            return s ? view(*s) : cyb_str{nullptr, 0};
+        };
+        cyb_s3_options options{};
+        options.prefix = view(opts.prefix);
+        options.region = optional_view(opts.region);
+        options.endpoint = optional_view(opts.endpoint);
+        cyb_s3_credentials credentials{};
+        if (opts.credentials) {
+            credentials.access_key = view(opts.credentials->access_key);
+            credentials.secret_key = view(opts.credentials->secret_key);
+            credentials.session_token = optional_view(opts.credentials->session_token);
+            options.credentials = &credentials;
+        }
+        cyb_storage_config* raw = nullptr;
+        detail::check(cyb_storage_config_new_s3(bucket.data(), bucket.size(), &options, &raw));
         return StorageConfig(raw);
     }
 
@@ -403,7 +461,8 @@ inline KMSBlob from_c_blob(const cyb_kms_blob* blob) {
 /// created_at of 0 is stored as the current unix time.
 /// Throws AlreadyExistsError if an envelope is stored (it is left untouched); InvalidArgumentError
 /// for a bad index name (empty, > 255 bytes, NUL, invalid UTF-8) or a field that breaks a rule
-/// (nothing is written); IOError. Safe to call concurrently: racing creates have one winner.
+/// (nothing is written); IOError; on S3 StorageUnavailableError, StorageAccessDeniedError. Safe to
+/// call concurrently: racing creates have one winner (on S3, across machines too).
 inline void CreateIndexKMS(const StorageConfig& config_location, const std::string& index_name,
                            const KMSBlob& blob) {
     const detail::BlobPtr c_blob = detail::to_c_blob(blob);
@@ -413,7 +472,8 @@ inline void CreateIndexKMS(const StorageConfig& config_location, const std::stri
 
 /// Stores `blob` as the envelope of `index_name`, creating or replacing it — an idempotent
 /// upsert. A created_at of 0 is stored as the current unix time.
-/// Throws InvalidArgumentError (nothing written), IOError (a previous envelope is intact).
+/// Throws InvalidArgumentError (nothing written), IOError, StorageUnavailableError,
+/// StorageAccessDeniedError (a previous envelope is intact).
 /// Safe to call concurrently; readers see the old or the new envelope, never a mix.
 inline void PushIndexKMS(const StorageConfig& config_location, const std::string& index_name,
                          const KMSBlob& blob) {
@@ -423,7 +483,8 @@ inline void PushIndexKMS(const StorageConfig& config_location, const std::string
 }
 
 /// The stored envelope of `index_name`, or std::nullopt if none is stored.
-/// Throws InvalidArgumentError, CorruptDataError (stored bytes fail verification), IOError.
+/// Throws InvalidArgumentError, CorruptDataError (stored bytes fail verification), IOError,
+/// StorageUnavailableError, StorageAccessDeniedError.
 /// Safe to call concurrently.
 inline std::optional<KMSBlob> TryGetIndexKMS(const StorageConfig& config_location,
                                              const std::string& index_name) {
@@ -439,7 +500,8 @@ inline std::optional<KMSBlob> TryGetIndexKMS(const StorageConfig& config_locatio
 }
 
 /// The stored envelope of `index_name`.
-/// Throws NotFoundError if none is stored; InvalidArgumentError, CorruptDataError, IOError.
+/// Throws NotFoundError if none is stored; InvalidArgumentError, CorruptDataError, IOError,
+/// StorageUnavailableError, StorageAccessDeniedError.
 /// Safe to call concurrently.
 inline KMSBlob GetIndexKMS(const StorageConfig& config_location, const std::string& index_name) {
     cyb_kms_blob* raw = nullptr;
@@ -450,7 +512,8 @@ inline KMSBlob GetIndexKMS(const StorageConfig& config_location, const std::stri
 }
 
 /// Removes the envelope of `index_name`; removing a missing envelope succeeds (idempotent).
-/// Throws InvalidArgumentError, IOError. Safe to call concurrently.
+/// Throws InvalidArgumentError, IOError, StorageUnavailableError, StorageAccessDeniedError.
+/// Safe to call concurrently.
 inline void DeleteIndexKMS(const StorageConfig& config_location, const std::string& index_name) {
     detail::check(cyb_index_kms_delete(config_location.c_handle(), index_name.data(),
                                        index_name.size()));
@@ -551,11 +614,11 @@ public:
     explicit KMSClient(const KMSClientOptions& options = {}) {
         const std::string endpoint = options.endpoint_url.value_or("");
         cyb_kms_client_options c_options{};
-        c_options.connect_timeout_ms = to_millis(options.connect_timeout);
-        c_options.attempt_timeout_ms = to_millis(options.attempt_timeout);
-        c_options.operation_timeout_ms = to_millis(options.operation_timeout);
-        c_options.max_attempts = options.max_attempts;
-        c_options.initial_backoff_ms = to_millis(options.initial_backoff);
+        c_options.timeouts.connect_timeout_ms = to_millis(options.connect_timeout);
+        c_options.timeouts.attempt_timeout_ms = to_millis(options.attempt_timeout);
+        c_options.timeouts.operation_timeout_ms = to_millis(options.operation_timeout);
+        c_options.timeouts.max_attempts = options.max_attempts;
+        c_options.timeouts.initial_backoff_ms = to_millis(options.initial_backoff);
         c_options.endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
         cyb_kms_client* raw = nullptr;
         detail::check(cyb_kms_client_new(&c_options, &raw));

@@ -19,7 +19,9 @@ impl Castable for cyb_kms_blob {
 }
 
 /// Borrowed UTF-8 text: `len` bytes at `data`, not NUL-terminated (`data` is meaningless when
-/// `len` is 0). Valid until the owning handle is modified or freed.
+/// `len` is 0). Returned by getters: valid until the owning handle is modified or freed. As an
+/// input field (`cyb_s3_options`): the caller's bytes, read only during the call; `data` may be
+/// NULL only if `len` is 0.
 #[repr(C)]
 pub struct cyb_str {
     pub data: *const c_char,

@@ -14,7 +14,8 @@ use crate::envelope;
 /// stored copy). Safe to call from many threads on one `config`.
 ///
 /// Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT` (bad name, invalid UTF-8,
-/// field rules); `CYB_RESULT_ALREADY_EXISTS` (the stored envelope is untouched); `CYB_RESULT_IO`.
+/// field rules); `CYB_RESULT_ALREADY_EXISTS` (the stored envelope is untouched); `CYB_RESULT_IO`;
+/// on S3 `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`.
 ///
 /// # Safety
 /// `config` and `blob` are NULL or live handles; `index_name` is NULL or points to
@@ -37,7 +38,8 @@ pub unsafe extern "C" fn cyb_index_kms_create(
 /// Stores `blob` as the envelope of the index, creating or replacing it — an idempotent upsert.
 /// On failure a previously stored envelope is intact.
 ///
-/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_IO`.
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_IO`,
+/// `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`.
 ///
 /// # Safety
 /// As `cyb_index_kms_create`.
@@ -60,7 +62,8 @@ pub unsafe extern "C" fn cyb_index_kms_push(
 /// free with `cyb_kms_blob_free`); on error `*out_blob` is untouched.
 ///
 /// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_NOT_FOUND`,
-/// `CYB_RESULT_CORRUPT` (stored bytes fail verification), `CYB_RESULT_IO`.
+/// `CYB_RESULT_CORRUPT` (stored bytes fail verification), `CYB_RESULT_IO`,
+/// `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`.
 ///
 /// # Safety
 /// `config` is NULL or a live handle; `index_name` is NULL or points to `index_name_len`
@@ -84,7 +87,8 @@ pub unsafe extern "C" fn cyb_index_kms_get(
 
 /// Removes the envelope of the index; removing a missing envelope succeeds.
 ///
-/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_IO`.
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_IO`,
+/// `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`.
 ///
 /// # Safety
 /// `config` is NULL or a live handle; `index_name` is NULL or points to `index_name_len`

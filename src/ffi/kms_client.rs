@@ -2,12 +2,12 @@
 
 use std::ffi::{c_char, OsStr};
 use std::os::unix::ffi::OsStrExt;
-use std::time::Duration;
 
 use super::blob::{cyb_kms_blob, cyb_str};
 use super::boundary::{ffi_call, ffi_value, Failure};
 use super::handle::{self, bytes_arg, str_arg, try_out, try_ref, Castable};
 use super::result::cyb_result;
+use super::timeouts::cyb_aws_timeouts;
 use crate::aws::AwsTimeouts;
 use crate::kms::{Kek, KmsClient, KmsClientOptions, Slot};
 
@@ -27,16 +27,8 @@ impl Castable for cyb_kms_client {
 /// field means "default".
 #[repr(C)]
 pub struct cyb_kms_client_options {
-    /// Time to connect, in milliseconds (default 3000).
-    pub connect_timeout_ms: u32,
-    /// Time for one attempt of an AWS call, in milliseconds (default 5000).
-    pub attempt_timeout_ms: u32,
-    /// Time for a whole AWS call, retries included, in milliseconds (default 15000).
-    pub operation_timeout_ms: u32,
-    /// Attempts per AWS call, the first included (default 3; 1 = no retry).
-    pub max_attempts: u32,
-    /// Upper bound of the first retry's randomized backoff, in milliseconds (default 1000).
-    pub initial_backoff_ms: u32,
+    /// Time and retry bounds of every AWS call.
+    pub timeouts: cyb_aws_timeouts,
     /// One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
     /// honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
     pub endpoint_url: cyb_str,
@@ -66,13 +58,6 @@ pub struct cyb_kms_slot {
 /// `s.data` is NULL or points to `s.len` readable bytes.
 unsafe fn view<'a>(s: &cyb_str, parameter: &str) -> Result<&'a str, Failure> {
     unsafe { str_arg(s.data, s.len, parameter) }
-}
-
-fn millis_or(value: u32, default: Duration) -> Duration {
-    match value {
-        0 => default,
-        ms => Duration::from_millis(u64::from(ms)),
-    }
 }
 
 /// Checks a caller's KEK buffer: non-NULL and exactly 32 bytes.
@@ -110,17 +95,7 @@ pub unsafe extern "C" fn cyb_kms_client_new(
         let out = try_out!(out_client);
         let mut rust_options = KmsClientOptions::default();
         if let Some(options) = unsafe { options.as_ref() } {
-            let defaults = AwsTimeouts::default();
-            rust_options.timeouts = AwsTimeouts {
-                connect: millis_or(options.connect_timeout_ms, defaults.connect),
-                attempt: millis_or(options.attempt_timeout_ms, defaults.attempt),
-                operation: millis_or(options.operation_timeout_ms, defaults.operation),
-                max_attempts: match options.max_attempts {
-                    0 => defaults.max_attempts,
-                    n => n,
-                },
-                initial_backoff: millis_or(options.initial_backoff_ms, defaults.initial_backoff),
-            };
+            rust_options.timeouts = AwsTimeouts::from(&options.timeouts);
             let endpoint = unsafe { view(&options.endpoint_url, "options.endpoint_url") }?;
             rust_options.endpoint_url = (!endpoint.is_empty()).then(|| endpoint.to_owned());
         }

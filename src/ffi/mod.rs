@@ -20,6 +20,7 @@ mod handle;
 mod kms_client;
 mod result;
 mod storage_config;
+mod timeouts;
 
 pub use blob::*;
 pub use boundary::{cyb_last_error_message, cyb_result_name, cyb_version};
@@ -27,6 +28,7 @@ pub use envelope::*;
 pub use kms_client::*;
 pub use result::cyb_result;
 pub use storage_config::*;
+pub use timeouts::cyb_aws_timeouts;
 
 /// Major version of the library; matches Cargo.toml.
 pub const CYB_KMS_VERSION_MAJOR: u32 = 0;

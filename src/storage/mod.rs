@@ -1,11 +1,12 @@
 //! Where envelopes live. [`StorageConfig`] is the public handle; behind it sits one backend per
 //! kind of store, each implementing [`EnvelopeBackend`] over encoded bytes. The backend owns
 //! atomicity (strict insert, whole-object replace); validation and the file format live above it
-//! (`crate::envelope`, `crate::codec`), so a new backend (S3) plugs in without touching either or
-//! the C boundary.
+//! (`crate::envelope`, `crate::codec`), so a new backend plugs in without touching either or the
+//! C boundary.
 
 mod disk;
 mod memory;
+mod s3;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,8 @@ use crate::index_name::IndexName;
 
 pub(crate) use disk::DiskStore;
 pub(crate) use memory::MemoryStore;
+use s3::S3Store;
+pub use s3::{S3Credentials, S3Options, MAX_S3_PREFIX_LEN};
 
 /// One kind of envelope store. Implementations are shared across threads and must make each call
 /// atomic: a reader sees a whole old or a whole new envelope, never a mix.
@@ -74,6 +77,28 @@ impl StorageConfig {
         Ok(StorageConfig {
             description: format!("disk:{}", root.display()).into(),
             backend: Arc::new(DiskStore::new(root)),
+        })
+    }
+
+    /// A bucket in S3 or an S3-compatible store (MinIO, Ceph, R2), shared by every node that
+    /// uses the same bucket and prefix. The envelope of index `N` is the object
+    /// `<prefix>/<storage key of N>.kms` (see [`IndexName::storage_key`]; a `/` is added to a
+    /// non-empty prefix that lacks one). Creates are conditional writes (`If-None-Match: *`):
+    /// racing creators on any number of machines have exactly one winner.
+    ///
+    /// No network I/O happens here: the S3 client is built by the first operation, within its
+    /// time bound. The store owns one runtime thread. Credentials are `options.credentials` if
+    /// given (and then only those), else the default AWS chain; see [`S3Options`] for the region
+    /// and endpoint rules.
+    ///
+    /// Errors: `InvalidArgument` for a bucket name that breaks S3's rules, a bad prefix, region,
+    /// endpoint, credentials (the message names the field, never its secret value) or a zero
+    /// timeout; `Io` if the runtime thread cannot start.
+    pub fn s3(bucket: &str, options: S3Options) -> Result<Self> {
+        let store = S3Store::new(bucket, options)?;
+        Ok(StorageConfig {
+            description: store.describe().into(),
+            backend: Arc::new(store),
         })
     }
 

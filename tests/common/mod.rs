@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod fake_s3;
 pub mod fault_peer;
 pub mod moto;
 

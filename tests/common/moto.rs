@@ -14,7 +14,7 @@ pub struct Moto {
     pub endpoint: String,
     /// Kept so the server lives as long as this process (its stdin EOF stops it).
     _stdin: Mutex<ChildStdin>,
-    _child: Mutex<Child>,
+    child: Mutex<Child>,
 }
 
 /// The python of the venv that `scripts/bootstrap-moto.sh` made (or `$CYB_MOTO_PYTHON`).
@@ -34,12 +34,20 @@ pub fn moto_python() -> PathBuf {
 /// The moto server of this test binary, started on first use.
 pub fn moto() -> &'static Moto {
     static MOTO: OnceLock<Moto> = OnceLock::new();
-    MOTO.get_or_init(|| {
+    MOTO.get_or_init(|| Moto::spawn(&[]))
+}
+
+impl Moto {
+    /// Starts a separate moto server for one test, with `env` added to its environment (e.g.
+    /// `INITIAL_NO_AUTH_ACTION_COUNT=0` to make it check credentials). It stops when this value
+    /// is dropped or [`Moto::kill`]ed.
+    pub fn spawn(env: &[(&str, &str)]) -> Moto {
         let launcher =
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_launcher.py");
         let mut child = Command::new(moto_python())
             .arg(launcher)
             .arg("serve")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -57,9 +65,22 @@ pub fn moto() -> &'static Moto {
         Moto {
             endpoint: format!("http://127.0.0.1:{port}"),
             _stdin: Mutex::new(child.stdin.take().expect("piped stdin")),
-            _child: Mutex::new(child),
+            child: Mutex::new(child),
         }
-    })
+    }
+
+    /// Kills the server (SIGKILL) and waits until it is gone: its port refuses connections.
+    pub fn kill(&self) {
+        let mut child = self.child.lock().unwrap();
+        let _ = child.kill();
+        child.wait().expect("reap moto server");
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 /// A runtime for the tests' own SDK calls.
@@ -93,6 +114,64 @@ impl Moto {
 
     pub fn secrets(&self, region: &str) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&sdk_config(&self.endpoint, region))
+    }
+
+    /// An S3 client for the emulator (path-style addressing, dummy credentials, us-east-1).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&sdk_config(&self.endpoint, "us-east-1"))
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// Creates the bucket `name`.
+    pub fn create_bucket(&self, name: &str) {
+        runtime()
+            .block_on(self.s3().create_bucket().bucket(name).send())
+            .expect("moto CreateBucket");
+    }
+
+    /// Stores `bytes` at `bucket`/`key`, bypassing the library.
+    pub fn put_object(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        runtime()
+            .block_on(
+                self.s3()
+                    .put_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .body(bytes.to_vec().into())
+                    .send(),
+            )
+            .expect("moto PutObject");
+    }
+
+    /// The bytes at `bucket`/`key`, read bypassing the library.
+    pub fn get_object(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let s3 = self.s3();
+        runtime().block_on(async {
+            let out = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .expect("moto GetObject");
+            out.body.collect().await.unwrap().into_bytes().to_vec()
+        })
+    }
+
+    /// Every key in `bucket`, sorted.
+    pub fn list_keys(&self, bucket: &str) -> Vec<String> {
+        let out = runtime()
+            .block_on(self.s3().list_objects_v2().bucket(bucket).send())
+            .expect("moto ListObjectsV2");
+        let mut keys: Vec<String> = out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect();
+        keys.sort();
+        keys
     }
 
     /// A new symmetric KMS key in `region`; returns its ARN.

@@ -11,6 +11,12 @@
   KMS key with alias alias/cyborgdb-test (us-east-1)
   secret cyborgdb-test/wrap-key   SecretBinary, 32 random bytes (us-east-1)
   secret cyborgdb-test/short-key  SecretBinary, 16 bytes: a wrong-size wrap key (us-east-1)
+  S3 bucket cyborgdb-test-bucket  (us-east-1)
+
+Every server here makes S3 PutObject atomic, as real S3 is: moto checks `If-None-Match: *` and
+then writes, in two steps that its request threads can interleave, so two racing conditional
+creates could both succeed. The tests race creates to prove the library uses S3's conditional
+write; they must test the library against S3's guarantee, not against moto's race.
 
 A detached server also stops by itself after --max-seconds (default 3600), so a crashed test run
 never leaves it behind for long. Nothing here listens on anything but 127.0.0.1.
@@ -36,6 +42,7 @@ def run_server(max_seconds, on_ready, wait_for_stop):
     # No per-request access log: it floods the test output and costs every request time.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
+    serialize_s3_put_object()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     _, port = server.get_host_and_port()
@@ -47,6 +54,20 @@ def run_server(max_seconds, on_ready, wait_for_stop):
         wait_for_stop()
     finally:
         server.stop()
+
+
+def serialize_s3_put_object():
+    """Runs moto's S3 PutObject handler under one lock (see the module docstring)."""
+    from moto.s3.responses import S3Response
+
+    lock = threading.Lock()
+    unlocked = S3Response.put_object
+
+    def put_object(self, *args, **kwargs):
+        with lock:
+            return unlocked(self, *args, **kwargs)
+
+    S3Response.put_object = put_object
 
 
 def serve(args):
@@ -110,6 +131,7 @@ def seed(endpoint):
     secrets = session.client("secretsmanager", endpoint_url=endpoint)
     secrets.create_secret(Name="cyborgdb-test/wrap-key", SecretBinary=os.urandom(32))
     secrets.create_secret(Name="cyborgdb-test/short-key", SecretBinary=os.urandom(16))
+    session.client("s3", endpoint_url=endpoint).create_bucket(Bucket="cyborgdb-test-bucket")
 
 
 def stop(args):

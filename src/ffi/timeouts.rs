@@ -1,0 +1,72 @@
+//! `cyb_aws_timeouts`: the time and retry bounds shared by every option struct that reaches AWS.
+
+use std::time::Duration;
+
+use crate::aws::AwsTimeouts;
+
+/// Time and retry bounds of AWS calls (KMS, Secrets Manager, STS, S3). Zero-initialize it for the
+/// defaults: every zero field means "default".
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct cyb_aws_timeouts {
+    /// Time to connect, in milliseconds (default 3000).
+    pub connect_timeout_ms: u32,
+    /// Time for one attempt of a call, in milliseconds (default 5000).
+    pub attempt_timeout_ms: u32,
+    /// Time for a whole call, retries included, in milliseconds (default 15000).
+    pub operation_timeout_ms: u32,
+    /// Attempts per call, the first included (default 3; 1 = no retry).
+    pub max_attempts: u32,
+    /// Upper bound of the first retry's randomized backoff, in milliseconds (default 1000).
+    pub initial_backoff_ms: u32,
+}
+
+impl From<&cyb_aws_timeouts> for AwsTimeouts {
+    fn from(c: &cyb_aws_timeouts) -> Self {
+        let defaults = AwsTimeouts::default();
+        let millis = |ms: u32, default: Duration| match ms {
+            0 => default,
+            ms => Duration::from_millis(u64::from(ms)),
+        };
+        AwsTimeouts {
+            connect: millis(c.connect_timeout_ms, defaults.connect),
+            attempt: millis(c.attempt_timeout_ms, defaults.attempt),
+            operation: millis(c.operation_timeout_ms, defaults.operation),
+            max_attempts: match c.max_attempts {
+                0 => defaults.max_attempts,
+                n => n,
+            },
+            initial_backoff: millis(c.initial_backoff_ms, defaults.initial_backoff),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_means_default_and_values_are_milliseconds() {
+        assert_eq!(
+            AwsTimeouts::from(&cyb_aws_timeouts::default()),
+            AwsTimeouts::default()
+        );
+        let set = cyb_aws_timeouts {
+            connect_timeout_ms: 1,
+            attempt_timeout_ms: 2,
+            operation_timeout_ms: 3,
+            max_attempts: 4,
+            initial_backoff_ms: 5,
+        };
+        assert_eq!(
+            AwsTimeouts::from(&set),
+            AwsTimeouts {
+                connect: Duration::from_millis(1),
+                attempt: Duration::from_millis(2),
+                operation: Duration::from_millis(3),
+                max_attempts: 4,
+                initial_backoff: Duration::from_millis(5),
+            }
+        );
+    }
+}

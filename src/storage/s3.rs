@@ -1,0 +1,879 @@
+//! The S3 backend of [`crate::StorageConfig::s3`]: envelopes as objects in an S3 (or
+//! S3-compatible: MinIO, Ceph, R2) bucket, so several service nodes share one keystore.
+//!
+//! Layout: the envelope of index `N` is the object `<prefix><N.storage_key()>.kms` — the same
+//! storage key as on disk, so no name can escape the prefix. A non-empty prefix is a "folder": it
+//! gets a trailing `/` if it has none.
+//!
+//! Semantics, one S3 request each (plus the SDK's retries):
+//! - create: `PutObject` with `If-None-Match: *`. S3 makes the conditional write atomic, so of any
+//!   number of creators on any number of machines exactly one gets 200; the others get 412
+//!   `PreconditionFailed`, which is `AlreadyExists`. A 409 `ConditionalRequestConflict` (S3's
+//!   answer when a concurrent write to the key is still in flight) is retried, up to the configured
+//!   attempts, because its outcome is not yet decided; the retry's 200 or 412 is authoritative.
+//! - push: unconditional `PutObject` (S3 replaces objects atomically: readers see the old or the
+//!   new envelope). get: `GetObject`; `NoSuchKey` is "nothing stored"; an object larger than any
+//!   envelope is `Corrupt` without reading it. delete: `DeleteObject`, which S3 makes idempotent.
+//!
+//! The client is built lazily, on the first operation (inside that operation's time bound), so
+//! constructing a store never does network I/O: resolving the region from the default chain may
+//! ask the instance-metadata service. Every operation is bounded by [`AwsTimeouts`].
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use aws_config::meta::region::ProvideRegion;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_sdk_s3::Client;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use zeroize::Zeroize;
+
+use crate::aws::{classify, load_sdk_config, AwsFailure, AwsTimeouts};
+use crate::codec::MAX_ENCODED_LEN;
+use crate::error::{quoted_prefix, Error, ErrorKind, Result};
+use crate::index_name::IndexName;
+use crate::runtime::BlockingRuntime;
+
+/// Suffix of an envelope object's key.
+const ENVELOPE_SUFFIX: &str = ".kms";
+/// S3's limit on object key length, in bytes.
+const MAX_OBJECT_KEY_LEN: usize = 1024;
+/// Longest storage key (`~` + 64 hex digits, or at most 200 readable characters) plus the suffix.
+const MAX_STORAGE_KEY_LEN: usize = 200 + ENVELOPE_SUFFIX.len();
+/// Longest accepted prefix (after the trailing `/` is added), so every object key fits S3's limit.
+pub const MAX_S3_PREFIX_LEN: usize = MAX_OBJECT_KEY_LEN - MAX_STORAGE_KEY_LEN;
+/// Region used with a custom endpoint when neither the options nor the default chain name one.
+const ENDPOINT_DEFAULT_REGION: &str = "us-east-1";
+/// Credentials provider name recorded in the SDK (appears in its debug output, never the keys).
+const EXPLICIT_PROVIDER_NAME: &str = "cyborgdb-kms-s3-options";
+
+/// Static credentials for S3 storage, used instead of the default AWS chain.
+///
+/// Kept apart from KMS credentials: a store given these sends them, and only them, to S3; the KMS
+/// providers never see them. `Debug` shows the access key id but never the secret key or token,
+/// and both are wiped from memory when the value is dropped.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Credentials {
+    /// Access key id (e.g. `AKIA...`, or a MinIO user). Required, non-empty.
+    pub access_key: String,
+    /// Secret access key. Required, non-empty.
+    pub secret_key: String,
+    /// Session token of temporary credentials. `None` (or an empty string) means none.
+    pub session_token: Option<String>,
+}
+
+impl S3Credentials {
+    /// Long-term credentials without a session token.
+    pub fn new(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        S3Credentials {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            session_token: None,
+        }
+    }
+}
+
+impl fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Credentials")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Drop for S3Credentials {
+    fn drop(&mut self) {
+        self.secret_key.zeroize();
+        if let Some(token) = self.session_token.as_mut() {
+            token.zeroize();
+        }
+    }
+}
+
+/// Options of [`crate::StorageConfig::s3`]. `Default` gives: no prefix, region from the default
+/// chain, AWS's own endpoint (virtual-hosted addressing), credentials from the default chain, and
+/// the default [`AwsTimeouts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct S3Options {
+    /// Key prefix: envelopes are `<prefix>/<storage key>.kms` (a `/` is added if missing; empty
+    /// means the bucket's top level). At most [`MAX_S3_PREFIX_LEN`] bytes; no control characters,
+    /// no leading `/`, no empty, `.` or `..` segments.
+    pub prefix: String,
+    /// Region of the bucket. `None`: the default chain (`AWS_REGION`, profile, instance metadata);
+    /// with an endpoint and nothing found there, `us-east-1`.
+    pub region: Option<String>,
+    /// An S3-compatible endpoint URL (`http://` or `https://`, e.g. MinIO, Ceph, R2, an
+    /// emulator). Selects path-style addressing (`<endpoint>/<bucket>/<key>`). `None`: AWS S3 with
+    /// virtual-hosted addressing (or `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, if set).
+    pub endpoint: Option<String>,
+    /// Static credentials. `None`: the default AWS credential chain — for AWS S3 only: with an
+    /// `endpoint` they are required, so the chain's AWS identity is never sent to another store.
+    pub credentials: Option<S3Credentials>,
+    /// Connect / attempt / operation timeouts and retry attempts of every S3 call.
+    pub timeouts: AwsTimeouts,
+}
+
+/// The validated, normalized settings of one store.
+struct Settings {
+    bucket: String,
+    /// Empty, or ending in `/`.
+    prefix: String,
+    region: Option<String>,
+    endpoint: Option<String>,
+    credentials: Option<S3Credentials>,
+    timeouts: AwsTimeouts,
+}
+
+pub(crate) struct S3Store {
+    settings: Settings,
+    runtime: BlockingRuntime,
+    /// Built by the first operation that needs it; a failed build is retried by the next one.
+    client: tokio::sync::OnceCell<Client>,
+}
+
+impl S3Store {
+    /// Validates `bucket` and `options` and starts the store's private runtime. No network I/O.
+    ///
+    /// Errors: `InvalidArgument` naming the offending field (never echoing a credential); `Io` if
+    /// the runtime thread cannot start.
+    pub(crate) fn new(bucket: &str, options: S3Options) -> Result<Self> {
+        validate_bucket(bucket)?;
+        let prefix = normalize_prefix(&options.prefix)?;
+        if let Some(region) = &options.region {
+            validate_region(region)?;
+        }
+        if let Some(endpoint) = &options.endpoint {
+            validate_endpoint(endpoint)?;
+        }
+        match (&options.credentials, &options.endpoint) {
+            (Some(credentials), _) => validate_credentials(credentials)?,
+            (None, Some(_)) => {
+                return Err(Error::invalid_argument(
+                    "an S3 endpoint needs explicit credentials: the AWS credential chain is never \
+                     sent to a custom endpoint (set S3Options.credentials)",
+                ))
+            }
+            (None, None) => {}
+        }
+        validate_timeouts(&options.timeouts)?;
+        let mut credentials = options.credentials.clone();
+        if let Some(c) = credentials.as_mut() {
+            if c.session_token.as_deref() == Some("") {
+                c.session_token = None;
+            }
+        }
+        Ok(S3Store {
+            settings: Settings {
+                bucket: bucket.to_owned(),
+                prefix,
+                region: options.region.clone(),
+                endpoint: options.endpoint.clone(),
+                credentials,
+                timeouts: options.timeouts.clone(),
+            },
+            runtime: BlockingRuntime::new("cyborgdb-kms-s3", 1)?,
+            client: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// `s3://<bucket>/<prefix>`, for `Debug`.
+    pub(crate) fn describe(&self) -> String {
+        format!("s3://{}/{}", self.settings.bucket, self.settings.prefix)
+    }
+
+    /// The object key of `index`'s envelope: `<prefix><storage key>.kms`.
+    fn object_key(&self, index: &IndexName) -> String {
+        let key = index.storage_key();
+        let mut object =
+            String::with_capacity(self.settings.prefix.len() + key.len() + ENVELOPE_SUFFIX.len());
+        object.push_str(&self.settings.prefix);
+        object.push_str(&key);
+        object.push_str(ENVELOPE_SUFFIX);
+        object
+    }
+
+    fn location_of(&self, key: &str) -> String {
+        format!("s3://{}/{key}", self.settings.bucket)
+    }
+
+    /// The client, built on first use within the operation timeout.
+    async fn client(&self, index: &IndexName, operation: &str, key: &str) -> Result<&Client> {
+        self.client
+            .get_or_try_init(|| async {
+                let limit = self.settings.timeouts.operation;
+                match tokio::time::timeout(limit, self.build_client()).await {
+                    Ok(built) => built,
+                    Err(_) => Err(Error::new(
+                        ErrorKind::StorageUnavailable,
+                        format!(
+                            "setting up the S3 client took longer than the operation timeout \
+                             ({limit:?}) (resolving region or configuration)"
+                        ),
+                    )),
+                }
+            })
+            .await
+            .map_err(|e| {
+                e.context(format_args!(
+                    "index {index}: S3 {operation} {}",
+                    self.location_of(key)
+                ))
+            })
+    }
+
+    async fn build_client(&self) -> Result<Client> {
+        let s = &self.settings;
+        let region =
+            match &s.region {
+                Some(region) => region.clone(),
+                None => {
+                    let found = aws_config::default_provider::region::default_provider()
+                        .region()
+                        .await;
+                    match (found, &s.endpoint) {
+                        (Some(region), _) => region.to_string(),
+                        (None, Some(_)) => ENDPOINT_DEFAULT_REGION.to_owned(),
+                        (None, None) => return Err(Error::invalid_argument(
+                            "no region: set S3Options.region, or AWS_REGION, or a region in the \
+                             AWS profile",
+                        )),
+                    }
+                }
+            };
+        let credentials = s.credentials.as_ref().map(|c| {
+            SharedCredentialsProvider::new(Credentials::new(
+                c.access_key.clone(),
+                c.secret_key.clone(),
+                c.session_token.clone(),
+                None,
+                EXPLICIT_PROVIDER_NAME,
+            ))
+        });
+        let sdk = load_sdk_config(&region, &s.timeouts, s.endpoint.as_deref(), credentials).await;
+        let config = aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(s.endpoint.is_some())
+            .build();
+        Ok(Client::from_conf(config))
+    }
+
+    /// Runs one operation on the store's runtime.
+    fn run<T: Send>(&self, operation: impl Future<Output = Result<T>> + Send) -> Result<T> {
+        self.runtime.run(operation)
+    }
+
+    /// Turns an SDK failure of `operation` on `key` into an error naming index, operation,
+    /// location, and the AWS error code and message.
+    fn failure<E>(
+        &self,
+        index: &IndexName,
+        operation: &str,
+        key: &str,
+        error: &SdkError<E, HttpResponse>,
+    ) -> Error
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+    {
+        let at = format!(
+            "index {index}: S3 {operation} {} failed",
+            self.location_of(key)
+        );
+        if let Some((kind, explained)) = credentials_failure(error) {
+            return Error::new(kind, format!("{at}: {explained}"));
+        }
+        match classify(error) {
+            AwsFailure::Unavailable(why) => Error::new(
+                ErrorKind::StorageUnavailable,
+                format!("{at}: storage unavailable: {why}"),
+            ),
+            AwsFailure::Service {
+                code,
+                message,
+                status,
+            } => {
+                let kind = service_error_kind(&code, status);
+                let hint = if code == "NoSuchBucket" {
+                    format!(
+                        " (bucket {:?} does not exist at this endpoint and region)",
+                        self.settings.bucket
+                    )
+                } else {
+                    String::new()
+                };
+                Error::new(
+                    kind,
+                    format!("{at}: {code}: {message} (HTTP {status}){hint}"),
+                )
+            }
+            AwsFailure::BadResponse(why) => Error::new(ErrorKind::Io, format!("{at}: {why}")),
+            AwsFailure::Construction(why) => Error::new(
+                ErrorKind::Io,
+                format!("{at}: the request could not be made: {why}"),
+            ),
+        }
+    }
+
+    /// One `PutObject`, conditional (`If-None-Match: *`) or not.
+    async fn put_object(
+        &self,
+        index: &IndexName,
+        operation: &str,
+        key: &str,
+        bytes: &[u8],
+        only_if_absent: bool,
+    ) -> std::result::Result<(), PutFailure> {
+        let client = self
+            .client(index, operation, key)
+            .await
+            .map_err(PutFailure::Other)?;
+        let mut request = client
+            .put_object()
+            .bucket(&self.settings.bucket)
+            .key(key)
+            .content_type("application/octet-stream")
+            .body(bytes.to_vec().into());
+        if only_if_absent {
+            request = request.if_none_match("*");
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let code = e.code().unwrap_or_default();
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                if only_if_absent && (code == "PreconditionFailed" || status == Some(412)) {
+                    Err(PutFailure::Exists)
+                } else if code == "ConditionalRequestConflict" {
+                    Err(PutFailure::Conflict(
+                        self.failure(index, operation, key, &e),
+                    ))
+                } else {
+                    Err(PutFailure::Other(self.failure(index, operation, key, &e)))
+                }
+            }
+        }
+    }
+}
+
+/// How a `PutObject` failed.
+enum PutFailure {
+    /// 412: the object exists (conditional create only).
+    Exists,
+    /// 409 ConditionalRequestConflict: a concurrent write to the key was in flight.
+    Conflict(Error),
+    Other(Error),
+}
+
+impl super::EnvelopeBackend for S3Store {
+    fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
+        let key = self.object_key(index);
+        let attempts = self.settings.timeouts.max_attempts.max(1);
+        self.run(async {
+            let mut attempt = 1;
+            loop {
+                match self.put_object(index, "PutObject", &key, bytes, true).await {
+                    Ok(()) => return Ok(()),
+                    Err(PutFailure::Exists) => return Err(Error::already_exists(index)),
+                    Err(PutFailure::Conflict(e)) if attempt >= attempts => {
+                        return Err(Error::new(
+                            ErrorKind::StorageUnavailable,
+                            format!(
+                                "{} (a concurrent write to the same key kept conflicting; \
+                                 gave up after {attempts} attempts)",
+                                e.message()
+                            ),
+                        ))
+                    }
+                    Err(PutFailure::Conflict(_)) => {
+                        // The other write's outcome decides ours; ask again shortly.
+                        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                        attempt += 1;
+                    }
+                    Err(PutFailure::Other(e)) => return Err(e),
+                }
+            }
+        })
+    }
+
+    fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
+        let key = self.object_key(index);
+        self.run(async {
+            match self
+                .put_object(index, "PutObject", &key, bytes, false)
+                .await
+            {
+                Ok(()) => Ok(()),
+                Err(PutFailure::Conflict(e) | PutFailure::Other(e)) => Err(e),
+                Err(PutFailure::Exists) => unreachable!("unconditional put"),
+            }
+        })
+    }
+
+    fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>> {
+        let key = self.object_key(index);
+        self.run(async {
+            let client = self.client(index, "GetObject", &key).await?;
+            let output = match client
+                .get_object()
+                .bucket(&self.settings.bucket)
+                .key(&key)
+                .send()
+                .await
+            {
+                Ok(output) => output,
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                    return Ok(None)
+                }
+                Err(e) => return Err(self.failure(index, "GetObject", &key, &e)),
+            };
+            let declared = output.content_length().unwrap_or(0);
+            if declared > MAX_ENCODED_LEN as i64 {
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "index {index}: stored KMS envelope at {} is corrupt: {declared} bytes, \
+                         more than any envelope ({MAX_ENCODED_LEN}); not read",
+                        self.location_of(&key)
+                    ),
+                ));
+            }
+            // Never more than one byte past the limit, whatever the server sends: that byte is
+            // enough for the codec to report an over-long object as corrupt.
+            let cap = MAX_ENCODED_LEN + 1;
+            let mut body = output.body;
+            let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(cap));
+            let read = async {
+                while let Some(chunk) = body.next().await {
+                    let chunk = chunk?;
+                    let room = cap - bytes.len();
+                    bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if bytes.len() == cap {
+                        break;
+                    }
+                }
+                Ok::<(), aws_smithy_types::byte_stream::error::Error>(())
+            };
+            // The operation timeout ends when the headers arrive; bound the body read too.
+            let limit = self.settings.timeouts.attempt;
+            let failed = |why: String| {
+                Error::new(
+                    ErrorKind::StorageUnavailable,
+                    format!(
+                        "index {index}: S3 GetObject {} failed: storage unavailable: {why}",
+                        self.location_of(&key)
+                    ),
+                )
+            };
+            match tokio::time::timeout(limit, read).await {
+                Ok(Ok(())) => Ok(Some(bytes)),
+                Ok(Err(e)) => Err(failed(format!("reading the object body failed ({e})"))),
+                Err(_) => Err(failed(format!(
+                    "reading the object body took longer than {limit:?}"
+                ))),
+            }
+        })
+    }
+
+    fn delete(&self, index: &IndexName) -> Result<()> {
+        let key = self.object_key(index);
+        self.run(async {
+            let client = self.client(index, "DeleteObject", &key).await?;
+            match client
+                .delete_object()
+                .bucket(&self.settings.bucket)
+                .key(&key)
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.code() == Some("NoSuchKey") => Ok(()),
+                Err(e) => Err(self.failure(index, "DeleteObject", &key, &e)),
+            }
+        })
+    }
+
+    fn location(&self, index: &IndexName) -> String {
+        self.location_of(&self.object_key(index))
+    }
+}
+
+/// The error kind of an S3 error response.
+fn service_error_kind(code: &str, status: u16) -> ErrorKind {
+    match code {
+        "AccessDenied"
+        | "InvalidAccessKeyId"
+        | "SignatureDoesNotMatch"
+        | "ExpiredToken"
+        | "InvalidToken"
+        | "TokenRefreshRequired"
+        | "AllAccessDisabled"
+        | "AccountProblem"
+        | "InvalidSecurity"
+        | "NoSuchBucket" => ErrorKind::StorageAccessDenied,
+        "SlowDown"
+        | "ServiceUnavailable"
+        | "InternalError"
+        | "RequestTimeout"
+        | "RequestTimeTooSkewed"
+        | "ConditionalRequestConflict" => ErrorKind::StorageUnavailable,
+        _ if status == 401 || status == 403 => ErrorKind::StorageAccessDenied,
+        _ if status >= 500 || status == 429 => ErrorKind::StorageUnavailable,
+        _ => ErrorKind::Io,
+    }
+}
+
+/// A failure to obtain credentials (they are resolved while a request is dispatched): none found
+/// in the chain is access denied; a provider that timed out or failed is unavailable.
+fn credentials_failure<E, R>(error: &SdkError<E, R>) -> Option<(ErrorKind, String)>
+where
+    E: std::error::Error + 'static,
+    R: fmt::Debug + 'static,
+{
+    let SdkError::DispatchFailure(_) = error else {
+        return None;
+    };
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(credentials) = current.downcast_ref::<CredentialsError>() {
+            let explained = aws_smithy_types::error::display::DisplayErrorContext(credentials);
+            let kind = match credentials {
+                CredentialsError::CredentialsNotLoaded(_)
+                | CredentialsError::InvalidConfiguration(_) => ErrorKind::StorageAccessDenied,
+                _ => ErrorKind::StorageUnavailable,
+            };
+            return Some((kind, format!("no usable S3 credentials: {explained}")));
+        }
+        source = current.source();
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation: every message names the field and never echoes a credential.
+
+/// S3's bucket naming rules (general purpose buckets): 3–63 characters of `a-z`, `0-9`, `.` and
+/// `-`, starting and ending with a letter or digit, no `..`, not an IPv4 address.
+fn validate_bucket(bucket: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::invalid_argument(format!(
+            "S3 bucket name {} {why}",
+            quoted_prefix(bucket)
+        )))
+    };
+    if !(3..=63).contains(&bucket.len()) {
+        return bad("must be 3 to 63 characters long");
+    }
+    if !bucket
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
+        return bad("may contain only lower-case letters, digits, '.' and '-'");
+    }
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = bucket.as_bytes();
+    if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return bad("must start and end with a letter or digit");
+    }
+    if bucket.contains("..") {
+        return bad("must not contain \"..\"");
+    }
+    if bucket.parse::<std::net::Ipv4Addr>().is_ok() {
+        return bad("must not be an IP address");
+    }
+    Ok(())
+}
+
+/// Checks the prefix and returns it with a trailing `/` (or empty).
+fn normalize_prefix(prefix: &str) -> Result<String> {
+    if prefix.is_empty() {
+        return Ok(String::new());
+    }
+    let bad = |why: String| {
+        Err(Error::invalid_argument(format!(
+            "S3 prefix {} {why}",
+            quoted_prefix(prefix)
+        )))
+    };
+    if prefix.chars().any(char::is_control) {
+        return bad("contains a control character".into());
+    }
+    if prefix.starts_with('/') {
+        return bad("must not start with '/'".into());
+    }
+    let mut normalized = prefix.to_owned();
+    if !normalized.ends_with('/') {
+        normalized.push('/');
+    }
+    if normalized.len() > MAX_S3_PREFIX_LEN {
+        return bad(format!(
+            "is {} bytes with its trailing '/', more than the {MAX_S3_PREFIX_LEN}-byte limit",
+            normalized.len()
+        ));
+    }
+    let segments = &normalized[..normalized.len() - 1];
+    if segments
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return bad("must not have empty, '.' or '..' segments".into());
+    }
+    Ok(normalized)
+}
+
+/// A region goes into host names: 1–64 characters of letters, digits, `-` and `_`.
+fn validate_region(region: &str) -> Result<()> {
+    if region.is_empty()
+        || region.len() > 64
+        || !region
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Error::invalid_argument(format!(
+            "S3 region {} must be 1 to 64 letters, digits, '-' or '_'",
+            quoted_prefix(region)
+        )));
+    }
+    Ok(())
+}
+
+/// `http://` or `https://`, a host, an optional port and path; no user info, query or fragment.
+fn validate_endpoint(endpoint: &str) -> Result<()> {
+    // User info may hold a password: never echo it.
+    let shown = match endpoint.split_once('@') {
+        Some((_, host)) => format!("<user info>@{host}"),
+        None => endpoint.to_owned(),
+    };
+    let bad = |why: &str| {
+        Err(Error::invalid_argument(format!(
+            "S3 endpoint {} {why}",
+            quoted_prefix(&shown)
+        )))
+    };
+    let Some(rest) = endpoint
+        .strip_prefix("http://")
+        .or_else(|| endpoint.strip_prefix("https://"))
+    else {
+        return bad("must start with http:// or https://");
+    };
+    if endpoint.bytes().any(|b| b.is_ascii_control() || b == b' ') || !endpoint.is_ascii() {
+        return bad("must be printable ASCII without spaces");
+    }
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return bad("has no host");
+    }
+    if authority.contains('@') {
+        return bad("must not contain user info (pass credentials in S3Options.credentials)");
+    }
+    if endpoint.contains('?') || endpoint.contains('#') {
+        return bad("must not have a query or fragment");
+    }
+    Ok(())
+}
+
+fn validate_credentials(credentials: &S3Credentials) -> Result<()> {
+    let bad = |why: &str| Err(Error::invalid_argument(format!("S3 credentials: {why}")));
+    if credentials.access_key.is_empty() {
+        return bad("access_key must not be empty");
+    }
+    if credentials.secret_key.is_empty() {
+        return bad("secret_key must not be empty");
+    }
+    // They become HTTP header content: no control characters or spaces.
+    let header_safe = |s: &str| s.bytes().all(|b| b.is_ascii_graphic());
+    if !header_safe(&credentials.access_key) {
+        return bad("access_key must be printable ASCII without spaces");
+    }
+    if !header_safe(&credentials.secret_key) {
+        return bad("secret_key must be printable ASCII without spaces");
+    }
+    if let Some(token) = &credentials.session_token {
+        if !header_safe(token) {
+            return bad("session_token must be printable ASCII without spaces");
+        }
+    }
+    Ok(())
+}
+
+fn validate_timeouts(timeouts: &AwsTimeouts) -> Result<()> {
+    for (name, value) in [
+        ("connect", timeouts.connect),
+        ("attempt", timeouts.attempt),
+        ("operation", timeouts.operation),
+    ] {
+        if value.is_zero() {
+            return Err(Error::invalid_argument(format!(
+                "S3 {name} timeout must not be zero"
+            )));
+        }
+    }
+    if timeouts.max_attempts == 0 {
+        return Err(Error::invalid_argument(
+            "S3 max_attempts must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::EnvelopeBackend;
+
+    fn store(prefix: &str) -> S3Store {
+        S3Store::new(
+            "bucket",
+            S3Options {
+                prefix: prefix.into(),
+                ..S3Options::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn object_keys_are_prefix_storage_key_dot_kms() {
+        let idx = |n: &str| IndexName::new(n).unwrap();
+        assert_eq!(store("").object_key(&idx("my_index")), "my_index.kms");
+        assert_eq!(store("ks").object_key(&idx("my_index")), "ks/my_index.kms");
+        assert_eq!(store("a/b/").object_key(&idx("../x")), "a/b/%2E%2E%2Fx.kms");
+        let long = store("p").object_key(&idx(&"鍵".repeat(85)));
+        assert!(long.starts_with("p/~") && long.ends_with(".kms") && long.len() == 2 + 65 + 4);
+        assert_eq!(
+            store("p").location(&idx("My Index")),
+            "s3://bucket/p/%4Dy%20%49ndex.kms"
+        );
+    }
+
+    #[test]
+    fn the_longest_prefix_and_key_fit_s3s_limit() {
+        let prefix = format!("{}/", "p".repeat(MAX_S3_PREFIX_LEN - 1));
+        let key = store(&prefix).object_key(&IndexName::new(&"a".repeat(200)).unwrap());
+        assert_eq!(key.len(), MAX_OBJECT_KEY_LEN);
+        let err = normalize_prefix(&"p".repeat(MAX_S3_PREFIX_LEN)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+        assert!(err.message().contains("820-byte limit"), "{err:?}");
+    }
+
+    #[test]
+    fn bad_buckets_prefixes_regions_endpoints_are_rejected() {
+        for bucket in [
+            "", "ab", "UPPER", "a_b", "-ab", "ab-", "a..b", "a/b", "1.2.3.4", "a b",
+        ] {
+            assert_eq!(
+                validate_bucket(bucket).unwrap_err().kind(),
+                ErrorKind::InvalidArgument,
+                "{bucket:?}"
+            );
+        }
+        for bucket in ["abc", "my-bucket.v2", "0ab", &"a".repeat(63)] {
+            validate_bucket(bucket).unwrap();
+        }
+        for prefix in ["/a", "a//b", "./a", "a/../b", "a\nb", "a/./"] {
+            assert!(normalize_prefix(prefix).is_err(), "{prefix:?}");
+        }
+        assert_eq!(normalize_prefix("a/b").unwrap(), "a/b/");
+        assert_eq!(normalize_prefix("a/b/").unwrap(), "a/b/");
+        assert_eq!(normalize_prefix("Ünï cödé").unwrap(), "Ünï cödé/");
+        for region in ["", "us east", "a/b", &"a".repeat(65)] {
+            assert!(validate_region(region).is_err(), "{region:?}");
+        }
+        validate_region("auto").unwrap();
+        for endpoint in [
+            "",
+            "127.0.0.1:9000",
+            "ftp://x",
+            "http://",
+            "http:///path",
+            "http://user:pw@host",
+            "http://user:pw@ho st",
+            "ftp://user:pw@host",
+            "http://host/?q",
+            "http://host#f",
+            "http://ho st",
+            "http://host\n",
+        ] {
+            let err = validate_endpoint(endpoint).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{endpoint:?}");
+            assert!(!err.message().contains("pw@"), "{err:?}");
+        }
+        for endpoint in [
+            "http://127.0.0.1:9000",
+            "https://s3.example.com",
+            "https://h/base",
+        ] {
+            validate_endpoint(endpoint).unwrap();
+        }
+    }
+
+    #[test]
+    fn credential_errors_and_debug_never_show_the_secret() {
+        let mut c = S3Credentials::new("AKIDEXAMPLE", "s3cr3t\n");
+        c.session_token = Some("t0ken".into());
+        let err = validate_credentials(&c).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "S3 credentials: secret_key must be printable ASCII without spaces"
+        );
+        let shown = format!(
+            "{:?}",
+            S3Options {
+                credentials: Some(c),
+                ..S3Options::default()
+            }
+        );
+        assert!(shown.contains("AKIDEXAMPLE"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("t0ken"),
+            "{shown}"
+        );
+        assert!(validate_credentials(&S3Credentials::new("", "x")).is_err());
+        assert!(validate_credentials(&S3Credentials::new("x", "")).is_err());
+    }
+
+    #[test]
+    fn zero_timeouts_are_rejected() {
+        let mut t = AwsTimeouts::default();
+        validate_timeouts(&t).unwrap();
+        t.attempt = Duration::ZERO;
+        assert!(validate_timeouts(&t).is_err());
+        let t = AwsTimeouts {
+            max_attempts: 0,
+            ..AwsTimeouts::default()
+        };
+        assert!(validate_timeouts(&t).is_err());
+    }
+
+    #[test]
+    fn service_errors_map_to_kinds() {
+        assert_eq!(
+            service_error_kind("AccessDenied", 403),
+            ErrorKind::StorageAccessDenied
+        );
+        assert_eq!(
+            service_error_kind("NoSuchBucket", 404),
+            ErrorKind::StorageAccessDenied
+        );
+        assert_eq!(
+            service_error_kind("Whatever", 403),
+            ErrorKind::StorageAccessDenied
+        );
+        assert_eq!(
+            service_error_kind("SlowDown", 503),
+            ErrorKind::StorageUnavailable
+        );
+        assert_eq!(
+            service_error_kind("Odd", 502),
+            ErrorKind::StorageUnavailable
+        );
+        assert_eq!(service_error_kind("InvalidRequest", 400), ErrorKind::Io);
+    }
+}
