@@ -87,6 +87,18 @@ pub enum Reply {
         /// The exact body bytes.
         body: Vec<u8>,
     },
+    /// A response whose head announces `declared` body bytes (`Content-Length`) but that sends
+    /// only `body`, then closes the connection: a lying or cut-off server.
+    Truncated {
+        /// HTTP status.
+        status: u16,
+        /// Extra headers, written as given.
+        headers: Vec<(String, String)>,
+        /// The announced body length.
+        declared: u64,
+        /// The bytes actually sent.
+        body: Vec<u8>,
+    },
     /// Read the request, then never answer: the connection stays open until the client closes
     /// it or the peer is dropped.
     Hang,
@@ -506,6 +518,27 @@ fn act(reply: Reply, reader: &mut BufReader<TcpStream>, shared: &Shared) -> io::
         } => {
             write_response(reader.get_mut(), status, &headers, &body)?;
             Ok(true)
+        }
+        Reply::Truncated {
+            status,
+            headers,
+            declared,
+            body,
+        } => {
+            let stream = reader.get_mut();
+            let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+            for (name, value) in headers {
+                let _ = write!(head, "{name}: {value}\r\n");
+            }
+            let _ = write!(
+                head,
+                "Content-Length: {declared}\r\nConnection: close\r\n\r\n"
+            );
+            stream.write_all(head.as_bytes())?;
+            stream.write_all(&body)?;
+            stream.flush()?;
+            let _ = stream.shutdown(Shutdown::Both);
+            Ok(false)
         }
         Reply::Hang => {
             // Hold the connection: drain (and ignore) whatever the client sends until it closes
