@@ -7,9 +7,13 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fake_s3::{FakeS3, Response};
 use common::fault_peer::{refused_endpoint, FaultPeer, Reply, Request};
 use cyborgdb_kms::kms::registry::AssumeRole;
-use cyborgdb_kms::{AwsTimeouts, ErrorKind, KmsBlob, KmsClient, KmsClientOptions, Provider, Slot};
+use cyborgdb_kms::{
+    get_index_kms, push_index_kms, AwsTimeouts, ErrorKind, KmsBlob, KmsClient, KmsClientOptions,
+    Provider, S3Credentials, S3Options, Slot, StorageConfig,
+};
 
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
@@ -396,4 +400,47 @@ fn a_refused_assume_role_is_access_denied_on_sts() {
         "{err:?}"
     );
     assert_eq!(peer.count_target("TrentService.Decrypt"), 0);
+}
+
+#[test]
+fn s3_storage_keys_and_kms_credentials_are_kept_apart() {
+    // One process using an S3 store with its own keys and a KMS client on the AWS chain (the
+    // dummy environment keys): each request is signed with its own side's key only.
+    let kms = FaultPeer::start(|_| decrypt_reply(&[8; 32]));
+    let stored = std::sync::Mutex::new(Vec::new());
+    let s3 = FakeS3::start(move |request| {
+        let mut stored = stored.lock().unwrap();
+        if request.method == "PUT" {
+            *stored = request.body.clone();
+        }
+        Response::object(&stored)
+    });
+    let store = StorageConfig::s3(
+        "envelopes",
+        S3Options {
+            region: Some("us-east-1".into()),
+            endpoint: Some(s3.endpoint.clone()),
+            credentials: Some(S3Credentials::new("S3ONLYACCESSKEY", "s3-only-secret")),
+            ..S3Options::default()
+        },
+    )
+    .unwrap();
+    let client = client_for(kms.endpoint(), fast_timeouts(1));
+    for _ in 0..3 {
+        push_index_kms(&store, "orders", &kms_blob(b"wrapped")).unwrap();
+        let blob = get_index_kms(&store, "orders").unwrap();
+        client.unwrap_kek("orders", &blob).unwrap();
+    }
+    let kms_keys: Vec<_> = kms
+        .requests()
+        .iter()
+        .map(|r| r.access_key_id().map(str::to_owned))
+        .collect();
+    let s3_keys: Vec<_> = s3
+        .requests()
+        .iter()
+        .map(|r| r.access_key_id().map(str::to_owned))
+        .collect();
+    assert_eq!(kms_keys, vec![Some("testing".to_owned()); 3]);
+    assert_eq!(s3_keys, vec![Some("S3ONLYACCESSKEY".to_owned()); 6]);
 }
