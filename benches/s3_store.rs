@@ -23,6 +23,10 @@ use std::time::Instant;
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/stats.rs"]
+mod stats;
+
+use stats::{format_ns, Stats};
 
 use common::moto::{moto_python, Moto};
 use cyborgdb_kms::{
@@ -70,8 +74,12 @@ fn main() {
         envelope.len()
     );
 
-    let (mut lib_get, mut boto_get, mut lib_create, mut boto_create) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut lib_get, mut boto_get, mut lib_create, mut boto_create): (
+        Vec<f64>,
+        Vec<f64>,
+        Vec<f64>,
+        Vec<f64>,
+    ) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut next_index = 0usize;
     for round in 0..ROUNDS {
         for _ in 0..per_round {
@@ -96,37 +104,24 @@ fn main() {
     println!("| operation | library median | boto3 median | library p90 | boto3 p90 | library / boto3 (medians) | calls per side |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (name, lib, boto) in [
-        (
-            "get (GetObject + verify + decode)",
-            &mut lib_get,
-            &mut boto_get,
-        ),
+        ("get (GetObject + verify + decode)", lib_get, boto_get),
         (
             "create (PutObject If-None-Match: *)",
-            &mut lib_create,
-            &mut boto_create,
+            lib_create,
+            boto_create,
         ),
     ] {
-        let (lm, bm) = (percentile(lib, 0.5), percentile(boto, 0.5));
+        let calls = lib.len();
+        let (lib, boto) = (Stats::of(lib, 1), Stats::of(boto, 1));
         println!(
-            "| {name} | {} | {} | {} | {} | {:.2}× | {} |",
-            ms(lm),
-            ms(bm),
-            ms(percentile(lib, 0.9)),
-            ms(percentile(boto, 0.9)),
-            lm / bm,
-            lib.len()
+            "| {name} | {} | {} | {} | {} | {:.2}× | {calls} |",
+            format_ns(lib.median),
+            format_ns(boto.median),
+            format_ns(lib.p90),
+            format_ns(boto.p90),
+            lib.median / boto.median,
         );
     }
-}
-
-fn ms(ns: f64) -> String {
-    format!("{:.2} ms", ns / 1e6)
-}
-
-fn percentile(samples: &mut [f64], p: f64) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[((samples.len() - 1) as f64 * p).round() as usize]
 }
 
 /// benches/s3_boto3.py, driven over its stdin.

@@ -1,4 +1,5 @@
 //! Shared by the benchmark harnesses: the distribution of timed samples and time formatting.
+#![allow(dead_code)] // each harness uses a different part
 
 /// Per-operation time distribution over timed samples (nanoseconds per operation).
 pub struct Stats {
