@@ -62,6 +62,7 @@ fn main() {
     let peer_client = kms_client(peer.endpoint(), &key);
     let (library_only, boto3_only) =
         unwrap_vs_boto3(peer.endpoint(), &peer_client, &blob, &kek, scaled(20), 50);
+    let sdk_only = bare_sdk_decrypt(peer.endpoint(), &blob, scaled(1000));
     let local = local_unwrap(scaled(200));
     let first = first_unwrap(&moto.endpoint, &key, &blob, scaled(15));
 
@@ -100,6 +101,13 @@ fn main() {
         format_ns(library_only.p10),
         format_ns(library_only.p90),
         library_only.iterations
+    );
+    println!(
+        "| client overhead, bare aws-sdk-kms Decrypt (current-thread runtime, same peer) | {} | {} | {} | {} | | |",
+        format_ns(sdk_only.median),
+        format_ns(sdk_only.p10),
+        format_ns(sdk_only.p90),
+        sdk_only.iterations
     );
     println!(
         "| client overhead, boto3 (same peer) | {} | {} | {} | {} | | |",
@@ -212,6 +220,42 @@ fn unwrap_vs_boto3(
     drop(to_worker);
     let _ = worker.wait();
     (Stats::of(library, 1), Stats::of(boto3, 1))
+}
+
+/// Per-call nanoseconds of aws-sdk-kms Decrypt alone — no library, one current-thread runtime
+/// driven by this thread — the floor for the library's own per-call cost.
+fn bare_sdk_decrypt(endpoint: &str, blob: &KmsBlob, calls: usize) -> Stats {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let config = common::moto::sdk_config(endpoint, "us-east-1");
+    let kms = aws_sdk_kms::Client::new(&config);
+    let decrypt = || {
+        runtime
+            .block_on(
+                kms.decrypt()
+                    .key_id(&blob.key_id)
+                    .ciphertext_blob(aws_smithy_types::Blob::new(blob.wrapped_kek.clone()))
+                    .encryption_context("cyborgdb:context", "kek-v1")
+                    .encryption_context("cyborgdb:index", INDEX)
+                    .send(),
+            )
+            .unwrap()
+    };
+    for _ in 0..50 {
+        decrypt();
+    }
+    Stats::of(
+        (0..calls)
+            .map(|_| {
+                let start = Instant::now();
+                black_box(decrypt());
+                start.elapsed().as_nanos() as f64
+            })
+            .collect(),
+        1,
+    )
 }
 
 /// Per-call nanoseconds of a local unwrap (associated data + AES-256-GCM open + 32-byte check),
