@@ -8,21 +8,8 @@
 
 namespace {
 
+using cyb_test::moto_endpoint;
 using cyb_test::TempDir;
-
-/// http://127.0.0.1:<port> of the fixture's moto server.
-std::string moto_endpoint() {
-    const char* state = std::getenv("CYB_MOTO_STATE_DIR");
-    if (state == nullptr) {
-        throw std::runtime_error("CYB_MOTO_STATE_DIR is not set: run through CTest (moto fixture)");
-    }
-    std::ifstream in(std::string(state) + "/port");
-    std::string port;
-    if (!(in >> port)) {
-        throw std::runtime_error("cannot read the moto port from CYB_MOTO_STATE_DIR");
-    }
-    return "http://127.0.0.1:" + port;
-}
 
 cyborg::KMSClient moto_client() {
     cyborg::KMSClientOptions options;

@@ -24,20 +24,6 @@ namespace {
 const char* const kBucket = "cyborgdb-test-bucket";
 cyb_storage_config* const kUntouchedConfig = reinterpret_cast<cyb_storage_config*>(uintptr_t{0x5678});
 
-/// http://127.0.0.1:<port> of the fixture's moto server.
-std::string moto_endpoint() {
-    const char* dir = std::getenv("CYB_MOTO_STATE_DIR");
-    if (dir == nullptr) {
-        throw std::runtime_error("CYB_MOTO_STATE_DIR is not set: run through CTest (fixture moto)");
-    }
-    std::ifstream file(std::string(dir) + "/port");
-    std::string port;
-    if (!(file >> port)) {
-        throw std::runtime_error("cannot read the moto port from CYB_MOTO_STATE_DIR/port");
-    }
-    return "http://127.0.0.1:" + port;
-}
-
 /// A prefix no other test (or run) uses.
 std::string unique_prefix() {
     const auto* info = testing::UnitTest::GetInstance()->current_test_info();

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -107,6 +108,21 @@ inline std::set<std::string> list_dir(const fs::path& dir) {
 }
 
 inline std::string last_error() { return cyb_last_error_message(); }
+
+/// http://127.0.0.1:<port> of the moto server the CTest fixture `moto` started (tests registered
+/// with cyb_gtest_moto get its state directory in CYB_MOTO_STATE_DIR).
+inline std::string moto_endpoint() {
+    const char* dir = std::getenv("CYB_MOTO_STATE_DIR");
+    if (dir == nullptr) {
+        throw std::runtime_error("CYB_MOTO_STATE_DIR is not set: run through CTest (fixture moto)");
+    }
+    std::ifstream file(std::string(dir) + "/port");
+    std::string port;
+    if (!(file >> port)) {
+        throw std::runtime_error("cannot read the moto port from CYB_MOTO_STATE_DIR/port");
+    }
+    return "http://127.0.0.1:" + port;
+}
 
 inline int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
 
