@@ -141,7 +141,7 @@ TEST(KMSClient, InvalidOptionsAndUnreachableEndpoint) {
     cyborg::KMSClientOptions bad;
     bad.endpoint_url = "127.0.0.1:4566";
     expect_code<cyborg::InvalidConfigError>([&] { cyborg::KMSClient c(bad); }, CYB_RESULT_INVALID_CONFIG,
-                                            "endpoint_url must be an http:// or https:// URL");
+                                            "KMS endpoint_url \"127.0.0.1:4566\" must start with http:// or https://");
     // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
     cyborg::KMSClientOptions refused;
     refused.endpoint_url = "http://127.0.0.1:9";

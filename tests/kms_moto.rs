@@ -436,10 +436,26 @@ fn invalid_client_options_are_rejected() {
         .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{url}");
     }
+    // User info may hold a password: it never reaches the message.
+    let err = KmsClient::new(KmsClientOptions {
+        endpoint_url: Some("http://me:hunter2@127.0.0.1:4566".into()),
+        ..KmsClientOptions::default()
+    })
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert!(!err.message().contains("hunter2"), "{err:?}");
     let mut options = KmsClientOptions::default();
     options.timeouts.operation = std::time::Duration::ZERO;
+    let err = KmsClient::new(options.clone()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
     assert_eq!(
-        KmsClient::new(options).unwrap_err().kind(),
-        ErrorKind::InvalidConfig
+        err.message(),
+        "KMS client operation timeout must not be zero"
     );
+    options.timeouts = cyborgdb_kms::AwsTimeouts {
+        max_attempts: 0,
+        ..cyborgdb_kms::AwsTimeouts::default()
+    };
+    let err = KmsClient::new(options).unwrap_err();
+    assert_eq!(err.message(), "KMS client max_attempts must be at least 1");
 }

@@ -14,7 +14,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
 use super::registry::AssumeRole;
-use crate::aws::{classify, load_sdk_config, AwsFailure, AwsTimeouts};
+use crate::aws::{classify, find_cause, load_sdk_config, AwsFailure, AwsTimeouts};
 use crate::error::{Error, ErrorKind};
 use crate::index_name::IndexName;
 
@@ -112,24 +112,10 @@ pub(crate) fn provider_error<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    match find_assume_role_error(error) {
+    match find_cause::<SdkError<AssumeRoleError, HttpResponse>>(error) {
         Some(sts) => failure_error(index, "sts:AssumeRole", classify(sts)),
         None => failure_error(index, operation, classify(error)),
     }
-}
-
-/// The `sts:AssumeRole` failure somewhere in `error`'s source chain, if any.
-fn find_assume_role_error<'e>(
-    error: &'e (dyn std::error::Error + 'static),
-) -> Option<&'e SdkError<AssumeRoleError, HttpResponse>> {
-    let mut current = error.source();
-    while let Some(cause) = current {
-        if let Some(sts) = cause.downcast_ref::<SdkError<AssumeRoleError, HttpResponse>>() {
-            return Some(sts);
-        }
-        current = cause.source();
-    }
-    None
 }
 
 /// The error for a classified failure of `operation`.

@@ -7,7 +7,7 @@ use super::aws_clients::{AwsClients, KeyRef};
 use super::kek::Kek;
 use super::provider::{AwsKmsProvider, KekProvider, LocalProvider, SecretsManagerProvider};
 use super::registry::{Registry, Slot};
-use crate::aws::AwsTimeouts;
+use crate::aws::{check_endpoint_url, AwsTimeouts};
 use crate::blob::{KmsBlob, Provider};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::IndexName;
@@ -45,29 +45,23 @@ struct Inner {
 impl KmsClient {
     /// A client with an empty registry. Does no network I/O: SDK clients are built on first use.
     ///
-    /// Errors: `InvalidConfig` for an endpoint URL that is not `http://` or `https://`, or
-    /// timeouts of zero; `Io` if the runtime's threads cannot start.
+    /// Errors: `InvalidConfig` for an endpoint URL that is not a plain `http://` or `https://` URL
+    /// (no user info, query or fragment), a zero timeout or zero attempts; `Io` if the runtime's
+    /// threads cannot start.
     pub fn new(options: KmsClientOptions) -> Result<KmsClient> {
         KmsClient::with_registry(Registry::new(), options)
     }
 
     /// A client using `registry`. Errors as [`KmsClient::new`].
     pub fn with_registry(registry: Registry, options: KmsClientOptions) -> Result<KmsClient> {
+        let invalid = |why: String| Error::new(ErrorKind::InvalidConfig, why);
         if let Some(url) = &options.endpoint_url {
-            if !(url.starts_with("http://") || url.starts_with("https://")) || url.contains(' ') {
-                return Err(Error::new(
-                    ErrorKind::InvalidConfig,
-                    format!("endpoint_url must be an http:// or https:// URL, not {url:?}"),
-                ));
-            }
+            check_endpoint_url(url).map_err(|why| invalid(format!("KMS endpoint_url {why}")))?;
         }
-        let t = &options.timeouts;
-        if t.connect.is_zero() || t.attempt.is_zero() || t.operation.is_zero() {
-            return Err(Error::new(
-                ErrorKind::InvalidConfig,
-                "KMS client timeouts must be greater than zero",
-            ));
-        }
+        options
+            .timeouts
+            .check()
+            .map_err(|why| invalid(format!("KMS client {why}")))?;
         let clients = Arc::new(AwsClients::new(
             options.timeouts.clone(),
             options.endpoint_url.clone(),

@@ -33,7 +33,9 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use zeroize::Zeroize;
 
-use crate::aws::{classify, load_sdk_config, AwsFailure, AwsTimeouts};
+use crate::aws::{
+    check_endpoint_url, classify, find_cause, load_sdk_config, AwsFailure, AwsTimeouts,
+};
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{quoted_prefix, Error, ErrorKind, Result};
 use crate::index_name::IndexName;
@@ -540,20 +542,15 @@ where
     let SdkError::DispatchFailure(_) = error else {
         return None;
     };
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(current) = source {
-        if let Some(credentials) = current.downcast_ref::<CredentialsError>() {
-            let explained = aws_smithy_types::error::display::DisplayErrorContext(credentials);
-            let kind = match credentials {
-                CredentialsError::CredentialsNotLoaded(_)
-                | CredentialsError::InvalidConfiguration(_) => ErrorKind::StorageAccessDenied,
-                _ => ErrorKind::StorageUnavailable,
-            };
-            return Some((kind, format!("no usable S3 credentials: {explained}")));
+    let credentials = find_cause::<CredentialsError>(error)?;
+    let explained = aws_smithy_types::error::display::DisplayErrorContext(credentials);
+    let kind = match credentials {
+        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => {
+            ErrorKind::StorageAccessDenied
         }
-        source = current.source();
-    }
-    None
+        _ => ErrorKind::StorageUnavailable,
+    };
+    Some((kind, format!("no usable S3 credentials: {explained}")))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -644,39 +641,9 @@ fn validate_region(region: &str) -> Result<()> {
     Ok(())
 }
 
-/// `http://` or `https://`, a host, an optional port and path; no user info, query or fragment.
 fn validate_endpoint(endpoint: &str) -> Result<()> {
-    // User info may hold a password: never echo it.
-    let shown = match endpoint.split_once('@') {
-        Some((_, host)) => format!("<user info>@{host}"),
-        None => endpoint.to_owned(),
-    };
-    let bad = |why: &str| {
-        Err(Error::invalid_argument(format!(
-            "S3 endpoint {} {why}",
-            quoted_prefix(&shown)
-        )))
-    };
-    let Some(rest) = endpoint
-        .strip_prefix("http://")
-        .or_else(|| endpoint.strip_prefix("https://"))
-    else {
-        return bad("must start with http:// or https://");
-    };
-    if endpoint.bytes().any(|b| b.is_ascii_control() || b == b' ') || !endpoint.is_ascii() {
-        return bad("must be printable ASCII without spaces");
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() {
-        return bad("has no host");
-    }
-    if authority.contains('@') {
-        return bad("must not contain user info (pass credentials in S3Options.credentials)");
-    }
-    if endpoint.contains('?') || endpoint.contains('#') {
-        return bad("must not have a query or fragment");
-    }
-    Ok(())
+    check_endpoint_url(endpoint)
+        .map_err(|why| Error::invalid_argument(format!("S3 endpoint {why}")))
 }
 
 fn validate_credentials(credentials: &S3Credentials) -> Result<()> {
@@ -704,23 +671,9 @@ fn validate_credentials(credentials: &S3Credentials) -> Result<()> {
 }
 
 fn validate_timeouts(timeouts: &AwsTimeouts) -> Result<()> {
-    for (name, value) in [
-        ("connect", timeouts.connect),
-        ("attempt", timeouts.attempt),
-        ("operation", timeouts.operation),
-    ] {
-        if value.is_zero() {
-            return Err(Error::invalid_argument(format!(
-                "S3 {name} timeout must not be zero"
-            )));
-        }
-    }
-    if timeouts.max_attempts == 0 {
-        return Err(Error::invalid_argument(
-            "S3 max_attempts must be at least 1",
-        ));
-    }
-    Ok(())
+    timeouts
+        .check()
+        .map_err(|why| Error::invalid_argument(format!("S3 {why}")))
 }
 
 #[cfg(test)]
