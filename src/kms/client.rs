@@ -5,7 +5,9 @@ use std::sync::{Arc, RwLock};
 
 use super::aws_clients::{AwsClients, KeyRef};
 use super::kek::Kek;
-use super::provider::{AwsKmsProvider, KekProvider, LocalProvider, SecretsManagerProvider};
+use super::provider::{
+    AeadProvider, AwsKmsProvider, KekProvider, LocalMasterKey, SecretsManagerKey,
+};
 use super::registry::{Registry, Slot};
 use crate::aws::{check_endpoint_url, AwsTimeouts};
 use crate::blob::{KmsBlob, Provider};
@@ -38,8 +40,8 @@ struct Inner {
     runtime: BlockingRuntime,
     registry: RwLock<Arc<Registry>>,
     aws_kms: AwsKmsProvider,
-    secrets_manager: SecretsManagerProvider,
-    local: LocalProvider,
+    secrets_manager: AeadProvider<SecretsManagerKey>,
+    local: AeadProvider<LocalMasterKey>,
 }
 
 impl KmsClient {
@@ -71,8 +73,8 @@ impl KmsClient {
                 runtime: BlockingRuntime::new("cyborgdb-kms", 2)?,
                 registry: RwLock::new(Arc::new(registry)),
                 aws_kms: AwsKmsProvider::new(Arc::clone(&clients)),
-                secrets_manager: SecretsManagerProvider::new(clients),
-                local: LocalProvider,
+                secrets_manager: AeadProvider(SecretsManagerKey::new(clients)),
+                local: AeadProvider(LocalMasterKey),
             }),
         })
     }

@@ -5,16 +5,15 @@
 
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{BoxFuture, KekProvider};
+use super::{BoxFuture, WrapKeySource};
 use crate::blob::Provider;
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::IndexName;
-use crate::kms::aead::{self, WrapKey};
+use crate::kms::aead::WrapKey;
 use crate::kms::aws_clients::KeyRef;
-use crate::kms::binding::aead_associated_data;
-use crate::kms::kek::Kek;
 
-pub(crate) struct LocalProvider;
+/// The wrap key of the `local` provider: the master key named by `key_id`.
+pub(crate) struct LocalMasterKey;
 
 /// Reads the master key named by a local key_id.
 fn master_key(key_id: &str, index: &IndexName) -> Result<WrapKey> {
@@ -55,38 +54,15 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-impl KekProvider for LocalProvider {
-    fn wrap<'a>(
-        &'a self,
-        key: KeyRef<'a>,
-        index: &'a IndexName,
-        kek: &'a Kek,
-    ) -> BoxFuture<'a, Result<Vec<u8>>> {
-        Box::pin(async move {
-            let wrap_key = master_key(key.key_id, index)?;
-            Ok(aead::wrap(
-                &wrap_key,
-                &aead_associated_data(Provider::Local, index),
-                kek,
-            ))
-        })
-    }
+impl WrapKeySource for LocalMasterKey {
+    const PROVIDER: Provider = Provider::Local;
 
-    fn unwrap<'a>(
+    fn wrap_key<'a>(
         &'a self,
         key: KeyRef<'a>,
         index: &'a IndexName,
-        wrapped: &'a [u8],
-    ) -> BoxFuture<'a, Result<Kek>> {
-        Box::pin(async move {
-            let wrap_key = master_key(key.key_id, index)?;
-            aead::unwrap(
-                &wrap_key,
-                &aead_associated_data(Provider::Local, index),
-                wrapped,
-            )
-            .map_err(|e| e.context(format_args!("index {index}")))
-        })
+    ) -> BoxFuture<'a, Result<WrapKey>> {
+        Box::pin(async move { master_key(key.key_id, index) })
     }
 }
 

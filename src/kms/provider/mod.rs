@@ -1,6 +1,7 @@
 //! The provider interface and its implementations. A provider wraps a KEK under a key it names
 //! and unwraps it again; each binds the wrapped KEK to its index ([`super::binding`]). Adding a
-//! provider means one more [`KekProvider`] implementation and one more [`crate::Provider`].
+//! provider means one more [`KekProvider`] implementation and one more [`crate::Provider`] — or,
+//! for one that wraps locally with AES-256-GCM, just one more [`WrapKeySource`].
 
 mod aws_kms;
 mod local;
@@ -10,11 +11,14 @@ use std::future::Future;
 use std::pin::Pin;
 
 pub(crate) use aws_kms::AwsKmsProvider;
-pub(crate) use local::LocalProvider;
-pub(crate) use secrets_manager::SecretsManagerProvider;
+pub(crate) use local::LocalMasterKey;
+pub(crate) use secrets_manager::SecretsManagerKey;
 
+use super::aead::{self, WrapKey};
 use super::aws_clients::KeyRef;
+use super::binding::aead_associated_data;
 use super::kek::Kek;
+use crate::blob::Provider;
 use crate::error::Result;
 use crate::index_name::IndexName;
 
@@ -39,4 +43,52 @@ pub(crate) trait KekProvider: Send + Sync {
         index: &'a IndexName,
         wrapped: &'a [u8],
     ) -> BoxFuture<'a, Result<Kek>>;
+}
+
+/// Where a locally wrapping provider's 32-byte wrap key comes from.
+pub(crate) trait WrapKeySource: Send + Sync {
+    /// The provider named in the associated data of what this key wraps.
+    const PROVIDER: Provider;
+
+    /// The wrap key `key` names, fetched for `index` (named in errors). Errors: `WrapKeySize`
+    /// for a key that is not 32 bytes; the source's own failures.
+    fn wrap_key<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        index: &'a IndexName,
+    ) -> BoxFuture<'a, Result<WrapKey>>;
+}
+
+/// A provider that wraps KEKs locally with AES-256-GCM (format v1, [`super::aead`]) under the
+/// wrap key from `S`, bound to the index by the associated data.
+pub(crate) struct AeadProvider<S>(pub(crate) S);
+
+impl<S: WrapKeySource> KekProvider for AeadProvider<S> {
+    fn wrap<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        index: &'a IndexName,
+        kek: &'a Kek,
+    ) -> BoxFuture<'a, Result<Vec<u8>>> {
+        Box::pin(async move {
+            let wrap_key = self.0.wrap_key(key, index).await?;
+            let aad = aead_associated_data(S::PROVIDER, index);
+            Ok(aead::wrap(&wrap_key, &aad, kek))
+        })
+    }
+
+    fn unwrap<'a>(
+        &'a self,
+        key: KeyRef<'a>,
+        index: &'a IndexName,
+        wrapped: &'a [u8],
+    ) -> BoxFuture<'a, Result<Kek>> {
+        Box::pin(async move {
+            let wrap_key = self.0.wrap_key(key, index).await?;
+            let aad = aead_associated_data(S::PROVIDER, index);
+            aead::unwrap(&wrap_key, &aad, wrapped).map_err(|e| {
+                e.context(format_args!("index {index}: unwrap under {:?}", key.key_id))
+            })
+        })
+    }
 }

@@ -10,25 +10,24 @@ use std::sync::Arc;
 
 use zeroize::Zeroize;
 
-use super::{BoxFuture, KekProvider};
+use super::{BoxFuture, WrapKeySource};
 use crate::blob::Provider;
 use crate::error::Result;
 use crate::index_name::IndexName;
-use crate::kms::aead::{self, WrapKey};
+use crate::kms::aead::WrapKey;
 use crate::kms::aws_clients::{provider_error, AwsClients, KeyRef};
-use crate::kms::binding::aead_associated_data;
-use crate::kms::kek::Kek;
 
-pub(crate) struct SecretsManagerProvider {
+/// The wrap key of the `aws` provider: the value of the Secrets Manager secret `key_id`.
+pub(crate) struct SecretsManagerKey {
     clients: Arc<AwsClients>,
 }
 
-impl SecretsManagerProvider {
+impl SecretsManagerKey {
     pub(crate) fn new(clients: Arc<AwsClients>) -> Self {
-        SecretsManagerProvider { clients }
+        SecretsManagerKey { clients }
     }
 
-    async fn wrap_key(&self, key: KeyRef<'_>, index: &IndexName) -> Result<WrapKey> {
+    async fn fetch(&self, key: KeyRef<'_>, index: &IndexName) -> Result<WrapKey> {
         let secrets = self.clients.for_key(key).await.secrets;
         let output = secrets
             .get_secret_value()
@@ -50,32 +49,14 @@ impl SecretsManagerProvider {
     }
 }
 
-impl KekProvider for SecretsManagerProvider {
-    fn wrap<'a>(
-        &'a self,
-        key: KeyRef<'a>,
-        index: &'a IndexName,
-        kek: &'a Kek,
-    ) -> BoxFuture<'a, Result<Vec<u8>>> {
-        Box::pin(async move {
-            let wrap_key = self.wrap_key(key, index).await?;
-            let aad = aead_associated_data(Provider::Aws, index);
-            Ok(aead::wrap(&wrap_key, &aad, kek))
-        })
-    }
+impl WrapKeySource for SecretsManagerKey {
+    const PROVIDER: Provider = Provider::Aws;
 
-    fn unwrap<'a>(
+    fn wrap_key<'a>(
         &'a self,
         key: KeyRef<'a>,
         index: &'a IndexName,
-        wrapped: &'a [u8],
-    ) -> BoxFuture<'a, Result<Kek>> {
-        Box::pin(async move {
-            let wrap_key = self.wrap_key(key, index).await?;
-            let aad = aead_associated_data(Provider::Aws, index);
-            aead::unwrap(&wrap_key, &aad, wrapped).map_err(|e| {
-                e.context(format_args!("index {index}: unwrap under {:?}", key.key_id))
-            })
-        })
+    ) -> BoxFuture<'a, Result<WrapKey>> {
+        Box::pin(self.fetch(key, index))
     }
 }
