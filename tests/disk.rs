@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{aws_kms_blob, file_names};
+use common::{assert_corrupt, aws_kms_blob, file_names};
 use cyborgdb_kms::{
     create_index_kms, delete_index_kms, get_index_kms, push_index_kms, ErrorKind, StorageConfig,
 };
@@ -104,17 +104,6 @@ fn hostile_names_round_trip_inside_the_root() {
 
 fn stored_bytes(root: &Path, name: &str) -> Vec<u8> {
     fs::read(root.join(format!("{name}.kms"))).unwrap()
-}
-
-fn assert_corrupt(store: &StorageConfig, name: &str) -> String {
-    let err = get_index_kms(store, name).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
-    assert!(
-        err.message().starts_with(&format!("index {name:?}: ")),
-        "{}",
-        err.message()
-    );
-    err.message().to_owned()
 }
 
 #[test]

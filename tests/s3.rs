@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_s3::{FakeS3, Response};
 use common::moto::{moto, unique, Moto};
-use common::{aws_kms_blob, none_blob};
+use common::{assert_corrupt, aws_kms_blob, none_blob};
 use cyborgdb_kms::{
     create_index_kms, delete_index_kms, get_index_kms, push_index_kms, AwsTimeouts, ErrorKind,
     IndexName, S3Credentials, S3Options, StorageConfig,
@@ -193,17 +193,6 @@ fn works_when_called_from_inside_a_tokio_runtime() {
 
 // ---------------------------------------------------------------------------------------------
 // Corrupt objects (moto)
-
-fn assert_corrupt(store: &StorageConfig, name: &str) -> String {
-    let err = get_index_kms(store, name).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
-    assert!(
-        err.message().starts_with(&format!("index {name:?}: ")),
-        "{}",
-        err.message()
-    );
-    err.message().to_owned()
-}
 
 #[test]
 fn damaged_truncated_foreign_and_oversized_objects_are_corrupt() {

@@ -182,49 +182,48 @@ mod tests {
 
     #[test]
     fn service_codes_map_to_actionable_kinds() {
-        let kind = |code, message, status| service_error_kind(code, message, status);
-        assert_eq!(
-            kind("AccessDeniedException", "", 400),
-            ErrorKind::KmsAccessDenied
-        );
-        assert_eq!(kind("AccessDenied", "", 403), ErrorKind::KmsAccessDenied);
-        assert_eq!(
-            kind("NotFoundException", "", 400),
-            ErrorKind::KmsKeyNotFound
-        );
-        assert_eq!(
-            kind("ResourceNotFoundException", "", 400),
-            ErrorKind::KmsKeyNotFound
-        );
-        assert_eq!(
-            kind("DisabledException", "", 400),
-            ErrorKind::KmsKeyDisabled
-        );
-        assert_eq!(
-            kind("KMSInvalidStateException", "", 400),
-            ErrorKind::KmsKeyDisabled
-        );
-        assert_eq!(
-            kind("InvalidRequestException", "marked for deletion", 400),
-            ErrorKind::KmsKeyDisabled
-        );
-        assert_eq!(
-            kind("InvalidRequestException", "other", 400),
-            ErrorKind::KmsBadResponse
-        );
-        assert_eq!(
-            kind("ThrottlingException", "", 400),
-            ErrorKind::KmsThrottled
-        );
-        assert_eq!(
-            kind("InvalidCiphertextException", "", 400),
-            ErrorKind::DecryptFailed
-        );
-        assert_eq!(
-            kind("KMSInternalException", "", 500),
-            ErrorKind::KmsUnavailable
-        );
-        assert_eq!(kind("SomethingNew", "", 400), ErrorKind::KmsBadResponse);
+        let cases = [
+            ("AccessDeniedException", "", 400, ErrorKind::KmsAccessDenied),
+            ("AccessDenied", "", 403, ErrorKind::KmsAccessDenied),
+            ("NotFoundException", "", 400, ErrorKind::KmsKeyNotFound),
+            (
+                "ResourceNotFoundException",
+                "",
+                400,
+                ErrorKind::KmsKeyNotFound,
+            ),
+            ("DisabledException", "", 400, ErrorKind::KmsKeyDisabled),
+            (
+                "KMSInvalidStateException",
+                "",
+                400,
+                ErrorKind::KmsKeyDisabled,
+            ),
+            (
+                "InvalidRequestException",
+                "marked for deletion",
+                400,
+                ErrorKind::KmsKeyDisabled,
+            ),
+            (
+                "InvalidRequestException",
+                "other",
+                400,
+                ErrorKind::KmsBadResponse,
+            ),
+            ("ThrottlingException", "", 400, ErrorKind::KmsThrottled),
+            (
+                "InvalidCiphertextException",
+                "",
+                400,
+                ErrorKind::DecryptFailed,
+            ),
+            ("KMSInternalException", "", 500, ErrorKind::KmsUnavailable),
+            ("SomethingNew", "", 400, ErrorKind::KmsBadResponse),
+        ];
+        for (code, message, status, kind) in cases {
+            assert_eq!(service_error_kind(code, message, status), kind, "{code}");
+        }
     }
 
     #[test]

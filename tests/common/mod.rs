@@ -5,7 +5,7 @@ pub mod fake_s3;
 pub mod fault_peer;
 pub mod moto;
 
-use cyborgdb_kms::{KmsBlob, StorageConfig};
+use cyborgdb_kms::{get_index_kms, ErrorKind, KmsBlob, StorageConfig};
 use std::path::Path;
 
 /// A realistic aws-kms envelope; `tag` varies the wrapped bytes and version so blobs differ.
@@ -53,4 +53,17 @@ pub fn file_names(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
+}
+
+/// Asserts that reading `name` from `store` fails with `Corrupt` naming the index; returns the
+/// message.
+pub fn assert_corrupt(store: &StorageConfig, name: &str) -> String {
+    let err = get_index_kms(store, name).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
+    assert!(
+        err.message().starts_with(&format!("index {name:?}: ")),
+        "{}",
+        err.message()
+    );
+    err.message().to_owned()
 }
