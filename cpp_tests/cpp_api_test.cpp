@@ -374,6 +374,7 @@ TEST(Exceptions, CheckMapsEveryCode) {
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_ALREADY_EXISTS), cyborg::AlreadyExistsError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_CORRUPT), cyborg::CorruptDataError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_IO), cyborg::IOError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_CONFLICT), cyborg::ConflictError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_PANIC), cyborg::InternalError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_STORAGE_UNAVAILABLE),
                  cyborg::StorageUnavailableError);
@@ -397,7 +398,8 @@ TEST(Exceptions, CheckMapsEveryCode) {
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_UNKNOWN_SLOT), std::invalid_argument);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_STORAGE_UNAVAILABLE), std::runtime_error);
     for (cyb_result code : {CYB_RESULT_INVALID_ARGUMENT, CYB_RESULT_NULL_PARAMETER, CYB_RESULT_NOT_FOUND,
-                            CYB_RESULT_ALREADY_EXISTS, CYB_RESULT_CORRUPT, CYB_RESULT_IO,
+                            CYB_RESULT_ALREADY_EXISTS, CYB_RESULT_CORRUPT, CYB_RESULT_CONFLICT,
+                            CYB_RESULT_IO,
                             CYB_RESULT_STORAGE_UNAVAILABLE, CYB_RESULT_STORAGE_ACCESS_DENIED,
                             CYB_RESULT_DECRYPT_FAILED, CYB_RESULT_KMS_ACCESS_DENIED,
                             CYB_RESULT_KMS_KEY_NOT_FOUND, CYB_RESULT_KMS_KEY_DISABLED,

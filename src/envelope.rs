@@ -4,6 +4,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use sha2::{Digest, Sha256};
+
 use crate::blob::KmsBlob;
 use crate::codec;
 use crate::error::{Error, ErrorKind, Result};
@@ -18,7 +20,9 @@ use crate::storage::StorageConfig;
 pub fn create_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) -> Result<()> {
     let index = IndexName::new(index_name)?;
     let bytes = prepare(&index, blob)?;
-    config.backend().create(&index, &bytes)
+    let result = config.backend().create(&index, &bytes);
+    config.location().note_write();
+    result
 }
 
 /// Stores `blob` as the envelope of `index_name`, creating or replacing it — an idempotent upsert.
@@ -29,7 +33,9 @@ pub fn create_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob
 pub fn push_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) -> Result<()> {
     let index = IndexName::new(index_name)?;
     let bytes = prepare(&index, blob)?;
-    config.backend().put(&index, &bytes)
+    let result = config.backend().put(&index, &bytes);
+    config.location().note_write();
+    result
 }
 
 /// Reads the envelope of `index_name`.
@@ -39,16 +45,40 @@ pub fn push_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) 
 /// `StorageAccessDenied`.
 pub fn get_index_kms(config: &StorageConfig, index_name: &str) -> Result<KmsBlob> {
     let index = IndexName::new(index_name)?;
-    let backend = config.backend();
-    let bytes = backend
-        .get(&index)?
-        .ok_or_else(|| Error::not_found(&index))?;
-    codec::decode(&index, &bytes).map_err(|reason| {
+    let bytes = read_stored(config, &index)?;
+    decode_stored(config, &index, &bytes)
+}
+
+/// SHA-256 of an envelope's stored bytes: equal digests mean the same stored envelope.
+pub(crate) type EnvelopeDigest = [u8; 32];
+
+/// Reads and decodes the envelope of `index`, with the digest of its stored bytes. Errors as
+/// [`get_index_kms`].
+pub(crate) fn read_envelope(
+    config: &StorageConfig,
+    index: &IndexName,
+) -> Result<(KmsBlob, EnvelopeDigest)> {
+    let bytes = read_stored(config, index)?;
+    let blob = decode_stored(config, index, &bytes)?;
+    Ok((blob, Sha256::digest(&bytes).into()))
+}
+
+/// The stored bytes of `index`'s envelope; `NotFound` if there are none.
+fn read_stored(config: &StorageConfig, index: &IndexName) -> Result<Vec<u8>> {
+    config
+        .backend()
+        .get(index)?
+        .ok_or_else(|| Error::not_found(index))
+}
+
+/// Decodes stored `bytes`; `Corrupt`, naming the location, if they fail verification.
+fn decode_stored(config: &StorageConfig, index: &IndexName, bytes: &[u8]) -> Result<KmsBlob> {
+    codec::decode(index, bytes).map_err(|reason| {
         Error::new(
             ErrorKind::Corrupt,
             format!(
                 "index {index}: stored KMS envelope at {} is corrupt: {reason}",
-                backend.location(&index)
+                config.backend().location(index)
             ),
         )
     })
@@ -59,7 +89,9 @@ pub fn get_index_kms(config: &StorageConfig, index_name: &str) -> Result<KmsBlob
 /// Errors: `InvalidArgument` (bad name), `Io`, `StorageUnavailable`, `StorageAccessDenied`.
 pub fn delete_index_kms(config: &StorageConfig, index_name: &str) -> Result<()> {
     let index = IndexName::new(index_name)?;
-    config.backend().delete(&index)
+    let result = config.backend().delete(&index);
+    config.location().note_write();
+    result
 }
 
 /// Validates `blob` for `index` and encodes it, stamping a zero `created_at` with the time now.
@@ -118,4 +150,9 @@ mod tests {
             "index \"orders\": invalid KMS envelope: provider \"aws\" needs a non-empty kms_name"
         );
     }
+}
+
+/// TEMPORARY until the storage list operation lands.
+pub fn list_index_kms(_config: &StorageConfig) -> Result<Vec<String>> {
+    Ok(Vec::new())
 }

@@ -45,6 +45,11 @@ pub enum ErrorKind {
     InvalidConfig,
     /// The envelope's provider is `none`: nothing is wrapped; the caller supplies the KEK.
     KekNotWrapped,
+    /// The stored envelope changed while an operation that read it was running (for example a
+    /// push during a re-wrap); nothing was written. Re-read and retry.
+    Conflict,
+    /// A bug in the library: a panic was caught (in this call or one it was waiting for).
+    Internal,
 }
 
 /// An error with its [`ErrorKind`] and a human-readable message.

@@ -13,19 +13,23 @@
 
 mod aws;
 pub mod blob;
+pub mod cache;
 mod codec;
 mod envelope;
 pub mod error;
 pub mod ffi;
 pub mod index_name;
 pub mod kms;
+pub mod resolver;
 mod runtime;
 pub mod storage;
 
 pub use aws::AwsTimeouts;
 pub use blob::{KmsBlob, Provider};
+pub use cache::{CacheStats, Clock, KekCacheOptions, ManualClock};
 pub use envelope::{create_index_kms, delete_index_kms, get_index_kms, push_index_kms};
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
 pub use kms::{Kek, KmsClient, KmsClientOptions, Registry, Slot};
+pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
 pub use storage::{S3Credentials, S3Options, StorageConfig};

@@ -22,6 +22,9 @@
 #endif
 
 
+// Default bound on cached KEKs.
+#define DEFAULT_MAX_ENTRIES 10000
+
 // Major version of the library; matches Cargo.toml.
 #define CYB_KMS_VERSION_MAJOR 0
 
@@ -48,6 +51,9 @@
 // The length of every KEK in bytes.
 #define Kek_LEN 32
 
+// Most worker threads one [`KekResolver::warm_up`] may use.
+#define MAX_WARM_UP_PARALLELISM 256
+
 // Longest accepted prefix (after the trailing `/` is added), so every object key fits S3's limit.
 #define MAX_S3_PREFIX_LEN (MAX_OBJECT_KEY_LEN - MAX_STORAGE_KEY_LEN)
 
@@ -71,6 +77,9 @@ enum cyb_result
   CYB_RESULT_ALREADY_EXISTS = 201,
   // The stored envelope is truncated, damaged, foreign or belongs to another index.
   CYB_RESULT_CORRUPT = 202,
+  // The stored envelope changed while the operation ran (e.g. a push during a re-wrap);
+  // nothing was written. Re-read and retry.
+  CYB_RESULT_CONFLICT = 203,
   // The storage backend failed (OS error, permissions, full disk).
   CYB_RESULT_IO = 300,
   // A remote store (S3) timed out or could not be reached.

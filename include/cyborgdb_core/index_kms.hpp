@@ -17,6 +17,7 @@
 //   cyborg::StorageUnavailableError   std::runtime_error STORAGE_UNAVAILABLE
 //   cyborg::StorageAccessDeniedError  std::runtime_error STORAGE_ACCESS_DENIED
 //   cyborg::CorruptDataError     std::runtime_error      CORRUPT
+//   cyborg::ConflictError        std::runtime_error      CONFLICT
 //   cyborg::UnknownSlotError     std::invalid_argument   UNKNOWN_SLOT
 //   cyborg::InvalidConfigError   std::invalid_argument   INVALID_CONFIG
 //   cyborg::KEKNotWrappedError   std::invalid_argument   KEK_NOT_WRAPPED
@@ -209,6 +210,14 @@ public:
     using KMSError::KMSError;
 };
 
+/// The stored envelope changed while the operation ran (e.g. a push during a re-wrap); nothing
+/// was written. Re-read and retry (CONFLICT).
+class ConflictError : public std::runtime_error, public Error {
+public:
+    ConflictError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
 /// A bug in the library (PANIC) or a result code this header does not know.
 class InternalError : public std::runtime_error, public Error {
 public:
@@ -235,6 +244,8 @@ namespace detail {
             throw IOError(code, what);
         case CYB_RESULT_CORRUPT:
             throw CorruptDataError(code, what);
+        case CYB_RESULT_CONFLICT:
+            throw ConflictError(code, what);
         case CYB_RESULT_STORAGE_UNAVAILABLE:
             throw StorageUnavailableError(code, what);
         case CYB_RESULT_STORAGE_ACCESS_DENIED:

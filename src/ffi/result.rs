@@ -22,6 +22,9 @@ pub enum cyb_result {
     CYB_RESULT_ALREADY_EXISTS = 201,
     /// The stored envelope is truncated, damaged, foreign or belongs to another index.
     CYB_RESULT_CORRUPT = 202,
+    /// The stored envelope changed while the operation ran (e.g. a push during a re-wrap);
+    /// nothing was written. Re-read and retry.
+    CYB_RESULT_CONFLICT = 203,
     /// The storage backend failed (OS error, permissions, full disk).
     CYB_RESULT_IO = 300,
     /// A remote store (S3) timed out or could not be reached.
@@ -57,13 +60,14 @@ pub enum cyb_result {
 impl cyb_result {
     /// Every code, for tables and tests.
     /// cbindgen:ignore
-    pub const ALL: [cyb_result; 21] = [
+    pub const ALL: [cyb_result; 22] = [
         cyb_result::CYB_RESULT_OK,
         cyb_result::CYB_RESULT_INVALID_ARGUMENT,
         cyb_result::CYB_RESULT_NULL_PARAMETER,
         cyb_result::CYB_RESULT_NOT_FOUND,
         cyb_result::CYB_RESULT_ALREADY_EXISTS,
         cyb_result::CYB_RESULT_CORRUPT,
+        cyb_result::CYB_RESULT_CONFLICT,
         cyb_result::CYB_RESULT_IO,
         cyb_result::CYB_RESULT_STORAGE_UNAVAILABLE,
         cyb_result::CYB_RESULT_STORAGE_ACCESS_DENIED,
@@ -90,6 +94,7 @@ impl cyb_result {
             cyb_result::CYB_RESULT_NOT_FOUND => c"NOT_FOUND",
             cyb_result::CYB_RESULT_ALREADY_EXISTS => c"ALREADY_EXISTS",
             cyb_result::CYB_RESULT_CORRUPT => c"CORRUPT",
+            cyb_result::CYB_RESULT_CONFLICT => c"CONFLICT",
             cyb_result::CYB_RESULT_IO => c"IO",
             cyb_result::CYB_RESULT_STORAGE_UNAVAILABLE => c"STORAGE_UNAVAILABLE",
             cyb_result::CYB_RESULT_STORAGE_ACCESS_DENIED => c"STORAGE_ACCESS_DENIED",
@@ -130,6 +135,8 @@ impl From<ErrorKind> for cyb_result {
             ErrorKind::UnknownSlot => cyb_result::CYB_RESULT_UNKNOWN_SLOT,
             ErrorKind::InvalidConfig => cyb_result::CYB_RESULT_INVALID_CONFIG,
             ErrorKind::KekNotWrapped => cyb_result::CYB_RESULT_KEK_NOT_WRAPPED,
+            ErrorKind::Conflict => cyb_result::CYB_RESULT_CONFLICT,
+            ErrorKind::Internal => cyb_result::CYB_RESULT_PANIC,
         }
     }
 }

@@ -8,9 +8,11 @@ mod disk;
 mod memory;
 mod s3;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use crate::error::{Error, Result};
 use crate::index_name::IndexName;
@@ -44,6 +46,59 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
 pub struct StorageConfig {
     backend: Arc<dyn EnvelopeBackend>,
     description: Arc<str>,
+    location: Arc<StorageLocation>,
+}
+
+/// The identity of one store within this process, shared by every [`StorageConfig`] that names
+/// it (the same disk directory, the same S3 endpoint + bucket + prefix, or clones of one memory
+/// store), and a counter of the writes made through any of them.
+///
+/// The KEK cache keys entries on `id` and trusts an entry without reading storage only while
+/// `write_generation` is unchanged since the entry was checked against the stored envelope.
+pub(crate) struct StorageLocation {
+    id: u64,
+    write_generation: AtomicU64,
+}
+
+impl StorageLocation {
+    /// A location no other config shares.
+    fn unique() -> Arc<StorageLocation> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        Arc::new(StorageLocation {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            write_generation: AtomicU64::new(0),
+        })
+    }
+
+    /// The location named `identity`, shared with every live config of the same identity.
+    fn shared(identity: String) -> Arc<StorageLocation> {
+        static LOCATIONS: Mutex<Option<HashMap<String, Weak<StorageLocation>>>> = Mutex::new(None);
+        let mut locations = LOCATIONS.lock().unwrap_or_else(PoisonError::into_inner);
+        let locations = locations.get_or_insert_with(HashMap::new);
+        if let Some(location) = locations.get(&identity).and_then(Weak::upgrade) {
+            return location;
+        }
+        locations.retain(|_, location| location.strong_count() > 0);
+        let location = StorageLocation::unique();
+        locations.insert(identity, Arc::downgrade(&location));
+        location
+    }
+
+    /// Process-unique id of this store.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Writes (create, push, delete — finished or failed) made through this process so far.
+    pub(crate) fn write_generation(&self) -> u64 {
+        self.write_generation.load(Ordering::Acquire)
+    }
+
+    /// Records that a write to this store has finished (or failed, which may still have changed
+    /// it), after the backend call returned.
+    pub(crate) fn note_write(&self) {
+        self.write_generation.fetch_add(1, Ordering::AcqRel);
+    }
 }
 
 impl StorageConfig {
@@ -52,6 +107,7 @@ impl StorageConfig {
         StorageConfig {
             backend: Arc::new(MemoryStore::default()),
             description: "memory".into(),
+            location: StorageLocation::unique(),
         }
     }
 
@@ -74,8 +130,11 @@ impl StorageConfig {
         let root: PathBuf = std::path::absolute(root).map_err(|e| {
             Error::invalid_argument(format!("cannot resolve disk storage path {root:?}: {e}"))
         })?;
+        // The same directory reached through a symlink is the same store, if it exists yet.
+        let identity = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
         Ok(StorageConfig {
             description: format!("disk:{}", root.display()).into(),
+            location: StorageLocation::shared(format!("disk:{}", identity.display())),
             backend: Arc::new(DiskStore::new(root)),
         })
     }
@@ -95,15 +154,22 @@ impl StorageConfig {
     /// endpoint, credentials (the message names the field, never its secret value) or a zero
     /// timeout; `Io` if the runtime thread cannot start.
     pub fn s3(bucket: &str, options: S3Options) -> Result<Self> {
+        let endpoint = options.endpoint.clone().unwrap_or_else(|| "AWS".to_owned());
         let store = S3Store::new(bucket, options)?;
+        let identity = format!("{} at {endpoint}", store.describe());
         Ok(StorageConfig {
             description: store.describe().into(),
+            location: StorageLocation::shared(identity),
             backend: Arc::new(store),
         })
     }
 
     pub(crate) fn backend(&self) -> &dyn EnvelopeBackend {
         &*self.backend
+    }
+
+    pub(crate) fn location(&self) -> &StorageLocation {
+        &self.location
     }
 }
 

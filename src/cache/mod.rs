@@ -1,0 +1,531 @@
+//! The KEK cache: plaintext KEKs of provider-backed indexes, each held for a TTL, bounded in
+//! number, and wiped when dropped.
+//!
+//! **Keying.** An entry is keyed on (store identity, index name) and records the SHA-256 of the
+//! stored envelope it was unwrapped from and the store's write generation at the time that
+//! envelope was read. A lookup is a hit only while the store's generation is unchanged — no
+//! write (create, push, delete, re-wrap) went through this process since — so the hit path
+//! touches neither storage nor the provider. After a write, the next lookup is `Stale`: the
+//! resolver re-reads the envelope and the entry is confirmed only if the digest is the same;
+//! otherwise the old KEK is discarded and the new envelope is unwrapped. A stale KEK is never
+//! returned for an envelope changed through this process; changes made by other processes are
+//! seen when the entry expires (at most one TTL later) or after `invalidate`.
+//!
+//! **Concurrency.** Readers load an immutable map snapshot (`arc_swap`) and never write shared
+//! memory except a once-per-entry "referenced" bit and their own hit-counter stripe, so hits
+//! scale across threads. Writers (insert, remove, purge) copy the map under one mutex; they are
+//! on the slow path behind a provider call.
+//!
+//! **Eviction.** When an insert would exceed `max_entries`, expired entries go first, then the
+//! oldest entry not referenced since the last eviction (a CLOCK approximation of LRU that costs
+//! readers nothing), else the oldest. **Expiry.** A background sweeper thread wakes at the
+//! earliest expiry and drops expired entries; every KEK is a [`Kek`], zeroed when its last
+//! reference goes.
+
+mod clock;
+mod stats;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+
+pub use clock::{Clock, ManualClock};
+pub use stats::CacheStats;
+
+use crate::envelope::EnvelopeDigest;
+use crate::error::{Error, ErrorKind, Result};
+use crate::index_name::MAX_INDEX_NAME_LEN;
+use crate::kms::Kek;
+use crate::storage::StorageLocation;
+use stats::Counters;
+
+/// Environment variable giving the default TTL in whole seconds, as in the CyborgDB service.
+pub const TTL_ENV_VAR: &str = "INDEX_KEK_CACHE_TTL_SECONDS";
+/// TTL when neither the options nor [`TTL_ENV_VAR`] set one.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+/// Default bound on cached KEKs.
+pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+
+/// Configuration of a resolver's KEK cache.
+#[derive(Clone, Debug)]
+pub struct KekCacheOptions {
+    /// How long a KEK may be served from memory after it was unwrapped. `None`: the value of
+    /// `INDEX_KEK_CACHE_TTL_SECONDS` if set, else 60 s. Zero disables caching (every resolve
+    /// unwraps). The TTL is never extended by hits: it bounds how long a revoked key keeps
+    /// working.
+    pub ttl: Option<Duration>,
+    /// Most KEKs held at once; at least 1.
+    pub max_entries: usize,
+    /// Time source; [`Clock::System`] unless testing expiry.
+    pub clock: Clock,
+}
+
+impl Default for KekCacheOptions {
+    fn default() -> Self {
+        KekCacheOptions {
+            ttl: None,
+            max_entries: DEFAULT_MAX_ENTRIES,
+            clock: Clock::System,
+        }
+    }
+}
+
+impl KekCacheOptions {
+    /// The TTL these options give: `ttl`, else [`TTL_ENV_VAR`], else [`DEFAULT_TTL`].
+    ///
+    /// Errors: `InvalidConfig` if the variable is set but not a whole number of seconds.
+    pub fn effective_ttl(&self) -> Result<Duration> {
+        if let Some(ttl) = self.ttl {
+            return Ok(ttl);
+        }
+        match std::env::var(TTL_ENV_VAR) {
+            Err(std::env::VarError::NotPresent) => Ok(DEFAULT_TTL),
+            Ok(value) if value.trim().is_empty() => Ok(DEFAULT_TTL),
+            Ok(value) => value
+                .trim()
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| {
+                    Error::new(
+                        ErrorKind::InvalidConfig,
+                        format!(
+                            "{TTL_ENV_VAR} must be a whole number of seconds, not {}",
+                            crate::error::quoted_prefix(&value)
+                        ),
+                    )
+                }),
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("{TTL_ENV_VAR} is not valid UTF-8"),
+            )),
+        }
+    }
+}
+
+/// Cache key bytes: the store's id (8 bytes, little-endian) then the index name.
+type Key = Arc<[u8]>;
+const KEY_CAPACITY: usize = 8 + MAX_INDEX_NAME_LEN;
+
+struct Entry {
+    kek: Kek,
+    digest: EnvelopeDigest,
+    inserted_at: u64,
+    expires_at: u64,
+    /// The store's write generation when the envelope behind `digest` was last read.
+    checked_generation: AtomicU64,
+    /// Set by hits, cleared by eviction scans.
+    referenced: AtomicBool,
+}
+
+type Map = HashMap<Key, Arc<Entry>>;
+
+/// What a lookup found.
+pub(crate) enum Probe {
+    /// The KEK was copied out.
+    Hit,
+    /// Not cached, or expired.
+    Miss,
+    /// Cached, but the store was written since the entry was checked: re-read the envelope.
+    Stale,
+}
+
+/// A fill's view of the world when it started: the store's write generation and the cache's
+/// invalidation epoch. A fill whose epoch is outdated by the time it completes is not inserted.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct Ticket {
+    pub(crate) generation: u64,
+    pub(crate) epoch: u64,
+}
+
+/// The cache proper: see the module documentation. Thread-safe.
+pub(crate) struct KekCache {
+    core: Arc<Core>,
+    sweeper: Option<Sweeper>,
+}
+
+struct Core {
+    entries: ArcSwap<Map>,
+    /// Serializes writers (each copies the map, edits, and publishes the copy).
+    writer: Mutex<()>,
+    ttl_nanos: u64,
+    max_entries: usize,
+    clock: Clock,
+    counters: Counters,
+    /// Bumped by every invalidation.
+    epoch: AtomicU64,
+    signal: Arc<SweepSignal>,
+}
+
+impl KekCache {
+    /// Errors: `InvalidConfig` for `max_entries` 0 or a bad `INDEX_KEK_CACHE_TTL_SECONDS`; `Io` if
+    /// the sweeper thread cannot start.
+    pub(crate) fn new(options: &KekCacheOptions) -> Result<KekCache> {
+        let ttl = options.effective_ttl()?;
+        if options.max_entries == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                "KEK cache max_entries must be at least 1",
+            ));
+        }
+        let core = Arc::new(Core {
+            entries: ArcSwap::from_pointee(Map::new()),
+            writer: Mutex::new(()),
+            ttl_nanos: u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX),
+            max_entries: options.max_entries,
+            clock: options.clock.clone(),
+            counters: Counters::default(),
+            epoch: AtomicU64::new(0),
+            signal: Arc::new(SweepSignal::default()),
+        });
+        let sweeper = if options.clock.is_system() && !ttl.is_zero() {
+            Some(Sweeper::start(Arc::clone(&core))?)
+        } else {
+            None
+        };
+        Ok(KekCache { core, sweeper })
+    }
+
+    /// The configured TTL.
+    pub(crate) fn ttl(&self) -> Duration {
+        Duration::from_nanos(self.core.ttl_nanos)
+    }
+
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.core.counters
+    }
+
+    /// Looks `index` up; on a hit copies the KEK into `out` and counts the hit.
+    #[inline]
+    pub(crate) fn probe(
+        &self,
+        location: &StorageLocation,
+        index: &str,
+        out: &mut [u8; 32],
+    ) -> Probe {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let Some(key) = key_into(&mut buffer, location, index) else {
+            return Probe::Miss;
+        };
+        let entries = self.core.entries.load();
+        let Some(entry) = entries.get(key) else {
+            return Probe::Miss;
+        };
+        if self.core.clock.now() >= entry.expires_at {
+            return Probe::Miss;
+        }
+        if entry.checked_generation.load(Ordering::Acquire) != location.write_generation() {
+            return Probe::Stale;
+        }
+        out.copy_from_slice(entry.kek.as_bytes());
+        if !entry.referenced.load(Ordering::Relaxed) {
+            entry.referenced.store(true, Ordering::Relaxed);
+        }
+        self.core.counters.hit();
+        Probe::Hit
+    }
+
+    /// The ticket a fill starting now carries.
+    pub(crate) fn ticket(&self, location: &StorageLocation) -> Ticket {
+        // Epoch first: an invalidation racing with this read makes the ticket older, never newer.
+        let epoch = self.core.epoch.load(Ordering::Acquire);
+        Ticket {
+            generation: location.write_generation(),
+            epoch,
+        }
+    }
+
+    /// After re-reading the envelope: if the cached entry (unexpired) was unwrapped from the
+    /// same envelope (`digest`), marks it checked as of `ticket` and returns its KEK. If the
+    /// entry is for another envelope it is dropped (and its KEK wiped).
+    pub(crate) fn confirm(
+        &self,
+        location: &StorageLocation,
+        index: &str,
+        digest: &EnvelopeDigest,
+        ticket: Ticket,
+    ) -> Option<Kek> {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let key = key_into(&mut buffer, location, index)?;
+        let entry = Arc::clone(self.core.entries.load().get(key)?);
+        if entry.digest != *digest {
+            self.core.edit(|map| {
+                if map.get(key).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
+                    map.remove(key);
+                }
+            });
+            return None;
+        }
+        if self.core.clock.now() >= entry.expires_at {
+            return None;
+        }
+        entry
+            .checked_generation
+            .fetch_max(ticket.generation, Ordering::AcqRel);
+        Some(entry.kek.clone())
+    }
+
+    /// Caches `kek`, unwrapped from the envelope with `digest` read under `ticket` — unless the
+    /// TTL is zero or an invalidation happened since the ticket was taken.
+    pub(crate) fn insert(
+        &self,
+        location: &StorageLocation,
+        index: &str,
+        kek: &Kek,
+        digest: EnvelopeDigest,
+        ticket: Ticket,
+    ) {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let Some(key) = key_into(&mut buffer, location, index) else {
+            return;
+        };
+        if self.core.ttl_nanos == 0 {
+            return;
+        }
+        let core = &self.core;
+        let now = core.clock.now();
+        let entry = Arc::new(Entry {
+            kek: kek.clone(),
+            digest,
+            inserted_at: now,
+            expires_at: now.saturating_add(core.ttl_nanos),
+            checked_generation: AtomicU64::new(ticket.generation),
+            referenced: AtomicBool::new(false),
+        });
+        core.edit(|map| {
+            // Checked under the writer lock, which invalidations also take.
+            if core.epoch.load(Ordering::Acquire) != ticket.epoch {
+                return;
+            }
+            core.drop_expired(map, now);
+            if !map.contains_key(key) && map.len() >= core.max_entries {
+                core.evict_one(map);
+            }
+            map.insert(Arc::from(key), entry);
+        });
+        core.signal.wake();
+    }
+
+    /// Drops the entry of `index` in `location`; returns whether there was one.
+    pub(crate) fn invalidate(&self, location: &StorageLocation, index: &str) -> bool {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let key = key_into(&mut buffer, location, index);
+        let core = &self.core;
+        let mut removed = false;
+        core.edit(|map| {
+            core.epoch.fetch_add(1, Ordering::AcqRel);
+            removed = key.is_some_and(|key| map.remove(key).is_some());
+        });
+        if removed {
+            core.counters.invalidated(1);
+        }
+        removed
+    }
+
+    /// Drops every entry; returns how many there were.
+    pub(crate) fn invalidate_all(&self) -> usize {
+        let core = &self.core;
+        let mut removed = 0;
+        core.edit(|map| {
+            core.epoch.fetch_add(1, Ordering::AcqRel);
+            removed = map.len();
+            map.clear();
+        });
+        core.counters.invalidated(removed);
+        removed
+    }
+
+    /// Drops expired entries now; returns how many.
+    pub(crate) fn purge_expired(&self) -> usize {
+        self.core.purge_expired()
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        self.core.counters.snapshot(self.core.entries.load().len())
+    }
+}
+
+impl Core {
+    /// Runs `change` on a copy of the map under the writer lock and publishes the copy.
+    fn edit(&self, change: impl FnOnce(&mut Map)) {
+        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = Map::clone(&self.entries.load());
+        change(&mut map);
+        self.entries.store(Arc::new(map));
+    }
+
+    fn drop_expired(&self, map: &mut Map, now: u64) {
+        let before = map.len();
+        map.retain(|_, entry| entry.expires_at > now);
+        self.counters.expired(before - map.len());
+    }
+
+    /// Removes one entry: the oldest not referenced since the last scan, else the oldest.
+    fn evict_one(&self, map: &mut Map) {
+        let victim = map
+            .iter()
+            .filter(|(_, e)| !e.referenced.load(Ordering::Relaxed))
+            .min_by_key(|(_, e)| e.inserted_at)
+            .or_else(|| map.iter().min_by_key(|(_, e)| e.inserted_at))
+            .map(|(key, _)| Arc::clone(key));
+        for entry in map.values() {
+            entry.referenced.store(false, Ordering::Relaxed);
+        }
+        if let Some(victim) = victim {
+            map.remove(&victim);
+            self.counters.evicted(1);
+        }
+    }
+
+    fn purge_expired(&self) -> usize {
+        let now = self.clock.now();
+        if self.entries.load().values().all(|e| e.expires_at > now) {
+            return 0;
+        }
+        let mut purged = 0;
+        self.edit(|map| {
+            let before = map.len();
+            self.drop_expired(map, now);
+            purged = before - map.len();
+        });
+        purged
+    }
+
+    /// When the earliest entry expires, in this clock's nanoseconds.
+    fn next_expiry(&self) -> Option<u64> {
+        self.entries.load().values().map(|e| e.expires_at).min()
+    }
+}
+
+/// Writes the cache key of (`location`, `index`) into `buffer`; `None` for a name too long to be
+/// valid (it can never be cached).
+#[inline]
+fn key_into<'a>(
+    buffer: &'a mut [u8; KEY_CAPACITY],
+    location: &StorageLocation,
+    index: &str,
+) -> Option<&'a [u8]> {
+    let len = 8 + index.len();
+    if len > KEY_CAPACITY {
+        return None;
+    }
+    buffer[..8].copy_from_slice(&location.id().to_le_bytes());
+    buffer[8..len].copy_from_slice(index.as_bytes());
+    Some(&buffer[..len])
+}
+
+/// Wakes the sweeper: new entries (`pending`) or shutdown (`stop`).
+#[derive(Default)]
+struct SweepSignal {
+    state: Mutex<SweepState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct SweepState {
+    pending: bool,
+    stop: bool,
+}
+
+impl SweepSignal {
+    fn wake(&self) {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pending = true;
+        self.wake.notify_one();
+    }
+}
+
+/// The background thread that drops expired entries at their expiry time.
+struct Sweeper {
+    signal: Arc<SweepSignal>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sweeper {
+    fn start(core: Arc<Core>) -> Result<Sweeper> {
+        let signal = Arc::clone(&core.signal);
+        let thread = std::thread::Builder::new()
+            .name("cyborgdb-kek-sweeper".to_owned())
+            .spawn(move || sweep(&core))
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("cannot start the KEK cache sweeper thread: {e}"),
+                )
+            })?;
+        Ok(Sweeper {
+            signal,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Sweeper loop: sleep until the earliest expiry (or a new entry, or stop), then purge.
+fn sweep(core: &Core) {
+    loop {
+        let next = core.next_expiry();
+        let mut state = core
+            .signal
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if state.stop {
+                return;
+            }
+            if state.pending {
+                state.pending = false;
+                break;
+            }
+            let now = core.clock.now();
+            match next {
+                Some(at) if at <= now => break,
+                Some(at) => {
+                    let wait = Duration::from_nanos(at - now);
+                    state = core
+                        .signal
+                        .wake
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                None => {
+                    state = core
+                        .signal
+                        .wake
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+            }
+        }
+        drop(state);
+        core.purge_expired();
+    }
+}
+
+impl Drop for Sweeper {
+    fn drop(&mut self) {
+        self.signal
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .stop = true;
+        self.signal.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for KekCache {
+    fn drop(&mut self) {
+        // Stop the sweeper before the entries go (field order would do it too; explicit is
+        // clearer). The entries' KEKs are wiped as the last map snapshot drops.
+        self.sweeper.take();
+    }
+}

@@ -1,0 +1,289 @@
+//! [`KekResolver`]: the service layer's hot path. One call turns (storage, index name) into the
+//! index's KEK — from the cache when it can, else by reading the envelope and unwrapping it
+//! through the [`KmsClient`] — plus the operations that change which KEK an index has: creation
+//! in either mode, re-wrap, drift checks, and batch warm-up.
+
+mod rotation;
+mod single_flight;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
+
+use crate::blob::{KmsBlob, Provider};
+use crate::cache::{CacheStats, KekCache, KekCacheOptions, Probe};
+use crate::envelope::{create_index_kms, read_envelope};
+use crate::error::{Error, Result};
+use crate::index_name::IndexName;
+use crate::kms::{Kek, KmsClient};
+use crate::storage::StorageConfig;
+use single_flight::Flights;
+
+/// Most worker threads one [`KekResolver::warm_up`] may use.
+pub const MAX_WARM_UP_PARALLELISM: usize = 256;
+
+/// Resolves, creates and rotates index KEKs through a [`KmsClient`], caching unwrapped KEKs.
+///
+/// Cheap to clone (clones share the cache and client). Thread-safe: any number of threads may
+/// call any method at once; concurrent misses on one index make one provider call (single
+/// flight), misses on different indexes run in parallel. Only KEKs unwrapped by a provider are
+/// cached — never a caller-supplied (`none`) key. See [`crate::cache`] for keying, expiry and
+/// eviction.
+#[derive(Clone)]
+pub struct KekResolver {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: KmsClient,
+    cache: KekCache,
+    flights: Flights,
+    /// Serializes re-wraps made through this resolver.
+    rewrap: Mutex<()>,
+}
+
+impl KekResolver {
+    /// A resolver over `client` (sharing its registry) with a cache configured by `options`.
+    ///
+    /// Errors: `InvalidConfig` (`max_entries` 0, `INDEX_KEK_CACHE_TTL_SECONDS` not a whole
+    /// number); `Io` if the cache's sweeper thread cannot start.
+    pub fn new(client: KmsClient, options: KekCacheOptions) -> Result<KekResolver> {
+        Ok(KekResolver {
+            inner: Arc::new(Inner {
+                client,
+                cache: KekCache::new(&options)?,
+                flights: Flights::default(),
+                rewrap: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The client this resolver unwraps with (its registry is the one used for drift checks).
+    pub fn client(&self) -> &KmsClient {
+        &self.inner.client
+    }
+
+    /// The cache's TTL.
+    pub fn ttl(&self) -> std::time::Duration {
+        self.inner.cache.ttl()
+    }
+
+    /// The KEK of `index_name`, whose envelope is in `storage`.
+    ///
+    /// A hit (cached, unexpired, and no write to `storage` through this process since it was
+    /// checked) touches neither storage nor the provider. Otherwise the envelope is read; if it is
+    /// the one the cached KEK came from, that KEK is reused; else it is unwrapped (one provider
+    /// call shared by every concurrent caller) and cached.
+    ///
+    /// Errors: `InvalidArgument` (bad name), the envelope read's (`NotFound`, `Corrupt`, `Io`,
+    /// `StorageUnavailable`, `StorageAccessDenied`), `KekNotWrapped` (provider `none`: the caller
+    /// holds the KEK), and the unwrap's (`UnknownSlot`, `DecryptFailed`, `KmsAccessDenied`,
+    /// `KmsKeyNotFound`, `KmsKeyDisabled`, `KmsThrottled`, `KmsUnavailable`, `KmsBadResponse`,
+    /// `WrapKeySize`). Errors are never cached.
+    pub fn resolve(&self, storage: &StorageConfig, index_name: &str) -> Result<Kek> {
+        let mut bytes = zeroize::Zeroizing::new([0u8; Kek::LEN]);
+        self.resolve_into(storage, index_name, &mut bytes)?;
+        Kek::from_slice(&*bytes)
+    }
+
+    /// As [`KekResolver::resolve`], writing the KEK into `out` (untouched on error). This is the
+    /// allocation-free hot path the C ABI uses; wipe `out` when done with it.
+    #[inline]
+    pub fn resolve_into(
+        &self,
+        storage: &StorageConfig,
+        index_name: &str,
+        out: &mut [u8; Kek::LEN],
+    ) -> Result<()> {
+        let location = storage.location();
+        match self.inner.cache.probe(location, index_name, out) {
+            Probe::Hit => Ok(()),
+            Probe::Miss | Probe::Stale => self.resolve_slow(storage, index_name, out),
+        }
+    }
+
+    #[cold]
+    fn resolve_slow(
+        &self,
+        storage: &StorageConfig,
+        index_name: &str,
+        out: &mut [u8; Kek::LEN],
+    ) -> Result<()> {
+        let inner = &*self.inner;
+        let counters = inner.cache.counters();
+        counters.miss();
+        let result = IndexName::new(index_name).and_then(|index| {
+            let location = storage.location();
+            let ticket = inner.cache.ticket(location);
+            inner
+                .flights
+                .run(location.id(), index.as_str(), ticket, || {
+                    let (blob, digest) = read_envelope(storage, &index)?;
+                    if let Some(kek) =
+                        inner
+                            .cache
+                            .confirm(location, index.as_str(), &digest, ticket)
+                    {
+                        return Ok(kek);
+                    }
+                    let kek = self.unwrap(&index, &blob)?;
+                    inner
+                        .cache
+                        .insert(location, index.as_str(), &kek, digest, ticket);
+                    Ok(kek)
+                })
+        });
+        match result {
+            Ok(kek) => {
+                out.copy_from_slice(kek.as_bytes());
+                Ok(())
+            }
+            Err(e) => {
+                counters.error();
+                Err(e)
+            }
+        }
+    }
+
+    /// Unwraps through the client, counting the provider call (`none` envelopes make none).
+    fn unwrap(&self, index: &IndexName, blob: &KmsBlob) -> Result<Kek> {
+        if blob.provider != Provider::None.as_str() {
+            self.inner.cache.counters().provider_call();
+        }
+        self.inner.client.unwrap_kek(index.as_str(), blob)
+    }
+
+    /// Wraps through the client, counting the provider call.
+    fn wrap(&self, index: &IndexName, slot: &str, kek: &Kek) -> Result<KmsBlob> {
+        self.inner.cache.counters().provider_call();
+        self.inner.client.wrap_kek(index.as_str(), slot, kek)
+    }
+
+    /// Drops the cached KEK of `index_name` in `storage` (if any) and makes every fill in
+    /// progress skip caching its result. Returns whether an entry was dropped. Invalid names are
+    /// never cached, so they return `false`.
+    pub fn invalidate(&self, storage: &StorageConfig, index_name: &str) -> bool {
+        self.inner.cache.invalidate(storage.location(), index_name)
+    }
+
+    /// Drops every cached KEK; returns how many were dropped.
+    pub fn invalidate_all(&self) -> usize {
+        self.inner.cache.invalidate_all()
+    }
+
+    /// Drops expired entries now (the sweeper thread does it at expiry time on the system clock).
+    /// Returns how many.
+    pub fn purge_expired(&self) -> usize {
+        self.inner.cache.purge_expired()
+    }
+
+    /// The cache's counters and current size.
+    pub fn stats(&self) -> CacheStats {
+        self.inner.cache.stats()
+    }
+
+    /// Creates the envelope of a new index, in one of the two documented modes, and returns the
+    /// index's KEK:
+    ///
+    /// - **KMS-backed** (`kms_name` given): a fresh random KEK is wrapped through that registry
+    ///   slot and the envelope strictly inserted. If the insert fails nothing is stored and the
+    ///   KEK is wiped.
+    /// - **Caller-supplied** (`index_key` given, 32 bytes): an envelope with provider `none` and
+    ///   no key material is strictly inserted; the caller keeps supplying the key.
+    ///
+    /// Errors: `InvalidArgument` — `"index_key and kms_name are mutually exclusive"` if both are
+    /// given, also if neither is, for a bad name, or an `index_key` that is not 32 bytes;
+    /// `AlreadyExists` (the stored envelope is untouched); `UnknownSlot`; the wrap's provider
+    /// errors; the store's errors.
+    pub fn create_index(
+        &self,
+        storage: &StorageConfig,
+        index_name: &str,
+        kms_name: Option<&str>,
+        index_key: Option<&[u8]>,
+    ) -> Result<Kek> {
+        let index = IndexName::new(index_name)?;
+        match (kms_name, index_key) {
+            (Some(_), Some(_)) => Err(Error::invalid_argument(
+                "index_key and kms_name are mutually exclusive",
+            )),
+            (None, None) => Err(Error::invalid_argument(format!(
+                "index {index}: one of kms_name (KMS-backed) or index_key (caller-supplied) is required"
+            ))),
+            (Some(slot), None) => {
+                let kek = Kek::generate();
+                let blob = self.wrap(&index, slot, &kek)?;
+                create_index_kms(storage, index.as_str(), &blob)?;
+                Ok(kek)
+            }
+            (None, Some(key)) => {
+                let kek = Kek::from_slice(key)
+                    .map_err(|e| e.context(format_args!("index {index}: index_key")))?;
+                let blob = KmsBlob {
+                    provider: Provider::None.as_str().to_owned(),
+                    version: 1,
+                    ..KmsBlob::default()
+                };
+                create_index_kms(storage, index.as_str(), &blob)?;
+                Ok(kek)
+            }
+        }
+    }
+
+    /// Resolves each of `index_names` into the cache, using up to `parallelism` threads, and
+    /// returns one result per name, in order. One failure does not stop the others.
+    ///
+    /// Errors (of the whole call): `InvalidArgument` if `parallelism` is 0 or above
+    /// [`MAX_WARM_UP_PARALLELISM`]. Per index: as [`KekResolver::resolve`].
+    pub fn warm_up<S: AsRef<str> + Sync>(
+        &self,
+        storage: &StorageConfig,
+        index_names: &[S],
+        parallelism: usize,
+    ) -> Result<Vec<Result<()>>> {
+        if parallelism == 0 || parallelism > MAX_WARM_UP_PARALLELISM {
+            return Err(Error::invalid_argument(format!(
+                "warm-up parallelism must be 1..={MAX_WARM_UP_PARALLELISM}, not {parallelism}"
+            )));
+        }
+        let next = AtomicUsize::new(0);
+        let results: Vec<Mutex<Option<Result<()>>>> =
+            index_names.iter().map(|_| Mutex::new(None)).collect();
+        let worker = || loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(name) = index_names.get(i) else {
+                break;
+            };
+            let outcome = self.resolve(storage, name.as_ref()).map(drop);
+            *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        };
+        let threads = parallelism.min(index_names.len());
+        if threads <= 1 {
+            worker();
+        } else {
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(worker);
+                }
+            });
+        }
+        Ok(results
+            .into_iter()
+            .map(|slot| {
+                slot.into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .expect("every index is visited once")
+            })
+            .collect())
+    }
+}
+
+impl std::fmt::Debug for KekResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KekResolver")
+            .field("ttl", &self.ttl())
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}

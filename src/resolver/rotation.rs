@@ -1,0 +1,196 @@
+//! Rotation: re-wrapping an index's KEK under a slot, and the drift check that compares every
+//! stored envelope's key snapshot with the registry.
+
+use std::sync::PoisonError;
+
+use super::KekResolver;
+use crate::blob::{KmsBlob, Provider};
+use crate::envelope::{list_index_kms, push_index_kms, read_envelope};
+use crate::error::{Error, ErrorKind, Result};
+use crate::index_name::IndexName;
+use crate::kms::Slot;
+use crate::storage::StorageConfig;
+
+/// Which key wraps a KEK: the fields an envelope snapshots from its slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySnapshot {
+    /// `"aws-kms"`, `"aws"`, `"local"` or `"none"`.
+    pub provider: String,
+    /// KMS key id / ARN / alias, secret name / ARN, or local key source.
+    pub key_id: String,
+    /// AWS region.
+    pub region: String,
+}
+
+impl KeySnapshot {
+    fn of_envelope(blob: &KmsBlob) -> KeySnapshot {
+        KeySnapshot {
+            provider: blob.provider.clone(),
+            key_id: blob.key_id.clone(),
+            region: blob.region.clone(),
+        }
+    }
+
+    fn of_slot(slot: &Slot) -> KeySnapshot {
+        KeySnapshot {
+            provider: slot.provider.as_str().to_owned(),
+            key_id: slot.key_id.clone(),
+            region: slot.region.clone(),
+        }
+    }
+}
+
+/// The verdict on one stored envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftStatus {
+    /// The envelope's snapshot matches its slot.
+    InSync,
+    /// The slot's provider, key_id or region differs from the envelope's snapshot (not re-wrapped).
+    Drifted,
+    /// It had drifted and was re-wrapped under the slot's current key.
+    Rewrapped,
+    /// Provider `none`: the caller holds the KEK; nothing to compare.
+    NotWrapped,
+    /// The envelope could not be read, its slot is gone, or the re-wrap failed (see `error`);
+    /// nothing was changed.
+    Failed,
+}
+
+/// One line of a drift report.
+#[derive(Debug, Clone)]
+pub struct DriftEntry {
+    /// The index.
+    pub index: String,
+    /// The verdict.
+    pub status: DriftStatus,
+    /// The envelope's slot name (empty if unreadable or `none`).
+    pub kms_name: String,
+    /// The key the stored envelope was wrapped with (before any re-wrap), if it was readable.
+    pub stored: Option<KeySnapshot>,
+    /// The key the registry slot names now, if the slot exists.
+    pub configured: Option<KeySnapshot>,
+    /// Why the status is `Failed`, or why a drifted index could not be re-wrapped.
+    pub error: Option<Error>,
+}
+
+impl KekResolver {
+    /// Re-wraps the KEK of `index_name` under registry slot `slot_name` — the index's own slot
+    /// after its key was rotated or changed, or another slot. The KEK itself stays the same, so
+    /// no index data changes. The stored envelope gets the slot's snapshot, `kms_name` = the slot,
+    /// `version` + 1 and a new `created_at`; the index's cached KEK is invalidated, so the next
+    /// resolve unwraps the new envelope. Returns the new envelope.
+    ///
+    /// The old wrap key must still be reachable (the KEK is unwrapped with the envelope's
+    /// snapshot). If anything fails, the stored envelope is unchanged. Before writing, the
+    /// envelope is read again: if it changed meanwhile (a push from elsewhere), nothing is
+    /// written and the error is `Conflict`. Re-wraps through one resolver are serialized.
+    ///
+    /// Errors: `InvalidArgument`, `NotFound`, `Corrupt` and the store's errors; `KekNotWrapped`
+    /// (provider `none`: there is no wrapped KEK to re-wrap); `UnknownSlot`; the unwrap's and
+    /// wrap's provider errors; `Conflict`.
+    pub fn rewrap(
+        &self,
+        storage: &StorageConfig,
+        index_name: &str,
+        slot_name: &str,
+    ) -> Result<KmsBlob> {
+        let index = IndexName::new(index_name)?;
+        let _serialized = self
+            .inner
+            .rewrap
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (old, digest) = read_envelope(storage, &index)?;
+        let kek = self.unwrap(&index, &old)?;
+        let mut new = self.wrap(&index, slot_name, &kek)?;
+        new.version = old.version.checked_add(1).ok_or_else(|| {
+            Error::invalid_argument(format!(
+                "index {index}: envelope version is at its maximum ({})",
+                u32::MAX
+            ))
+        })?;
+        let (_, current) = read_envelope(storage, &index)?;
+        if current != digest {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "index {index}: the envelope changed while it was being re-wrapped; nothing was written"
+                ),
+            ));
+        }
+        push_index_kms(storage, index.as_str(), &new)?;
+        self.inner
+            .cache
+            .invalidate(storage.location(), index.as_str());
+        Ok(new)
+    }
+
+    /// Compares every envelope stored in `storage` with the current registry: an envelope whose
+    /// provider / key_id / region snapshot differs from its slot (by `kms_name`) has drifted.
+    /// With `rewrap`, each drifted index is re-wrapped under its slot's current key (see
+    /// [`KekResolver::rewrap`]); failures are reported per index and change nothing.
+    ///
+    /// Changes to a slot's role_arn / external_id / role_session_name are not drift: they apply
+    /// on the next unwrap. Entries come in index-name order.
+    ///
+    /// Errors (of the whole call): the store's errors while listing envelopes.
+    pub fn check_drift(&self, storage: &StorageConfig, rewrap: bool) -> Result<Vec<DriftEntry>> {
+        let names = list_index_kms(storage)?;
+        let registry = self.client().registry();
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                let mut entry = DriftEntry {
+                    index: name,
+                    status: DriftStatus::Failed,
+                    kms_name: String::new(),
+                    stored: None,
+                    configured: None,
+                    error: None,
+                };
+                let index = match IndexName::new(&entry.index) {
+                    Ok(index) => index,
+                    Err(e) => {
+                        entry.error = Some(e);
+                        return entry;
+                    }
+                };
+                let blob = match read_envelope(storage, &index) {
+                    Ok((blob, _)) => blob,
+                    Err(e) => {
+                        entry.error = Some(e);
+                        return entry;
+                    }
+                };
+                entry.stored = Some(KeySnapshot::of_envelope(&blob));
+                if blob.provider == Provider::None.as_str() {
+                    entry.status = DriftStatus::NotWrapped;
+                    return entry;
+                }
+                entry.kms_name = blob.kms_name.clone();
+                let slot = match registry.require(&blob.kms_name) {
+                    Ok(slot) => slot,
+                    Err(e) => {
+                        entry.error = Some(e.context(format_args!("index {index}")));
+                        return entry;
+                    }
+                };
+                let configured = KeySnapshot::of_slot(slot);
+                let drifted = entry.stored.as_ref() != Some(&configured);
+                entry.configured = Some(configured);
+                entry.status = match (drifted, rewrap) {
+                    (false, _) => DriftStatus::InSync,
+                    (true, false) => DriftStatus::Drifted,
+                    (true, true) => match self.rewrap(storage, index.as_str(), &blob.kms_name) {
+                        Ok(_) => DriftStatus::Rewrapped,
+                        Err(e) => {
+                            entry.error = Some(e);
+                            DriftStatus::Failed
+                        }
+                    },
+                };
+                entry
+            })
+            .collect())
+    }
+}
