@@ -43,6 +43,9 @@
 // Longest `wrapped_kek` in bytes.
 #define CYB_MAX_WRAPPED_KEK_LEN 8192
 
+// `cyb_kek_cache_options.ttl_ms` value that turns caching off (every resolve unwraps).
+#define CYB_KEK_CACHE_DISABLED -1
+
 // The format version byte of [`wrap`]'s output.
 #define FORMAT_V1 1
 
@@ -119,12 +122,46 @@ typedef uint32_t cyb_result;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// The verdict on one stored envelope in a drift report.
+enum cyb_drift_status
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // The envelope's provider / key_id / region match its slot.
+  CYB_DRIFT_IN_SYNC = 0,
+  // The slot names another key than the envelope's snapshot; not re-wrapped.
+  CYB_DRIFT_DRIFTED = 1,
+  // It had drifted and was re-wrapped under the slot's current key.
+  CYB_DRIFT_REWRAPPED = 2,
+  // Provider "none": the caller holds the KEK; nothing to compare.
+  CYB_DRIFT_NOT_WRAPPED = 3,
+  // Unreadable envelope, unknown slot, or failed re-wrap (see `error_code`); nothing changed.
+  CYB_DRIFT_FAILED = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cyb_drift_status cyb_drift_status;
+#else
+typedef uint32_t cyb_drift_status;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // A 32-byte key-encryption key (KEK).
 //
 // The bytes live on the heap in one place for the value's whole life (moves copy only a pointer)
 // and are overwritten with zeros when it is dropped. `Debug` prints no key bytes. Clones are
 // independent copies, each wiped on drop. Thread-safe (`Send + Sync`, immutable).
 typedef struct Kek Kek;
+
+// The result of `cyb_kek_check_drift`: one entry per stored envelope, in index-name order.
+// Read-only; free with `cyb_drift_report_free`.
+typedef struct cyb_drift_report cyb_drift_report;
+
+// A KEK resolver (Rust: `KekResolver`): a KMS client plus a TTL'd cache of unwrapped KEKs.
+// Thread-safe: one handle may be used by any number of threads at once; concurrent misses on
+// one index make one provider call. Free with `cyb_kek_resolver_free` after the last use.
+typedef struct cyb_kek_resolver cyb_kek_resolver;
 
 // An envelope (Rust: `KmsBlob`): `kms_name`, `provider`, `key_id`, `region`, `wrapped_kek`,
 // `version`, `created_at`. Not synchronized: use one handle from one thread at a time (it may
@@ -156,6 +193,56 @@ typedef struct {
   const uint8_t *data;
   size_t len;
 } cyb_bytes;
+
+// Options of `cyb_kek_resolver_new`. Zero-initialize it (`= {0}`) for the defaults.
+typedef struct {
+  // TTL of a cached KEK in milliseconds. 0: `INDEX_KEK_CACHE_TTL_SECONDS` if set, else 60 s;
+  // `CYB_KEK_CACHE_DISABLED` (-1): no caching; other negative values are rejected.
+  int64_t ttl_ms;
+  // Most KEKs cached at once; 0: the default, 10000.
+  size_t max_entries;
+} cyb_kek_cache_options;
+
+// One entry of a drift report. The strings are borrowed from the report (valid until it is
+// freed); a snapshot that is unknown is three empty strings.
+typedef struct {
+  cyb_str index_name;
+  cyb_drift_status status;
+  // The envelope's slot name.
+  cyb_str kms_name;
+  // The key the stored envelope was wrapped with (before any re-wrap).
+  cyb_str stored_provider;
+  cyb_str stored_key_id;
+  cyb_str stored_region;
+  // The key the registry slot names now.
+  cyb_str configured_provider;
+  cyb_str configured_key_id;
+  cyb_str configured_region;
+  // `CYB_RESULT_OK`, or why the status is `CYB_DRIFT_FAILED`.
+  cyb_result error_code;
+  // The error's message; empty with `CYB_RESULT_OK`.
+  cyb_str error_message;
+} cyb_drift_entry;
+
+// Counters of a resolver's cache (see `cyb_kek_resolver_stats`). All but `entries` only grow.
+typedef struct {
+  // Resolves answered from the cache without touching storage or the provider.
+  uint64_t hits;
+  // Resolves that were not plain hits (each waited for or led one fill).
+  uint64_t misses;
+  // KMS provider calls (unwrap, wrap) made by the resolver.
+  uint64_t provider_calls;
+  // Resolves that returned an error.
+  uint64_t errors;
+  // Entries removed to stay within `max_entries`.
+  uint64_t evictions;
+  // Entries removed because their TTL passed.
+  uint64_t expirations;
+  // Entries removed by invalidation (explicit, or by a re-wrap).
+  uint64_t invalidations;
+  // KEKs cached now.
+  uint64_t entries;
+} cyb_kek_cache_stats;
 
 // Time and retry bounds of AWS calls (KMS, Secrets Manager, STS, S3). Zero-initialize it for the
 // defaults: every zero field means "default".
@@ -418,6 +505,188 @@ CYB_API
 cyb_result cyb_index_kms_delete(const cyb_storage_config *config,
                                 const char *index_name,
                                 size_t index_name_len);
+
+// Makes a resolver over `client` (sharing its registry; the client handle may be freed
+// afterwards) with a cache configured by `options` (NULL: defaults).
+//
+// On success writes a new handle to `*out_resolver` (caller owns; free with
+// `cyb_kek_resolver_free`). Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT`
+// (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`); `CYB_RESULT_INVALID_CONFIG`
+// (`INDEX_KEK_CACHE_TTL_SECONDS` not a whole number of seconds); `CYB_RESULT_IO`.
+//
+// # Safety
+// `client` is NULL or a live handle; `options` is NULL or valid; `out_resolver` is NULL or
+// writable.
+CYB_API
+cyb_result cyb_kek_resolver_new(const cyb_kms_client *client,
+                                const cyb_kek_cache_options *options,
+                                cyb_kek_resolver **out_resolver);
+
+// Frees a resolver; its cached KEKs are wiped. NULL is a no-op. Calls in flight on other
+// threads must have returned.
+//
+// # Safety
+// `resolver` is NULL or a handle from `cyb_kek_resolver_new` that no thread uses any more.
+CYB_API void cyb_kek_resolver_free(cyb_kek_resolver *resolver);
+
+// Writes the KEK of the index named by `index_name` (envelope in `config`) into the caller's
+// 32-byte buffer `out_kek` — from the cache if it can (no storage or KMS access), else by reading
+// the envelope and unwrapping it (one provider call shared by concurrent callers). Only KEKs
+// unwrapped by a provider are cached. On error `out_kek` is untouched. Wipe it when done.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT` (name, UTF-8,
+// `out_kek_len` not 32); `CYB_RESULT_NOT_FOUND`, `CYB_RESULT_CORRUPT`, `CYB_RESULT_IO`,
+// `CYB_RESULT_STORAGE_*`; `CYB_RESULT_KEK_NOT_WRAPPED` (provider "none": the caller holds the
+// KEK); `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_DECRYPT_FAILED`, `CYB_RESULT_KMS_*`,
+// `CYB_RESULT_WRAP_KEY_SIZE`. Errors are never cached.
+//
+// # Safety
+// `resolver` and `config` are NULL or live handles; `index_name` is NULL or points to
+// `index_name_len` readable bytes; `out_kek` is NULL or points to `out_kek_len` writable bytes.
+CYB_API
+cyb_result cyb_kek_resolve(const cyb_kek_resolver *resolver,
+                           const cyb_storage_config *config,
+                           const char *index_name,
+                           size_t index_name_len,
+                           uint8_t *out_kek,
+                           size_t out_kek_len);
+
+// Creates the envelope of a new index and writes its KEK to the caller's 32-byte `out_kek`:
+//
+// - KMS-backed: `kms_name` = a registry slot, `index_key` NULL. A fresh random KEK is wrapped
+//   through the slot and the envelope strictly inserted; if that fails nothing is stored.
+// - Caller-supplied: `kms_name` NULL, `index_key` = the caller's 32-byte key. An envelope with
+//   provider "none" (no key material) is strictly inserted; `out_kek` receives the same key.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT` ("index_key and kms_name
+// are mutually exclusive" if both are non-NULL; also if both are NULL, for a bad name, an
+// `index_key_len` or `out_kek_len` not 32); `CYB_RESULT_ALREADY_EXISTS` (the stored envelope is
+// untouched); `CYB_RESULT_UNKNOWN_SLOT`; the provider's and store's errors.
+//
+// # Safety
+// `resolver` and `config` are NULL or live handles; each `(pointer, length)` is NULL or
+// readable; `out_kek` is NULL or points to `out_kek_len` writable bytes.
+CYB_API
+cyb_result cyb_kek_create_index(const cyb_kek_resolver *resolver,
+                                const cyb_storage_config *config,
+                                const char *index_name,
+                                size_t index_name_len,
+                                const char *kms_name,
+                                size_t kms_name_len,
+                                const uint8_t *index_key,
+                                size_t index_key_len,
+                                uint8_t *out_kek,
+                                size_t out_kek_len);
+
+// Re-wraps the index's KEK under the registry slot `slot_name` (its own slot after a key
+// rotation, or another): same KEK, new snapshot, version + 1; the index's cached KEK is
+// invalidated. If `out_blob` is non-NULL, writes a handle to the new envelope there (caller
+// owns). On any error the stored envelope is unchanged.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_NOT_FOUND`,
+// `CYB_RESULT_CORRUPT`, store errors, `CYB_RESULT_KEK_NOT_WRAPPED`, `CYB_RESULT_UNKNOWN_SLOT`,
+// provider errors, `CYB_RESULT_CONFLICT` (the envelope changed meanwhile; nothing written).
+//
+// # Safety
+// `resolver` and `config` are NULL or live handles; the names are NULL or readable for their
+// lengths; `out_blob` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_rewrap(const cyb_kek_resolver *resolver,
+                          const cyb_storage_config *config,
+                          const char *index_name,
+                          size_t index_name_len,
+                          const char *slot_name,
+                          size_t slot_name_len,
+                          cyb_kms_blob **out_blob);
+
+// Compares every envelope stored in `config` with the resolver's registry and, if `rewrap`,
+// re-wraps each drifted index under its slot's current key (failures are per index and change
+// nothing). Writes a report handle to `*out_report` (caller owns; free with
+// `cyb_drift_report_free`).
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`; the store's errors while listing envelopes.
+//
+// # Safety
+// `resolver` and `config` are NULL or live handles; `out_report` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_check_drift(const cyb_kek_resolver *resolver,
+                               const cyb_storage_config *config,
+                               bool rewrap,
+                               cyb_drift_report **out_report);
+
+// Number of entries in a drift report; 0 for NULL.
+//
+// # Safety
+// `report` is NULL or a live handle.
+CYB_API size_t cyb_drift_report_len(const cyb_drift_report *report);
+
+// Reads entry `i` of a drift report into `*out_entry` (strings borrowed from the report).
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT` (`i` out of range).
+//
+// # Safety
+// `report` is NULL or a live handle; `out_entry` is NULL or writable.
+CYB_API
+cyb_result cyb_drift_report_entry(const cyb_drift_report *report,
+                                  size_t i,
+                                  cyb_drift_entry *out_entry);
+
+// Frees a drift report. NULL is a no-op.
+//
+// # Safety
+// `report` is NULL or a handle from `cyb_kek_check_drift` not used any more.
+CYB_API void cyb_drift_report_free(cyb_drift_report *report);
+
+// Resolves the `count` indexes named by `index_names` into the cache with up to `parallelism`
+// threads, and writes each one's result code to `out_results[i]` (`CYB_RESULT_OK` or the error
+// `cyb_kek_resolve` would give). One failure does not stop the others; the call itself succeeds.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER` (a NULL array with `count` > 0);
+// `CYB_RESULT_INVALID_ARGUMENT` (`parallelism` 0 or above 256, a name that is not UTF-8).
+//
+// # Safety
+// `resolver` and `config` are NULL or live handles; `index_names` is NULL or points to `count`
+// `cyb_str`s whose bytes are readable; `out_results` is NULL or points to `count` writable codes.
+CYB_API
+cyb_result cyb_kek_warm_up(const cyb_kek_resolver *resolver,
+                           const cyb_storage_config *config,
+                           const cyb_str *index_names,
+                           size_t count,
+                           size_t parallelism,
+                           cyb_result *out_results);
+
+// Drops the cached KEK of the index (if any); fills in progress will not cache theirs. Writes
+// whether an entry was dropped to `*out_removed` unless it is NULL.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (UTF-8).
+//
+// # Safety
+// `resolver` and `config` are NULL or live handles; `index_name` is NULL or readable for
+// `index_name_len` bytes; `out_removed` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_invalidate(const cyb_kek_resolver *resolver,
+                              const cyb_storage_config *config,
+                              const char *index_name,
+                              size_t index_name_len,
+                              bool *out_removed);
+
+// Drops every cached KEK; writes how many to `*out_removed` unless it is NULL.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`.
+//
+// # Safety
+// `resolver` is NULL or a live handle; `out_removed` is NULL or writable.
+CYB_API cyb_result cyb_kek_invalidate_all(const cyb_kek_resolver *resolver, size_t *out_removed);
+
+// Writes the cache's counters and size to `*out_stats`.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`.
+//
+// # Safety
+// `resolver` is NULL or a live handle; `out_stats` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_resolver_stats(const cyb_kek_resolver *resolver,
+                                  cyb_kek_cache_stats *out_stats);
 
 // Makes a KMS client with an empty registry. `options` may be NULL for the defaults. Does no
 // network I/O (SDK clients are built on first use).

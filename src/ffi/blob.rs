@@ -36,7 +36,17 @@ pub struct cyb_bytes {
     pub len: usize,
 }
 
-const EMPTY_STR: cyb_str = cyb_str {
+impl cyb_str {
+    /// A view of `value`, valid as long as `value` is.
+    pub(crate) fn borrow(value: &str) -> cyb_str {
+        cyb_str {
+            data: value.as_ptr().cast(),
+            len: value.len(),
+        }
+    }
+}
+
+pub(crate) const EMPTY_STR: cyb_str = cyb_str {
     data: std::ptr::null(),
     len: 0,
 };
@@ -216,13 +226,7 @@ pub unsafe extern "C" fn cyb_kms_blob_set_created_at(
 /// `blob` is NULL or a live handle.
 unsafe fn get_string(blob: *const cyb_kms_blob, field: fn(&KmsBlob) -> &str) -> cyb_str {
     ffi_value(EMPTY_STR, || match unsafe { handle::as_ref(blob) } {
-        Some(blob) => {
-            let value = field(blob);
-            cyb_str {
-                data: value.as_ptr().cast(),
-                len: value.len(),
-            }
-        }
+        Some(blob) => cyb_str::borrow(field(blob)),
         None => EMPTY_STR,
     })
 }

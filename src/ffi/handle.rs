@@ -77,6 +77,24 @@ pub(crate) unsafe fn str_arg<'a>(
     })
 }
 
+/// Checks a caller's KEK buffer: non-NULL and exactly 32 bytes.
+pub(crate) fn kek_buffer<'a>(
+    out_kek: *mut u8,
+    out_kek_len: usize,
+) -> Result<&'a mut [u8], Failure> {
+    if out_kek.is_null() {
+        return Err(Failure::null_parameter("out_kek"));
+    }
+    if out_kek_len != crate::kms::Kek::LEN {
+        return Err(Failure::invalid_argument(format!(
+            "out_kek_len must be {} (a KEK is 32 bytes), not {out_kek_len}",
+            crate::kms::Kek::LEN
+        )));
+    }
+    // SAFETY: the caller guarantees `out_kek` points to `out_kek_len` writable bytes.
+    Ok(unsafe { std::slice::from_raw_parts_mut(out_kek, out_kek_len) })
+}
+
 /// `as_ref` that fails with NULL_PARAMETER naming the argument.
 macro_rules! try_ref {
     ($handle:ident) => {

@@ -5,7 +5,7 @@ use std::os::unix::ffi::OsStrExt;
 
 use super::blob::{cyb_kms_blob, cyb_str};
 use super::boundary::{ffi_call, ffi_value, Failure};
-use super::handle::{self, bytes_arg, str_arg, try_out, try_ref, Castable};
+use super::handle::{self, bytes_arg, kek_buffer, str_arg, try_out, try_ref, Castable};
 use super::result::cyb_result;
 use super::timeouts::cyb_aws_timeouts;
 use crate::aws::AwsTimeouts;
@@ -58,21 +58,6 @@ pub struct cyb_kms_slot {
 /// `s.data` is NULL or points to `s.len` readable bytes.
 unsafe fn view<'a>(s: &cyb_str, parameter: &str) -> Result<&'a str, Failure> {
     unsafe { str_arg(s.data, s.len, parameter) }
-}
-
-/// Checks a caller's KEK buffer: non-NULL and exactly 32 bytes.
-fn kek_buffer<'a>(out_kek: *mut u8, out_kek_len: usize) -> Result<&'a mut [u8], Failure> {
-    if out_kek.is_null() {
-        return Err(Failure::null_parameter("out_kek"));
-    }
-    if out_kek_len != Kek::LEN {
-        return Err(Failure::invalid_argument(format!(
-            "out_kek_len must be {} (a KEK is 32 bytes), not {out_kek_len}",
-            Kek::LEN
-        )));
-    }
-    // SAFETY: the caller guarantees `out_kek` points to `out_kek_len` writable bytes.
-    Ok(unsafe { std::slice::from_raw_parts_mut(out_kek, out_kek_len) })
 }
 
 /// Makes a KMS client with an empty registry. `options` may be NULL for the defaults. Does no
