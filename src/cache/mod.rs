@@ -325,6 +325,20 @@ impl KekCache {
         removed
     }
 
+    /// Drops the entry of `index` without counting an invalidation or touching fills in
+    /// progress: its envelope is gone.
+    pub(crate) fn discard(&self, location: &StorageLocation, index: &str) {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let Some(key) = key_into(&mut buffer, location, index) else {
+            return;
+        };
+        if self.core.entries.load().contains_key(key) {
+            self.core.edit(|map| {
+                map.remove(key);
+            });
+        }
+    }
+
     /// Drops every entry; returns how many there were.
     pub(crate) fn invalidate_all(&self) -> usize {
         let core = &self.core;

@@ -14,7 +14,7 @@ pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
 use crate::blob::{KmsBlob, Provider};
 use crate::cache::{CacheStats, KekCache, KekCacheOptions, Probe};
 use crate::envelope::{create_index_kms, read_envelope};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::IndexName;
 use crate::kms::{Kek, KmsClient};
 use crate::storage::StorageConfig;
@@ -119,7 +119,11 @@ impl KekResolver {
             inner
                 .flights
                 .run(location.id(), index.as_str(), ticket, || {
-                    let (blob, digest) = read_envelope(storage, &index)?;
+                    let (blob, digest) = read_envelope(storage, &index).inspect_err(|e| {
+                        if e.kind() == ErrorKind::NotFound {
+                            inner.cache.discard(location, index.as_str());
+                        }
+                    })?;
                     if let Some(kek) =
                         inner
                             .cache
@@ -146,17 +150,22 @@ impl KekResolver {
         }
     }
 
-    /// Unwraps through the client, counting the provider call (`none` envelopes make none).
+    /// Unwraps through the client, counting the provider call if one is made (not for `none`
+    /// envelopes or unknown slots, which fail before any).
     fn unwrap(&self, index: &IndexName, blob: &KmsBlob) -> Result<Kek> {
-        if blob.provider != Provider::None.as_str() {
+        if blob.provider != Provider::None.as_str()
+            && self.client().registry().get(&blob.kms_name).is_some()
+        {
             self.inner.cache.counters().provider_call();
         }
         self.inner.client.unwrap_kek(index.as_str(), blob)
     }
 
-    /// Wraps through the client, counting the provider call.
+    /// Wraps through the client, counting the provider call if one is made.
     fn wrap(&self, index: &IndexName, slot: &str, kek: &Kek) -> Result<KmsBlob> {
-        self.inner.cache.counters().provider_call();
+        if self.client().registry().get(slot).is_some() {
+            self.inner.cache.counters().provider_call();
+        }
         self.inner.client.wrap_kek(index.as_str(), slot, kek)
     }
 
