@@ -32,8 +32,12 @@ struct Fixture {
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let client = KmsClient::new(KmsClientOptions::default()).unwrap();
-    client.add_slot("main", local_slot(dir.path(), "main", 1)).unwrap();
-    client.add_slot("other", local_slot(dir.path(), "other", 2)).unwrap();
+    client
+        .add_slot("main", local_slot(dir.path(), "main", 1))
+        .unwrap();
+    client
+        .add_slot("other", local_slot(dir.path(), "other", 2))
+        .unwrap();
     let storage = StorageConfig::disk(dir.path().join("store")).unwrap();
     Fixture {
         dir,
@@ -71,7 +75,9 @@ fn kind<T: std::fmt::Debug>(result: cyborgdb_kms::Result<T>) -> ErrorKind {
 fn a_miss_unwraps_once_then_hits_touch_neither_storage_nor_provider() {
     let f = fixture();
     let r = resolver(&f.client, ttl(60));
-    let kek = r.create_index(&f.storage, "orders", Some("main"), None).unwrap();
+    let kek = r
+        .create_index(&f.storage, "orders", Some("main"), None)
+        .unwrap();
     assert_eq!(r.stats().provider_calls, 1, "the wrap");
     assert_eq!(r.resolve(&f.storage, "orders").unwrap(), kek);
     assert_eq!(
@@ -106,7 +112,10 @@ fn caller_supplied_keys_are_recorded_as_none_and_never_cached() {
         assert_eq!(kind(r.resolve(&f.storage, "sdk")), ErrorKind::KekNotWrapped);
     }
     let stats = r.stats();
-    assert_eq!((stats.entries, stats.provider_calls, stats.errors), (0, 0, 3));
+    assert_eq!(
+        (stats.entries, stats.provider_calls, stats.errors),
+        (0, 0, 3)
+    );
 }
 
 #[test]
@@ -117,7 +126,10 @@ fn creation_needs_exactly_one_of_kms_name_and_index_key() {
         .create_index(&f.storage, "x", Some("main"), Some(&[1; 32]))
         .unwrap_err();
     assert_eq!(both.kind(), ErrorKind::InvalidArgument);
-    assert_eq!(both.message(), "index_key and kms_name are mutually exclusive");
+    assert_eq!(
+        both.message(),
+        "index_key and kms_name are mutually exclusive"
+    );
     let neither = r.create_index(&f.storage, "x", None, None).unwrap_err();
     assert_eq!(neither.kind(), ErrorKind::InvalidArgument);
     assert!(neither.message().contains("one of kms_name"), "{neither:?}");
@@ -129,7 +141,10 @@ fn creation_needs_exactly_one_of_kms_name_and_index_key() {
         kind(r.create_index(&f.storage, "x", Some("nope"), None)),
         ErrorKind::UnknownSlot
     );
-    assert_eq!(kind(r.create_index(&f.storage, "", Some("main"), None)), ErrorKind::InvalidArgument);
+    assert_eq!(
+        kind(r.create_index(&f.storage, "", Some("main"), None)),
+        ErrorKind::InvalidArgument
+    );
     // None of the failures stored anything.
     assert_eq!(kind(get_index_kms(&f.storage, "x")), ErrorKind::NotFound);
     assert_eq!(r.stats().provider_calls, 0);
@@ -139,7 +154,9 @@ fn creation_needs_exactly_one_of_kms_name_and_index_key() {
 fn a_failed_create_leaves_the_existing_envelope_alone() {
     let f = fixture();
     let r = resolver(&f.client, ttl(60));
-    let first = r.create_index(&f.storage, "idx", Some("main"), None).unwrap();
+    let first = r
+        .create_index(&f.storage, "idx", Some("main"), None)
+        .unwrap();
     let stored = get_index_kms(&f.storage, "idx").unwrap();
     assert_eq!(
         kind(r.create_index(&f.storage, "idx", Some("other"), None)),
@@ -157,7 +174,9 @@ fn a_failed_create_leaves_the_existing_envelope_alone() {
 fn a_changed_envelope_never_yields_the_old_kek() {
     let f = fixture();
     let r = resolver(&f.client, ttl(3600));
-    let old = r.create_index(&f.storage, "idx", Some("main"), None).unwrap();
+    let old = r
+        .create_index(&f.storage, "idx", Some("main"), None)
+        .unwrap();
     assert_eq!(r.resolve(&f.storage, "idx").unwrap(), old);
     // Another component pushes a new envelope with a new KEK, through its own StorageConfig of
     // the same directory.
@@ -196,7 +215,8 @@ fn entries_expire_at_the_ttl_and_are_wiped_from_the_cache() {
     let f = fixture();
     let (options, clock) = manual(Duration::from_secs(1), 100);
     let r = resolver(&f.client, options);
-    r.create_index(&f.storage, "idx", Some("main"), None).unwrap();
+    r.create_index(&f.storage, "idx", Some("main"), None)
+        .unwrap();
     r.resolve(&f.storage, "idx").unwrap();
     clock.advance(Duration::from_millis(999));
     r.resolve(&f.storage, "idx").unwrap();
@@ -208,7 +228,10 @@ fn entries_expire_at_the_ttl_and_are_wiped_from_the_cache() {
     assert_eq!((stats.entries, stats.expirations), (0, 1));
     r.resolve(&f.storage, "idx").unwrap();
     let stats = r.stats();
-    assert_eq!((stats.misses, stats.provider_calls, stats.entries), (2, 3, 1));
+    assert_eq!(
+        (stats.misses, stats.provider_calls, stats.entries),
+        (2, 3, 1)
+    );
     // Hits do not extend the TTL.
     clock.advance(Duration::from_millis(600));
     r.resolve(&f.storage, "idx").unwrap();
@@ -227,11 +250,15 @@ fn the_system_clock_sweeper_drops_expired_entries_on_its_own() {
             ..KekCacheOptions::default()
         },
     );
-    r.create_index(&f.storage, "idx", Some("main"), None).unwrap();
+    r.create_index(&f.storage, "idx", Some("main"), None)
+        .unwrap();
     r.resolve(&f.storage, "idx").unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while r.stats().entries != 0 {
-        assert!(std::time::Instant::now() < deadline, "the sweeper never ran");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper never ran"
+        );
         std::thread::yield_now();
     }
     assert_eq!(r.stats().expirations, 1);
@@ -241,7 +268,8 @@ fn the_system_clock_sweeper_drops_expired_entries_on_its_own() {
 fn a_zero_ttl_disables_caching() {
     let f = fixture();
     let r = resolver(&f.client, ttl(0));
-    r.create_index(&f.storage, "idx", Some("main"), None).unwrap();
+    r.create_index(&f.storage, "idx", Some("main"), None)
+        .unwrap();
     for _ in 0..3 {
         r.resolve(&f.storage, "idx").unwrap();
     }
@@ -255,7 +283,8 @@ fn the_cache_is_bounded_and_keeps_recently_used_entries() {
     let (options, _clock) = manual(Duration::from_secs(60), 2);
     let r = resolver(&f.client, options);
     for name in ["a", "b", "c"] {
-        r.create_index(&f.storage, name, Some("main"), None).unwrap();
+        r.create_index(&f.storage, name, Some("main"), None)
+            .unwrap();
     }
     r.resolve(&f.storage, "a").unwrap();
     r.resolve(&f.storage, "b").unwrap();
@@ -276,7 +305,8 @@ fn invalidation_drops_one_index_or_all() {
     let f = fixture();
     let r = resolver(&f.client, ttl(3600));
     for name in ["a", "b", "c"] {
-        r.create_index(&f.storage, name, Some("main"), None).unwrap();
+        r.create_index(&f.storage, name, Some("main"), None)
+            .unwrap();
         r.resolve(&f.storage, name).unwrap();
     }
     assert!(r.invalidate(&f.storage, "a"));
@@ -299,7 +329,9 @@ fn stores_are_kept_apart_in_the_cache() {
     let f = fixture();
     let r = resolver(&f.client, ttl(3600));
     let memory = StorageConfig::memory();
-    let on_disk = r.create_index(&f.storage, "idx", Some("main"), None).unwrap();
+    let on_disk = r
+        .create_index(&f.storage, "idx", Some("main"), None)
+        .unwrap();
     let in_memory = r.create_index(&memory, "idx", Some("main"), None).unwrap();
     assert_eq!(r.resolve(&f.storage, "idx").unwrap(), on_disk);
     assert_eq!(r.resolve(&memory, "idx").unwrap(), in_memory);
@@ -311,7 +343,9 @@ fn stores_are_kept_apart_in_the_cache() {
 fn concurrent_cold_resolves_of_one_index_unwrap_once() {
     let f = fixture();
     let r = resolver(&f.client, ttl(3600));
-    let kek = r.create_index(&f.storage, "hot", Some("main"), None).unwrap();
+    let kek = r
+        .create_index(&f.storage, "hot", Some("main"), None)
+        .unwrap();
     let calls = r.stats().provider_calls;
     let barrier = std::sync::Barrier::new(64);
     std::thread::scope(|scope| {
@@ -331,7 +365,9 @@ fn concurrent_cold_resolves_of_one_index_unwrap_once() {
 fn rewrap_keeps_the_kek_bumps_the_version_and_invalidates() {
     let f = fixture();
     let r = resolver(&f.client, ttl(3600));
-    let kek = r.create_index(&f.storage, "idx", Some("main"), None).unwrap();
+    let kek = r
+        .create_index(&f.storage, "idx", Some("main"), None)
+        .unwrap();
     r.resolve(&f.storage, "idx").unwrap();
     let before = get_index_kms(&f.storage, "idx").unwrap();
     let after = r.rewrap(&f.storage, "idx", "other").unwrap();
@@ -353,15 +389,29 @@ fn rewrap_keeps_the_kek_bumps_the_version_and_invalidates() {
 fn a_failed_rewrap_changes_nothing() {
     let f = fixture();
     let r = resolver(&f.client, ttl(3600));
-    r.create_index(&f.storage, "idx", Some("main"), None).unwrap();
-    r.create_index(&f.storage, "sdk", None, Some(&[3; 32])).unwrap();
+    r.create_index(&f.storage, "idx", Some("main"), None)
+        .unwrap();
+    r.create_index(&f.storage, "sdk", None, Some(&[3; 32]))
+        .unwrap();
     let stored = get_index_kms(&f.storage, "idx").unwrap();
-    assert_eq!(kind(r.rewrap(&f.storage, "idx", "nope")), ErrorKind::UnknownSlot);
-    assert_eq!(kind(r.rewrap(&f.storage, "sdk", "main")), ErrorKind::KekNotWrapped);
-    assert_eq!(kind(r.rewrap(&f.storage, "missing", "main")), ErrorKind::NotFound);
+    assert_eq!(
+        kind(r.rewrap(&f.storage, "idx", "nope")),
+        ErrorKind::UnknownSlot
+    );
+    assert_eq!(
+        kind(r.rewrap(&f.storage, "sdk", "main")),
+        ErrorKind::KekNotWrapped
+    );
+    assert_eq!(
+        kind(r.rewrap(&f.storage, "missing", "main")),
+        ErrorKind::NotFound
+    );
     // The old wrap key is gone: the KEK cannot be unwrapped, so nothing is re-wrapped.
     std::fs::remove_file(f.dir.path().join("main.key")).unwrap();
-    assert_eq!(kind(r.rewrap(&f.storage, "idx", "other")), ErrorKind::KmsKeyNotFound);
+    assert_eq!(
+        kind(r.rewrap(&f.storage, "idx", "other")),
+        ErrorKind::KmsKeyNotFound
+    );
     assert_eq!(get_index_kms(&f.storage, "idx").unwrap(), stored);
 }
 
@@ -371,9 +421,11 @@ fn warm_up_reports_per_index_and_fills_the_cache() {
     let r = resolver(&f.client, ttl(3600));
     let mut names: Vec<String> = (0..20).map(|i| format!("idx-{i}")).collect();
     for name in &names {
-        r.create_index(&f.storage, name, Some("main"), None).unwrap();
+        r.create_index(&f.storage, name, Some("main"), None)
+            .unwrap();
     }
-    r.create_index(&f.storage, "sdk", None, Some(&[1; 32])).unwrap();
+    r.create_index(&f.storage, "sdk", None, Some(&[1; 32]))
+        .unwrap();
     names.insert(3, "missing".to_owned());
     names.insert(7, "sdk".to_owned());
     let results = r.warm_up(&f.storage, &names, 4).unwrap();
@@ -381,7 +433,10 @@ fn warm_up_reports_per_index_and_fills_the_cache() {
     for (name, result) in names.iter().zip(&results) {
         match name.as_str() {
             "missing" => assert_eq!(result.as_ref().unwrap_err().kind(), ErrorKind::NotFound),
-            "sdk" => assert_eq!(result.as_ref().unwrap_err().kind(), ErrorKind::KekNotWrapped),
+            "sdk" => assert_eq!(
+                result.as_ref().unwrap_err().kind(),
+                ErrorKind::KekNotWrapped
+            ),
             _ => assert!(result.is_ok(), "{name}: {result:?}"),
         }
     }
@@ -390,7 +445,10 @@ fn warm_up_reports_per_index_and_fills_the_cache() {
     r.resolve(&f.storage, "idx-19").unwrap();
     assert_eq!(r.stats().provider_calls, calls);
     for bad in [0, cyborgdb_kms::resolver::MAX_WARM_UP_PARALLELISM + 1] {
-        assert_eq!(kind(r.warm_up(&f.storage, &names, bad)), ErrorKind::InvalidArgument);
+        assert_eq!(
+            kind(r.warm_up(&f.storage, &names, bad)),
+            ErrorKind::InvalidArgument
+        );
     }
     assert!(r.warm_up(&f.storage, &[] as &[&str], 1).unwrap().is_empty());
 }
@@ -401,10 +459,15 @@ fn drift_is_reported_and_optionally_rewrapped_per_index() {
     let r = resolver(&f.client, ttl(3600));
     let a = r.create_index(&f.storage, "a", Some("main"), None).unwrap();
     r.create_index(&f.storage, "b", Some("main"), None).unwrap();
-    r.create_index(&f.storage, "c", Some("other"), None).unwrap();
-    r.create_index(&f.storage, "sdk", None, Some(&[1; 32])).unwrap();
+    r.create_index(&f.storage, "c", Some("other"), None)
+        .unwrap();
+    r.create_index(&f.storage, "sdk", None, Some(&[1; 32]))
+        .unwrap();
     let in_sync = r.check_drift(&f.storage, false).unwrap();
-    let statuses: Vec<_> = in_sync.iter().map(|e| (e.index.as_str(), e.status)).collect();
+    let statuses: Vec<_> = in_sync
+        .iter()
+        .map(|e| (e.index.as_str(), e.status))
+        .collect();
     assert_eq!(
         statuses,
         [
@@ -419,7 +482,9 @@ fn drift_is_reported_and_optionally_rewrapped_per_index() {
     let kept = f.dir.path().join("main-old.key");
     std::fs::copy(&old_main_key, &kept).unwrap();
     let old_key_id = format!("file:{}", old_main_key.display());
-    f.client.add_slot("main", local_slot(f.dir.path(), "main-new", 5)).unwrap();
+    f.client
+        .add_slot("main", local_slot(f.dir.path(), "main-new", 5))
+        .unwrap();
     let report = r.check_drift(&f.storage, false).unwrap();
     let drifted: Vec<_> = report
         .iter()
@@ -430,14 +495,22 @@ fn drift_is_reported_and_optionally_rewrapped_per_index() {
     let a_entry = &report[0];
     assert_eq!(a_entry.kms_name, "main");
     assert_eq!(a_entry.stored.as_ref().unwrap().key_id, old_key_id);
-    assert!(a_entry.configured.as_ref().unwrap().key_id.ends_with("main-new.key"));
+    assert!(a_entry
+        .configured
+        .as_ref()
+        .unwrap()
+        .key_id
+        .ends_with("main-new.key"));
     // Reporting changed nothing.
     assert_eq!(get_index_kms(&f.storage, "a").unwrap().version, 1);
     // Re-wrap, with "b"'s envelope unreadable by then: it fails alone and is left as it was.
     let b_before = std::fs::read(f.dir.path().join("store/b.kms")).unwrap();
     std::fs::write(f.dir.path().join("store/b.kms"), b"garbage").unwrap();
     let report = r.check_drift(&f.storage, true).unwrap();
-    let statuses: Vec<_> = report.iter().map(|e| (e.index.as_str(), e.status)).collect();
+    let statuses: Vec<_> = report
+        .iter()
+        .map(|e| (e.index.as_str(), e.status))
+        .collect();
     assert_eq!(
         statuses,
         [
@@ -448,7 +521,10 @@ fn drift_is_reported_and_optionally_rewrapped_per_index() {
         ]
     );
     assert_eq!(report[1].error.as_ref().unwrap().kind(), ErrorKind::Corrupt);
-    assert_eq!(std::fs::read(f.dir.path().join("store/b.kms")).unwrap(), b"garbage");
+    assert_eq!(
+        std::fs::read(f.dir.path().join("store/b.kms")).unwrap(),
+        b"garbage"
+    );
     std::fs::write(f.dir.path().join("store/b.kms"), b_before).unwrap();
     let a_now = get_index_kms(&f.storage, "a").unwrap();
     assert_eq!(a_now.version, 2);
@@ -458,7 +534,10 @@ fn drift_is_reported_and_optionally_rewrapped_per_index() {
     std::fs::remove_file(&old_main_key).unwrap();
     let report = r.check_drift(&f.storage, true).unwrap();
     assert_eq!(report[1].status, DriftStatus::Failed);
-    assert_eq!(report[1].error.as_ref().unwrap().kind(), ErrorKind::KmsKeyNotFound);
+    assert_eq!(
+        report[1].error.as_ref().unwrap().kind(),
+        ErrorKind::KmsKeyNotFound
+    );
     assert_eq!(get_index_kms(&f.storage, "b").unwrap().version, 1);
     // A slot that is gone is reported, not guessed.
     let memory = StorageConfig::memory();
@@ -468,7 +547,10 @@ fn drift_is_reported_and_optionally_rewrapped_per_index() {
     push_index_kms(&memory, "x", &orphan).unwrap();
     let report = r.check_drift(&memory, true).unwrap();
     assert_eq!(report[0].status, DriftStatus::Failed);
-    assert_eq!(report[0].error.as_ref().unwrap().kind(), ErrorKind::UnknownSlot);
+    assert_eq!(
+        report[0].error.as_ref().unwrap().kind(),
+        ErrorKind::UnknownSlot
+    );
     let _ = Kek::LEN;
 }
 
@@ -478,13 +560,20 @@ fn the_ttl_comes_from_the_environment_when_not_given() {
     if std::env::var_os("CYB_TTL_CHILD").is_none() {
         for (value, expect) in [("5", "ok:5"), ("", "ok:60"), ("soon", "err:InvalidConfig")] {
             let out = std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--exact", "the_ttl_comes_from_the_environment_when_not_given", "--nocapture"])
+                .args([
+                    "--exact",
+                    "the_ttl_comes_from_the_environment_when_not_given",
+                    "--nocapture",
+                ])
                 .env("CYB_TTL_CHILD", "1")
                 .env("INDEX_KEK_CACHE_TTL_SECONDS", value)
                 .output()
                 .unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(stdout.contains(&format!("TTL={expect}")), "{value:?}: {stdout}");
+            assert!(
+                stdout.contains(&format!("TTL={expect}")),
+                "{value:?}: {stdout}"
+            );
         }
         return;
     }

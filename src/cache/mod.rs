@@ -239,8 +239,8 @@ impl KekCache {
     }
 
     /// After re-reading the envelope: if the cached entry (unexpired) was unwrapped from the
-    /// same envelope (`digest`), marks it checked as of `ticket` and returns its KEK. If the
-    /// entry is for another envelope it is dropped (and its KEK wiped).
+    /// same envelope (`digest`), marks it checked as of `ticket` and returns its KEK. An entry
+    /// that expired or is for another envelope is dropped (and its KEK wiped).
     pub(crate) fn confirm(
         &self,
         location: &StorageLocation,
@@ -251,15 +251,18 @@ impl KekCache {
         let mut buffer = [0u8; KEY_CAPACITY];
         let key = key_into(&mut buffer, location, index)?;
         let entry = Arc::clone(self.core.entries.load().get(key)?);
-        if entry.digest != *digest {
+        let expired = self.core.clock.now() >= entry.expires_at;
+        if expired || entry.digest != *digest {
+            // Of no further use: drop it now rather than at the next sweep.
+            let mut removed = false;
             self.core.edit(|map| {
                 if map.get(key).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
-                    map.remove(key);
+                    removed = map.remove(key).is_some();
                 }
             });
-            return None;
-        }
-        if self.core.clock.now() >= entry.expires_at {
+            if removed && expired {
+                self.core.counters.expired(1);
+            }
             return None;
         }
         entry
