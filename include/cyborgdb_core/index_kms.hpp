@@ -37,7 +37,8 @@
 //
 // Thread-safety: a StorageConfig is immutable; it and its copies may be used by any number of
 // threads at once, and every free function may be called concurrently. A KMSBlob is a plain value.
-// A KMSClient may be used by any number of threads at once (registry changes included).
+// A KMSClient may be used by any number of threads at once (registry changes included), and so
+// may a KEKResolver.
 // A KEK is a plain value that wipes its bytes when destroyed.
 
 #ifndef CYBORGDB_CORE_INDEX_KMS_HPP
@@ -724,6 +725,207 @@ private:
         void operator()(cyb_kms_client* client) const noexcept { cyb_kms_client_free(client); }
     };
     std::unique_ptr<cyb_kms_client, Deleter> handle_;
+};
+
+/// Configuration of a KEKResolver's cache. Unset TTL: INDEX_KEK_CACHE_TTL_SECONDS if set, else
+/// 60 s. A zero TTL turns caching off. max_entries 0: the default, 10000.
+struct KEKCacheOptions {
+    std::optional<std::chrono::milliseconds> ttl;
+    std::size_t max_entries = 0;
+};
+
+/// A snapshot of a KEKResolver's cache counters (all but `entries` only grow).
+struct KEKCacheStats {
+    uint64_t hits = 0;            // answered from memory: no storage, no provider
+    uint64_t misses = 0;          // not plain hits: each waited for or led one fill
+    uint64_t provider_calls = 0;  // KMS unwraps and wraps made by the resolver
+    uint64_t errors = 0;          // resolves that threw
+    uint64_t evictions = 0;       // removed to stay within max_entries
+    uint64_t expirations = 0;     // removed at their TTL
+    uint64_t invalidations = 0;   // removed by Invalidate / InvalidateAll / Rewrap
+    uint64_t entries = 0;         // KEKs cached now
+};
+
+/// The verdict on one stored envelope of a drift check.
+enum class DriftStatus : uint32_t {
+    kInSync = CYB_DRIFT_IN_SYNC,          // snapshot matches the slot
+    kDrifted = CYB_DRIFT_DRIFTED,         // slot names another key; not re-wrapped
+    kRewrapped = CYB_DRIFT_REWRAPPED,     // drifted, and re-wrapped under the slot's key
+    kNotWrapped = CYB_DRIFT_NOT_WRAPPED,  // provider "none": nothing to compare
+    kFailed = CYB_DRIFT_FAILED,           // see error_code / error_message; nothing changed
+};
+
+/// The provider / key_id / region an envelope records, or a slot names.
+struct KeySnapshot {
+    std::string provider;
+    std::string key_id;
+    std::string region;
+};
+
+/// One line of a drift report.
+struct DriftEntry {
+    std::string index_name;
+    DriftStatus status = DriftStatus::kFailed;
+    std::string kms_name;
+    std::optional<KeySnapshot> stored;      // unset if the envelope was unreadable
+    std::optional<KeySnapshot> configured;  // unset if the slot is unknown
+    cyb_result error_code = CYB_RESULT_OK;
+    std::string error_message;
+};
+
+/// Resolves index KEKs through a KMSClient's registry with a TTL'd cache of unwrapped KEKs —
+/// the service hot path — and creates, re-wraps and drift-checks index envelopes.
+///
+/// A cache hit touches neither storage nor KMS; concurrent misses on one index make one
+/// provider call; only provider-unwrapped KEKs are cached, never caller-supplied ones. A write
+/// through this process to a store (create, push, delete, re-wrap) makes its cached KEKs be
+/// re-checked against the stored envelope, so a changed envelope never yields the old KEK.
+/// Move-only; thread-safe (share one per process).
+class KEKResolver {
+public:
+    /// Shares `client`'s registry (the client may be destroyed afterwards).
+    /// Throws InvalidConfigError (bad INDEX_KEK_CACHE_TTL_SECONDS), InvalidArgumentError.
+    explicit KEKResolver(const KMSClient& client, const KEKCacheOptions& options = {}) {
+        cyb_kek_cache_options c_options{};
+        if (options.ttl) {
+            if (options.ttl->count() < 0) {
+                detail::throw_error(CYB_RESULT_INVALID_ARGUMENT, "KEK cache TTL must not be negative");
+            }
+            c_options.ttl_ms = options.ttl->count() == 0 ? CYB_KEK_CACHE_DISABLED
+                                                         : static_cast<int64_t>(options.ttl->count());
+        }
+        c_options.max_entries = options.max_entries;
+        cyb_kek_resolver* raw = nullptr;
+        detail::check(cyb_kek_resolver_new(client.c_handle(), &c_options, &raw));
+        handle_.reset(raw);
+    }
+
+    /// The KEK of `index_name` (envelope in `storage`): cached, or unwrapped and cached.
+    /// Throws NotFoundError, KEKNotWrappedError (provider "none": the caller holds the key),
+    /// UnknownSlotError, the KMSError family, CorruptDataError, IOError, Storage*Error,
+    /// InvalidArgumentError.
+    KEK Resolve(const StorageConfig& storage, const std::string& index_name) const {
+        KEK kek;
+        detail::check(cyb_kek_resolve(handle_.get(), storage.c_handle(), index_name.data(),
+                                      index_name.size(), kek.data(), kek.size()));
+        return kek;
+    }
+
+    /// Creates the envelope of a new index and returns its KEK. Exactly one of `kms_name`
+    /// (KMS-backed: a fresh KEK wrapped through that slot) and `index_key` (caller-supplied:
+    /// provider "none" is recorded) must be given. If the insert fails nothing is stored.
+    /// Throws InvalidArgumentError ("index_key and kms_name are mutually exclusive", neither
+    /// given), AlreadyExistsError, UnknownSlotError, the KMSError family, storage errors.
+    KEK CreateIndex(const StorageConfig& storage, const std::string& index_name,
+                    const std::optional<std::string>& kms_name,
+                    const KEK* index_key = nullptr) const {
+        KEK kek;
+        detail::check(cyb_kek_create_index(
+            handle_.get(), storage.c_handle(), index_name.data(), index_name.size(),
+            kms_name ? kms_name->data() : nullptr, kms_name ? kms_name->size() : 0,
+            index_key ? index_key->data() : nullptr, index_key ? index_key->size() : 0, kek.data(),
+            kek.size()));
+        return kek;
+    }
+
+    /// Re-wraps the index's KEK under slot `slot_name` (same KEK, new snapshot, version + 1;
+    /// invalidates its cache entry) and returns the stored envelope. On error nothing changed.
+    /// Throws ConflictError (the envelope changed meanwhile), KEKNotWrappedError,
+    /// UnknownSlotError, NotFoundError, the KMSError family, storage errors.
+    KMSBlob Rewrap(const StorageConfig& storage, const std::string& index_name,
+                   const std::string& slot_name) const {
+        cyb_kms_blob* raw = nullptr;
+        detail::check(cyb_kek_rewrap(handle_.get(), storage.c_handle(), index_name.data(),
+                                     index_name.size(), slot_name.data(), slot_name.size(), &raw));
+        const detail::BlobPtr owned(raw);
+        return detail::from_c_blob(owned.get());
+    }
+
+    /// Compares every stored envelope's snapshot with the registry; with `rewrap`, re-wraps the
+    /// drifted ones (failures are per entry and change nothing). Throws storage errors (listing).
+    std::vector<DriftEntry> CheckDrift(const StorageConfig& storage, bool rewrap = false) const {
+        cyb_drift_report* raw = nullptr;
+        detail::check(cyb_kek_check_drift(handle_.get(), storage.c_handle(), rewrap, &raw));
+        const std::unique_ptr<cyb_drift_report, ReportDeleter> report(raw);
+        const auto text = [](cyb_str s) { return std::string(s.data, s.len); };
+        std::vector<DriftEntry> entries;
+        const std::size_t count = cyb_drift_report_len(report.get());
+        entries.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) {
+            cyb_drift_entry c{};
+            detail::check(cyb_drift_report_entry(report.get(), i, &c));
+            DriftEntry entry;
+            entry.index_name = text(c.index_name);
+            entry.status = static_cast<DriftStatus>(c.status);
+            entry.kms_name = text(c.kms_name);
+            if (c.stored_provider.len > 0) {
+                entry.stored = KeySnapshot{text(c.stored_provider), text(c.stored_key_id),
+                                           text(c.stored_region)};
+            }
+            if (c.configured_provider.len > 0) {
+                entry.configured = KeySnapshot{text(c.configured_provider),
+                                               text(c.configured_key_id), text(c.configured_region)};
+            }
+            entry.error_code = c.error_code;
+            entry.error_message = text(c.error_message);
+            entries.push_back(std::move(entry));
+        }
+        return entries;
+    }
+
+    /// Resolves every index into the cache with up to `parallelism` threads; returns one result
+    /// code per index, in order (CYB_RESULT_OK or what Resolve would have thrown). Throws
+    /// InvalidArgumentError for a parallelism of 0 or above 256.
+    std::vector<cyb_result> WarmUp(const StorageConfig& storage,
+                                   const std::vector<std::string>& index_names,
+                                   std::size_t parallelism = 16) const {
+        std::vector<cyb_str> names;
+        names.reserve(index_names.size());
+        for (const std::string& name : index_names) {
+            names.push_back(cyb_str{name.data(), name.size()});
+        }
+        std::vector<cyb_result> results(index_names.size(), CYB_RESULT_OK);
+        detail::check(cyb_kek_warm_up(handle_.get(), storage.c_handle(), names.data(), names.size(),
+                                      parallelism, results.data()));
+        return results;
+    }
+
+    /// Drops the cached KEK of one index; returns whether one was cached.
+    bool Invalidate(const StorageConfig& storage, const std::string& index_name) const {
+        bool removed = false;
+        detail::check(cyb_kek_invalidate(handle_.get(), storage.c_handle(), index_name.data(),
+                                         index_name.size(), &removed));
+        return removed;
+    }
+
+    /// Drops every cached KEK; returns how many.
+    std::size_t InvalidateAll() const {
+        std::size_t removed = 0;
+        detail::check(cyb_kek_invalidate_all(handle_.get(), &removed));
+        return removed;
+    }
+
+    /// The cache's counters.
+    KEKCacheStats Stats() const {
+        cyb_kek_cache_stats c{};
+        detail::check(cyb_kek_resolver_stats(handle_.get(), &c));
+        return KEKCacheStats{c.hits,      c.misses,      c.provider_calls, c.errors,
+                             c.evictions, c.expirations, c.invalidations,  c.entries};
+    }
+
+    /// The C handle, borrowed: valid as long as this KEKResolver lives.
+    const cyb_kek_resolver* c_handle() const noexcept { return handle_.get(); }
+
+private:
+    struct Deleter {
+        void operator()(cyb_kek_resolver* resolver) const noexcept {
+            cyb_kek_resolver_free(resolver);
+        }
+    };
+    struct ReportDeleter {
+        void operator()(cyb_drift_report* report) const noexcept { cyb_drift_report_free(report); }
+    };
+    std::unique_ptr<cyb_kek_resolver, Deleter> handle_;
 };
 
 }  // namespace cyborg
