@@ -58,6 +58,24 @@ pub(crate) fn encode(index: &IndexName, blob: &KmsBlob, created_at: i64) -> Vec<
 
 /// Decodes an envelope stored for `index`. The error is the reason the bytes are rejected.
 pub(crate) fn decode(index: &IndexName, bytes: &[u8]) -> Result<KmsBlob, String> {
+    let fields = verify(bytes)?;
+    if fields.index_name != index.as_str() {
+        return Err(belongs_to(fields.index_name));
+    }
+    Ok(fields.to_blob())
+}
+
+/// The rejection reason for an envelope that records index `recorded` where another was expected.
+pub(crate) fn belongs_to(recorded: &str) -> String {
+    format!(
+        "it belongs to index {}",
+        crate::error::quoted_prefix(recorded)
+    )
+}
+
+/// Every check on stored bytes except which index they are for: length, size prefix, file
+/// identifier, the FlatBuffers verifier, and the checksum. Returns the fields, borrowed.
+fn verify(bytes: &[u8]) -> Result<Fields<'_>, String> {
     if bytes.len() > MAX_ENCODED_LEN {
         return Err(format!(
             "{} bytes, more than any envelope ({MAX_ENCODED_LEN})",
@@ -101,21 +119,7 @@ pub(crate) fn decode(index: &IndexName, bytes: &[u8]) -> Result<KmsBlob, String>
     if stored != checksum(&fields) {
         return Err("checksum mismatch (the file was altered or damaged)".to_owned());
     }
-    if fields.index_name != index.as_str() {
-        return Err(format!(
-            "it belongs to index {}",
-            crate::error::quoted_prefix(fields.index_name)
-        ));
-    }
-    Ok(KmsBlob {
-        kms_name: fields.kms_name.to_owned(),
-        provider: fields.provider.to_owned(),
-        key_id: fields.key_id.to_owned(),
-        region: fields.region.to_owned(),
-        wrapped_kek: fields.wrapped_kek.to_vec(),
-        version: fields.version,
-        created_at: fields.created_at,
-    })
+    Ok(fields)
 }
 
 /// The fields the checksum covers, borrowed.
@@ -128,6 +132,20 @@ struct Fields<'a> {
     version: u32,
     created_at: i64,
     index_name: &'a str,
+}
+
+impl Fields<'_> {
+    fn to_blob(&self) -> KmsBlob {
+        KmsBlob {
+            kms_name: self.kms_name.to_owned(),
+            provider: self.provider.to_owned(),
+            key_id: self.key_id.to_owned(),
+            region: self.region.to_owned(),
+            wrapped_kek: self.wrapped_kek.to_vec(),
+            version: self.version,
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// CRC-32 (IEEE, as `zlib.crc32`) of the canonical encoding: the byte `1`, then each field in
