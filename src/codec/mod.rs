@@ -65,6 +65,14 @@ pub(crate) fn decode(index: &IndexName, bytes: &[u8]) -> Result<KmsBlob, String>
     Ok(fields.to_blob())
 }
 
+/// Decodes an envelope whose index is not known in advance, returning the index name it records
+/// with the blob. The bytes pass the same checks as in [`decode`]; the caller decides whether the
+/// recorded name is the one it expected (see [`belongs_to`] for the reason to give if not).
+pub(crate) fn decode_named(bytes: &[u8]) -> Result<(String, KmsBlob), String> {
+    let fields = verify(bytes)?;
+    Ok((fields.index_name.to_owned(), fields.to_blob()))
+}
+
 /// The rejection reason for an envelope that records index `recorded` where another was expected.
 pub(crate) fn belongs_to(recorded: &str) -> String {
     format!(
@@ -211,6 +219,41 @@ mod tests {
     }
 
     #[test]
+    fn decode_named_returns_the_recorded_name_and_rejects_what_decode_rejects() {
+        assert_eq!(
+            decode_named(GOLDEN_V1).unwrap(),
+            ("golden".to_owned(), blob())
+        );
+        let long = IndexName::new(&"鍵".repeat(85)).unwrap();
+        let bytes = encode(&long, &blob(), 5);
+        let (name, decoded) = decode_named(&bytes).unwrap();
+        assert_eq!(name, long.as_str());
+        assert_eq!(decoded.created_at, 5);
+        // Another index's envelope: decode refuses it, decode_named reports whose it is.
+        assert_eq!(
+            decode(&IndexName::new("other").unwrap(), GOLDEN_V1).unwrap_err(),
+            belongs_to("golden")
+        );
+        assert_eq!(belongs_to("golden"), "it belongs to index \"golden\"");
+        for len in 0..GOLDEN_V1.len() {
+            let cut = &GOLDEN_V1[..len];
+            assert_eq!(
+                decode_named(cut).unwrap_err(),
+                decode(&index(), cut).unwrap_err()
+            );
+        }
+        // One bit flipped inside the wrapped KEK: the checksum catches it in both.
+        let kek = blob().wrapped_kek;
+        let at = GOLDEN_V1.windows(kek.len()).position(|w| w == kek).unwrap();
+        let mut flipped = GOLDEN_V1.to_vec();
+        flipped[at + 3] ^= 1;
+        assert_eq!(
+            decode_named(&flipped).unwrap_err(),
+            "checksum mismatch (the file was altered or damaged)"
+        );
+    }
+
+    #[test]
     fn a_file_from_a_newer_writer_with_an_extra_field_still_decodes() {
         // As a future release would write it: every v1 field plus an unknown field id 9.
         let b = blob();
@@ -303,6 +346,7 @@ mod tests {
                 bytes[8..12].copy_from_slice(b"CKMS");
             }
             assert!(decode(&index(), &bytes).is_err(), "round {round}");
+            assert!(decode_named(&bytes).is_err(), "round {round}");
         }
     }
 
