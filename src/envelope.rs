@@ -1,5 +1,6 @@
-//! The four documented operations. Each validates its input, then makes exactly one backend call,
-//! so atomicity is the backend's single, well-defined job. All are safe to call from many threads
+//! The documented operations. Create, push, get and delete each validate their input, then make
+//! exactly one backend call, so atomicity is the backend's single, well-defined job; list makes
+//! one listing call plus one read per hashed storage key. All are safe to call from many threads
 //! at once on one [`StorageConfig`].
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -8,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use crate::blob::KmsBlob;
 use crate::codec;
-use crate::error::{Error, ErrorKind, Result};
-use crate::index_name::IndexName;
+use crate::error::{Error, Result, Subject};
+use crate::index_name::{IndexName, ParsedKey};
 use crate::storage::StorageConfig;
 
 /// Stores `blob` as the envelope of `index_name` — a strict insert.
@@ -73,15 +74,8 @@ fn read_stored(config: &StorageConfig, index: &IndexName) -> Result<Vec<u8>> {
 
 /// Decodes stored `bytes`; `Corrupt`, naming the location, if they fail verification.
 fn decode_stored(config: &StorageConfig, index: &IndexName, bytes: &[u8]) -> Result<KmsBlob> {
-    codec::decode(index, bytes).map_err(|reason| {
-        Error::new(
-            ErrorKind::Corrupt,
-            format!(
-                "index {index}: stored KMS envelope at {} is corrupt: {reason}",
-                config.backend().location(index)
-            ),
-        )
-    })
+    codec::decode(index, bytes)
+        .map_err(|reason| Error::corrupt(index, config.backend().location(index), reason))
 }
 
 /// Removes the envelope of `index_name`; removing a missing envelope succeeds.
@@ -92,6 +86,50 @@ pub fn delete_index_kms(config: &StorageConfig, index_name: &str) -> Result<()> 
     let result = config.backend().delete(&index);
     config.location().note_write();
     result
+}
+
+/// The names of every index with a stored envelope, sorted by their UTF-8 bytes.
+///
+/// Names are recovered from storage keys (see [`IndexName::storage_key`]): a readable key is
+/// decoded without reading anything (so its envelope is not verified here: a damaged one is
+/// listed, and [`get_index_kms`] reports it); a hashed key (a name whose encoding is over 200
+/// characters) costs one read, and the name is the one its verified envelope records. Entries that no storage
+/// key names — temp files, foreign files, directories, objects in deeper S3 "folders" — are
+/// ignored; a missing disk root is an empty store. The list is not a snapshot: an envelope created
+/// or deleted while it runs may or may not be in it (a hashed one deleted before its read is left
+/// out).
+///
+/// Errors: `Corrupt` (an envelope under a hashed key fails verification, or records a name whose
+/// storage key is another; the message names its location), `Io` (e.g. the disk root is not a
+/// readable directory), and on S3 `StorageUnavailable`, `StorageAccessDenied` (listing needs
+/// `s3:ListBucket`).
+pub fn list_index_kms(config: &StorageConfig) -> Result<Vec<String>> {
+    let backend = config.backend();
+    let mut names = Vec::new();
+    for key in backend.list_keys()? {
+        match IndexName::parse_storage_key(&key) {
+            Some(ParsedKey::Name(index)) => names.push(index.as_str().to_owned()),
+            Some(ParsedKey::Hashed) => {
+                let Some(bytes) = backend.get_by_key(&key)? else {
+                    continue; // deleted since it was listed
+                };
+                let corrupt =
+                    |reason| Error::corrupt(Subject::Listing, backend.key_location(&key), reason);
+                let (name, _) = codec::decode_named(&bytes).map_err(corrupt)?;
+                // The name must hash to this key, or a copied envelope would list a name twice
+                // (or one that get could not find).
+                let owns_key = IndexName::new(&name).is_ok_and(|index| index.storage_key() == key);
+                if !owns_key {
+                    return Err(corrupt(codec::belongs_to(&name)));
+                }
+                names.push(name);
+            }
+            // Backends list only keys `storage_key` can produce.
+            None => {}
+        }
+    }
+    names.sort_unstable();
+    Ok(names)
 }
 
 /// Validates `blob` for `index` and encodes it, stamping a zero `created_at` with the time now.
@@ -115,6 +153,7 @@ pub(crate) fn unix_now() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
 
     #[test]
     fn reads_accept_envelopes_a_later_release_may_write() {
@@ -138,6 +177,57 @@ mod tests {
     }
 
     #[test]
+    fn listing_reads_hashed_keys_and_reports_a_damaged_or_misplaced_one_as_corrupt() {
+        let store = StorageConfig::memory();
+        let long = IndexName::new(&"鍵".repeat(85)).unwrap();
+        let key = long.storage_key();
+        let blob = KmsBlob {
+            provider: "none".into(),
+            version: 1,
+            created_at: 1,
+            ..KmsBlob::default()
+        };
+        push_index_kms(&store, long.as_str(), &blob).unwrap();
+        push_index_kms(&store, "short", &blob).unwrap();
+        assert_eq!(
+            list_index_kms(&store).unwrap(),
+            ["short", long.as_str()].map(String::from)
+        );
+
+        let expect_corrupt = |reason: &str| {
+            let err = list_index_kms(&store).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
+            assert_eq!(
+                err.message(),
+                format!(
+                    "listing KMS envelopes: stored KMS envelope at memory store entry with \
+                     storage key {key} is corrupt: {reason}"
+                )
+            );
+        };
+        // Damaged bytes under the hashed key.
+        store.backend().put(&long, b"garbage").unwrap();
+        expect_corrupt("7 bytes, too short for an envelope");
+        // A valid envelope of another index (short or long) under the hashed key: its name does
+        // not hash to this key, so listing it would alias that index.
+        for other in ["short".to_owned(), "鍵".repeat(84)] {
+            let other = IndexName::new(&other).unwrap();
+            let misplaced = codec::encode(&other, &blob, 1);
+            store.backend().put(&long, &misplaced).unwrap();
+            expect_corrupt(&codec::belongs_to(other.as_str()));
+        }
+        // A damaged envelope under a readable key is listed unread; get reports it.
+        push_index_kms(&store, long.as_str(), &blob).unwrap();
+        let short = IndexName::new("short").unwrap();
+        store.backend().put(&short, b"garbage").unwrap();
+        assert_eq!(list_index_kms(&store).unwrap().len(), 2);
+        assert_eq!(
+            get_index_kms(&store, "short").unwrap_err().kind(),
+            ErrorKind::Corrupt
+        );
+    }
+
+    #[test]
     fn invalid_envelope_messages_name_the_index_and_field() {
         let store = StorageConfig::memory();
         let blob = KmsBlob {
@@ -150,9 +240,4 @@ mod tests {
             "index \"orders\": invalid KMS envelope: provider \"aws\" needs a non-empty kms_name"
         );
     }
-}
-
-/// TEMPORARY until the storage list operation lands.
-pub fn list_index_kms(_config: &StorageConfig) -> Result<Vec<String>> {
-    Ok(Vec::new())
 }

@@ -89,12 +89,26 @@ impl Error {
     }
 
     /// An OS-level failure of `action` (e.g. "cannot write envelope to /root/x.kms").
-    pub(crate) fn io(
-        index: &crate::IndexName,
+    pub(crate) fn io<'a>(
+        subject: impl Into<Subject<'a>>,
         action: impl fmt::Display,
         cause: &std::io::Error,
     ) -> Self {
-        Self::new(ErrorKind::Io, format!("index {index}: {action}: {cause}"))
+        let subject = subject.into();
+        Self::new(ErrorKind::Io, format!("{subject}: {action}: {cause}"))
+    }
+
+    /// Stored bytes at `location` failed verification for `reason`.
+    pub(crate) fn corrupt<'a>(
+        subject: impl Into<Subject<'a>>,
+        location: impl fmt::Display,
+        reason: impl fmt::Display,
+    ) -> Self {
+        let subject = subject.into();
+        Self::new(
+            ErrorKind::Corrupt,
+            format!("{subject}: stored KMS envelope at {location} is corrupt: {reason}"),
+        )
     }
 
     /// What kind of failure this is.
@@ -129,6 +143,30 @@ impl fmt::Debug for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// What a storage error is about; its message begins with this.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Subject<'a> {
+    /// An operation on one index: `index "<name>"`.
+    Index(&'a crate::IndexName),
+    /// Listing the stored envelopes (and reading those whose name only they record).
+    Listing,
+}
+
+impl<'a> From<&'a crate::IndexName> for Subject<'a> {
+    fn from(index: &'a crate::IndexName) -> Self {
+        Subject::Index(index)
+    }
+}
+
+impl fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Index(index) => write!(f, "index {index}"),
+            Subject::Listing => f.write_str("listing KMS envelopes"),
+        }
+    }
+}
 
 /// A caller-supplied string for an error message: quoted, escaped, cut at 64 characters.
 pub(crate) fn quoted_prefix(value: &str) -> String {

@@ -76,6 +76,62 @@ impl IndexName {
         }
         hashed
     }
+
+    /// The name whose [`IndexName::storage_key`] is `key`, for a readable key. `None` for a hashed
+    /// key (`~…`: the name is recorded only in the envelope) and for anything `storage_key` never
+    /// produces — lower-case hex in an escape, an escape of a byte that stands for itself, a key
+    /// that would have been hashed, bytes that are not UTF-8 or not a valid name — so no stray
+    /// file or object can alias a name.
+    pub fn from_storage_key(key: &str) -> Option<IndexName> {
+        match Self::parse_storage_key(key)? {
+            ParsedKey::Name(name) => Some(name),
+            ParsedKey::Hashed => None,
+        }
+    }
+
+    /// What `key` is, if `storage_key` can produce it: a readable key with its name, or a
+    /// well-formed hashed key. `None` for anything else.
+    pub(crate) fn parse_storage_key(key: &str) -> Option<ParsedKey> {
+        if let Some(digest) = key.strip_prefix('~') {
+            let hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+            return (digest.len() == 64 && digest.bytes().all(hex)).then_some(ParsedKey::Hashed);
+        }
+        if key.len() > MAX_READABLE_KEY_LEN {
+            return None;
+        }
+        let upper_hex = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'A'..=b'F' => Some(b - b'A' + 10),
+            _ => None,
+        };
+        let mut bytes = Vec::with_capacity(key.len());
+        let mut rest = key.as_bytes();
+        while let Some((&first, tail)) = rest.split_first() {
+            if first == b'%' {
+                let [high, low, tail @ ..] = tail else {
+                    return None;
+                };
+                bytes.push(upper_hex(*high)? << 4 | upper_hex(*low)?);
+                rest = tail;
+            } else {
+                bytes.push(first);
+                rest = tail;
+            }
+        }
+        let name = IndexName::new(&String::from_utf8(bytes).ok()?).ok()?;
+        // The encoding is canonical: only the key `storage_key` makes for this name is accepted
+        // (this rejects escaped `a-z0-9_-`, unescaped other bytes, and hashed-length encodings).
+        (name.storage_key() == key).then_some(ParsedKey::Name(name))
+    }
+}
+
+/// A storage key, read back: what [`IndexName::parse_storage_key`] makes of it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ParsedKey {
+    /// A readable key, and the one name it stands for.
+    Name(IndexName),
+    /// A hashed key (`~` + 64 lower-case hex digits): only the stored envelope knows the name.
+    Hashed,
 }
 
 /// Shows the name quoted and escaped, so hostile names cannot forge log lines.
@@ -159,6 +215,130 @@ mod tests {
         // Exactly at the readable limit stays readable; one byte more is hashed.
         assert_eq!(key(&"a".repeat(200)), "a".repeat(200));
         assert!(key(&format!("{}A", "a".repeat(198))).starts_with('~'));
+    }
+
+    /// Names that stress the encoding: path-like, case, escapes, control bytes, scripts, and
+    /// lengths on both sides of the 200-character readable limit.
+    fn hostile_names() -> Vec<String> {
+        let mut names: Vec<String> = [
+            "a",
+            "A",
+            "%",
+            "%25",
+            "%41",
+            "~",
+            "~root",
+            ".",
+            "..",
+            "../../etc/passwd",
+            "/abs",
+            "a/b",
+            "a\\b",
+            "x.kms",
+            " ",
+            "\t\n\r",
+            "\u{1}",
+            "\u{7f}",
+            "é",
+            "e\u{301}",
+            "鍵",
+            "🔑",
+            "-",
+            "_",
+            "my_index-01",
+            "My Index",
+            "a%20b",
+            "\u{feff}bom",
+        ]
+        .map(String::from)
+        .to_vec();
+        names.extend([
+            "a".repeat(200),
+            "a".repeat(255),
+            format!("{}A", "a".repeat(197)), // 200 characters escaped: readable
+            format!("{}A", "a".repeat(198)), // 201: hashed
+            "A".repeat(66),                  // 198 escaped
+            "A".repeat(67),                  // 201 escaped
+            "鍵".repeat(85),
+            "\u{ff}".repeat(127),
+        ]);
+        names.extend(
+            (1u8..=255)
+                .filter_map(|b| char::from_u32(b.into()))
+                .map(|c| c.to_string()),
+        );
+        names
+    }
+
+    #[test]
+    fn from_storage_key_inverts_every_readable_key_and_declines_hashed_ones() {
+        let mut hashed = 0;
+        for name in hostile_names() {
+            let index = IndexName::new(&name).unwrap();
+            let k = index.storage_key();
+            match IndexName::parse_storage_key(&k) {
+                Some(ParsedKey::Name(back)) => {
+                    assert_eq!(back, index, "{k}");
+                    assert_eq!(IndexName::from_storage_key(&k), Some(index));
+                }
+                Some(ParsedKey::Hashed) => {
+                    hashed += 1;
+                    assert!(k.starts_with('~') && k.len() == 65, "{name:?}");
+                    assert_eq!(IndexName::from_storage_key(&k), None);
+                }
+                None => panic!("{name:?} -> {k} not recognised"),
+            }
+        }
+        assert_eq!(hashed, 5);
+    }
+
+    #[test]
+    fn from_storage_key_rejects_keys_storage_key_never_makes() {
+        let long_hash = format!("~{}", "0".repeat(64));
+        assert_eq!(
+            IndexName::parse_storage_key(&long_hash),
+            Some(ParsedKey::Hashed)
+        );
+        for bad in [
+            String::new(),
+            "%4d".into(),   // lower-case hex
+            "%61".into(),   // 'a' stands for itself
+            "%30".into(),   // '0'
+            "%5F".into(),   // '_'
+            "%2D".into(),   // '-'
+            "A".into(),     // upper case is always escaped
+            "a.kms".into(), // '.' is escaped
+            "a b".into(),   // so is a space
+            "a/b".into(),
+            "~".into(),
+            "%".into(), // truncated escape
+            "%4".into(),
+            "a%".into(),
+            "%G0".into(), // not hex
+            "%+1".into(),
+            "%00".into(), // NUL is not a valid name
+            "%FF".into(), // not UTF-8 on its own
+            "%C3".into(), // truncated UTF-8
+            "%C3%A9%".into(),
+            "é".into(),                     // non-ASCII is escaped
+            "a".repeat(201),                // would have been hashed
+            "%41".repeat(67),               // 201 characters: would have been hashed
+            format!("~{}", "A".repeat(64)), // upper-case digest
+            format!("~{}", "0".repeat(63)),
+            format!("~{}", "0".repeat(65)),
+            format!("~{}g", "0".repeat(63)),
+            format!("x~{}", "0".repeat(64)),
+        ] {
+            assert_eq!(IndexName::parse_storage_key(&bad), None, "{bad:?}");
+            assert_eq!(IndexName::from_storage_key(&bad), None, "{bad:?}");
+        }
+        // The canonical spellings of the same names are accepted.
+        for (good, name) in [("%4D", "M"), ("%C3%A9", "é"), ("%25", "%"), ("%7E", "~")] {
+            assert_eq!(
+                IndexName::from_storage_key(good),
+                Some(IndexName::new(name).unwrap())
+            );
+        }
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! An envelope ([`KmsBlob`]) records how one index's 32-byte key-encryption key is wrapped by an
 //! external Key Management Service. This crate stores envelopes next to the index keystore (see
 //! [`StorageConfig`]) with the four documented operations — [`create_index_kms`] (strict insert),
-//! [`push_index_kms`] (upsert), [`get_index_kms`] and [`delete_index_kms`] (idempotent) — and
-//! exports the same operations to C (`include/cyborgdb_core/index_kms.h`, module [`ffi`]) and C++
+//! [`push_index_kms`] (upsert), [`get_index_kms`] and [`delete_index_kms`] (idempotent) — plus
+//! [`list_index_kms`] (Rust only), and exports the four to C (`include/cyborgdb_core/index_kms.h`, module [`ffi`]) and C++
 //! (`include/cyborgdb_core/index_kms.hpp`).
 //!
 //! Layout: [`blob`] (the envelope and its validation), [`index_name`] (name rules and their
@@ -27,7 +27,9 @@ pub mod storage;
 pub use aws::AwsTimeouts;
 pub use blob::{KmsBlob, Provider};
 pub use cache::{CacheStats, Clock, KekCacheOptions, ManualClock};
-pub use envelope::{create_index_kms, delete_index_kms, get_index_kms, push_index_kms};
+pub use envelope::{
+    create_index_kms, delete_index_kms, get_index_kms, list_index_kms, push_index_kms,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
 pub use kms::{Kek, KmsClient, KmsClientOptions, Registry, Slot};

@@ -4,7 +4,8 @@ mod common;
 
 use common::{assert_corrupt, aws_kms_blob, file_names};
 use cyborgdb_kms::{
-    create_index_kms, delete_index_kms, get_index_kms, push_index_kms, ErrorKind, StorageConfig,
+    create_index_kms, delete_index_kms, get_index_kms, list_index_kms, push_index_kms, ErrorKind,
+    IndexName, StorageConfig,
 };
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader};
@@ -211,6 +212,143 @@ fn a_root_that_is_a_file_fails_with_io_naming_the_cause() {
         err.message()
     );
     assert_eq!(fs::read(&root).unwrap(), b"not a dir");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing
+
+#[test]
+fn list_of_a_missing_root_is_empty_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("not/yet");
+    assert!(list_index_kms(&disk(&root)).unwrap().is_empty());
+    assert!(!dir.path().join("not").exists());
+}
+
+#[test]
+fn list_ignores_temp_foreign_and_non_canonical_entries_and_directories() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let store = disk(root);
+    let long = "鍵".repeat(85);
+    push_index_kms(&store, "idx", &aws_kms_blob(1)).unwrap();
+    push_index_kms(&store, "My Index", &aws_kms_blob(2)).unwrap();
+    push_index_kms(&store, &long, &aws_kms_blob(3)).unwrap();
+    let envelope = fs::read(root.join("idx.kms")).unwrap();
+
+    // Files no storage key names, each holding a valid envelope so only the name can exclude it.
+    let hash = format!("~{}", "0".repeat(64));
+    for name in [
+        ".cyborgdb-kms.123.0.0000abcd.tmp", // a write in progress or left by a crash
+        ".cyborgdb-kms.1.2.3.tmp.kms",
+        "readme.txt",
+        "idx.kms.bak",
+        "idx.KMS",
+        "idx",
+        ".kms",      // empty key
+        "IDX.kms",   // upper case is always escaped
+        "%69dx.kms", // an escape of a byte that stands for itself ('i')
+        "%4dy.kms",  // lower-case hex
+        "%4D%.kms",  // a truncated escape
+        "%FF.kms",   // not UTF-8
+        "%00.kms",   // NUL: not a name
+        "a b.kms",   // unescaped space
+        "x.y.kms",
+        "~abc.kms",                          // not a SHA-256
+        &format!("{}.kms", "a".repeat(201)), // would have been hashed
+        &format!("~{}.kms", "A".repeat(64)), // upper-case digest
+    ] {
+        fs::write(root.join(name), &envelope).unwrap();
+    }
+    fs::write(
+        root.join(std::ffi::OsStr::from_bytes(b"\xff.kms")),
+        &envelope,
+    )
+    .unwrap();
+    // Directories, even named like envelopes (readable or hashed), and what is inside them.
+    for sub in ["sub", "dir.kms", &format!("{hash}.kms")] {
+        fs::create_dir(root.join(sub)).unwrap();
+        fs::write(root.join(sub).join("inner.kms"), &envelope).unwrap();
+    }
+    // Symlinks: to an envelope file it is what a get reads, so it is listed; dangling or to a
+    // directory it is not.
+    std::os::unix::fs::symlink(root.join("idx.kms"), root.join("alias.kms")).unwrap();
+    std::os::unix::fs::symlink(root.join("gone.kms"), root.join("dangling.kms")).unwrap();
+    std::os::unix::fs::symlink(root.join("sub"), root.join("subdir.kms")).unwrap();
+
+    let mut expected = vec![
+        "My Index".to_owned(),
+        "alias".to_owned(),
+        "idx".to_owned(),
+        long,
+    ];
+    expected.sort();
+    assert_eq!(list_index_kms(&store).unwrap(), expected);
+}
+
+#[test]
+fn list_reads_hashed_files_and_reports_a_damaged_or_misplaced_one_as_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let store = disk(root);
+    let long = "鍵".repeat(85);
+    let other_long = "鍵".repeat(84);
+    push_index_kms(&store, &long, &aws_kms_blob(1)).unwrap();
+    push_index_kms(&store, &other_long, &aws_kms_blob(2)).unwrap();
+    push_index_kms(&store, "short", &aws_kms_blob(3)).unwrap();
+    let path = root.join(format!(
+        "{}.kms",
+        IndexName::new(&long).unwrap().storage_key()
+    ));
+    let good = fs::read(&path).unwrap();
+    let other = fs::read(root.join(format!(
+        "{}.kms",
+        IndexName::new(&other_long).unwrap().storage_key()
+    )))
+    .unwrap();
+
+    let expect_corrupt = |reason: &str| {
+        let err = list_index_kms(&store).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
+        assert_eq!(
+            err.message(),
+            format!("listing KMS envelopes: stored KMS envelope at {path:?} is corrupt: {reason}")
+        );
+    };
+    fs::write(&path, &good[..good.len() - 1]).unwrap();
+    expect_corrupt(&format!(
+        "{} bytes where the size prefix says {} (truncated or extended)",
+        good.len() - 1,
+        good.len()
+    ));
+    fs::write(&path, vec![7u8; 70 * 1024]).unwrap();
+    expect_corrupt("65537 bytes, more than any envelope (65536)");
+    // Another long name's envelope copied over it: its name hashes elsewhere.
+    fs::write(&path, &other).unwrap();
+    expect_corrupt(&format!("it belongs to index {:?}...", "鍵".repeat(64)));
+    // A short name's envelope in a hashed file would alias that name.
+    fs::copy(root.join("short.kms"), &path).unwrap();
+    expect_corrupt("it belongs to index \"short\"");
+
+    fs::write(&path, &good).unwrap();
+    assert_eq!(list_index_kms(&store).unwrap().len(), 3);
+}
+
+#[test]
+fn list_of_a_root_that_is_not_a_directory_is_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("file");
+    fs::write(&root, b"not a dir").unwrap();
+    let err = list_index_kms(&disk(&root)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io);
+    assert!(
+        err.message().starts_with(&format!(
+            "listing KMS envelopes: cannot open directory {root:?}: Not a directory"
+        )),
+        "{}",
+        err.message()
+    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
-//! S3 storage (issue #5) against moto's S3 — the documented semantics, object layout, create races
-//! across threads and processes, a missing bucket, rejected credentials, corrupt objects and the
-//! emulator going away — and against a scripted loopback server (`common::fake_s3`) for what moto
-//! does not model: the exact credentials on the wire, 403/409/5xx answers, a server that never
-//! answers, an object that claims to be huge.
+//! S3 storage (issue #5) against moto's S3 — the documented semantics, object layout, listing
+//! (more than one page, foreign and nested objects), create races across threads and processes, a
+//! missing bucket, rejected credentials, corrupt objects and the emulator going away — and against
+//! a scripted loopback server (`common::fake_s3`) for what moto does not model: the exact
+//! credentials on the wire, 403/409/5xx answers, a server that never answers, an object that
+//! claims to be huge, listing pages scripted to the byte.
 //!
 //! Every client here is pointed at 127.0.0.1 explicitly; nothing reaches AWS.
 
@@ -14,12 +15,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use common::fake_s3::Request;
 use common::fake_s3::{FakeS3, Response};
 use common::moto::{moto, unique, Moto};
-use common::{assert_corrupt, aws_kms_blob, none_blob};
+use common::{assert_corrupt, aws_kms_blob, hostile_names, none_blob, sorted};
 use cyborgdb_kms::{
-    create_index_kms, delete_index_kms, get_index_kms, push_index_kms, AwsTimeouts, ErrorKind,
-    IndexName, S3Credentials, S3Options, StorageConfig,
+    create_index_kms, delete_index_kms, get_index_kms, list_index_kms, push_index_kms, AwsTimeouts,
+    ErrorKind, IndexName, S3Credentials, S3Options, StorageConfig,
 };
 
 /// Keys moto accepts (it checks none unless told to); deliberately not the process's
@@ -189,6 +191,111 @@ fn works_when_called_from_inside_a_tokio_runtime() {
         assert_eq!(get_index_kms(&store, "idx").unwrap(), aws_kms_blob(1));
     });
     callers.block_on(async move { drop(store) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing (moto)
+
+#[test]
+fn list_returns_the_names_under_the_prefix_sorted() {
+    let names = hostile_names();
+    for prefix in ["keystore", "a/b/", ""] {
+        let (bucket, store) = moto_store(prefix);
+        assert!(list_index_kms(&store).unwrap().is_empty(), "{prefix:?}");
+        for (i, name) in names.iter().enumerate() {
+            create_index_kms(&store, name, &aws_kms_blob(i as u8)).unwrap();
+        }
+        assert_eq!(
+            list_index_kms(&store).unwrap(),
+            sorted(&names),
+            "{prefix:?}"
+        );
+        let (gone, kept) = names.split_at(names.len() / 2);
+        for name in gone {
+            delete_index_kms(&store, name).unwrap();
+        }
+        assert_eq!(list_index_kms(&store).unwrap(), sorted(kept), "{prefix:?}");
+        for name in kept {
+            delete_index_kms(&store, name).unwrap();
+        }
+        assert!(list_index_kms(&store).unwrap().is_empty(), "{prefix:?}");
+        assert!(moto().list_keys(&bucket).is_empty());
+    }
+}
+
+#[test]
+fn list_ignores_objects_outside_the_prefix_in_subfolders_or_not_named_like_envelopes() {
+    let (bucket, store) = moto_store("ks");
+    let top = StorageConfig::s3(&bucket, options(&moto().endpoint, "")).unwrap();
+    let long = "鍵".repeat(85);
+    push_index_kms(&store, "idx", &aws_kms_blob(1)).unwrap();
+    push_index_kms(&store, &long, &aws_kms_blob(2)).unwrap();
+    let envelope = moto().get_object(&bucket, "ks/idx.kms");
+    let hash = IndexName::new(&long).unwrap().storage_key();
+    // Each holds a valid envelope, so only its key can exclude it.
+    for key in [
+        "idx.kms".to_owned(), // outside the prefix (but a top-level envelope for `top`)
+        "ks-other/other.kms".into(),
+        "ksother.kms".into(), // shares the string prefix "ks", not the folder "ks/"
+        "ks/sub/nested.kms".into(),
+        format!("ks/sub/{hash}.kms"),
+        "ks//double.kms".into(),
+        "ks/readme.txt".into(),
+        "ks/idx.kms.bak".into(),
+        "ks/IDX.kms".into(),
+        "ks/%69dx.kms".into(),
+        "ks/%4dy.kms".into(),
+        "ks/.kms".into(),
+        "ks/~abc.kms".into(),
+        format!("ks/{}.kms", "a".repeat(201)),
+        "ks/.cyborgdb-kms.1.2.3.tmp".into(),
+        "ks/dir.kms/".into(),
+    ] {
+        moto().put_object(&bucket, &key, &envelope);
+    }
+    let mut expected = vec!["idx".to_owned(), long];
+    expected.sort();
+    assert_eq!(list_index_kms(&store).unwrap(), expected);
+    // At the top of the bucket only the top-level objects count, not those under ks/.
+    assert_eq!(list_index_kms(&top).unwrap(), ["idx", "ksother"]);
+}
+
+#[test]
+fn list_follows_continuation_tokens_past_the_first_page() {
+    // S3 (and moto) return at most 1000 keys per ListObjectsV2 page.
+    let (bucket, store) = moto_store("ks");
+    let readable: Vec<String> = (0..1003).map(|i| format!("index-{i:04}")).collect();
+    let envelope = {
+        push_index_kms(&store, "seed", &none_blob()).unwrap();
+        moto().get_object(&bucket, "ks/seed.kms")
+    };
+    delete_index_kms(&store, "seed").unwrap();
+    // Readable names are listed without being read, so any bytes will do; put them concurrently.
+    let s3 = moto().s3();
+    common::moto::runtime().block_on(async {
+        let puts: Vec<_> = readable
+            .iter()
+            .map(|name| {
+                let request = s3
+                    .put_object()
+                    .bucket(&bucket)
+                    .key(format!("ks/{name}.kms"))
+                    .body(envelope.clone().into());
+                tokio::spawn(request.send())
+            })
+            .collect();
+        for put in puts {
+            put.await.unwrap().expect("moto PutObject");
+        }
+    });
+    let hashed = ["鍵".repeat(85), "z".repeat(255)];
+    for name in &hashed {
+        create_index_kms(&store, name, &none_blob()).unwrap();
+    }
+    let mut expected = readable.clone();
+    expected.extend(hashed.iter().cloned());
+    expected.sort();
+    assert_eq!(list_index_kms(&store).unwrap(), expected);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,6 +525,25 @@ fn a_missing_bucket_is_access_denied_naming_bucket_key_operation_and_code() {
 }
 
 #[test]
+fn listing_a_missing_bucket_is_access_denied_naming_bucket_prefix_and_code() {
+    let bucket = unique("missing");
+    let store = StorageConfig::s3(&bucket, options(&moto().endpoint, "ks")).unwrap();
+    let err = list_index_kms(&store).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageAccessDenied, "{err:?}");
+    let m = err.message();
+    assert!(
+        m.starts_with(&format!(
+            "listing KMS envelopes: S3 ListObjectsV2 s3://{bucket}/ks/ failed: NoSuchBucket: "
+        )),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!("bucket \"{bucket}\" does not exist")),
+        "{m}"
+    );
+}
+
+#[test]
 fn credentials_the_store_rejects_are_access_denied() {
     // A moto that checks credentials (every request authenticated): our keys are unknown to it.
     let strict = Moto::spawn(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
@@ -426,6 +552,7 @@ fn credentials_the_store_rejects_are_access_denied() {
         create_index_kms(&store, "idx", &aws_kms_blob(1)).unwrap_err(),
         get_index_kms(&store, "idx").unwrap_err(),
         delete_index_kms(&store, "idx").unwrap_err(),
+        list_index_kms(&store).unwrap_err(),
     ] {
         assert_eq!(err.kind(), ErrorKind::StorageAccessDenied, "{err:?}");
         assert!(err.message().contains("InvalidAccessKeyId"), "{err:?}");
@@ -457,6 +584,252 @@ fn s3_error_codes_map_to_access_denied_unavailable_or_io() {
         assert!(
             err.message().contains(&format!("{code}: scripted")),
             "{err:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing (scripted)
+
+/// Whether `request` is a ListObjectsV2 call.
+fn is_list(request: &Request) -> bool {
+    request.method == "GET" && request.path.contains("list-type=2")
+}
+
+/// A ListObjectsV2 answer listing `keys`; truncated with `next` as the token if given.
+fn list_page(keys: &[&str], truncated: bool, next: Option<&str>) -> Response {
+    let mut body = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult \
+         xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>fake-bucket</Name>\
+         <Prefix>ks/</Prefix><Delimiter>/</Delimiter><MaxKeys>1000</MaxKeys>",
+    );
+    body.push_str(&format!("<KeyCount>{}</KeyCount>", keys.len()));
+    body.push_str(&format!("<IsTruncated>{truncated}</IsTruncated>"));
+    if let Some(next) = next {
+        body.push_str(&format!(
+            "<NextContinuationToken>{next}</NextContinuationToken>"
+        ));
+    }
+    for key in keys {
+        body.push_str(&format!(
+            "<Contents><Key>{key}</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified>\
+             <ETag>&quot;0&quot;</ETag><Size>1</Size><StorageClass>STANDARD</StorageClass>\
+             </Contents>"
+        ));
+    }
+    body.push_str("<CommonPrefixes><Prefix>ks/sub/</Prefix></CommonPrefixes></ListBucketResult>");
+    Response::Reply(
+        200,
+        vec![("content-type".into(), "application/xml".into())],
+        body.into_bytes(),
+    )
+}
+
+#[test]
+fn list_sends_prefix_and_delimiter_and_passes_each_continuation_token_back() {
+    let server = FakeS3::start(|request| {
+        if request.path.contains("continuation-token=page%2B2") {
+            list_page(&["ks/b.kms", "ks/sub/x.kms"], true, Some("page/3"))
+        } else if request.path.contains("continuation-token=page%2F3") {
+            list_page(&["ks/c.kms"], false, None)
+        } else {
+            list_page(&["ks/a.kms", "other/z.kms"], true, Some("page+2"))
+        }
+    });
+    let store = fake_store(&server, quick_timeouts());
+    assert_eq!(list_index_kms(&store).unwrap(), ["a", "b", "c"]);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3, "{requests:?}");
+    for (i, r) in requests.iter().enumerate() {
+        assert!(is_list(r), "{r:?}");
+        assert!(
+            r.path.starts_with("/fake-bucket?") || r.path.starts_with("/fake-bucket/?"),
+            "{}",
+            r.path
+        );
+        assert!(r.path.contains("prefix=ks%2F"), "{}", r.path);
+        assert!(r.path.contains("delimiter=%2F"), "{}", r.path);
+        assert_eq!(r.path.contains("continuation-token="), i > 0, "{}", r.path);
+        assert_eq!(r.access_key_id(), Some(S3_ACCESS_KEY));
+    }
+}
+
+#[test]
+fn a_truncated_listing_without_a_new_token_is_io_not_a_partial_list_or_a_loop() {
+    for (next, why) in [
+        (None, "there is no continuation token"),
+        (Some("same"), "the continuation token did not change"),
+    ] {
+        let server = FakeS3::start(move |_| list_page(&["ks/a.kms"], true, next));
+        let store = fake_store(&server, quick_timeouts());
+        let err = list_index_kms(&store).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
+        assert_eq!(
+            err.message(),
+            format!(
+                "listing KMS envelopes: S3 ListObjectsV2 s3://fake-bucket/ks/ failed: the \
+                 listing is truncated but {why}"
+            )
+        );
+        assert_eq!(server.requests().len(), if next.is_some() { 2 } else { 1 });
+    }
+}
+
+#[test]
+fn list_error_answers_map_to_access_denied_unavailable_or_io() {
+    let cases = [
+        (403, "AccessDenied", ErrorKind::StorageAccessDenied),
+        (403, "InvalidAccessKeyId", ErrorKind::StorageAccessDenied),
+        (503, "SlowDown", ErrorKind::StorageUnavailable),
+        (500, "InternalError", ErrorKind::StorageUnavailable),
+        (400, "InvalidArgument", ErrorKind::Io),
+    ];
+    for (status, code, kind) in cases {
+        let server = FakeS3::start(move |_| Response::error(status, code, "scripted"));
+        let store = fake_store(&server, quick_timeouts());
+        let err = list_index_kms(&store).unwrap_err();
+        assert_eq!(err.kind(), kind, "{code}: {err:?}");
+        assert_eq!(
+            err.message(),
+            format!(
+                "listing KMS envelopes: S3 ListObjectsV2 s3://fake-bucket/ks/ failed: {code}: \
+                 scripted (HTTP {status})"
+            )
+        );
+    }
+    // A body that is not a listing.
+    let server = FakeS3::start(|_| {
+        Response::Reply(
+            200,
+            vec![("content-type".into(), "application/xml".into())],
+            b"<ListBucketResult><IsTruncated>maybe".to_vec(),
+        )
+    });
+    let err = list_index_kms(&fake_store(&server, quick_timeouts())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
+    assert!(
+        err.message()
+            .starts_with("listing KMS envelopes: S3 ListObjectsV2 s3://fake-bucket/ks/ failed: "),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_listing_that_never_answers_is_unavailable_within_the_operation_timeout() {
+    let server = FakeS3::start(|_| Response::Hang);
+    let timeouts = quick_timeouts();
+    let store = fake_store(&server, timeouts.clone());
+    let started = Instant::now();
+    let err = list_index_kms(&store).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageUnavailable, "{err:?}");
+    assert!(
+        err.message().starts_with(
+            "listing KMS envelopes: S3 ListObjectsV2 s3://fake-bucket/ks/ failed: storage \
+             unavailable: "
+        ),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < timeouts.operation + Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn hashed_keys_are_read_and_a_vanished_one_is_skipped_a_bad_one_reported() {
+    let long = "鍵".repeat(85);
+    let hash = IndexName::new(&long).unwrap().storage_key();
+    let object = format!("ks/{hash}.kms");
+    // The envelope bytes this library writes for `long`, made through a disk store.
+    let dir = tempfile::tempdir().unwrap();
+    push_index_kms(
+        &StorageConfig::disk(dir.path()).unwrap(),
+        &long,
+        &aws_kms_blob(1),
+    )
+    .unwrap();
+    let envelope = std::fs::read(dir.path().join(format!("{hash}.kms"))).unwrap();
+    let location = format!("s3://fake-bucket/{object}");
+
+    let serve = |object_answer: fn(&[u8]) -> Response| {
+        let envelope = envelope.clone();
+        let key = object.clone();
+        FakeS3::start(move |request| {
+            if is_list(request) {
+                list_page(&["ks/short.kms", &key], false, None)
+            } else {
+                object_answer(&envelope)
+            }
+        })
+    };
+
+    let server = serve(Response::object);
+    let store = fake_store(&server, quick_timeouts());
+    assert_eq!(
+        list_index_kms(&store).unwrap(),
+        ["short".to_owned(), long.clone()]
+    );
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "one listing, one read: {requests:?}");
+    assert_eq!(requests[1].method, "GET");
+    assert!(requests[1]
+        .path
+        .starts_with(&format!("/fake-bucket/ks/{hash}.kms")));
+
+    // Deleted between the listing and the read.
+    let server = serve(|_| Response::error(404, "NoSuchKey", "gone"));
+    assert_eq!(
+        list_index_kms(&fake_store(&server, quick_timeouts())).unwrap(),
+        ["short"]
+    );
+
+    let server = serve(|bytes| Response::object(&bytes[..bytes.len() - 1]));
+    let err = list_index_kms(&fake_store(&server, quick_timeouts())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
+    assert!(
+        err.message().starts_with(&format!(
+            "listing KMS envelopes: stored KMS envelope at {location} is corrupt: "
+        )),
+        "{err:?}"
+    );
+
+    let server = serve(|_| Response::Lying {
+        declared: 10_000_000,
+        sent: vec![0; 1024],
+    });
+    let err = list_index_kms(&fake_store(&server, quick_timeouts())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
+    assert_eq!(
+        err.message(),
+        format!(
+            "listing KMS envelopes: stored KMS envelope at {location} is corrupt: 10000000 bytes, \
+             more than any envelope (65536); not read"
+        )
+    );
+
+    for (status, code, kind) in [
+        (403, "AccessDenied", ErrorKind::StorageAccessDenied),
+        (503, "SlowDown", ErrorKind::StorageUnavailable),
+    ] {
+        let server = FakeS3::start({
+            let key = object.clone();
+            move |request| {
+                if is_list(request) {
+                    list_page(&[&key], false, None)
+                } else {
+                    Response::error(status, code, "scripted")
+                }
+            }
+        });
+        let err = list_index_kms(&fake_store(&server, quick_timeouts())).unwrap_err();
+        assert_eq!(err.kind(), kind, "{err:?}");
+        assert_eq!(
+            err.message(),
+            format!(
+                "listing KMS envelopes: S3 GetObject {location} failed: {code}: scripted (HTTP \
+                 {status})"
+            )
         );
     }
 }
@@ -552,6 +925,20 @@ fn the_emulator_going_away_mid_run_is_unavailable_within_the_bound() {
         assert!(err.message().contains("storage unavailable"), "{err:?}");
         assert!(elapsed < bound, "{operation} took {elapsed:?}");
     }
+    let started = Instant::now();
+    let err = list_index_kms(&store).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageUnavailable, "{err:?}");
+    assert!(
+        err.message().starts_with(
+            "listing KMS envelopes: S3 ListObjectsV2 s3://doomed/ks/ failed: storage unavailable"
+        ),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < bound,
+        "list took {:?}",
+        started.elapsed()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

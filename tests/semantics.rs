@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{aws_kms_blob, both_stores, none_blob};
+use common::{aws_kms_blob, both_stores, hostile_names, none_blob, sorted};
 use cyborgdb_kms::{
-    create_index_kms, delete_index_kms, get_index_kms, push_index_kms, ErrorKind, KmsBlob,
-    StorageConfig,
+    create_index_kms, delete_index_kms, get_index_kms, list_index_kms, push_index_kms, ErrorKind,
+    IndexName, KmsBlob, StorageConfig,
 };
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -86,6 +86,61 @@ fn indexes_are_independent() {
         delete_index_kms(&store, "a").unwrap();
         assert_eq!(get_index_kms(&store, "b").unwrap(), aws_kms_blob(2));
     }
+}
+
+#[test]
+fn list_returns_every_stored_name_once_sorted_and_forgets_deleted_ones() {
+    let names = hostile_names();
+    let hashed = names
+        .iter()
+        .filter(|n| IndexName::new(n).unwrap().storage_key().starts_with('~'))
+        .count();
+    assert_eq!(hashed, 6, "the list exercises hashed keys");
+    for (kind, store, _dir) in both_stores() {
+        assert!(list_index_kms(&store).unwrap().is_empty(), "{kind}");
+        for (i, name) in names.iter().enumerate() {
+            create_index_kms(&store, name, &aws_kms_blob(i as u8)).unwrap();
+        }
+        assert_eq!(list_index_kms(&store).unwrap(), sorted(&names), "{kind}");
+        // Replacing an envelope does not list its name twice.
+        for name in &names {
+            push_index_kms(&store, name, &none_blob()).unwrap();
+        }
+        assert_eq!(list_index_kms(&store).unwrap(), sorted(&names), "{kind}");
+        // Every listed name reads back.
+        for name in list_index_kms(&store).unwrap() {
+            assert_eq!(get_index_kms(&store, &name).unwrap(), none_blob(), "{kind}");
+        }
+
+        let (gone, kept): (Vec<_>, Vec<_>) = names
+            .iter()
+            .cloned()
+            .enumerate()
+            .partition(|(i, _)| i % 2 == 0);
+        for (_, name) in &gone {
+            delete_index_kms(&store, name).unwrap();
+        }
+        let kept: Vec<String> = kept.into_iter().map(|(_, n)| n).collect();
+        assert_eq!(list_index_kms(&store).unwrap(), sorted(&kept), "{kind}");
+        for name in &kept {
+            delete_index_kms(&store, name).unwrap();
+        }
+        assert!(list_index_kms(&store).unwrap().is_empty(), "{kind}");
+    }
+}
+
+#[test]
+fn clones_and_other_configs_on_one_store_list_the_same_names() {
+    let memory = StorageConfig::memory();
+    push_index_kms(&memory, "idx", &none_blob()).unwrap();
+    assert_eq!(list_index_kms(&memory.clone()).unwrap(), ["idx"]);
+    assert!(list_index_kms(&StorageConfig::memory()).unwrap().is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let a = StorageConfig::disk(dir.path()).unwrap();
+    push_index_kms(&a, &"鍵".repeat(85), &none_blob()).unwrap();
+    let b = StorageConfig::disk(dir.path()).unwrap();
+    assert_eq!(list_index_kms(&b).unwrap(), ["鍵".repeat(85)]);
 }
 
 #[test]

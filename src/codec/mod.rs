@@ -58,6 +58,32 @@ pub(crate) fn encode(index: &IndexName, blob: &KmsBlob, created_at: i64) -> Vec<
 
 /// Decodes an envelope stored for `index`. The error is the reason the bytes are rejected.
 pub(crate) fn decode(index: &IndexName, bytes: &[u8]) -> Result<KmsBlob, String> {
+    let fields = verify(bytes)?;
+    if fields.index_name != index.as_str() {
+        return Err(belongs_to(fields.index_name));
+    }
+    Ok(fields.to_blob())
+}
+
+/// Decodes an envelope whose index is not known in advance, returning the index name it records
+/// with the blob. The bytes pass the same checks as in [`decode`]; the caller decides whether the
+/// recorded name is the one it expected (see [`belongs_to`] for the reason to give if not).
+pub(crate) fn decode_named(bytes: &[u8]) -> Result<(String, KmsBlob), String> {
+    let fields = verify(bytes)?;
+    Ok((fields.index_name.to_owned(), fields.to_blob()))
+}
+
+/// The rejection reason for an envelope that records index `recorded` where another was expected.
+pub(crate) fn belongs_to(recorded: &str) -> String {
+    format!(
+        "it belongs to index {}",
+        crate::error::quoted_prefix(recorded)
+    )
+}
+
+/// Every check on stored bytes except which index they are for: length, size prefix, file
+/// identifier, the FlatBuffers verifier, and the checksum. Returns the fields, borrowed.
+fn verify(bytes: &[u8]) -> Result<Fields<'_>, String> {
     if bytes.len() > MAX_ENCODED_LEN {
         return Err(format!(
             "{} bytes, more than any envelope ({MAX_ENCODED_LEN})",
@@ -101,21 +127,7 @@ pub(crate) fn decode(index: &IndexName, bytes: &[u8]) -> Result<KmsBlob, String>
     if stored != checksum(&fields) {
         return Err("checksum mismatch (the file was altered or damaged)".to_owned());
     }
-    if fields.index_name != index.as_str() {
-        return Err(format!(
-            "it belongs to index {}",
-            crate::error::quoted_prefix(fields.index_name)
-        ));
-    }
-    Ok(KmsBlob {
-        kms_name: fields.kms_name.to_owned(),
-        provider: fields.provider.to_owned(),
-        key_id: fields.key_id.to_owned(),
-        region: fields.region.to_owned(),
-        wrapped_kek: fields.wrapped_kek.to_vec(),
-        version: fields.version,
-        created_at: fields.created_at,
-    })
+    Ok(fields)
 }
 
 /// The fields the checksum covers, borrowed.
@@ -128,6 +140,20 @@ struct Fields<'a> {
     version: u32,
     created_at: i64,
     index_name: &'a str,
+}
+
+impl Fields<'_> {
+    fn to_blob(&self) -> KmsBlob {
+        KmsBlob {
+            kms_name: self.kms_name.to_owned(),
+            provider: self.provider.to_owned(),
+            key_id: self.key_id.to_owned(),
+            region: self.region.to_owned(),
+            wrapped_kek: self.wrapped_kek.to_vec(),
+            version: self.version,
+            created_at: self.created_at,
+        }
+    }
 }
 
 /// CRC-32 (IEEE, as `zlib.crc32`) of the canonical encoding: the byte `1`, then each field in
@@ -190,6 +216,41 @@ mod tests {
     fn encoding_is_stable_and_the_committed_v1_file_still_decodes() {
         assert_eq!(decode(&index(), GOLDEN_V1).unwrap(), blob());
         assert_eq!(encode(&index(), &blob(), blob().created_at), GOLDEN_V1);
+    }
+
+    #[test]
+    fn decode_named_returns_the_recorded_name_and_rejects_what_decode_rejects() {
+        assert_eq!(
+            decode_named(GOLDEN_V1).unwrap(),
+            ("golden".to_owned(), blob())
+        );
+        let long = IndexName::new(&"鍵".repeat(85)).unwrap();
+        let bytes = encode(&long, &blob(), 5);
+        let (name, decoded) = decode_named(&bytes).unwrap();
+        assert_eq!(name, long.as_str());
+        assert_eq!(decoded.created_at, 5);
+        // Another index's envelope: decode refuses it, decode_named reports whose it is.
+        assert_eq!(
+            decode(&IndexName::new("other").unwrap(), GOLDEN_V1).unwrap_err(),
+            belongs_to("golden")
+        );
+        assert_eq!(belongs_to("golden"), "it belongs to index \"golden\"");
+        for len in 0..GOLDEN_V1.len() {
+            let cut = &GOLDEN_V1[..len];
+            assert_eq!(
+                decode_named(cut).unwrap_err(),
+                decode(&index(), cut).unwrap_err()
+            );
+        }
+        // One bit flipped inside the wrapped KEK: the checksum catches it in both.
+        let kek = blob().wrapped_kek;
+        let at = GOLDEN_V1.windows(kek.len()).position(|w| w == kek).unwrap();
+        let mut flipped = GOLDEN_V1.to_vec();
+        flipped[at + 3] ^= 1;
+        assert_eq!(
+            decode_named(&flipped).unwrap_err(),
+            "checksum mismatch (the file was altered or damaged)"
+        );
     }
 
     #[test]
@@ -285,6 +346,7 @@ mod tests {
                 bytes[8..12].copy_from_slice(b"CKMS");
             }
             assert!(decode(&index(), &bytes).is_err(), "round {round}");
+            assert!(decode_named(&bytes).is_err(), "round {round}");
         }
     }
 

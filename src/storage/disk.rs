@@ -7,6 +7,7 @@
 //! replace) — and the directory is fsynced. Readers open only final names, so they never see a
 //! partial file. A writer holds an advisory lock on its temp file; temp files whose writer is gone
 //! (lock free) and that are older than [`STALE_TEMP_AGE`] are removed once per process and root.
+//! Listing reads the root directory and keeps the files named `<storage key>.kms`.
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
@@ -17,12 +18,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
 use crate::codec::MAX_ENCODED_LEN;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Subject};
 use crate::index_name::IndexName;
 
-/// File-name suffix of an envelope.
-pub(crate) const ENVELOPE_SUFFIX: &str = ".kms";
 /// File-name prefix and suffix of a temp file (never a valid envelope name: keys have no `.`).
 pub(crate) const TEMP_PREFIX: &str = ".cyborgdb-kms.";
 pub(crate) const TEMP_SUFFIX: &str = ".tmp";
@@ -46,9 +46,13 @@ impl DiskStore {
         }
     }
 
-    /// `<root>/<storage key>.kms`, built with one allocation (this is on every get's path).
+    /// `<root>/<storage key>.kms`.
     fn envelope_path(&self, index: &IndexName) -> PathBuf {
-        let key = index.storage_key();
+        self.key_path(&index.storage_key())
+    }
+
+    /// `<root>/<key>.kms`, built with one allocation (this is on every get's path).
+    fn key_path(&self, key: &str) -> PathBuf {
         let len = self.root.as_os_str().len() + 1 + key.len() + ENVELOPE_SUFFIX.len();
         let mut path = PathBuf::with_capacity(len);
         path.push(&self.root);
@@ -94,6 +98,24 @@ impl DiskStore {
         }
     }
 
+    /// The bytes of the envelope file at `path` (at most one byte past the limit), or `None` if
+    /// there is none.
+    fn read_envelope(&self, subject: Subject<'_>, path: &Path) -> Result<Option<Vec<u8>>> {
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(subject, format!("cannot open {path:?}"), &e)),
+        };
+        // One byte more than the limit tells an over-long file from one exactly at it. Typical
+        // envelopes are a few hundred bytes; 1 KiB stays below glibc's fast-bin consolidation
+        // threshold, which a 4 KiB buffer triggers on every free.
+        let mut bytes = Vec::with_capacity(1024);
+        file.take(MAX_ENCODED_LEN as u64 + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(subject, format!("cannot read {path:?}"), &e))?;
+        Ok(Some(bytes))
+    }
+
     fn sync_root(&self, index: &IndexName) -> Result<()> {
         sync_dir(&self.root)
             .map_err(|e| Error::io(index, format!("cannot fsync directory {:?}", self.root), &e))
@@ -126,20 +148,7 @@ impl super::EnvelopeBackend for DiskStore {
     }
 
     fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>> {
-        let path = self.envelope_path(index);
-        let file = match File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(index, format!("cannot open {path:?}"), &e)),
-        };
-        // One byte more than the limit tells an over-long file from one exactly at it. Typical
-        // envelopes are a few hundred bytes; 1 KiB stays below glibc's fast-bin consolidation
-        // threshold, which a 4 KiB buffer triggers on every free.
-        let mut bytes = Vec::with_capacity(1024);
-        file.take(MAX_ENCODED_LEN as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(index, format!("cannot read {path:?}"), &e))?;
-        Ok(Some(bytes))
+        self.read_envelope(Subject::Index(index), &self.envelope_path(index))
     }
 
     fn delete(&self, index: &IndexName) -> Result<()> {
@@ -153,6 +162,52 @@ impl super::EnvelopeBackend for DiskStore {
 
     fn location(&self, index: &IndexName) -> String {
         format!("{:?}", self.envelope_path(index))
+    }
+
+    /// The root's entries named `<storage key>.kms` that are files (or symlinks to files, which
+    /// a get follows). A missing root is an empty store.
+    fn list_keys(&self) -> Result<Vec<String>> {
+        let failed = |action: &str, e: &io::Error| {
+            Error::io(
+                Subject::Listing,
+                format_args!("cannot {action} directory {:?}", self.root),
+                e,
+            )
+        };
+        let entries = match fs::read_dir(&self.root) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(failed("open", &e)),
+        };
+        let mut keys = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| failed("read", &e))?;
+            let name = entry.file_name();
+            let Some(key) = name.to_str().and_then(key_of_envelope_name) else {
+                continue;
+            };
+            // An entry that vanishes or cannot be inspected now is left out, as a get would find
+            // nothing readable there either.
+            let is_file = match entry.file_type() {
+                Ok(kind) if kind.is_symlink() => {
+                    fs::metadata(entry.path()).is_ok_and(|m| m.is_file())
+                }
+                Ok(kind) => kind.is_file(),
+                Err(_) => false,
+            };
+            if is_file {
+                keys.push(key.to_owned());
+            }
+        }
+        Ok(keys)
+    }
+
+    fn get_by_key(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.read_envelope(Subject::Listing, &self.key_path(key))
+    }
+
+    fn key_location(&self, key: &str) -> String {
+        format!("{:?}", self.key_path(key))
     }
 }
 

@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::index_name::IndexName;
 
 /// Envelopes in a map behind a reader-writer lock: every operation is one map access under the
-/// lock, so each is atomic and creates have exactly one winner.
+/// lock, so each is atomic and creates have exactly one winner. The map is keyed by storage key,
+/// as the disk and S3 stores are, so listing and reading by key work the same on every backend.
 #[derive(Default)]
 pub(crate) struct MemoryStore {
     envelopes: RwLock<HashMap<String, Vec<u8>>>,
@@ -16,11 +17,12 @@ pub(crate) struct MemoryStore {
 
 impl super::EnvelopeBackend for MemoryStore {
     fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
+        let key = index.storage_key();
         let mut envelopes = self
             .envelopes
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        match envelopes.entry(index.as_str().to_owned()) {
+        match envelopes.entry(key) {
             Entry::Occupied(_) => Err(Error::already_exists(index)),
             Entry::Vacant(slot) => {
                 slot.insert(bytes.to_vec());
@@ -30,32 +32,50 @@ impl super::EnvelopeBackend for MemoryStore {
     }
 
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
+        let key = index.storage_key();
         let mut envelopes = self
             .envelopes
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        envelopes.insert(index.as_str().to_owned(), bytes.to_vec());
+        envelopes.insert(key, bytes.to_vec());
         Ok(())
     }
 
     fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>> {
-        let envelopes = self
-            .envelopes
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        Ok(envelopes.get(index.as_str()).cloned())
+        self.get_by_key(&index.storage_key())
     }
 
     fn delete(&self, index: &IndexName) -> Result<()> {
+        let key = index.storage_key();
         let mut envelopes = self
             .envelopes
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        envelopes.remove(index.as_str());
+        envelopes.remove(&key);
         Ok(())
     }
 
     fn location(&self, index: &IndexName) -> String {
         format!("memory store entry {index}")
+    }
+
+    fn list_keys(&self) -> Result<Vec<String>> {
+        let envelopes = self
+            .envelopes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(envelopes.keys().cloned().collect())
+    }
+
+    fn get_by_key(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let envelopes = self
+            .envelopes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        Ok(envelopes.get(key).cloned())
+    }
+
+    fn key_location(&self, key: &str) -> String {
+        format!("memory store entry with storage key {key}")
     }
 }

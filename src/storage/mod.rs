@@ -36,6 +36,26 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     fn delete(&self, index: &IndexName) -> Result<()>;
     /// Where `index`'s envelope lives, for error messages.
     fn location(&self, index: &IndexName) -> String;
+    /// The storage keys ([`IndexName::storage_key`], without `.kms`) of every stored envelope, in
+    /// no particular order. Entries no storage key names (temp files, foreign files, directories,
+    /// deeper S3 "folders") are left out. Errors are about [`Subject::Listing`](crate::error::Subject::Listing).
+    fn list_keys(&self) -> Result<Vec<String>>;
+    /// The bytes stored under storage key `key` (one [`list_keys`](Self::list_keys) returned), or
+    /// `None` if nothing is stored. Errors are about [`Subject::Listing`](crate::error::Subject::Listing).
+    fn get_by_key(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Where the envelope with storage key `key` lives, for error messages.
+    fn key_location(&self, key: &str) -> String;
+}
+
+/// Suffix of an envelope's file or object name: `<storage key>.kms`.
+pub(crate) const ENVELOPE_SUFFIX: &str = ".kms";
+
+/// The storage key of an envelope's file or object name (`<key>.kms`, relative to the root or
+/// prefix), or `None` if the name is not one the library writes: a temp file, a foreign file, a
+/// key `storage_key` never produces.
+pub(crate) fn key_of_envelope_name(name: &str) -> Option<&str> {
+    let key = name.strip_suffix(ENVELOPE_SUFFIX)?;
+    IndexName::parse_storage_key(key).map(|_| key)
 }
 
 /// Identifies the backing store where index keystores — and their envelopes — live.

@@ -14,6 +14,8 @@
 //! - push: unconditional `PutObject` (S3 replaces objects atomically: readers see the old or the
 //!   new envelope). get: `GetObject`; `NoSuchKey` is "nothing stored"; an object larger than any
 //!   envelope is `Corrupt` without reading it. delete: `DeleteObject`, which S3 makes idempotent.
+//! - list: `ListObjectsV2` under the prefix with delimiter `/`, one request per page of up to
+//!   1000 keys, following continuation tokens; objects in deeper "folders" are not listed.
 //!
 //! The client is built lazily, on the first operation (inside that operation's time bound), so
 //! constructing a store never does network I/O: resolving the region from the default chain may
@@ -33,16 +35,15 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use zeroize::Zeroize;
 
+use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
 use crate::aws::{
     check_endpoint_url, classify, find_cause, load_sdk_config, AwsFailure, AwsTimeouts,
 };
 use crate::codec::MAX_ENCODED_LEN;
-use crate::error::{quoted_prefix, Error, ErrorKind, Result};
+use crate::error::{quoted_prefix, Error, ErrorKind, Result, Subject};
 use crate::index_name::IndexName;
 use crate::runtime::BlockingRuntime;
 
-/// Suffix of an envelope object's key.
-const ENVELOPE_SUFFIX: &str = ".kms";
 /// S3's limit on object key length, in bytes.
 const MAX_OBJECT_KEY_LEN: usize = 1024;
 /// Longest storage key (`~` + 64 hex digits, or at most 200 readable characters) plus the suffix.
@@ -195,11 +196,15 @@ impl S3Store {
 
     /// The object key of `index`'s envelope: `<prefix><storage key>.kms`.
     fn object_key(&self, index: &IndexName) -> String {
-        let key = index.storage_key();
+        self.object_key_of(&index.storage_key())
+    }
+
+    /// The object key of the envelope with storage key `key`: `<prefix><key>.kms`.
+    fn object_key_of(&self, key: &str) -> String {
         let mut object =
             String::with_capacity(self.settings.prefix.len() + key.len() + ENVELOPE_SUFFIX.len());
         object.push_str(&self.settings.prefix);
-        object.push_str(&key);
+        object.push_str(key);
         object.push_str(ENVELOPE_SUFFIX);
         object
     }
@@ -209,7 +214,7 @@ impl S3Store {
     }
 
     /// The client, built on first use within the operation timeout.
-    async fn client(&self, index: &IndexName, operation: &str, key: &str) -> Result<&Client> {
+    async fn client(&self, subject: Subject<'_>, operation: &str, key: &str) -> Result<&Client> {
         self.client
             .get_or_try_init(|| async {
                 let limit = self.settings.timeouts.operation;
@@ -227,7 +232,7 @@ impl S3Store {
             .await
             .map_err(|e| {
                 e.context(format_args!(
-                    "index {index}: S3 {operation} {}",
+                    "{subject}: S3 {operation} {}",
                     self.location_of(key)
                 ))
             })
@@ -273,11 +278,11 @@ impl S3Store {
         self.runtime.run(operation)
     }
 
-    /// Turns an SDK failure of `operation` on `key` into an error naming index, operation,
+    /// Turns an SDK failure of `operation` on `key` into an error naming subject, operation,
     /// location, and the AWS error code and message.
     fn failure<E>(
         &self,
-        index: &IndexName,
+        subject: Subject<'_>,
         operation: &str,
         key: &str,
         error: &SdkError<E, HttpResponse>,
@@ -285,10 +290,7 @@ impl S3Store {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let at = format!(
-            "index {index}: S3 {operation} {} failed",
-            self.location_of(key)
-        );
+        let at = format!("{subject}: S3 {operation} {} failed", self.location_of(key));
         if let Some((kind, explained)) = credentials_failure(error) {
             return Error::new(kind, format!("{at}: {explained}"));
         }
@@ -333,8 +335,9 @@ impl S3Store {
         bytes: &[u8],
         only_if_absent: bool,
     ) -> std::result::Result<(), PutFailure> {
+        let subject = Subject::Index(index);
         let client = self
-            .client(index, operation, key)
+            .client(subject, operation, key)
             .await
             .map_err(PutFailure::Other)?;
         let mut request = client
@@ -355,13 +358,120 @@ impl S3Store {
                     Err(PutFailure::Exists)
                 } else if code == "ConditionalRequestConflict" {
                     Err(PutFailure::Conflict(
-                        self.failure(index, operation, key, &e),
+                        self.failure(subject, operation, key, &e),
                     ))
                 } else {
-                    Err(PutFailure::Other(self.failure(index, operation, key, &e)))
+                    Err(PutFailure::Other(self.failure(subject, operation, key, &e)))
                 }
             }
         }
+    }
+
+    /// One `GetObject` of `key`: its bytes (at most one past the envelope limit), or `None` if
+    /// there is no such object.
+    async fn get_object(&self, subject: Subject<'_>, key: &str) -> Result<Option<Vec<u8>>> {
+        let client = self.client(subject, "GetObject", key).await?;
+        let output = match client
+            .get_object()
+            .bucket(&self.settings.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
+            Err(e) => return Err(self.failure(subject, "GetObject", key, &e)),
+        };
+        let declared = output.content_length().unwrap_or(0);
+        if declared > MAX_ENCODED_LEN as i64 {
+            return Err(Error::corrupt(
+                subject,
+                self.location_of(key),
+                format_args!(
+                    "{declared} bytes, more than any envelope ({MAX_ENCODED_LEN}); not read"
+                ),
+            ));
+        }
+        // Never more than one byte past the limit, whatever the server sends: that byte is
+        // enough for the codec to report an over-long object as corrupt.
+        let cap = MAX_ENCODED_LEN + 1;
+        let mut body = output.body;
+        let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(cap));
+        let read = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                let room = cap - bytes.len();
+                bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if bytes.len() == cap {
+                    break;
+                }
+            }
+            Ok::<(), aws_smithy_types::byte_stream::error::Error>(())
+        };
+        // The operation timeout ends when the headers arrive; bound the body read too.
+        let limit = self.settings.timeouts.attempt;
+        let failed = |why: String| {
+            Error::new(
+                ErrorKind::StorageUnavailable,
+                format!(
+                    "{subject}: S3 GetObject {} failed: storage unavailable: {why}",
+                    self.location_of(key)
+                ),
+            )
+        };
+        match tokio::time::timeout(limit, read).await {
+            Ok(Ok(())) => Ok(Some(bytes)),
+            Ok(Err(e)) => Err(failed(format!("reading the object body failed ({e})"))),
+            Err(_) => Err(failed(format!(
+                "reading the object body took longer than {limit:?}"
+            ))),
+        }
+    }
+
+    /// One `ListObjectsV2` page after `token`: the keys on it and the next page's token.
+    async fn list_page(
+        &self,
+        client: &Client,
+        token: Option<String>,
+    ) -> Result<(Vec<String>, Option<String>)> {
+        let prefix = &self.settings.prefix;
+        let operation = "ListObjectsV2";
+        let output = client
+            .list_objects_v2()
+            .bucket(&self.settings.bucket)
+            .prefix(prefix)
+            .delimiter("/")
+            .set_continuation_token(token.clone())
+            .send()
+            .await
+            .map_err(|e| self.failure(Subject::Listing, operation, prefix, &e))?;
+        let keys = output
+            .contents()
+            .iter()
+            .filter_map(|object| object.key()?.strip_prefix(prefix.as_str()))
+            .filter(|name| !name.contains('/'))
+            .filter_map(key_of_envelope_name)
+            .map(str::to_owned)
+            .collect();
+        let next = match (output.is_truncated(), output.next_continuation_token()) {
+            (Some(true), Some(next)) if Some(next) != token.as_deref() => Some(next.to_owned()),
+            (Some(true), next) => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!(
+                        "{}: S3 {operation} {} failed: the listing is truncated but {}",
+                        Subject::Listing,
+                        self.location_of(prefix),
+                        match next {
+                            Some(_) => "the continuation token did not change",
+                            None => "there is no continuation token",
+                        }
+                    ),
+                ))
+            }
+            _ => None,
+        };
+        Ok((keys, next))
     }
 }
 
@@ -421,73 +531,13 @@ impl super::EnvelopeBackend for S3Store {
 
     fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>> {
         let key = self.object_key(index);
-        self.run(async {
-            let client = self.client(index, "GetObject", &key).await?;
-            let output = match client
-                .get_object()
-                .bucket(&self.settings.bucket)
-                .key(&key)
-                .send()
-                .await
-            {
-                Ok(output) => output,
-                Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                    return Ok(None)
-                }
-                Err(e) => return Err(self.failure(index, "GetObject", &key, &e)),
-            };
-            let declared = output.content_length().unwrap_or(0);
-            if declared > MAX_ENCODED_LEN as i64 {
-                return Err(Error::new(
-                    ErrorKind::Corrupt,
-                    format!(
-                        "index {index}: stored KMS envelope at {} is corrupt: {declared} bytes, \
-                         more than any envelope ({MAX_ENCODED_LEN}); not read",
-                        self.location_of(&key)
-                    ),
-                ));
-            }
-            // Never more than one byte past the limit, whatever the server sends: that byte is
-            // enough for the codec to report an over-long object as corrupt.
-            let cap = MAX_ENCODED_LEN + 1;
-            let mut body = output.body;
-            let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(cap));
-            let read = async {
-                while let Some(chunk) = body.next().await {
-                    let chunk = chunk?;
-                    let room = cap - bytes.len();
-                    bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                    if bytes.len() == cap {
-                        break;
-                    }
-                }
-                Ok::<(), aws_smithy_types::byte_stream::error::Error>(())
-            };
-            // The operation timeout ends when the headers arrive; bound the body read too.
-            let limit = self.settings.timeouts.attempt;
-            let failed = |why: String| {
-                Error::new(
-                    ErrorKind::StorageUnavailable,
-                    format!(
-                        "index {index}: S3 GetObject {} failed: storage unavailable: {why}",
-                        self.location_of(&key)
-                    ),
-                )
-            };
-            match tokio::time::timeout(limit, read).await {
-                Ok(Ok(())) => Ok(Some(bytes)),
-                Ok(Err(e)) => Err(failed(format!("reading the object body failed ({e})"))),
-                Err(_) => Err(failed(format!(
-                    "reading the object body took longer than {limit:?}"
-                ))),
-            }
-        })
+        self.run(self.get_object(index.into(), &key))
     }
 
     fn delete(&self, index: &IndexName) -> Result<()> {
         let key = self.object_key(index);
         self.run(async {
-            let client = self.client(index, "DeleteObject", &key).await?;
+            let client = self.client(index.into(), "DeleteObject", &key).await?;
             match client
                 .delete_object()
                 .bucket(&self.settings.bucket)
@@ -497,13 +547,41 @@ impl super::EnvelopeBackend for S3Store {
             {
                 Ok(_) => Ok(()),
                 Err(e) if e.code() == Some("NoSuchKey") => Ok(()),
-                Err(e) => Err(self.failure(index, "DeleteObject", &key, &e)),
+                Err(e) => Err(self.failure(index.into(), "DeleteObject", &key, &e)),
             }
         })
     }
 
     fn location(&self, index: &IndexName) -> String {
         self.location_of(&self.object_key(index))
+    }
+
+    fn list_keys(&self) -> Result<Vec<String>> {
+        self.run(async {
+            let prefix = &self.settings.prefix;
+            let client = self
+                .client(Subject::Listing, "ListObjectsV2", prefix)
+                .await?;
+            let mut keys = Vec::new();
+            let mut token = None;
+            loop {
+                let (page, next) = self.list_page(client, token).await?;
+                keys.extend(page);
+                match next {
+                    Some(next) => token = Some(next),
+                    None => return Ok(keys),
+                }
+            }
+        })
+    }
+
+    fn get_by_key(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let object = self.object_key_of(key);
+        self.run(self.get_object(Subject::Listing, &object))
+    }
+
+    fn key_location(&self, key: &str) -> String {
+        self.location_of(&self.object_key_of(key))
     }
 }
 

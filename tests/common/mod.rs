@@ -67,3 +67,52 @@ pub fn assert_corrupt(store: &StorageConfig, name: &str) -> String {
     );
     err.message().to_owned()
 }
+
+/// Index names that stress the storage-key encoding: path-like, case, escapes, control
+/// characters, other scripts, and names long enough to be stored under a hashed key (`~…`),
+/// including several that differ only past the readable limit.
+pub fn hostile_names() -> Vec<String> {
+    let mut names: Vec<String> = [
+        "my_index",
+        "My Index",
+        "a",
+        "A",
+        "%41",
+        "%",
+        "~",
+        "~root",
+        ".",
+        "..",
+        "../../etc/passwd",
+        "/abs",
+        "a/b",
+        "a\\b",
+        "x.kms",
+        ".cyborgdb-kms.1.2.3.tmp",
+        " ",
+        "nul-free \u{7f}\u{1b}[31m\n\t",
+        "é",
+        "e\u{301}",
+        "鍵の索引",
+        "emoji 🔑",
+    ]
+    .map(String::from)
+    .to_vec();
+    names.extend([
+        "a".repeat(200),                 // the longest readable key
+        format!("{}A", "a".repeat(198)), // 201 characters encoded: hashed
+        "z".repeat(255),
+        "鍵".repeat(85),
+        "鍵".repeat(84),
+        format!("{}x", "é".repeat(127)),
+        format!("{}y", "é".repeat(127)),
+    ]);
+    names
+}
+
+/// `names`, sorted as `list_index_kms` returns them.
+pub fn sorted(names: &[String]) -> Vec<String> {
+    let mut names = names.to_vec();
+    names.sort();
+    names
+}

@@ -1,0 +1,282 @@
+//! KEK resolver benchmarks (issue #4). moto runs on 127.0.0.1 (never real AWS).
+//!
+//! Run: `cargo bench --bench kek_resolver` (needs `.venv-moto`: `scripts/bootstrap-moto.sh`).
+//!
+//! 1. Cache-hit resolve through the C ABI (`cyb_kek_resolve` into a caller buffer), one thread.
+//!    Budget: ≤ 150 ns median. The hit path touches no storage: the store is a disk directory
+//!    that this harness deletes after warming, and the hit count is checked afterwards.
+//! 2. The same with two threads, on one index and on two: throughput vs one thread. Budget ≥ 1.7×.
+//! 3. 64 threads miss at once on one cold aws-kms index (moto): provider calls, expected 1.
+//! 4. Warm-up of 500 aws-kms indexes against moto: `warm_up` with 16 threads vs resolving one by
+//!    one with a fresh resolver each time. Reports the speed-up.
+//!
+//! Knob: `KEK_BENCH_SCALE=<float>` multiplies iteration counts (default 1).
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "support/stats.rs"]
+mod stats;
+
+use cyborgdb_kms::ffi::{cyb_kek_resolve, cyb_kek_resolver, cyb_result, cyb_storage_config};
+use cyborgdb_kms::{
+    KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, Provider, Slot, StorageConfig,
+};
+use stats::{format_ns, Stats};
+
+fn main() {
+    let scale: f64 = std::env::var("KEK_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let scaled = |n: usize| ((n as f64 * scale).round() as usize).max(1);
+    println!("| measurement | result | budget | verdict |");
+    println!("|---|---|---|---|");
+    cache_hits(scaled(200), scaled(2_000_000));
+    let moto = common::moto::moto();
+    cold_stampede(&moto.endpoint);
+    warm_up_500(&moto.endpoint);
+}
+
+/// A client with a `local` slot whose master key file lives in `dir`.
+fn local_client(dir: &std::path::Path) -> KmsClient {
+    let key = dir.join("master.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+    client
+        .add_slot(
+            "local",
+            Slot {
+                provider: Provider::Local,
+                key_id: format!("file:{}", key.display()),
+                region: String::new(),
+                assume_role: None,
+            },
+        )
+        .unwrap();
+    client
+}
+
+/// Raw handle views of Rust objects, for calling the C ABI exactly as C does.
+fn c_resolver(r: &KekResolver) -> *const cyb_kek_resolver {
+    (r as *const KekResolver).cast()
+}
+fn c_storage(s: &StorageConfig) -> *const cyb_storage_config {
+    (s as *const StorageConfig).cast()
+}
+
+/// One C ABI resolve of `name` into `out`.
+#[inline(always)]
+fn resolve_c(
+    r: *const cyb_kek_resolver,
+    s: *const cyb_storage_config,
+    name: &str,
+    out: &mut [u8; 32],
+) {
+    // SAFETY: live handles, a readable name, a 32-byte buffer.
+    let code =
+        unsafe { cyb_kek_resolve(r, s, name.as_ptr().cast(), name.len(), out.as_mut_ptr(), 32) };
+    assert_eq!(code, cyb_result::CYB_RESULT_OK);
+}
+
+fn cache_hits(samples: usize, ops: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let client = local_client(dir.path());
+    let storage = StorageConfig::disk(dir.path().join("store")).unwrap();
+    let resolver = KekResolver::new(
+        client,
+        KekCacheOptions {
+            ttl: Some(Duration::from_secs(3600)),
+            ..KekCacheOptions::default()
+        },
+    )
+    .unwrap();
+    for name in ["orders", "users"] {
+        resolver
+            .create_index(&storage, name, Some("local"), None)
+            .unwrap();
+    }
+    // After the last write to the store (a write makes cached entries re-check their envelope).
+    for name in ["orders", "users"] {
+        resolver.resolve(&storage, name).unwrap();
+    }
+    // From here on a storage read would fail: hits must not touch it.
+    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
+    let (r, s) = (c_resolver(&resolver), c_storage(&storage));
+    let r_addr = r as usize;
+    let s_addr = s as usize;
+
+    // 1. Single-thread latency: samples of `batch` back-to-back hits.
+    let batch = 1000;
+    let mut out = [0u8; 32];
+    for _ in 0..100_000 {
+        resolve_c(r, s, "orders", &mut out);
+    }
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        for _ in 0..batch {
+            resolve_c(r, s, black_box("orders"), &mut out);
+            black_box(&out);
+        }
+        times.push(start.elapsed().as_nanos() as f64 / batch as f64);
+    }
+    let hit = Stats::of(times, batch);
+    println!(
+        "| cache-hit resolve via C ABI, 1 thread: median (p10–p90, n) | {} ({}–{}, {}) | ≤ 150 ns | {} |",
+        format_ns(hit.median),
+        format_ns(hit.p10),
+        format_ns(hit.p90),
+        hit.iterations,
+        if hit.median <= 150.0 { "met" } else { "missed" }
+    );
+
+    // 2. Throughput: `ops` hits per thread, threads started together; best of 5 runs each.
+    let throughput = |names: &[&str]| -> f64 {
+        let mut best = 0.0f64;
+        for _ in 0..5 {
+            let barrier = Barrier::new(names.len());
+            let elapsed: Vec<Duration> = std::thread::scope(|scope| {
+                let handles: Vec<_> = names
+                    .iter()
+                    .map(|name| {
+                        let barrier = &barrier;
+                        scope.spawn(move || {
+                            let (r, s) = (
+                                r_addr as *const cyb_kek_resolver,
+                                s_addr as *const cyb_storage_config,
+                            );
+                            let mut out = [0u8; 32];
+                            barrier.wait();
+                            let start = Instant::now();
+                            for _ in 0..ops {
+                                resolve_c(r, s, black_box(name), &mut out);
+                            }
+                            start.elapsed()
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            let slowest = elapsed.iter().max().unwrap().as_secs_f64();
+            best = best.max((ops * names.len()) as f64 / slowest);
+        }
+        best
+    };
+    let one = throughput(&["orders"]);
+    let two_same = throughput(&["orders", "orders"]);
+    let two_apart = throughput(&["orders", "users"]);
+    for (what, two) in [("same index", two_same), ("two indexes", two_apart)] {
+        println!(
+            "| 2 threads vs 1, {what}: {:.1} M/s vs {:.1} M/s | {:.2}× | ≥ 1.7× | {} |",
+            two / 1e6,
+            one / 1e6,
+            two / one,
+            if two / one >= 1.7 { "met" } else { "missed" }
+        );
+    }
+    let stats = resolver.stats();
+    assert_eq!(stats.misses, 2, "every timed resolve was a hit");
+    assert_eq!(stats.errors, 0);
+}
+
+fn moto_client(endpoint: &str, key: &str) -> KmsClient {
+    let client = KmsClient::new(KmsClientOptions {
+        endpoint_url: Some(endpoint.to_owned()),
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
+    client
+        .add_slot(
+            "kms",
+            Slot {
+                provider: Provider::AwsKms,
+                key_id: key.to_owned(),
+                region: "us-east-1".to_owned(),
+                assume_role: None,
+            },
+        )
+        .unwrap();
+    client
+}
+
+fn cold_stampede(endpoint: &str) {
+    let moto = common::moto::moto();
+    let key = moto.create_kms_key("us-east-1");
+    let client = moto_client(endpoint, &key);
+    let storage = StorageConfig::memory();
+    let creator = KekResolver::new(client.clone(), KekCacheOptions::default()).unwrap();
+    let kek = creator
+        .create_index(&storage, "hot", Some("kms"), None)
+        .unwrap();
+    let mut worst = 0;
+    for _ in 0..5 {
+        let resolver = KekResolver::new(client.clone(), KekCacheOptions::default()).unwrap();
+        let barrier = Barrier::new(64);
+        std::thread::scope(|scope| {
+            for _ in 0..64 {
+                scope.spawn(|| {
+                    barrier.wait();
+                    assert_eq!(resolver.resolve(&storage, "hot").unwrap(), kek);
+                });
+            }
+        });
+        let stats = resolver.stats();
+        worst = worst.max(stats.provider_calls);
+        println!(
+            "| 64 threads cold on one index (moto aws-kms): provider calls, misses, hits | {}, {}, {} | = 1 call | {} |",
+            stats.provider_calls,
+            stats.misses,
+            stats.hits,
+            if stats.provider_calls == 1 { "met" } else { "missed" }
+        );
+    }
+    assert_eq!(worst, 1);
+}
+
+fn warm_up_500(endpoint: &str) {
+    let moto = common::moto::moto();
+    let key = moto.create_kms_key("us-east-1");
+    let client = moto_client(endpoint, &key);
+    let storage = StorageConfig::memory();
+    let names: Vec<String> = (0..500).map(|i| format!("tenant-{i:03}")).collect();
+    let creator = KekResolver::new(client.clone(), KekCacheOptions::default()).unwrap();
+    let results = creator.warm_up(&storage, &names, 1).unwrap(); // all NotFound: cheap check
+    assert!(results.iter().all(Result::is_err));
+    for name in &names {
+        creator
+            .create_index(&storage, name, Some("kms"), None)
+            .unwrap();
+    }
+    let fresh = || KekResolver::new(client.clone(), KekCacheOptions::default()).unwrap();
+    for round in 0..2 {
+        let one_by_one = fresh();
+        let start = Instant::now();
+        for name in &names {
+            one_by_one.resolve(&storage, name).unwrap();
+        }
+        let sequential = start.elapsed();
+        let mut batch_times = Vec::new();
+        for parallelism in [4, 16, 64] {
+            let batch = fresh();
+            let start = Instant::now();
+            let results = batch.warm_up(&storage, &names, parallelism).unwrap();
+            let elapsed = start.elapsed();
+            assert!(results.iter().all(Result::is_ok));
+            assert_eq!(batch.stats().provider_calls, 500);
+            batch_times.push((parallelism, elapsed));
+        }
+        for (parallelism, elapsed) in batch_times {
+            println!(
+                "| warm-up of 500 aws-kms indexes (moto), round {}: batch ×{parallelism} vs one by one | {:.2} s vs {:.2} s = {:.2}× faster | report | — |",
+                round + 1,
+                elapsed.as_secs_f64(),
+                sequential.as_secs_f64(),
+                sequential.as_secs_f64() / elapsed.as_secs_f64()
+            );
+        }
+    }
+}
