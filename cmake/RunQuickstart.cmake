@@ -28,6 +28,7 @@ foreach(expected
     "version: 2"
     "wrapped_kek: 61 bytes"
     "unwrapped KEK matches the one wrapped at step 0: yes"
+    "resolver: 3 resolves, 1 KMS unwrap, 2 cache hits"
     "deleted envelope"
     "deleted again"
     "NotFoundError \\(code 200\\)")

@@ -115,6 +115,30 @@ int main(void) {
     }
     memset(created, 0, sizeof created);
     cyb_kms_blob_free(envelope);
+
+    /* The resolver from C: create a KMS-backed index, resolve it twice (one unwrap, one hit). */
+    cyb_kek_cache_options cache_options = {0};
+    cache_options.ttl_ms = 60000;
+    cyb_kek_resolver *resolver = NULL;
+    CHECK(cyb_kek_resolver_new(client, &cache_options, &resolver) == CYB_RESULT_OK);
+    cyb_storage_config *memory = NULL;
+    CHECK(cyb_storage_config_new_memory(&memory) == CYB_RESULT_OK);
+    CHECK(cyb_kek_create_index(resolver, memory, "r", 1, "dev", 3, NULL, 0, created,
+                               sizeof created) == CYB_RESULT_OK);
+    for (int i = 0; i < 2; ++i) {
+        CHECK(cyb_kek_resolve(resolver, memory, "r", 1, unwrapped, sizeof unwrapped) ==
+              CYB_RESULT_OK);
+        CHECK(memcmp(created, unwrapped, 32) == 0);
+    }
+    cyb_kek_cache_stats stats = {0};
+    CHECK(cyb_kek_resolver_stats(resolver, &stats) == CYB_RESULT_OK);
+    CHECK(stats.hits == 1 && stats.misses == 1 && stats.provider_calls == 2 && stats.entries == 1);
+    bool removed = false;
+    CHECK(cyb_kek_invalidate(resolver, memory, "r", 1, &removed) == CYB_RESULT_OK && removed);
+    memset(created, 0, sizeof created);
+    memset(unwrapped, 0, sizeof unwrapped);
+    cyb_kek_resolver_free(resolver);
+    cyb_storage_config_free(memory);
     cyb_kms_client_free(client);
     cyb_kms_client_free(NULL);
     unlink(key_path);

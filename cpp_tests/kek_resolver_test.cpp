@@ -9,6 +9,7 @@
 namespace {
 
 using cyb_test::moto_endpoint;
+using cyb_test::expect_code;
 using cyb_test::TempDir;
 
 /// A local (development-only) slot whose master key is a 32-byte file filled with `fill`.
@@ -29,17 +30,6 @@ cyborg::KEKCacheOptions hour() {
     cyborg::KEKCacheOptions options;
     options.ttl = std::chrono::hours(1);
     return options;
-}
-
-template <typename Exception>
-void expect_code(const std::function<void()>& call, cyb_result code, const std::string& needle) {
-    try {
-        call();
-        ADD_FAILURE() << "expected an exception with code " << cyb_result_name(code);
-    } catch (const Exception& e) {
-        EXPECT_EQ(e.code(), code);
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
 }
 
 TEST(KEKResolver, MissThenHitsCountedInTheStatistics) {

@@ -9,6 +9,7 @@
 namespace {
 
 using cyb_test::moto_endpoint;
+using cyb_test::expect_code;
 using cyb_test::TempDir;
 
 cyborg::KMSClient moto_client() {
@@ -19,17 +20,6 @@ cyborg::KMSClient moto_client() {
     client.AddSlot("secrets", {"aws", "cyborgdb-test/wrap-key", "us-east-1", {}, {}, {}});
     client.AddSlot("short", {"aws", "cyborgdb-test/short-key", "us-east-1", {}, {}, {}});
     return client;
-}
-
-template <typename Exception>
-void expect_code(const std::function<void()>& call, cyb_result code, const std::string& needle) {
-    try {
-        call();
-        ADD_FAILURE() << "expected an exception with code " << cyb_result_name(code);
-    } catch (const Exception& e) {
-        EXPECT_EQ(e.code(), code);
-        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
-    }
 }
 
 bool all_zero(const cyborg::KEK& kek) {

@@ -16,6 +16,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <memory>
 #include <mutex>
@@ -105,6 +106,18 @@ inline std::set<std::string> list_dir(const fs::path& dir) {
         names.insert(entry.path().filename().string());
     }
     return names;
+}
+
+/// Runs `call` and checks it throws `Exception` with result `code` and `needle` in what().
+template <typename Exception>
+void expect_code(const std::function<void()>& call, cyb_result code, const std::string& needle) {
+    try {
+        call();
+        ADD_FAILURE() << "expected an exception with code " << cyb_result_name(code);
+    } catch (const Exception& e) {
+        EXPECT_EQ(e.code(), code);
+        EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
 }
 
 inline std::string last_error() { return cyb_last_error_message(); }

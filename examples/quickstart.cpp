@@ -98,6 +98,19 @@ int main(int argc, char** argv) {
             return 1;
         }
 
+        // The service hot path: a KEKResolver reads the envelope and unwraps the KEK once, then
+        // serves it from its TTL'd cache (no storage or KMS access) until the envelope changes.
+        const cyborg::KEKResolver resolver(kms);
+        for (int request = 0; request < 3; ++request) {
+            if (resolver.Resolve(config, index) != wrapped.kek) {
+                std::cout << "   resolver returned another KEK\n";
+                return 1;
+            }
+        }
+        const cyborg::KEKCacheStats stats = resolver.Stats();
+        std::cout << "   resolver: 3 resolves, " << stats.provider_calls << " KMS unwrap, "
+                  << stats.hits << " cache hits\n";
+
         // 5. Delete, and delete again: idempotent.
         cyborg::DeleteIndexKMS(config, index);
         std::cout << "5. deleted envelope\n";
