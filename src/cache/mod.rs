@@ -546,3 +546,98 @@ impl Drop for KekCache {
         self.sweeper.take();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::StorageConfig;
+
+    fn cache(max_entries: usize) -> (KekCache, ManualClock) {
+        let clock = ManualClock::new();
+        let cache = KekCache::new(&KekCacheOptions {
+            ttl: Some(Duration::from_secs(10)),
+            max_entries,
+            clock: Clock::Manual(clock.clone()),
+        })
+        .unwrap();
+        (cache, clock)
+    }
+
+    #[test]
+    fn a_fill_that_raced_an_invalidation_is_not_cached() {
+        let (cache, _clock) = cache(10);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        let ticket = cache.ticket(location);
+        cache.invalidate_all();
+        cache.insert(location, "idx", &Kek::generate(), [1; 32], ticket);
+        assert_eq!(cache.stats().entries, 0);
+        // A fill that started after the invalidation is cached.
+        let ticket = cache.ticket(location);
+        cache.insert(location, "idx", &Kek::generate(), [1; 32], ticket);
+        assert_eq!(cache.stats().entries, 1);
+    }
+
+    #[test]
+    fn a_write_to_the_store_makes_an_entry_stale_until_confirmed() {
+        let (cache, _clock) = cache(10);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        let kek = Kek::generate();
+        cache.insert(location, "idx", &kek, [1; 32], cache.ticket(location));
+        let mut out = [0u8; 32];
+        assert!(matches!(cache.probe(location, "idx", &mut out), Probe::Hit));
+        assert_eq!(&out, kek.as_bytes());
+        location.note_write();
+        assert!(matches!(
+            cache.probe(location, "idx", &mut out),
+            Probe::Stale
+        ));
+        // Another envelope: the entry is dropped.
+        assert!(cache
+            .confirm(location, "idx", &[2; 32], cache.ticket(location))
+            .is_none());
+        assert!(matches!(
+            cache.probe(location, "idx", &mut out),
+            Probe::Miss
+        ));
+        // Same envelope: confirmed, a hit again.
+        cache.insert(location, "idx", &kek, [1; 32], cache.ticket(location));
+        location.note_write();
+        let confirmed = cache.confirm(location, "idx", &[1; 32], cache.ticket(location));
+        assert_eq!(confirmed.unwrap(), kek);
+        assert!(matches!(cache.probe(location, "idx", &mut out), Probe::Hit));
+    }
+
+    #[test]
+    fn options_are_checked() {
+        let zero = KekCacheOptions {
+            max_entries: 0,
+            ..KekCacheOptions::default()
+        };
+        let err = KekCache::new(&zero).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(err.message().contains("max_entries"));
+    }
+
+    #[test]
+    fn names_too_long_to_be_valid_are_never_cached() {
+        let (cache, _clock) = cache(10);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        let long = "x".repeat(MAX_INDEX_NAME_LEN + 1);
+        cache.insert(
+            location,
+            &long,
+            &Kek::generate(),
+            [1; 32],
+            cache.ticket(location),
+        );
+        assert_eq!(cache.stats().entries, 0);
+        let mut out = [0u8; 32];
+        assert!(matches!(
+            cache.probe(location, &long, &mut out),
+            Probe::Miss
+        ));
+    }
+}
