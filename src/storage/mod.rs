@@ -150,11 +150,12 @@ impl StorageConfig {
         let root: PathBuf = std::path::absolute(root).map_err(|e| {
             Error::invalid_argument(format!("cannot resolve disk storage path {root:?}: {e}"))
         })?;
-        // The same directory reached through a symlink is the same store, if it exists yet.
-        let identity = std::fs::canonicalize(&root).unwrap_or_else(|_| root.clone());
         Ok(StorageConfig {
             description: format!("disk:{}", root.display()).into(),
-            location: StorageLocation::shared(format!("disk:{}", identity.display())),
+            location: StorageLocation::shared(format!(
+                "disk:{}",
+                canonical_identity(&root).display()
+            )),
             backend: Arc::new(DiskStore::new(root)),
         })
     }
@@ -193,8 +194,73 @@ impl StorageConfig {
     }
 }
 
+/// `path` with symlinks resolved as far as it exists: the longest existing ancestor is
+/// canonicalized and the rest appended. So two configs naming one directory through different
+/// links — before or after it is created — get the same identity.
+fn canonical_identity(path: &Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(canonical) = std::fs::canonicalize(existing) {
+            return rest
+                .iter()
+                .rev()
+                .fold(canonical, |acc, part| acc.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                existing = parent;
+            }
+            _ => return path.to_owned(),
+        }
+    }
+}
+
 impl fmt::Debug for StorageConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "StorageConfig({})", self.description)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_directory_is_one_store_however_it_is_named_and_whenever() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, dir.path().join("link")).unwrap();
+        // Not created yet, named through the link and directly.
+        let via_link = StorageConfig::disk(dir.path().join("link/store")).unwrap();
+        let direct = StorageConfig::disk(real.join("store")).unwrap();
+        assert_eq!(via_link.location().id(), direct.location().id());
+        std::fs::create_dir(real.join("store")).unwrap();
+        let later = StorageConfig::disk(dir.path().join("link/./store")).unwrap();
+        assert_eq!(later.location().id(), direct.location().id());
+        let other = StorageConfig::disk(real.join("other")).unwrap();
+        assert_ne!(other.location().id(), direct.location().id());
+        // Writes through one are seen by the other's generation.
+        let before = direct.location().write_generation();
+        crate::push_index_kms(
+            &via_link,
+            "i",
+            &crate::KmsBlob {
+                provider: "none".into(),
+                version: 1,
+                ..crate::KmsBlob::default()
+            },
+        )
+        .unwrap();
+        assert!(direct.location().write_generation() > before);
+        // Memory stores are their own identity; clones share it.
+        let memory = StorageConfig::memory();
+        assert_eq!(memory.clone().location().id(), memory.location().id());
+        assert_ne!(
+            StorageConfig::memory().location().id(),
+            memory.location().id()
+        );
     }
 }
