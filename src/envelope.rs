@@ -5,8 +5,6 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
-
 use crate::blob::KmsBlob;
 use crate::codec;
 use crate::error::{Error, Result, Subject};
@@ -61,7 +59,7 @@ pub(crate) fn read_envelope(
 ) -> Result<(KmsBlob, EnvelopeDigest)> {
     let bytes = read_stored(config, index)?;
     let blob = decode_stored(config, index, &bytes)?;
-    Ok((blob, Sha256::digest(&bytes).into()))
+    Ok((blob, crate::storage::digest(&bytes)))
 }
 
 /// The stored bytes of `index`'s envelope; `NotFound` if there are none.
@@ -76,6 +74,22 @@ fn read_stored(config: &StorageConfig, index: &IndexName) -> Result<Vec<u8>> {
 fn decode_stored(config: &StorageConfig, index: &IndexName, bytes: &[u8]) -> Result<KmsBlob> {
     codec::decode(index, bytes)
         .map_err(|reason| Error::corrupt(index, config.backend().location(index), reason))
+}
+
+/// Stores `blob` for `index` only if the stored envelope is still the one read with digest
+/// `expected` — a compare-and-swap, atomic against every write this library makes in any
+/// process. Errors: `Conflict` (another envelope, or none, is stored; nothing written),
+/// `InvalidArgument`, and the store's errors (the stored envelope is intact).
+pub(crate) fn replace_index_kms_if(
+    config: &StorageConfig,
+    index: &IndexName,
+    expected: &EnvelopeDigest,
+    blob: &KmsBlob,
+) -> Result<()> {
+    let bytes = prepare(index, blob)?;
+    let result = config.backend().replace_if(index, expected, &bytes);
+    config.location().note_write();
+    result
 }
 
 /// Removes the envelope of `index_name`; removing a missing envelope succeeds.

@@ -353,3 +353,248 @@ fn role_changes_are_not_drift_but_key_changes_are() {
     );
     assert_eq!(r.resolve(&storage, "orders").unwrap(), kek);
 }
+
+/// The stores a re-wrap race is tried on: memory, disk, and S3 on moto.
+fn race_stores(dir: &std::path::Path) -> Vec<(&'static str, StorageConfig)> {
+    let bucket = unique("rewrap-race");
+    moto().create_bucket(&bucket);
+    let s3 = StorageConfig::s3(
+        &bucket,
+        cyborgdb_kms::S3Options {
+            prefix: "envelopes".into(),
+            region: Some(REGION.into()),
+            endpoint: Some(moto().endpoint.clone()),
+            credentials: Some(cyborgdb_kms::S3Credentials::new("S3KEY", "s3-secret")),
+            timeouts: AwsTimeouts::default(),
+        },
+    )
+    .unwrap();
+    vec![
+        ("memory", StorageConfig::memory()),
+        ("disk", StorageConfig::disk(dir.join("store")).unwrap()),
+        ("s3", s3),
+    ]
+}
+
+fn encrypt_reply() -> Reply {
+    Reply::json(&format!(
+        r#"{{"KeyId":"{KEY_ARN}","CiphertextBlob":"{}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
+        aws_smithy_types::base64::encode(b"re-wrapped")
+    ))
+}
+
+#[test]
+fn a_push_that_lands_during_a_rewrap_wins_and_the_rewrap_is_a_conflict() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, storage) in race_stores(dir.path()) {
+        // While the re-wrap's kms:Encrypt is in flight, another node pushes a new envelope (a
+        // new KEK) for the index. The re-wrap must not put the old KEK back.
+        let pushed = KmsBlob {
+            wrapped_kek: b"another node's KEK".to_vec(),
+            version: 7,
+            ..aws_kms_envelope()
+        };
+        let peer = {
+            let storage = storage.clone();
+            let pushed = pushed.clone();
+            FaultPeer::start(move |request| match request.target() {
+                Some("TrentService.Encrypt") => {
+                    push_index_kms(&storage, "idx", &pushed).unwrap();
+                    encrypt_reply()
+                }
+                _ => decrypt_reply(&[1; 32]),
+            })
+        };
+        let r = resolver(client(peer.endpoint(), 1));
+        push_index_kms(&storage, "idx", &aws_kms_envelope()).unwrap();
+        let err = r.rewrap(&storage, "idx", "kms").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Conflict, "{name}: {err:?}");
+        assert!(err.message().contains("nothing was written"), "{name}");
+        assert_eq!(
+            cyborgdb_kms::get_index_kms(&storage, "idx").unwrap(),
+            pushed,
+            "{name}"
+        );
+        // Deleted meanwhile: also a conflict, and nothing is resurrected.
+        let peer = {
+            let storage = storage.clone();
+            FaultPeer::start(move |request| match request.target() {
+                Some("TrentService.Encrypt") => {
+                    cyborgdb_kms::delete_index_kms(&storage, "idx").unwrap();
+                    encrypt_reply()
+                }
+                _ => decrypt_reply(&[1; 32]),
+            })
+        };
+        let r = resolver(client(peer.endpoint(), 1));
+        assert_eq!(
+            r.rewrap(&storage, "idx", "kms").unwrap_err().kind(),
+            ErrorKind::Conflict,
+            "{name}"
+        );
+        assert_eq!(
+            cyborgdb_kms::get_index_kms(&storage, "idx")
+                .unwrap_err()
+                .kind(),
+            ErrorKind::NotFound,
+            "{name}"
+        );
+        // Undisturbed, the same re-wrap goes through.
+        let peer = FaultPeer::start(|request| match request.target() {
+            Some("TrentService.Encrypt") => encrypt_reply(),
+            _ => decrypt_reply(&[1; 32]),
+        });
+        let r = resolver(client(peer.endpoint(), 1));
+        push_index_kms(&storage, "idx", &aws_kms_envelope()).unwrap();
+        let new = r.rewrap(&storage, "idx", "kms").unwrap();
+        assert_eq!(new.version, 2, "{name}");
+        assert_eq!(new.wrapped_kek, b"re-wrapped", "{name}");
+        assert_eq!(
+            cyborgdb_kms::get_index_kms(&storage, "idx").unwrap(),
+            new,
+            "{name}"
+        );
+    }
+}
+
+fn aws_kms_envelope() -> KmsBlob {
+    KmsBlob {
+        kms_name: "kms".into(),
+        provider: "aws-kms".into(),
+        key_id: KEY_ARN.into(),
+        region: REGION.into(),
+        wrapped_kek: b"original".to_vec(),
+        version: 1,
+        created_at: 1,
+    }
+}
+
+#[test]
+fn concurrent_rewraps_from_separate_resolvers_lose_no_update() {
+    // Four resolvers (as four nodes) each re-wrap the index ten times, retrying on Conflict.
+    // Each success is a compare-and-swap from version v to v + 1, so the final version counts
+    // them exactly: a lost update (a write based on a stale read) would leave it short.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("master.key");
+    std::fs::write(&key, [3u8; 32]).unwrap();
+    let local = Slot {
+        provider: Provider::Local,
+        key_id: format!("file:{}", key.display()),
+        region: String::new(),
+        assume_role: None,
+    };
+    for (name, storage) in race_stores(dir.path()) {
+        let nodes: Vec<KekResolver> = (0..4)
+            .map(|_| {
+                let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+                client.add_slot("dev", local.clone()).unwrap();
+                resolver(client)
+            })
+            .collect();
+        let kek = nodes[0]
+            .create_index(&storage, "idx", Some("dev"), None)
+            .unwrap();
+        let conflicts = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for node in &nodes {
+                let (storage, conflicts) = (&storage, &conflicts);
+                scope.spawn(move || {
+                    let mut done = 0;
+                    while done < 10 {
+                        match node.rewrap(storage, "idx", "dev") {
+                            Ok(_) => done += 1,
+                            Err(e) if e.kind() == ErrorKind::Conflict => {
+                                conflicts.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Err(e) => panic!("{name}: {e:?}"),
+                        }
+                    }
+                });
+            }
+        });
+        let stored = cyborgdb_kms::get_index_kms(&storage, "idx").unwrap();
+        assert_eq!(
+            stored.version,
+            41,
+            "{name} ({} conflicts)",
+            conflicts.load(Ordering::Relaxed)
+        );
+        assert_eq!(nodes[3].resolve(&storage, "idx").unwrap(), kek, "{name}");
+    }
+}
+
+#[test]
+fn an_s3_rewrap_is_a_put_with_if_match_and_a_412_is_a_conflict() {
+    use common::fake_s3::{FakeS3, Response};
+    // The stored bytes of an envelope for "idx" wrapped by a local slot, taken from a disk store.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("master.key");
+    std::fs::write(&key, [3u8; 32]).unwrap();
+    let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+    let local = Slot {
+        provider: Provider::Local,
+        key_id: format!("file:{}", key.display()),
+        region: String::new(),
+        assume_role: None,
+    };
+    client.add_slot("dev", local).unwrap();
+    let r = resolver(client);
+    let disk = StorageConfig::disk(dir.path().join("store")).unwrap();
+    r.create_index(&disk, "idx", Some("dev"), None).unwrap();
+    let stored = std::fs::read(dir.path().join("store/idx.kms")).unwrap();
+    let fake = |etag: Option<&'static str>, put_status: u16| {
+        let stored = stored.clone();
+        let server = FakeS3::start(move |request| match request.method.as_str() {
+            "GET" => {
+                let mut headers = vec![("content-type".into(), "application/octet-stream".into())];
+                if let Some(etag) = etag {
+                    headers.push(("etag".into(), etag.into()));
+                }
+                Response::Reply(200, headers, stored.clone())
+            }
+            _ if put_status == 200 => Response::ok(),
+            _ => Response::error(
+                put_status,
+                "PreconditionFailed",
+                "At least one of the pre-conditions you specified did not hold",
+            ),
+        });
+        let store = StorageConfig::s3(
+            "fake-bucket",
+            cyborgdb_kms::S3Options {
+                prefix: "ks".into(),
+                region: Some(REGION.into()),
+                endpoint: Some(server.endpoint.clone()),
+                credentials: Some(cyborgdb_kms::S3Credentials::new("S3KEY", "s3-secret")),
+                timeouts: AwsTimeouts::default(),
+            },
+        )
+        .unwrap();
+        (server, store)
+    };
+    let puts = |server: &FakeS3| -> Vec<Option<String>> {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PUT")
+            .map(|r| r.header("if-match").map(str::to_owned))
+            .collect()
+    };
+    // Success: the PUT carries If-Match with the ETag of the version that was read.
+    let (server, store) = fake(Some("\"v1\""), 200);
+    assert_eq!(r.rewrap(&store, "idx", "dev").unwrap().version, 2);
+    assert_eq!(puts(&server), [Some("\"v1\"".to_owned())]);
+    // 412: another write landed between the read and the PUT.
+    let (server, store) = fake(Some("\"v1\""), 412);
+    assert_eq!(
+        r.rewrap(&store, "idx", "dev").unwrap_err().kind(),
+        ErrorKind::Conflict
+    );
+    assert_eq!(puts(&server).len(), 1);
+    // No ETag: a conditional replace is impossible, so nothing is written.
+    let (server, store) = fake(None, 200);
+    let err = r.rewrap(&store, "idx", "dev").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io);
+    assert!(err.message().contains("no ETag"), "{err:?}");
+    assert!(puts(&server).is_empty());
+}

@@ -5,7 +5,7 @@ use std::sync::PoisonError;
 
 use super::KekResolver;
 use crate::blob::{KmsBlob, Provider};
-use crate::envelope::{list_index_kms, push_index_kms, read_envelope};
+use crate::envelope::{list_index_kms, read_envelope, replace_index_kms_if};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::IndexName;
 use crate::kms::Slot;
@@ -81,9 +81,11 @@ impl KekResolver {
     /// resolve unwraps the new envelope. Returns the new envelope.
     ///
     /// The old wrap key must still be reachable (the KEK is unwrapped with the envelope's
-    /// snapshot). If anything fails, the stored envelope is unchanged. Before writing, the
-    /// envelope is read again: if it changed meanwhile (a push from elsewhere), nothing is
-    /// written and the error is `Conflict`. Re-wraps through one resolver are serialized.
+    /// snapshot). If anything fails, the stored envelope is unchanged. The write is a
+    /// compare-and-swap against the envelope that was unwrapped: if another write (a push,
+    /// delete or re-wrap from any process or node) landed meanwhile, nothing is written and the
+    /// error is `Conflict` — a re-wrap can never put back a KEK that was replaced. Re-wraps
+    /// through one resolver are serialized.
     ///
     /// Errors: `InvalidArgument`, `NotFound`, `Corrupt` and the store's errors; `KekNotWrapped`
     /// (provider `none`: there is no wrapped KEK to re-wrap); `UnknownSlot`; the unwrap's and
@@ -109,16 +111,18 @@ impl KekResolver {
                 u32::MAX
             ))
         })?;
-        let (_, current) = read_envelope(storage, &index)?;
-        if current != digest {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "index {index}: the envelope changed while it was being re-wrapped; nothing was written"
-                ),
-            ));
-        }
-        push_index_kms(storage, index.as_str(), &new)?;
+        replace_index_kms_if(storage, &index, &digest, &new).map_err(|e| {
+            if e.kind() == ErrorKind::Conflict {
+                Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "index {index}: the envelope changed while it was being re-wrapped; nothing was written"
+                    ),
+                )
+            } else {
+                e
+            }
+        })?;
         self.inner
             .cache
             .invalidate(storage.location(), index.as_str());

@@ -8,6 +8,9 @@
 //! partial file. A writer holds an advisory lock on its temp file; temp files whose writer is gone
 //! (lock free) and that are older than [`STALE_TEMP_AGE`] are removed once per process and root.
 //! Listing reads the root directory and keeps the files named `<storage key>.kms`.
+//! Replacing writers (push, compare-and-swap, delete) of all processes serialize their publishing
+//! step on an exclusive `flock` of the root directory, so a compare-and-swap's check and rename
+//! are one atomic step against them.
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
@@ -116,6 +119,18 @@ impl DiskStore {
         Ok(Some(bytes))
     }
 
+    /// Serializes the replacing writers (push, compare-and-swap, delete) of every process on
+    /// this root: an exclusive `flock` on the root directory itself (no extra file), held only
+    /// around the publishing step, released by the OS if the process dies. Readers never take it;
+    /// create needs none (its `link` fails if anything is there).
+    fn lock_writers(&self, index: &IndexName) -> Result<File> {
+        let root = File::open(&self.root)
+            .map_err(|e| Error::io(index, format!("cannot open {:?}", self.root), &e))?;
+        root.lock()
+            .map_err(|e| Error::io(index, format!("cannot lock {:?}", self.root), &e))?;
+        Ok(root)
+    }
+
     fn sync_root(&self, index: &IndexName) -> Result<()> {
         sync_dir(&self.root)
             .map_err(|e| Error::io(index, format!("cannot fsync directory {:?}", self.root), &e))
@@ -140,8 +155,28 @@ impl super::EnvelopeBackend for DiskStore {
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
         let mut temp = self.write_temp(index, bytes)?;
         let path = self.envelope_path(index);
-        fs::rename(&temp.path, &path)
-            .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
+        {
+            let _writers = self.lock_writers(index)?;
+            fs::rename(&temp.path, &path)
+                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
+        }
+        temp.published = true;
+        drop(temp);
+        self.sync_root(index)
+    }
+
+    fn replace_if(&self, index: &IndexName, expected: &[u8; 32], bytes: &[u8]) -> Result<()> {
+        let mut temp = self.write_temp(index, bytes)?;
+        let path = self.envelope_path(index);
+        {
+            let _writers = self.lock_writers(index)?;
+            match self.get(index)? {
+                Some(stored) if super::digest(&stored) == *expected => {}
+                _ => return Err(super::conflict(index)),
+            }
+            fs::rename(&temp.path, &path)
+                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
+        }
         temp.published = true;
         drop(temp);
         self.sync_root(index)
@@ -153,7 +188,14 @@ impl super::EnvelopeBackend for DiskStore {
 
     fn delete(&self, index: &IndexName) -> Result<()> {
         let path = self.envelope_path(index);
-        match fs::remove_file(&path) {
+        let writers = match self.lock_writers(index) {
+            Ok(lock) => lock,
+            Err(_) if !self.root.exists() => return Ok(()), // nothing was ever stored
+            Err(e) => return Err(e),
+        };
+        let removed = fs::remove_file(&path);
+        drop(writers);
+        match removed {
             Ok(()) => self.sync_root(index),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(index, format!("cannot delete {path:?}"), &e)),

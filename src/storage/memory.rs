@@ -45,6 +45,20 @@ impl super::EnvelopeBackend for MemoryStore {
         self.get_by_key(&index.storage_key())
     }
 
+    fn replace_if(&self, index: &IndexName, expected: &[u8; 32], bytes: &[u8]) -> Result<()> {
+        let mut envelopes = self
+            .envelopes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        match envelopes.get_mut(&index.storage_key()) {
+            Some(stored) if super::digest(stored) == *expected => {
+                *stored = bytes.to_vec();
+                Ok(())
+            }
+            _ => Err(super::conflict(index)),
+        }
+    }
+
     fn delete(&self, index: &IndexName) -> Result<()> {
         let key = index.storage_key();
         let mut envelopes = self

@@ -32,6 +32,11 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()>;
     /// The stored bytes, or `None` if nothing is stored.
     fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>>;
+    /// Stores `bytes` for `index` only if the stored envelope is still the one whose bytes hash
+    /// to `expected` (SHA-256) — a compare-and-swap, atomic against every other write made
+    /// through this library, in any process. `Conflict` if the envelope is another or is gone;
+    /// nothing is written then. On any failure the stored envelope stays.
+    fn replace_if(&self, index: &IndexName, expected: &[u8; 32], bytes: &[u8]) -> Result<()>;
     /// Removes the envelope; removing a missing one succeeds.
     fn delete(&self, index: &IndexName) -> Result<()>;
     /// Where `index`'s envelope lives, for error messages.
@@ -67,6 +72,20 @@ pub struct StorageConfig {
     backend: Arc<dyn EnvelopeBackend>,
     description: Arc<str>,
     location: Arc<StorageLocation>,
+}
+
+/// The `Conflict` of a compare-and-swap that found another envelope (or none) stored.
+pub(crate) fn conflict(index: &IndexName) -> Error {
+    Error::new(
+        crate::error::ErrorKind::Conflict,
+        format!("index {index}: the stored KMS envelope changed meanwhile; nothing was written"),
+    )
+}
+
+/// SHA-256 of stored envelope bytes.
+pub(crate) fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
 }
 
 /// The identity of one store within this process, shared by every [`StorageConfig`] that names

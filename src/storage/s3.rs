@@ -333,7 +333,7 @@ impl S3Store {
         operation: &str,
         key: &str,
         bytes: &[u8],
-        only_if_absent: bool,
+        condition: PutCondition<'_>,
     ) -> std::result::Result<(), PutFailure> {
         let subject = Subject::Index(index);
         let client = self
@@ -346,15 +346,25 @@ impl S3Store {
             .key(key)
             .content_type("application/octet-stream")
             .body(bytes.to_vec().into());
-        if only_if_absent {
-            request = request.if_none_match("*");
+        match condition {
+            PutCondition::None => {}
+            PutCondition::Absent => request = request.if_none_match("*"),
+            PutCondition::ETag(etag) => request = request.if_match(etag),
         }
         match request.send().await {
             Ok(_) => Ok(()),
             Err(e) => {
                 let code = e.code().unwrap_or_default();
                 let status = e.raw_response().map(|r| r.status().as_u16());
-                if only_if_absent && (code == "PreconditionFailed" || status == Some(412)) {
+                let unmet = code == "PreconditionFailed" || status == Some(412);
+                // If-Match on a key that is gone: 404 NoSuchKey.
+                let gone = code == "NoSuchKey" || status == Some(404);
+                let refused = match condition {
+                    PutCondition::None => false,
+                    PutCondition::Absent => unmet,
+                    PutCondition::ETag(_) => unmet || gone,
+                };
+                if refused {
                     Err(PutFailure::Exists)
                 } else if code == "ConditionalRequestConflict" {
                     Err(PutFailure::Conflict(
@@ -370,6 +380,18 @@ impl S3Store {
     /// One `GetObject` of `key`: its bytes (at most one past the envelope limit), or `None` if
     /// there is no such object.
     async fn get_object(&self, subject: Subject<'_>, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .get_object_tagged(subject, key)
+            .await?
+            .map(|(bytes, _)| bytes))
+    }
+
+    /// As `get_object`, with the object's ETag (if the server sent one).
+    async fn get_object_tagged(
+        &self,
+        subject: Subject<'_>,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>> {
         let client = self.client(subject, "GetObject", key).await?;
         let output = match client
             .get_object()
@@ -382,6 +404,7 @@ impl S3Store {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(self.failure(subject, "GetObject", key, &e)),
         };
+        let etag = output.e_tag().map(str::to_owned);
         let declared = output.content_length().unwrap_or(0);
         if declared > MAX_ENCODED_LEN as i64 {
             return Err(Error::corrupt(
@@ -420,7 +443,7 @@ impl S3Store {
             )
         };
         match tokio::time::timeout(limit, read).await {
-            Ok(Ok(())) => Ok(Some(bytes)),
+            Ok(Ok(())) => Ok(Some((bytes, etag))),
             Ok(Err(e)) => Err(failed(format!("reading the object body failed ({e})"))),
             Err(_) => Err(failed(format!(
                 "reading the object body took longer than {limit:?}"
@@ -475,9 +498,20 @@ impl S3Store {
     }
 }
 
+/// The precondition of a `PutObject`.
+#[derive(Clone, Copy)]
+enum PutCondition<'a> {
+    None,
+    /// `If-None-Match: *`: only if no object exists.
+    Absent,
+    /// `If-Match: <etag>`: only if the object is still this version.
+    ETag(&'a str),
+}
+
 /// How a `PutObject` failed.
 enum PutFailure {
-    /// 412: the object exists (conditional create only).
+    /// The precondition failed: the object exists (`Absent`), or is another version or gone
+    /// (`ETag`).
     Exists,
     /// 409 ConditionalRequestConflict: a concurrent write to the key was in flight.
     Conflict(Error),
@@ -491,7 +525,10 @@ impl super::EnvelopeBackend for S3Store {
         self.run(async {
             let mut attempt = 1;
             loop {
-                match self.put_object(index, "PutObject", &key, bytes, true).await {
+                match self
+                    .put_object(index, "PutObject", &key, bytes, PutCondition::Absent)
+                    .await
+                {
                     Ok(()) => return Ok(()),
                     Err(PutFailure::Exists) => return Err(Error::already_exists(index)),
                     Err(PutFailure::Conflict(e)) if attempt >= attempts => {
@@ -519,7 +556,7 @@ impl super::EnvelopeBackend for S3Store {
         let key = self.object_key(index);
         self.run(async {
             match self
-                .put_object(index, "PutObject", &key, bytes, false)
+                .put_object(index, "PutObject", &key, bytes, PutCondition::None)
                 .await
             {
                 Ok(()) => Ok(()),
@@ -532,6 +569,39 @@ impl super::EnvelopeBackend for S3Store {
     fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>> {
         let key = self.object_key(index);
         self.run(self.get_object(index.into(), &key))
+    }
+
+    /// GetObject for the current version and its ETag, compare, then `PutObject` with
+    /// `If-Match: <ETag>`: S3 writes only if no other write landed in between.
+    fn replace_if(&self, index: &IndexName, expected: &[u8; 32], bytes: &[u8]) -> Result<()> {
+        let key = self.object_key(index);
+        self.run(async {
+            let etag = match self.get_object_tagged(index.into(), &key).await? {
+                Some((stored, Some(etag))) if super::digest(&stored) == *expected => etag,
+                Some((_, None)) => {
+                    return Err(Error::new(
+                        ErrorKind::Io,
+                        format!(
+                            "index {index}: S3 GetObject {} failed: the answer has no ETag, so a                              conditional replace is impossible",
+                            self.location_of(&key)
+                        ),
+                    ))
+                }
+                _ => return Err(super::conflict(index)),
+            };
+            let put = self.put_object(
+                index,
+                "PutObject",
+                &key,
+                bytes,
+                PutCondition::ETag(&etag),
+            );
+            match put.await {
+                Ok(()) => Ok(()),
+                Err(PutFailure::Exists) => Err(super::conflict(index)),
+                Err(PutFailure::Conflict(e) | PutFailure::Other(e)) => Err(e),
+            }
+        })
     }
 
     fn delete(&self, index: &IndexName) -> Result<()> {
