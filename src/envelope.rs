@@ -9,7 +9,7 @@ use crate::blob::KmsBlob;
 use crate::codec;
 use crate::error::{Error, Result, Subject};
 use crate::index_name::{IndexName, ParsedKey};
-use crate::storage::StorageConfig;
+use crate::storage::{Revision, StorageConfig};
 
 /// Stores `blob` as the envelope of `index_name` — a strict insert.
 ///
@@ -48,18 +48,19 @@ pub fn get_index_kms(config: &StorageConfig, index_name: &str) -> Result<KmsBlob
     decode_stored(config, &index, &bytes)
 }
 
-/// SHA-256 of an envelope's stored bytes: equal digests mean the same stored envelope.
-pub(crate) type EnvelopeDigest = [u8; 32];
-
-/// Reads and decodes the envelope of `index`, with the digest of its stored bytes. Errors as
+/// Reads and decodes the envelope of `index`, with the [`Revision`] read: its digest (the
+/// cache's identity of an envelope) and what a compare-and-swap names it by. Errors as
 /// [`get_index_kms`].
 pub(crate) fn read_envelope(
     config: &StorageConfig,
     index: &IndexName,
-) -> Result<(KmsBlob, EnvelopeDigest)> {
-    let bytes = read_stored(config, index)?;
+) -> Result<(KmsBlob, Revision)> {
+    let (bytes, revision) = config
+        .backend()
+        .get_revision(index)?
+        .ok_or_else(|| Error::not_found(index))?;
     let blob = decode_stored(config, index, &bytes)?;
-    Ok((blob, crate::storage::digest(&bytes)))
+    Ok((blob, revision))
 }
 
 /// The stored bytes of `index`'s envelope; `NotFound` if there are none.
@@ -76,14 +77,14 @@ fn decode_stored(config: &StorageConfig, index: &IndexName, bytes: &[u8]) -> Res
         .map_err(|reason| Error::corrupt(index, config.backend().location(index), reason))
 }
 
-/// Stores `blob` for `index` only if the stored envelope is still the one read with digest
-/// `expected` — a compare-and-swap, atomic against every write this library makes in any
+/// Stores `blob` for `index` only if the stored envelope is still the version `expected` (from
+/// [`read_envelope`]) — a compare-and-swap, atomic against every write this library makes in any
 /// process. Errors: `Conflict` (another envelope, or none, is stored; nothing written),
 /// `InvalidArgument`, and the store's errors (the stored envelope is intact).
 pub(crate) fn replace_index_kms_if(
     config: &StorageConfig,
     index: &IndexName,
-    expected: &EnvelopeDigest,
+    expected: &Revision,
     blob: &KmsBlob,
 ) -> Result<()> {
     let bytes = prepare(index, blob)?;

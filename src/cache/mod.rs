@@ -36,7 +36,6 @@ use arc_swap::ArcSwap;
 pub use clock::{Clock, ManualClock};
 pub use stats::CacheStats;
 
-use crate::envelope::EnvelopeDigest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::MAX_INDEX_NAME_LEN;
 use crate::kms::Kek;
@@ -112,7 +111,7 @@ const KEY_CAPACITY: usize = 8 + MAX_INDEX_NAME_LEN;
 
 struct Entry {
     kek: Kek,
-    digest: EnvelopeDigest,
+    digest: [u8; 32],
     inserted_at: u64,
     expires_at: u64,
     /// The store's write generation when the envelope behind `digest` was last read.
@@ -245,7 +244,7 @@ impl KekCache {
         &self,
         location: &StorageLocation,
         index: &str,
-        digest: &EnvelopeDigest,
+        digest: &[u8; 32],
         ticket: Ticket,
     ) -> Option<Kek> {
         let mut buffer = [0u8; KEY_CAPACITY];
@@ -278,7 +277,7 @@ impl KekCache {
         location: &StorageLocation,
         index: &str,
         kek: &Kek,
-        digest: EnvelopeDigest,
+        digest: [u8; 32],
         ticket: Ticket,
     ) {
         let mut buffer = [0u8; KEY_CAPACITY];

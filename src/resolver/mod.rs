@@ -39,8 +39,6 @@ struct Inner {
     client: KmsClient,
     cache: KekCache,
     flights: Flights,
-    /// Serializes re-wraps made through this resolver.
-    rewrap: Mutex<()>,
 }
 
 impl KekResolver {
@@ -54,7 +52,6 @@ impl KekResolver {
                 client,
                 cache: KekCache::new(&options)?,
                 flights: Flights::default(),
-                rewrap: Mutex::new(()),
             }),
         })
     }
@@ -119,7 +116,7 @@ impl KekResolver {
             inner
                 .flights
                 .run(location.id(), index.as_str(), ticket, || {
-                    let (blob, digest) = read_envelope(storage, &index).inspect_err(|e| {
+                    let (blob, revision) = read_envelope(storage, &index).inspect_err(|e| {
                         if e.kind() == ErrorKind::NotFound {
                             inner.cache.discard(location, index.as_str());
                         }
@@ -127,14 +124,14 @@ impl KekResolver {
                     if let Some(kek) =
                         inner
                             .cache
-                            .confirm(location, index.as_str(), &digest, ticket)
+                            .confirm(location, index.as_str(), &revision.digest, ticket)
                     {
                         return Ok(kek);
                     }
                     let kek = self.unwrap(&index, &blob)?;
                     inner
                         .cache
-                        .insert(location, index.as_str(), &kek, digest, ticket);
+                        .insert(location, index.as_str(), &kek, revision.digest, ticket);
                     Ok(kek)
                 })
         });

@@ -1,15 +1,13 @@
 //! Rotation: re-wrapping an index's KEK under a slot, and the drift check that compares every
 //! stored envelope's key snapshot with the registry.
 
-use std::sync::PoisonError;
-
 use super::KekResolver;
 use crate::blob::{KmsBlob, Provider};
 use crate::envelope::{list_index_kms, read_envelope, replace_index_kms_if};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::index_name::IndexName;
 use crate::kms::Slot;
-use crate::storage::StorageConfig;
+use crate::storage::{Revision, StorageConfig};
 
 /// Which key wraps a KEK: the fields an envelope snapshots from its slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +82,9 @@ impl KekResolver {
     /// snapshot). If anything fails, the stored envelope is unchanged. The write is a
     /// compare-and-swap against the envelope that was unwrapped: if another write (a push,
     /// delete or re-wrap from any process or node) landed meanwhile, nothing is written and the
-    /// error is `Conflict` — a re-wrap can never put back a KEK that was replaced. Re-wraps
-    /// through one resolver are serialized.
+    /// error is `Conflict` — a re-wrap can never put back a KEK that was replaced. Of concurrent
+    /// re-wraps of one index (from any thread, process or node) one wins; the others get
+    /// `Conflict`.
     ///
     /// Errors: `InvalidArgument`, `NotFound`, `Corrupt` and the store's errors; `KekNotWrapped`
     /// (provider `none`: there is no wrapped KEK to re-wrap); `UnknownSlot`; the unwrap's and
@@ -97,32 +96,28 @@ impl KekResolver {
         slot_name: &str,
     ) -> Result<KmsBlob> {
         let index = IndexName::new(index_name)?;
-        let _serialized = self
-            .inner
-            .rewrap
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let (old, digest) = read_envelope(storage, &index)?;
-        let kek = self.unwrap(&index, &old)?;
-        let mut new = self.wrap(&index, slot_name, &kek)?;
+        let (old, revision) = read_envelope(storage, &index)?;
+        self.rewrap_read(storage, &index, &old, &revision, slot_name)
+    }
+
+    /// [`KekResolver::rewrap`] of the envelope `old` already read as `revision`.
+    fn rewrap_read(
+        &self,
+        storage: &StorageConfig,
+        index: &IndexName,
+        old: &KmsBlob,
+        revision: &Revision,
+        slot_name: &str,
+    ) -> Result<KmsBlob> {
+        let kek = self.unwrap(index, old)?;
+        let mut new = self.wrap(index, slot_name, &kek)?;
         new.version = old.version.checked_add(1).ok_or_else(|| {
             Error::invalid_argument(format!(
                 "index {index}: envelope version is at its maximum ({})",
                 u32::MAX
             ))
         })?;
-        replace_index_kms_if(storage, &index, &digest, &new).map_err(|e| {
-            if e.kind() == ErrorKind::Conflict {
-                Error::new(
-                    ErrorKind::Conflict,
-                    format!(
-                        "index {index}: the envelope changed while it was being re-wrapped; nothing was written"
-                    ),
-                )
-            } else {
-                e
-            }
-        })?;
+        replace_index_kms_if(storage, index, revision, &new)?;
         self.inner
             .cache
             .invalidate(storage.location(), index.as_str());
@@ -159,8 +154,8 @@ impl KekResolver {
                         return entry;
                     }
                 };
-                let blob = match read_envelope(storage, &index) {
-                    Ok((blob, _)) => blob,
+                let (blob, revision) = match read_envelope(storage, &index) {
+                    Ok(read) => read,
                     Err(e) => {
                         entry.error = Some(e);
                         return entry;
@@ -185,13 +180,15 @@ impl KekResolver {
                 entry.status = match (drifted, rewrap) {
                     (false, _) => DriftStatus::InSync,
                     (true, false) => DriftStatus::Drifted,
-                    (true, true) => match self.rewrap(storage, index.as_str(), &blob.kms_name) {
-                        Ok(_) => DriftStatus::Rewrapped,
-                        Err(e) => {
-                            entry.error = Some(e);
-                            DriftStatus::Failed
+                    (true, true) => {
+                        match self.rewrap_read(storage, &index, &blob, &revision, &blob.kms_name) {
+                            Ok(_) => DriftStatus::Rewrapped,
+                            Err(e) => {
+                                entry.error = Some(e);
+                                DriftStatus::Failed
+                            }
                         }
-                    },
+                    }
                 };
                 entry
             })

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use super::Revision;
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{Error, Result, Subject};
@@ -165,13 +166,13 @@ impl super::EnvelopeBackend for DiskStore {
         self.sync_root(index)
     }
 
-    fn replace_if(&self, index: &IndexName, expected: &[u8; 32], bytes: &[u8]) -> Result<()> {
+    fn replace_if(&self, index: &IndexName, expected: &Revision, bytes: &[u8]) -> Result<()> {
         let mut temp = self.write_temp(index, bytes)?;
         let path = self.envelope_path(index);
         {
             let _writers = self.lock_writers(index)?;
             match self.get(index)? {
-                Some(stored) if super::digest(&stored) == *expected => {}
+                Some(stored) if Revision::of(&stored, None).digest == expected.digest => {}
                 _ => return Err(super::conflict(index)),
             }
             fs::rename(&temp.path, &path)

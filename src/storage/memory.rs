@@ -4,6 +4,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
+use super::Revision;
 use crate::error::{Error, Result};
 use crate::index_name::IndexName;
 
@@ -45,13 +46,13 @@ impl super::EnvelopeBackend for MemoryStore {
         self.get_by_key(&index.storage_key())
     }
 
-    fn replace_if(&self, index: &IndexName, expected: &[u8; 32], bytes: &[u8]) -> Result<()> {
+    fn replace_if(&self, index: &IndexName, expected: &Revision, bytes: &[u8]) -> Result<()> {
         let mut envelopes = self
             .envelopes
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         match envelopes.get_mut(&index.storage_key()) {
-            Some(stored) if super::digest(stored) == *expected => {
+            Some(stored) if Revision::of(stored, None).digest == expected.digest => {
                 *stored = bytes.to_vec();
                 Ok(())
             }

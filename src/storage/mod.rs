@@ -32,11 +32,19 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()>;
     /// The stored bytes, or `None` if nothing is stored.
     fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>>;
-    /// Stores `bytes` for `index` only if the stored envelope is still the one whose bytes hash
-    /// to `expected` (SHA-256) — a compare-and-swap, atomic against every other write made
-    /// through this library, in any process. `Conflict` if the envelope is another or is gone;
-    /// nothing is written then. On any failure the stored envelope stays.
-    fn replace_if(&self, index: &IndexName, expected: &[u8; 32], bytes: &[u8]) -> Result<()>;
+    /// Stores `bytes` for `index` only if the stored envelope is still the version `expected`
+    /// names (as [`EnvelopeBackend::get_revision`] read it) — a compare-and-swap, atomic against
+    /// every other write made through this library, in any process. `Conflict` if the envelope
+    /// is another or is gone; nothing is written then. On any failure the stored envelope stays.
+    fn replace_if(&self, index: &IndexName, expected: &Revision, bytes: &[u8]) -> Result<()>;
+    /// As `get`, with the [`Revision`] a later `replace_if` names this version by. The default
+    /// has no version tag: the digest of the bytes is the revision.
+    fn get_revision(&self, index: &IndexName) -> Result<Option<(Vec<u8>, Revision)>> {
+        Ok(self.get(index)?.map(|bytes| {
+            let revision = Revision::of(&bytes, None);
+            (bytes, revision)
+        }))
+    }
     /// Removes the envelope; removing a missing one succeeds.
     fn delete(&self, index: &IndexName) -> Result<()>;
     /// Where `index`'s envelope lives, for error messages.
@@ -82,10 +90,24 @@ pub(crate) fn conflict(index: &IndexName) -> Error {
     )
 }
 
-/// SHA-256 of stored envelope bytes.
-pub(crate) fn digest(bytes: &[u8]) -> [u8; 32] {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(bytes).into()
+/// Which stored version of an envelope a read saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Revision {
+    /// SHA-256 of the stored bytes: equal digests mean the same envelope (the KEK cache's check,
+    /// and the compare of memory and disk).
+    pub(crate) digest: [u8; 32],
+    /// The store's own version tag, if it has one (S3: the ETag, for `If-Match`).
+    pub(crate) etag: Option<String>,
+}
+
+impl Revision {
+    pub(crate) fn of(bytes: &[u8], etag: Option<String>) -> Revision {
+        use sha2::Digest as _;
+        Revision {
+            digest: sha2::Sha256::digest(bytes).into(),
+            etag,
+        }
+    }
 }
 
 /// The identity of one store within this process, shared by every [`StorageConfig`] that names

@@ -35,6 +35,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use zeroize::Zeroize;
 
+use super::Revision;
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
 use crate::aws::{
     check_endpoint_url, classify, find_cause, load_sdk_config, AwsFailure, AwsTimeouts,
@@ -571,31 +572,31 @@ impl super::EnvelopeBackend for S3Store {
         self.run(self.get_object(index.into(), &key))
     }
 
-    /// GetObject for the current version and its ETag, compare, then `PutObject` with
-    /// `If-Match: <ETag>`: S3 writes only if no other write landed in between.
-    fn replace_if(&self, index: &IndexName, expected: &[u8; 32], bytes: &[u8]) -> Result<()> {
+    fn get_revision(&self, index: &IndexName) -> Result<Option<(Vec<u8>, Revision)>> {
         let key = self.object_key(index);
+        let object = self.run(self.get_object_tagged(index.into(), &key))?;
+        Ok(object.map(|(bytes, etag)| {
+            let revision = Revision::of(&bytes, etag);
+            (bytes, revision)
+        }))
+    }
+
+    /// `PutObject` with `If-Match: <the ETag read>`: S3 writes only if no other write landed
+    /// since that read.
+    fn replace_if(&self, index: &IndexName, expected: &Revision, bytes: &[u8]) -> Result<()> {
+        let key = self.object_key(index);
+        let Some(etag) = &expected.etag else {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!(
+                    "index {index}: S3 GetObject {} answered with no ETag, so a conditional \
+                     replace is impossible",
+                    self.location_of(&key)
+                ),
+            ));
+        };
         self.run(async {
-            let etag = match self.get_object_tagged(index.into(), &key).await? {
-                Some((stored, Some(etag))) if super::digest(&stored) == *expected => etag,
-                Some((_, None)) => {
-                    return Err(Error::new(
-                        ErrorKind::Io,
-                        format!(
-                            "index {index}: S3 GetObject {} failed: the answer has no ETag, so a                              conditional replace is impossible",
-                            self.location_of(&key)
-                        ),
-                    ))
-                }
-                _ => return Err(super::conflict(index)),
-            };
-            let put = self.put_object(
-                index,
-                "PutObject",
-                &key,
-                bytes,
-                PutCondition::ETag(&etag),
-            );
+            let put = self.put_object(index, "PutObject", &key, bytes, PutCondition::ETag(etag));
             match put.await {
                 Ok(()) => Ok(()),
                 Err(PutFailure::Exists) => Err(super::conflict(index)),
