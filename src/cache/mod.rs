@@ -143,7 +143,9 @@ pub(crate) struct Ticket {
 /// The cache proper: see the module documentation. Thread-safe.
 pub(crate) struct KekCache {
     core: Arc<Core>,
-    sweeper: Option<Sweeper>,
+    /// Held for its `Drop`, which stops and joins the sweeper; the KEKs are wiped as the last
+    /// map snapshot drops.
+    _sweeper: Option<Sweeper>,
 }
 
 struct Core {
@@ -185,7 +187,10 @@ impl KekCache {
         } else {
             None
         };
-        Ok(KekCache { core, sweeper })
+        Ok(KekCache {
+            core,
+            _sweeper: sweeper,
+        })
     }
 
     /// The configured TTL.
@@ -535,14 +540,6 @@ impl Drop for Sweeper {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
-    }
-}
-
-impl Drop for KekCache {
-    fn drop(&mut self) {
-        // Stop the sweeper before the entries go (field order would do it too; explicit is
-        // clearer). The entries' KEKs are wiped as the last map snapshot drops.
-        self.sweeper.take();
     }
 }
 

@@ -3,6 +3,7 @@
 //! the parameter, so no entry point dereferences a pointer it has not checked.
 
 use std::ffi::c_char;
+use std::fmt;
 
 use super::boundary::Failure;
 
@@ -50,25 +51,27 @@ pub(crate) unsafe fn as_mut<'a, C: Castable>(handle: *mut C) -> Option<&'a mut C
 pub(crate) unsafe fn bytes_arg<'a>(
     data: *const u8,
     len: usize,
-    parameter: &str,
+    parameter: impl fmt::Display,
 ) -> Result<&'a [u8], Failure> {
     match (data.is_null(), len) {
         (true, 0) => Ok(&[]),
-        (true, _) => Err(Failure::null_parameter(parameter)),
+        (true, _) => Err(Failure::null_parameter(&parameter.to_string())),
         (false, _) => Ok(unsafe { std::slice::from_raw_parts(data, len) }),
     }
 }
 
 /// Borrows `(data, len)` as UTF-8 text; invalid UTF-8 is `CYB_RESULT_INVALID_ARGUMENT`.
+/// `parameter` names the argument in error messages (formatted only on error, so
+/// `format_args!("names[{i}]")` costs nothing on success).
 ///
 /// # Safety
 /// As [`bytes_arg`].
 pub(crate) unsafe fn str_arg<'a>(
     data: *const c_char,
     len: usize,
-    parameter: &str,
+    parameter: impl fmt::Display,
 ) -> Result<&'a str, Failure> {
-    let bytes = unsafe { bytes_arg(data.cast(), len, parameter) }?;
+    let bytes = unsafe { bytes_arg(data.cast(), len, &parameter) }?;
     std::str::from_utf8(bytes).map_err(|e| {
         Failure::invalid_argument(format!(
             "{parameter} is not valid UTF-8 (invalid byte at offset {})",

@@ -443,7 +443,7 @@ pub unsafe extern "C" fn cyb_kek_warm_up(
         let names = specs
             .iter()
             .enumerate()
-            .map(|(i, s)| unsafe { str_arg(s.data, s.len, &format!("index_names[{i}]")) })
+            .map(|(i, s)| unsafe { str_arg(s.data, s.len, format_args!("index_names[{i}]")) })
             .collect::<Result<Vec<&str>, Failure>>()?;
         let results = resolver.warm_up(config, &names, parallelism)?;
         if count > 0 {

@@ -7,7 +7,7 @@ mod rotation;
 mod single_flight;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
 
@@ -253,35 +253,32 @@ impl KekResolver {
                 "warm-up parallelism must be 1..={MAX_WARM_UP_PARALLELISM}, not {parallelism}"
             )));
         }
+        // Each worker takes the next unvisited position and keeps its (position, result) pairs.
         let next = AtomicUsize::new(0);
-        let results: Vec<Mutex<Option<Result<()>>>> =
-            index_names.iter().map(|_| Mutex::new(None)).collect();
-        let worker = || loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(name) = index_names.get(i) else {
-                break;
-            };
-            let outcome = self.resolve(storage, name.as_ref()).map(drop);
-            *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+        let worker = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(name) = index_names.get(i) else {
+                    return done;
+                };
+                done.push((i, self.resolve(storage, name.as_ref()).map(drop)));
+            }
         };
         let threads = parallelism.min(index_names.len());
-        if threads <= 1 {
-            worker();
+        let mut done = if threads <= 1 {
+            worker()
         } else {
             std::thread::scope(|scope| {
-                for _ in 0..threads {
-                    scope.spawn(worker);
-                }
-            });
-        }
-        Ok(results
-            .into_iter()
-            .map(|slot| {
-                slot.into_inner()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .expect("every index is visited once")
+                let workers: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
             })
-            .collect())
+        };
+        done.sort_unstable_by_key(|(i, _)| *i);
+        Ok(done.into_iter().map(|(_, result)| result).collect())
     }
 }
 

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
 use crate::error::{Error, Result};
 use crate::index_name::IndexName;
@@ -133,9 +133,9 @@ impl StorageLocation {
 
     /// The location named `identity`, shared with every live config of the same identity.
     fn shared(identity: String) -> Arc<StorageLocation> {
-        static LOCATIONS: Mutex<Option<HashMap<String, Weak<StorageLocation>>>> = Mutex::new(None);
+        static LOCATIONS: LazyLock<Mutex<HashMap<String, Weak<StorageLocation>>>> =
+            LazyLock::new(Mutex::default);
         let mut locations = LOCATIONS.lock().unwrap_or_else(PoisonError::into_inner);
-        let locations = locations.get_or_insert_with(HashMap::new);
         if let Some(location) = locations.get(&identity).and_then(Weak::upgrade) {
             return location;
         }
