@@ -43,20 +43,21 @@ fn main() {
     let moto = common::moto::moto();
     cold_stampede(&moto.endpoint);
     let key = moto.create_kms_key("us-east-1");
-    warm_up_500("moto", &moto_client(&moto.endpoint, &key));
-    let peer = FaultPeer::start(|_| Reply::delayed(Duration::from_millis(20), decrypt_reply()));
-    warm_up_500("20 ms peer", &moto_client(peer.endpoint(), KEY_ARN));
+    warm_up_500("moto", &common::aws_kms_client(&moto.endpoint, "kms", &key));
+    let peer = FaultPeer::start(|request| {
+        let answer = match request.target() {
+            Some("TrentService.Encrypt") => Reply::kms_encrypt(KEY_ARN, b"wrapped"),
+            _ => Reply::kms_decrypt(KEY_ARN, &[5; 32]),
+        };
+        Reply::delayed(Duration::from_millis(20), answer)
+    });
+    warm_up_500(
+        "20 ms peer",
+        &common::aws_kms_client(peer.endpoint(), "kms", KEY_ARN),
+    );
 }
 
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-
-/// A Decrypt answer (any ciphertext decrypts to the same 32 bytes) and, for Encrypt, a blob.
-fn decrypt_reply() -> Reply {
-    Reply::json(&format!(
-        r#"{{"KeyId":"{KEY_ARN}","Plaintext":"{p}","CiphertextBlob":"{p}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
-        p = aws_smithy_types::base64::encode([5u8; 32])
-    ))
-}
 
 /// A client with a `local` slot whose master key file lives in `dir`.
 fn local_client(dir: &std::path::Path) -> KmsClient {
@@ -200,30 +201,10 @@ fn cache_hits(samples: usize, ops: usize) {
     assert_eq!(stats.errors, 0);
 }
 
-fn moto_client(endpoint: &str, key: &str) -> KmsClient {
-    let client = KmsClient::new(KmsClientOptions {
-        endpoint_url: Some(endpoint.to_owned()),
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client
-        .add_slot(
-            "kms",
-            Slot {
-                provider: Provider::AwsKms,
-                key_id: key.to_owned(),
-                region: "us-east-1".to_owned(),
-                assume_role: None,
-            },
-        )
-        .unwrap();
-    client
-}
-
 fn cold_stampede(endpoint: &str) {
     let moto = common::moto::moto();
     let key = moto.create_kms_key("us-east-1");
-    let client = moto_client(endpoint, &key);
+    let client = common::aws_kms_client(endpoint, "kms", &key);
     let storage = StorageConfig::memory();
     let creator = KekResolver::new(client.clone(), KekCacheOptions::default()).unwrap();
     let kek = creator

@@ -26,7 +26,7 @@ mod stats;
 use common::fault_peer::{FaultPeer, Reply};
 use cyborgdb_kms::kms::aead::{self, WrapKey};
 use cyborgdb_kms::kms::binding::aead_associated_data;
-use cyborgdb_kms::{IndexName, Kek, KmsBlob, KmsClient, KmsClientOptions, Provider, Slot};
+use cyborgdb_kms::{IndexName, Kek, KmsBlob, KmsClient, Provider};
 use stats::{format_ns, Stats};
 
 const INDEX: &str = "bench-index";
@@ -45,7 +45,7 @@ fn main() {
 
     let moto = common::moto::moto();
     let key = moto.create_kms_key("us-east-1");
-    let client = kms_client(&moto.endpoint, &key);
+    let client = common::aws_kms_client(&moto.endpoint, "bench", &key);
     let (blob, kek) = client.wrap_new_kek(INDEX, "bench").unwrap();
 
     println!("moto server {} (moto 5.2.5), key {key}", moto.endpoint);
@@ -53,13 +53,8 @@ fn main() {
     let (library, boto3) = unwrap_vs_boto3(&moto.endpoint, &client, &blob, &kek, scaled(20), 25);
     // The clients' own cost: the same Decrypt answered by a loopback peer in ~35 µs.
     let plaintext = kek.as_bytes().to_vec();
-    let peer = FaultPeer::start(move |_| {
-        Reply::json(&format!(
-            r#"{{"KeyId":"k","Plaintext":"{}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
-            aws_smithy_types::base64::encode(&plaintext)
-        ))
-    });
-    let peer_client = kms_client(peer.endpoint(), &key);
+    let peer = FaultPeer::start(move |_| Reply::kms_decrypt("k", &plaintext));
+    let peer_client = common::aws_kms_client(peer.endpoint(), "bench", &key);
     let (library_only, boto3_only) =
         unwrap_vs_boto3(peer.endpoint(), &peer_client, &blob, &kek, scaled(20), 50);
     let sdk_only = bare_sdk_decrypt(peer.endpoint(), &blob, scaled(1000));
@@ -135,26 +130,6 @@ fn main() {
             verdict(stats.median <= 50e6)
         );
     }
-}
-
-fn kms_client(endpoint: &str, key: &str) -> KmsClient {
-    let client = KmsClient::new(KmsClientOptions {
-        endpoint_url: Some(endpoint.to_owned()),
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client
-        .add_slot(
-            "bench",
-            Slot {
-                provider: Provider::AwsKms,
-                key_id: key.to_owned(),
-                region: "us-east-1".into(),
-                assume_role: None,
-            },
-        )
-        .unwrap();
-    client
 }
 
 /// Per-call nanoseconds of the library (`client`) and of boto3 (a worker pointed at `endpoint`),
@@ -321,7 +296,7 @@ fn first_unwrap(endpoint: &str, key: &str, blob: &KmsBlob, runs: usize) -> (Stat
 fn first_unwrap_child() {
     let start = Instant::now();
     let var = |name| std::env::var(name).unwrap();
-    let client = kms_client(&var("KMS_BENCH_ENDPOINT"), &var("KMS_BENCH_KEY"));
+    let client = common::aws_kms_client(&var("KMS_BENCH_ENDPOINT"), "bench", &var("KMS_BENCH_KEY"));
     let blob = KmsBlob {
         kms_name: "bench".into(),
         provider: "aws-kms".into(),

@@ -65,13 +65,6 @@ fn kms_blob(wrapped: &[u8]) -> KmsBlob {
     }
 }
 
-fn decrypt_reply(plaintext: &[u8]) -> Reply {
-    Reply::json(&format!(
-        r#"{{"KeyId":"{KEY_ARN}","Plaintext":"{}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
-        aws_smithy_types::base64::encode(plaintext)
-    ))
-}
-
 /// Unwraps through a peer answering every request with `reply`; returns the error and the peer.
 fn unwrap_error(reply: Reply, max_attempts: u32) -> (ErrorKind, String, FaultPeer) {
     let peer = FaultPeer::start(move |_| reply.clone());
@@ -111,7 +104,10 @@ fn throttling_is_retried_up_to_max_attempts_then_reported() {
 #[test]
 fn throttling_then_success_succeeds_within_the_attempts() {
     let throttled = Reply::aws_error(400, "ThrottlingException", "Rate exceeded");
-    let peer = FaultPeer::sequence(vec![throttled.clone(), throttled], decrypt_reply(&[9; 32]));
+    let peer = FaultPeer::sequence(
+        vec![throttled.clone(), throttled],
+        Reply::kms_decrypt(KEY_ARN, &[9; 32]),
+    );
     let client = client_for(peer.endpoint(), fast_timeouts(3));
     let kek = client.unwrap_kek("orders", &kms_blob(b"w")).unwrap();
     assert_eq!(kek.as_bytes(), &[9; 32]);
@@ -186,7 +182,7 @@ fn malformed_answers_are_bad_responses() {
 #[test]
 fn decrypt_must_return_exactly_32_bytes() {
     for len in [0usize, 16, 31, 33, 64] {
-        let (kind, message, _) = unwrap_error(decrypt_reply(&vec![1; len]), 1);
+        let (kind, message, _) = unwrap_error(Reply::kms_decrypt(KEY_ARN, &vec![1; len]), 1);
         assert_eq!(kind, ErrorKind::DecryptFailed, "{len}: {message}");
         assert!(
             message.contains(&format!("returned {len} bytes of plaintext; a KEK is 32")),
@@ -199,7 +195,7 @@ fn decrypt_must_return_exactly_32_bytes() {
 
 #[test]
 fn decrypt_pins_the_key_and_sends_the_index_context() {
-    let peer = FaultPeer::start(|_| decrypt_reply(&[4; 32]));
+    let peer = FaultPeer::start(|_| Reply::kms_decrypt(KEY_ARN, &[4; 32]));
     let client = client_for(peer.endpoint(), fast_timeouts(1));
     client.unwrap_kek("orders", &kms_blob(b"ct")).unwrap();
     let request = &peer.requests()[0];
@@ -312,7 +308,7 @@ fn byok_sends_external_id_and_session_name_and_signs_with_the_role() {
         if is_sts(request) {
             assume_role_reply("ASIAROLEKEY", "2099-01-01T00:00:00Z")
         } else {
-            decrypt_reply(&[5; 32])
+            Reply::kms_decrypt(KEY_ARN, &[5; 32])
         }
     });
     let client = byok_client(&peer, Some("cyborgdb-acme"));
@@ -363,7 +359,7 @@ fn byok_uses_the_default_session_name_and_refreshes_credentials_before_they_expi
                 .unwrap();
             assume_role_reply("ASIASHORTLIVED", &soon)
         } else {
-            decrypt_reply(&[6; 32])
+            Reply::kms_decrypt(KEY_ARN, &[6; 32])
         }
     });
     let client = byok_client(&peer, None);
@@ -388,7 +384,7 @@ fn a_refused_assume_role_is_access_denied_on_sts() {
                 "not authorized to perform sts:AssumeRole",
             )
         } else {
-            decrypt_reply(&[6; 32])
+            Reply::kms_decrypt(KEY_ARN, &[6; 32])
         }
     });
     let client = byok_client(&peer, None);
@@ -406,7 +402,7 @@ fn a_refused_assume_role_is_access_denied_on_sts() {
 fn s3_storage_keys_and_kms_credentials_are_kept_apart() {
     // One process using an S3 store with its own keys and a KMS client on the AWS chain (the
     // dummy environment keys): each request is signed with its own side's key only.
-    let kms = FaultPeer::start(|_| decrypt_reply(&[8; 32]));
+    let kms = FaultPeer::start(|_| Reply::kms_decrypt(KEY_ARN, &[8; 32]));
     let stored = std::sync::Mutex::new(Vec::new());
     let s3 = FakeS3::start(move |request| {
         let mut stored = stored.lock().unwrap();

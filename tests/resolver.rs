@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cyborgdb_kms::{
     delete_index_kms, get_index_kms, push_index_kms, CacheStats, Clock, DriftStatus, ErrorKind,
-    Kek, KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, ManualClock, Provider, Slot,
+    KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, ManualClock, Provider, Slot,
     StorageConfig,
 };
 
@@ -551,7 +551,6 @@ fn drift_is_reported_and_optionally_rewrapped_per_index() {
         report[0].error.as_ref().unwrap().kind(),
         ErrorKind::UnknownSlot
     );
-    let _ = Kek::LEN;
 }
 
 #[test]

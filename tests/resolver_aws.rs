@@ -73,13 +73,6 @@ fn store_envelope(storage: &StorageConfig, index: &str) {
     push_index_kms(storage, index, &blob).unwrap();
 }
 
-fn decrypt_reply(plaintext: &[u8]) -> Reply {
-    Reply::json(&format!(
-        r#"{{"KeyId":"{KEY_ARN}","Plaintext":"{}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
-        aws_smithy_types::base64::encode(plaintext)
-    ))
-}
-
 /// A gate the peer's responder waits at until the test opens it.
 #[derive(Default)]
 struct Gate {
@@ -120,7 +113,12 @@ fn wait_until(what: &str, condition: impl Fn() -> bool) {
 fn sixty_four_cold_callers(
     reply: Reply,
     max_attempts: u32,
-) -> (KekResolver, FaultPeer, Vec<cyborgdb_kms::Result<[u8; 32]>>) {
+) -> (
+    KekResolver,
+    FaultPeer,
+    StorageConfig,
+    Vec<cyborgdb_kms::Result<[u8; 32]>>,
+) {
     let gate = Arc::new(Gate::default());
     let peer = {
         let gate = Arc::clone(&gate);
@@ -148,12 +146,13 @@ fn sixty_four_cold_callers(
             .map(|t| t.join().unwrap())
             .collect::<Vec<_>>()
     });
-    (r, peer, results)
+    (r, peer, storage, results)
 }
 
 #[test]
 fn sixty_four_cold_callers_on_one_index_make_one_provider_call() {
-    let (r, peer, results) = sixty_four_cold_callers(decrypt_reply(&[42; 32]), 1);
+    let (r, peer, _storage, results) =
+        sixty_four_cold_callers(Reply::kms_decrypt(KEY_ARN, &[42; 32]), 1);
     assert!(results.iter().all(|r| r.as_ref().unwrap() == &[42; 32]));
     assert_eq!(peer.count_target(DECRYPT), 1);
     let stats = r.stats();
@@ -171,7 +170,7 @@ fn sixty_four_cold_callers_on_one_index_make_one_provider_call() {
 #[test]
 fn a_failed_flight_fails_all_its_callers_once_and_is_not_cached() {
     let throttled = Reply::aws_error(400, "ThrottlingException", "Rate exceeded");
-    let (r, peer, results) = sixty_four_cold_callers(throttled, 1);
+    let (r, peer, storage, results) = sixty_four_cold_callers(throttled, 1);
     for result in &results {
         assert_eq!(result.as_ref().unwrap_err().kind(), ErrorKind::KmsThrottled);
     }
@@ -181,13 +180,14 @@ fn a_failed_flight_fails_all_its_callers_once_and_is_not_cached() {
         (stats.provider_calls, stats.errors, stats.entries),
         (1, 64, 0)
     );
-    // The next caller tries the provider again (the peer still throttles).
+    // The error was not cached: the next caller asks the provider again (still throttled).
+    let again = r.resolve(&storage, "hot").unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::KmsThrottled);
+    assert_eq!(peer.count_target(DECRYPT), 2);
+    assert_eq!(r.stats().provider_calls, 2);
+    // Flights are per store: the same name in another (empty) store is its own miss.
     let storage_err = r.resolve(&StorageConfig::memory(), "hot").unwrap_err();
-    assert_eq!(
-        storage_err.kind(),
-        ErrorKind::NotFound,
-        "another store has no envelope"
-    );
+    assert_eq!(storage_err.kind(), ErrorKind::NotFound);
 }
 
 #[test]
@@ -213,7 +213,7 @@ fn misses_on_different_indexes_reach_the_provider_in_parallel() {
                     &format!("only {count} in flight"),
                 );
             }
-            decrypt_reply(&[7; 32])
+            Reply::kms_decrypt(KEY_ARN, &[7; 32])
         })
     };
     let r = resolver(client(peer.endpoint(), 1));
@@ -226,10 +226,8 @@ fn misses_on_different_indexes_reach_the_provider_in_parallel() {
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(peer.count_target(DECRYPT), INDEXES);
     assert_eq!(r.stats().provider_calls, INDEXES as u64);
-    let calls = AtomicUsize::new(0);
     for name in &names {
         r.resolve(&storage, name).unwrap();
-        calls.fetch_add(1, Ordering::Relaxed);
     }
     assert_eq!(peer.count_target(DECRYPT), INDEXES, "all cached");
 }
@@ -376,13 +374,6 @@ fn race_stores(dir: &std::path::Path) -> Vec<(&'static str, StorageConfig)> {
     ]
 }
 
-fn encrypt_reply() -> Reply {
-    Reply::json(&format!(
-        r#"{{"KeyId":"{KEY_ARN}","CiphertextBlob":"{}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
-        aws_smithy_types::base64::encode(b"re-wrapped")
-    ))
-}
-
 #[test]
 fn a_push_that_lands_during_a_rewrap_wins_and_the_rewrap_is_a_conflict() {
     let dir = tempfile::tempdir().unwrap();
@@ -400,9 +391,9 @@ fn a_push_that_lands_during_a_rewrap_wins_and_the_rewrap_is_a_conflict() {
             FaultPeer::start(move |request| match request.target() {
                 Some("TrentService.Encrypt") => {
                     push_index_kms(&storage, "idx", &pushed).unwrap();
-                    encrypt_reply()
+                    Reply::kms_encrypt(KEY_ARN, b"re-wrapped")
                 }
-                _ => decrypt_reply(&[1; 32]),
+                _ => Reply::kms_decrypt(KEY_ARN, &[1; 32]),
             })
         };
         let r = resolver(client(peer.endpoint(), 1));
@@ -421,9 +412,9 @@ fn a_push_that_lands_during_a_rewrap_wins_and_the_rewrap_is_a_conflict() {
             FaultPeer::start(move |request| match request.target() {
                 Some("TrentService.Encrypt") => {
                     cyborgdb_kms::delete_index_kms(&storage, "idx").unwrap();
-                    encrypt_reply()
+                    Reply::kms_encrypt(KEY_ARN, b"re-wrapped")
                 }
-                _ => decrypt_reply(&[1; 32]),
+                _ => Reply::kms_decrypt(KEY_ARN, &[1; 32]),
             })
         };
         let r = resolver(client(peer.endpoint(), 1));
@@ -441,8 +432,8 @@ fn a_push_that_lands_during_a_rewrap_wins_and_the_rewrap_is_a_conflict() {
         );
         // Undisturbed, the same re-wrap goes through.
         let peer = FaultPeer::start(|request| match request.target() {
-            Some("TrentService.Encrypt") => encrypt_reply(),
-            _ => decrypt_reply(&[1; 32]),
+            Some("TrentService.Encrypt") => Reply::kms_encrypt(KEY_ARN, b"re-wrapped"),
+            _ => Reply::kms_decrypt(KEY_ARN, &[1; 32]),
         });
         let r = resolver(client(peer.endpoint(), 1));
         push_index_kms(&storage, "idx", &aws_kms_envelope()).unwrap();

@@ -296,6 +296,26 @@ mod tests {
         )
         .unwrap();
         assert!(direct.location().write_generation() > before);
+        // S3: one endpoint + bucket + (normalized) prefix is one store (while a config of it
+        // lives); no I/O happens here.
+        let s3 = |prefix: &str, endpoint: &str| {
+            StorageConfig::s3(
+                "bucket",
+                S3Options {
+                    prefix: prefix.into(),
+                    region: Some("us-east-1".into()),
+                    endpoint: Some(endpoint.into()),
+                    credentials: Some(S3Credentials::new("key", "secret")),
+                    ..S3Options::default()
+                },
+            )
+            .unwrap()
+        };
+        let ks = s3("ks", "http://127.0.0.1:9");
+        let id = |config: &StorageConfig| config.location().id();
+        assert_eq!(id(&ks), id(&s3("ks/", "http://127.0.0.1:9")));
+        assert_ne!(id(&ks), id(&s3("other", "http://127.0.0.1:9")));
+        assert_ne!(id(&ks), id(&s3("ks", "http://127.0.0.2:9")));
         // Memory stores are their own identity; clones share it.
         let memory = StorageConfig::memory();
         assert_eq!(memory.clone().location().id(), memory.location().id());

@@ -134,6 +134,22 @@ impl Reply {
         }
     }
 
+    /// A KMS `Decrypt` answer for key `key_id` whose `Plaintext` is `plaintext`.
+    pub fn kms_decrypt(key_id: &str, plaintext: &[u8]) -> Reply {
+        Reply::json(&format!(
+            r#"{{"KeyId":"{key_id}","Plaintext":"{}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
+            aws_smithy_types::base64::encode(plaintext)
+        ))
+    }
+
+    /// A KMS `Encrypt` answer for key `key_id` whose `CiphertextBlob` is `ciphertext`.
+    pub fn kms_encrypt(key_id: &str, ciphertext: &[u8]) -> Reply {
+        Reply::json(&format!(
+            r#"{{"KeyId":"{key_id}","CiphertextBlob":"{}","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"}}"#,
+            aws_smithy_types::base64::encode(ciphertext)
+        ))
+    }
+
     /// A response with `status` and an XML `body` (content-type `text/xml`), as the query
     /// protocol (STS) uses.
     pub fn xml(status: u16, body: &str) -> Reply {

@@ -5,7 +5,9 @@ pub mod fake_s3;
 pub mod fault_peer;
 pub mod moto;
 
-use cyborgdb_kms::{get_index_kms, ErrorKind, KmsBlob, StorageConfig};
+use cyborgdb_kms::{
+    get_index_kms, ErrorKind, KmsBlob, KmsClient, KmsClientOptions, Provider, Slot, StorageConfig,
+};
 use std::path::Path;
 
 /// A realistic aws-kms envelope; `tag` varies the wrapped bytes and version so blobs differ.
@@ -115,4 +117,23 @@ pub fn sorted(names: &[String]) -> Vec<String> {
     let mut names = names.to_vec();
     names.sort();
     names
+}
+
+/// A KMS client reaching AWS at `endpoint` (moto or a fault peer) with one `aws-kms` slot named
+/// `slot` on key `key_id` in us-east-1.
+#[allow(dead_code)] // not every test binary uses it
+pub fn aws_kms_client(endpoint: &str, slot: &str, key_id: &str) -> KmsClient {
+    let client = KmsClient::new(KmsClientOptions {
+        endpoint_url: Some(endpoint.to_owned()),
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
+    let aws_kms = Slot {
+        provider: Provider::AwsKms,
+        key_id: key_id.to_owned(),
+        region: "us-east-1".to_owned(),
+        assume_role: None,
+    };
+    client.add_slot(slot, aws_kms).unwrap();
+    client
 }
