@@ -27,7 +27,7 @@ mod stats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -258,13 +258,7 @@ impl KekCache {
         let expired = self.core.clock.now() >= entry.expires_at;
         if expired || entry.digest != *digest {
             // Of no further use: drop it now rather than at the next sweep.
-            let mut removed = false;
-            self.core.edit(|map| {
-                if map.get(key).is_some_and(|e| Arc::ptr_eq(e, &entry)) {
-                    removed = map.remove(key).is_some();
-                }
-            });
-            if removed && expired {
+            if self.core.remove(key, Some(&entry)) && expired {
                 self.core.counters.expired(1);
             }
             return None;
@@ -316,16 +310,15 @@ impl KekCache {
         core.signal.wake();
     }
 
-    /// Drops the entry of `index` in `location`; returns whether there was one.
+    /// Drops the entry of `index` in `location`; returns whether there was one. Fills in
+    /// progress (of any index) will not cache their results.
     pub(crate) fn invalidate(&self, location: &StorageLocation, index: &str) -> bool {
         let mut buffer = [0u8; KEY_CAPACITY];
         let key = key_into(&mut buffer, location, index);
         let core = &self.core;
-        let mut removed = false;
-        core.edit(|map| {
-            core.epoch.fetch_add(1, Ordering::AcqRel);
-            removed = key.is_some_and(|key| map.remove(key).is_some());
-        });
+        let writer = core.lock_writer();
+        core.epoch.fetch_add(1, Ordering::AcqRel);
+        let removed = key.is_some_and(|key| core.remove_locked(&writer, key, None));
         if removed {
             core.counters.invalidated(1);
         }
@@ -336,25 +329,20 @@ impl KekCache {
     /// progress: its envelope is gone.
     pub(crate) fn discard(&self, location: &StorageLocation, index: &str) {
         let mut buffer = [0u8; KEY_CAPACITY];
-        let Some(key) = key_into(&mut buffer, location, index) else {
-            return;
-        };
-        if self.core.entries.load().contains_key(key) {
-            self.core.edit(|map| {
-                map.remove(key);
-            });
+        if let Some(key) = key_into(&mut buffer, location, index) {
+            self.core.remove(key, None);
         }
     }
 
     /// Drops every entry; returns how many there were.
     pub(crate) fn invalidate_all(&self) -> usize {
         let core = &self.core;
-        let mut removed = 0;
-        core.edit(|map| {
-            core.epoch.fetch_add(1, Ordering::AcqRel);
-            removed = map.len();
-            map.clear();
-        });
+        let _writer = core.lock_writer();
+        core.epoch.fetch_add(1, Ordering::AcqRel);
+        let removed = core.entries.load().len();
+        if removed > 0 {
+            core.entries.store(Arc::new(Map::new()));
+        }
         core.counters.invalidated(removed);
         removed
     }
@@ -370,12 +358,47 @@ impl KekCache {
 }
 
 impl Core {
+    fn lock_writer(&self) -> MutexGuard<'_, ()> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Runs `change` on a copy of the map under the writer lock and publishes the copy.
     fn edit(&self, change: impl FnOnce(&mut Map)) {
-        let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        let writer = self.lock_writer();
+        self.edit_locked(&writer, change);
+    }
+
+    /// As `edit`, the writer lock being held (`_writer`).
+    fn edit_locked(&self, _writer: &MutexGuard<'_, ()>, change: impl FnOnce(&mut Map)) {
         let mut map = Map::clone(&self.entries.load());
         change(&mut map);
         self.entries.store(Arc::new(map));
+    }
+
+    /// Removes the entry under `key` — only if it is still `only`, when given — copying the map
+    /// only if there is something to remove. Returns whether it removed one.
+    fn remove(&self, key: &[u8], only: Option<&Arc<Entry>>) -> bool {
+        let writer = self.lock_writer();
+        self.remove_locked(&writer, key, only)
+    }
+
+    fn remove_locked(
+        &self,
+        writer: &MutexGuard<'_, ()>,
+        key: &[u8],
+        only: Option<&Arc<Entry>>,
+    ) -> bool {
+        let present = self
+            .entries
+            .load()
+            .get(key)
+            .is_some_and(|e| only.is_none_or(|only| Arc::ptr_eq(e, only)));
+        if present {
+            self.edit_locked(writer, |map| {
+                map.remove(key);
+            });
+        }
+        present
     }
 
     fn drop_expired(&self, map: &mut Map, now: u64) {
