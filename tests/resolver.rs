@@ -582,3 +582,23 @@ fn the_ttl_comes_from_the_environment_when_not_given() {
         Err(e) => println!("TTL=err:{:?}", e.kind()),
     }
 }
+
+#[test]
+fn a_full_cache_drops_expired_entries_before_evicting_live_ones() {
+    let f = fixture();
+    let (options, clock) = manual(Duration::from_secs(1), 2);
+    let r = resolver(&f.client, options);
+    for name in ["a", "b", "c"] {
+        r.create_index(&f.storage, name, Some("main"), None)
+            .unwrap();
+    }
+    r.resolve(&f.storage, "a").unwrap();
+    r.resolve(&f.storage, "b").unwrap();
+    clock.advance(Duration::from_secs(1));
+    r.resolve(&f.storage, "c").unwrap();
+    let stats = r.stats();
+    assert_eq!(
+        (stats.entries, stats.expirations, stats.evictions),
+        (1, 2, 0)
+    );
+}
