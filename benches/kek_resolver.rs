@@ -5,7 +5,9 @@
 //! 1. Cache-hit resolve through the C ABI (`cyb_kek_resolve` into a caller buffer), one thread.
 //!    Budget: ≤ 150 ns median. The hit path touches no storage: the store is a disk directory
 //!    that this harness deletes after warming, and the hit count is checked afterwards.
-//! 2. The same with two threads, on one index and on two: throughput vs one thread. Budget ≥ 1.7×.
+//! 2. The same with two threads, on one index and on two: throughput vs one thread, paired with
+//!    the one-thread run in 7 rounds (median ratio), next to a pure-compute control that shows
+//!    the VM's own 1 → 2 thread scaling in the same rounds. Budget ≥ 1.7×.
 //! 3. 64 threads miss at once on one cold aws-kms index (moto): provider calls, expected 1.
 //! 4. Warm-up of 500 aws-kms indexes: `warm_up` with 4 / 16 / 64 threads vs resolving one by one,
 //!    each with a fresh resolver. Against moto (whose single Python process is the bottleneck:
@@ -152,48 +154,79 @@ fn cache_hits(samples: usize, ops: usize) {
         if hit.median <= 150.0 { "met" } else { "missed" }
     );
 
-    // 2. Throughput: `ops` hits per thread, threads started together; best of 5 runs each.
-    let throughput = |names: &[&str]| -> f64 {
-        let mut best = 0.0f64;
-        for _ in 0..5 {
-            let barrier = Barrier::new(names.len());
-            let elapsed: Vec<Duration> = std::thread::scope(|scope| {
-                let handles: Vec<_> = names
-                    .iter()
-                    .map(|name| {
-                        let barrier = &barrier;
-                        scope.spawn(move || {
-                            let (r, s) = (
-                                r_addr as *const cyb_kek_resolver,
-                                s_addr as *const cyb_storage_config,
-                            );
-                            let mut out = [0u8; 32];
-                            barrier.wait();
-                            let start = Instant::now();
-                            for _ in 0..ops {
+    // 2. Throughput: `ops` operations per thread, threads started together, in resolves (or
+    // control steps) per second. This 2-vCPU VM's own parallelism varies over time (its vCPUs
+    // are sometimes co-scheduled on one host core), so one- and two-thread runs are paired
+    // back to back in 7 rounds and the median ratio reported, next to a control: a pure
+    // per-thread compute loop (no shared memory at all) measured the same way, i.e. the
+    // machine's own 1 → 2 thread scaling in that round.
+    let run = |names: &[&str], control: bool| -> f64 {
+        let barrier = Barrier::new(names.len());
+        let elapsed: Vec<Duration> = std::thread::scope(|scope| {
+            let handles: Vec<_> = names
+                .iter()
+                .map(|name| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        let (r, s) = (
+                            r_addr as *const cyb_kek_resolver,
+                            s_addr as *const cyb_storage_config,
+                        );
+                        let mut out = [0u8; 32];
+                        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+                        barrier.wait();
+                        let start = Instant::now();
+                        for _ in 0..ops {
+                            if control {
+                                // ~the hit's length of dependent arithmetic (xorshift steps).
+                                for _ in 0..24 {
+                                    x ^= x << 13;
+                                    x ^= x >> 7;
+                                    x ^= x << 17;
+                                }
+                                black_box(x);
+                            } else {
                                 resolve_c(r, s, black_box(name), &mut out);
                             }
-                            start.elapsed()
-                        })
+                        }
+                        start.elapsed()
                     })
-                    .collect();
-                handles.into_iter().map(|h| h.join().unwrap()).collect()
-            });
-            let slowest = elapsed.iter().max().unwrap().as_secs_f64();
-            best = best.max((ops * names.len()) as f64 / slowest);
-        }
-        best
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let slowest = elapsed.iter().max().unwrap().as_secs_f64();
+        (ops * names.len()) as f64 / slowest
     };
-    let one = throughput(&["orders"]);
-    let two_same = throughput(&["orders", "orders"]);
-    let two_apart = throughput(&["orders", "users"]);
-    for (what, two) in [("same index", two_same), ("two indexes", two_apart)] {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut same, mut apart, mut machine, mut one_rates) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..7 {
+        let one = run(&["orders"], false);
+        same.push(run(&["orders", "orders"], false) / one);
+        apart.push(run(&["orders", "users"], false) / one);
+        machine.push(run(&["x", "x"], true) / run(&["x"], true));
+        one_rates.push(one);
+    }
+    let range = |v: &[f64]| {
+        let lo = v.iter().cloned().fold(f64::MAX, f64::min);
+        let hi = v.iter().cloned().fold(0.0, f64::max);
+        format!("{lo:.2}–{hi:.2}×")
+    };
+    println!(
+        "| machine control: pure compute, 2 threads vs 1 (median of 7 paired rounds, range) | {:.2}× ({}) | — | — |",
+        median(machine.clone()),
+        range(&machine)
+    );
+    for (what, ratios) in [("same index", &same), ("two indexes", &apart)] {
+        let m = median(ratios.clone());
         println!(
-            "| 2 threads vs 1, {what}: {:.1} M/s vs {:.1} M/s | {:.2}× | ≥ 1.7× | {} |",
-            two / 1e6,
-            one / 1e6,
-            two / one,
-            if two / one >= 1.7 { "met" } else { "missed" }
+            "| 2 threads vs 1, {what} (1 thread: {:.1} M/s; median of 7 paired rounds, range) | {m:.2}× ({}) | ≥ 1.7× | {} |",
+            median(one_rates.clone()) / 1e6,
+            range(ratios),
+            if m >= 1.7 { "met" } else { "missed" }
         );
     }
     let stats = resolver.stats();
