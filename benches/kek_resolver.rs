@@ -65,11 +65,16 @@ const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd
 fn local_client(dir: &std::path::Path) -> KmsClient {
     let key = dir.join("master.key");
     std::fs::write(&key, [7u8; 32]).unwrap();
-    let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+    let client = KmsClient::new(KmsClientOptions {
+        allow_local_provider: true,
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
     client
         .add_slot(
             "local",
             Slot {
+                previous_keys: Vec::new(),
                 provider: Provider::Local,
                 key_id: format!("file:{}", key.display()),
                 region: String::new(),

@@ -90,6 +90,7 @@ int main(void) {
     snprintf(key_id, sizeof key_id, "file:%s", key_path);
 
     cyb_kms_client_options options = {0};
+    options.allow_local_provider = true;
     cyb_kms_client *client = NULL;
     CHECK(cyb_kms_client_new(&options, &client) == CYB_RESULT_OK);
     cyb_kms_slot slot = {0};

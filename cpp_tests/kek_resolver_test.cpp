@@ -20,7 +20,9 @@ cyborg::KMSSlot local_slot(const TempDir& dir, const std::string& name, uint8_t 
 }
 
 cyborg::KMSClient local_client(const TempDir& dir) {
-    cyborg::KMSClient client;
+    cyborg::KMSClientOptions options;
+    options.allow_local_provider = true;
+    cyborg::KMSClient client(options);
     client.AddSlot("main", local_slot(dir, "main", 1));
     client.AddSlot("other", local_slot(dir, "other", 2));
     return client;
@@ -120,7 +122,14 @@ TEST(KEKResolver, DriftIsReportedThenRewrapped) {
     EXPECT_EQ(report[0].index_name, "a");
     EXPECT_EQ(report[0].status, cyborg::DriftStatus::kInSync);
     EXPECT_EQ(report[1].status, cyborg::DriftStatus::kNotWrapped);
+    const std::string old_key_id = "file:" + (dir.path() / "main.key").string();
     client.AddSlot("main", local_slot(dir, "main-new", 9));  // the old key file stays readable
+    // Until the operator trusts the old key for the slot, its envelopes are refused, not drift.
+    report = resolver.CheckDrift(store);
+    EXPECT_EQ(report[0].status, cyborg::DriftStatus::kFailed);
+    expect_code<cyborg::UntrustedKeyError>([&] { resolver.Resolve(store, "a"); }, CYB_RESULT_UNTRUSTED_KEY,
+                                           "previous_keys: [{provider: local, key_id: \"" + old_key_id);
+    client.AddPreviousKey("main", {"local", old_key_id, ""});
     report = resolver.CheckDrift(store);
     EXPECT_EQ(report[0].status, cyborg::DriftStatus::kDrifted);
     ASSERT_TRUE(report[0].stored && report[0].configured);

@@ -50,7 +50,9 @@ int main(int argc, char** argv) {
         // A KMS slot: provider "local" (development only) with a master key file.
         const std::filesystem::path master_key = std::filesystem::absolute(data_dir / "dev-master.key");
         make_dev_master_key(master_key);
-        cyborg::KMSClient kms;
+        cyborg::KMSClientOptions kms_options;
+        kms_options.allow_local_provider = true;  // development only: never in production
+        cyborg::KMSClient kms(kms_options);
         kms.AddSlot("dev-local", {"local", "file:" + master_key.string(), "", {}, {}, {}});
 
         // Wrap a fresh KEK for the index; the envelope records the slot and the wrapped KEK.

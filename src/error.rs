@@ -45,6 +45,10 @@ pub enum ErrorKind {
     InvalidConfig,
     /// The envelope's provider is `none`: nothing is wrapped; the caller supplies the KEK.
     KekNotWrapped,
+    /// The envelope names a key its slot does not trust: not the slot's current key, not one of
+    /// its `previous_keys`, or a `local` key in a client that did not enable the local provider.
+    /// Refused before any KMS call; the message says which registry line would trust it.
+    UntrustedKey,
     /// The stored envelope changed while an operation that read it was running (for example a
     /// push during a re-wrap); nothing was written. Re-read and retry.
     Conflict,

@@ -32,6 +32,6 @@ pub use envelope::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
-pub use kms::{Kek, KmsClient, KmsClientOptions, Registry, Slot};
+pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Registry, Slot};
 pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
 pub use storage::{S3Credentials, S3Options, StorageConfig};

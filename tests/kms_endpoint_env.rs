@@ -12,6 +12,7 @@ fn service_and_global_endpoint_variables_are_honoured() {
     let moto = moto();
     let key = moto.create_kms_key("us-east-1");
     let slot = Slot {
+        previous_keys: Vec::new(),
         provider: Provider::AwsKms,
         key_id: key,
         region: "us-east-1".into(),

@@ -16,11 +16,15 @@ use cyborgdb_kms::{
 };
 
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+/// The BYOK customer's key, in the customer's account (reached through the role).
+const CUSTOMER_KEY_ARN: &str =
+    "arn:aws:kms:us-east-1:111122223333:key/0badc0de-12ab-34cd-56ef-1234567890ab";
 
 fn client_for(endpoint: &str, timeouts: AwsTimeouts) -> KmsClient {
     let client = KmsClient::new(KmsClientOptions {
         endpoint_url: Some(endpoint.to_owned()),
         timeouts,
+        ..KmsClientOptions::default()
     })
     .unwrap();
     for (name, provider, key_id) in [
@@ -31,6 +35,7 @@ fn client_for(endpoint: &str, timeouts: AwsTimeouts) -> KmsClient {
             .add_slot(
                 name,
                 Slot {
+                    previous_keys: Vec::new(),
                     provider,
                     key_id: key_id.into(),
                     region: "us-east-1".into(),
@@ -281,8 +286,9 @@ fn byok_client(peer: &FaultPeer, session_name: Option<&str>) -> KmsClient {
         .add_slot(
             "acme",
             Slot {
+                previous_keys: Vec::new(),
                 provider: Provider::AwsKms,
-                key_id: KEY_ARN.into(),
+                key_id: CUSTOMER_KEY_ARN.into(),
                 region: "us-east-1".into(),
                 assume_role: Some(AssumeRole {
                     role_arn: "arn:aws:iam::111122223333:role/cyborgdb-byok".into(),
@@ -298,6 +304,7 @@ fn byok_client(peer: &FaultPeer, session_name: Option<&str>) -> KmsClient {
 fn acme_blob() -> KmsBlob {
     KmsBlob {
         kms_name: "acme".into(),
+        key_id: CUSTOMER_KEY_ARN.into(),
         ..kms_blob(b"w")
     }
 }
@@ -308,7 +315,7 @@ fn byok_sends_external_id_and_session_name_and_signs_with_the_role() {
         if is_sts(request) {
             assume_role_reply("ASIAROLEKEY", "2099-01-01T00:00:00Z")
         } else {
-            Reply::kms_decrypt(KEY_ARN, &[5; 32])
+            Reply::kms_decrypt(CUSTOMER_KEY_ARN, &[5; 32])
         }
     });
     let client = byok_client(&peer, Some("cyborgdb-acme"));
@@ -359,7 +366,7 @@ fn byok_uses_the_default_session_name_and_refreshes_credentials_before_they_expi
                 .unwrap();
             assume_role_reply("ASIASHORTLIVED", &soon)
         } else {
-            Reply::kms_decrypt(KEY_ARN, &[6; 32])
+            Reply::kms_decrypt(CUSTOMER_KEY_ARN, &[6; 32])
         }
     });
     let client = byok_client(&peer, None);
@@ -384,7 +391,7 @@ fn a_refused_assume_role_is_access_denied_on_sts() {
                 "not authorized to perform sts:AssumeRole",
             )
         } else {
-            Reply::kms_decrypt(KEY_ARN, &[6; 32])
+            Reply::kms_decrypt(CUSTOMER_KEY_ARN, &[6; 32])
         }
     });
     let client = byok_client(&peer, None);

@@ -43,6 +43,7 @@ fn client_with(name: &str, provider: Provider, key_id: &str) -> KmsClient {
         .add_slot(
             name,
             Slot {
+                previous_keys: Vec::new(),
                 provider,
                 key_id: key_id.to_owned(),
                 region: REGION.into(),

@@ -7,10 +7,14 @@ mod common;
 use common::moto::{moto, unique};
 use cyborgdb_kms::kms::registry::AssumeRole;
 use cyborgdb_kms::{
-    ErrorKind, Kek, KmsBlob, KmsClient, KmsClientOptions, Provider, Registry, Slot,
+    ErrorKind, Kek, KeyIdentity, KmsBlob, KmsClient, KmsClientOptions, Provider, Registry, Slot,
 };
 
 const REGION: &str = "us-east-1";
+
+fn client_without_slots() -> KmsClient {
+    client()
+}
 
 fn client() -> KmsClient {
     KmsClient::new(KmsClientOptions {
@@ -22,6 +26,7 @@ fn client() -> KmsClient {
 
 fn slot(provider: Provider, key_id: &str, region: &str) -> Slot {
     Slot {
+        previous_keys: Vec::new(),
         provider,
         key_id: key_id.to_owned(),
         region: region.to_owned(),
@@ -125,7 +130,7 @@ fn an_envelope_copied_onto_another_index_fails_to_unwrap() {
 }
 
 #[test]
-fn an_envelope_unwraps_by_its_snapshot_even_after_the_slot_changed() {
+fn after_a_rotation_the_old_key_unwraps_only_once_the_slot_trusts_it() {
     let moto = moto();
     let old_key = moto.create_kms_key(REGION);
     let new_key = moto.create_kms_key(REGION);
@@ -136,6 +141,24 @@ fn an_envelope_unwraps_by_its_snapshot_even_after_the_slot_changed() {
     let (blob, kek) = client.wrap_new_kek("idx", "rotating").unwrap();
     client
         .add_slot("rotating", slot(Provider::AwsKms, &new_key, REGION))
+        .unwrap();
+    // The envelope's recorded key is no longer the slot's: refused, naming the one YAML line
+    // that would trust it, until the operator adds it.
+    let (kind, message) = kind_of(client.unwrap_kek("idx", &blob));
+    assert_eq!(kind, ErrorKind::UntrustedKey, "{message}");
+    let line = format!(
+        "previous_keys: [{{provider: aws-kms, key_id: \"{old_key}\", region: \"{REGION}\"}}]"
+    );
+    assert!(message.ends_with(&line), "{message}");
+    client
+        .add_previous_key(
+            "rotating",
+            KeyIdentity {
+                provider: Provider::AwsKms,
+                key_id: old_key.clone(),
+                region: REGION.into(),
+            },
+        )
         .unwrap();
     assert_eq!(client.unwrap_kek("idx", &blob).unwrap(), kek);
     // Re-wrapping the same KEK through the changed slot records the new snapshot.
@@ -154,11 +177,17 @@ fn keys_in_another_region_are_reached_in_that_region() {
         .unwrap();
     let (blob, kek) = client.wrap_new_kek("idx", "eu").unwrap();
     assert_eq!(client.unwrap_kek("idx", &blob).unwrap(), kek);
-    // The same key id looked up in the wrong region does not exist there.
+    // An envelope that records another region is not the slot's key: refused before any call.
     let wrong_region = KmsBlob {
         region: REGION.into(),
-        ..blob
+        ..blob.clone()
     };
+    let (kind, message) = kind_of(client.unwrap_kek("idx", &wrong_region));
+    assert_eq!(kind, ErrorKind::UntrustedKey, "{message}");
+    // Trusted by the operator, the same key id looked up in the wrong region does not exist.
+    client
+        .add_previous_key("eu", KeyIdentity::of_envelope(&wrong_region).unwrap())
+        .unwrap();
     let (kind, message) = kind_of(client.unwrap_kek("idx", &wrong_region));
     assert_eq!(kind, ErrorKind::KmsKeyNotFound, "{message}");
     assert!(
@@ -267,22 +296,32 @@ fn byok_reaches_keys_in_the_customer_account_through_assume_role() {
         ("acme-sm", Provider::Aws, secret.as_str()),
     ] {
         let byok = Slot {
+            previous_keys: Vec::new(),
             assume_role: Some(role.clone()),
             ..slot(provider, key_id, REGION)
         };
         client.add_slot(name, byok).unwrap();
         let (blob, kek) = client.wrap_new_kek("tenant", name).unwrap();
         assert_eq!(client.unwrap_kek("tenant", &blob).unwrap(), kek);
-        // Without the role, the operator's own credentials cannot reach the customer's key.
+        // A second slot reaching the same key without the role is refused: an envelope could
+        // otherwise switch its credentials by naming that slot.
         let direct = format!("{name}-direct");
-        client
+        let (kind, message) = kind_of(client.add_slot(&direct, slot(provider, key_id, REGION)));
+        assert_eq!(kind, ErrorKind::InvalidConfig, "{name}: {message}");
+        assert!(
+            message.contains("reach it with different roles"),
+            "{message}"
+        );
+        // And without the role, the operator's own credentials cannot reach the customer's key.
+        let operator_only = client_without_slots();
+        operator_only
             .add_slot(&direct, slot(provider, key_id, REGION))
             .unwrap();
         let orphaned = KmsBlob {
             kms_name: direct,
             ..blob
         };
-        let (kind, message) = kind_of(client.unwrap_kek("tenant", &orphaned));
+        let (kind, message) = kind_of(operator_only.unwrap_kek("tenant", &orphaned));
         assert_eq!(kind, ErrorKind::KmsKeyNotFound, "{name}: {message}");
     }
 }
@@ -364,8 +403,13 @@ fn local_provider_round_trip_from_file_and_env() {
     std::fs::write(&key_file, [5u8; 32]).unwrap();
     let short_file = dir.path().join("short.key");
     std::fs::write(&short_file, [5u8; 31]).unwrap();
-    let client = client();
+    let client = KmsClient::new(KmsClientOptions {
+        allow_local_provider: true,
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
     let local = |key_id: String| Slot {
+        previous_keys: Vec::new(),
         provider: Provider::Local,
         key_id,
         region: String::new(),

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use cyborgdb_kms::{
     delete_index_kms, get_index_kms, push_index_kms, CacheStats, Clock, DriftStatus, ErrorKind,
-    KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, ManualClock, Provider, Slot,
-    StorageConfig,
+    KekCacheOptions, KekResolver, KeyIdentity, KmsClient, KmsClientOptions, ManualClock, Provider,
+    Slot, StorageConfig,
 };
 
 /// A local slot whose master key is the 32-byte file `dir/<name>.key` filled with `fill`.
@@ -16,6 +16,7 @@ fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
     let path = dir.join(format!("{name}.key"));
     std::fs::write(&path, [fill; 32]).unwrap();
     Slot {
+        previous_keys: Vec::new(),
         provider: Provider::Local,
         key_id: format!("file:{}", path.display()),
         region: String::new(),
@@ -31,7 +32,11 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+    let client = KmsClient::new(KmsClientOptions {
+        allow_local_provider: true,
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
     client
         .add_slot("main", local_slot(dir.path(), "main", 1))
         .unwrap();
@@ -485,6 +490,24 @@ fn drift_is_reported_and_optionally_rewrapped_per_index() {
     f.client
         .add_slot("main", local_slot(f.dir.path(), "main-new", 5))
         .unwrap();
+    // Until the operator lists the old key, the slot does not trust it: not drift but a
+    // failure, and a drift repair re-wraps nothing (it would launder an untrusted KEK).
+    for rewrap in [false, true] {
+        let report = r.check_drift(&f.storage, rewrap).unwrap();
+        for entry in &report[..2] {
+            assert_eq!(entry.status, DriftStatus::Failed, "{entry:?}");
+            let error = entry.error.as_ref().unwrap();
+            assert_eq!(error.kind(), ErrorKind::UntrustedKey, "{error:?}");
+        }
+    }
+    assert_eq!(get_index_kms(&f.storage, "a").unwrap().version, 1);
+    let mut main_new = local_slot(f.dir.path(), "main-new", 5);
+    main_new.previous_keys.push(KeyIdentity {
+        provider: Provider::Local,
+        key_id: old_key_id.clone(),
+        region: String::new(),
+    });
+    f.client.add_slot("main", main_new).unwrap();
     let report = r.check_drift(&f.storage, false).unwrap();
     let drifted: Vec<_> = report
         .iter()
@@ -576,7 +599,11 @@ fn the_ttl_comes_from_the_environment_when_not_given() {
         }
         return;
     }
-    let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+    let client = KmsClient::new(KmsClientOptions {
+        allow_local_provider: true,
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
     match KekResolver::new(client, KekCacheOptions::default()) {
         Ok(r) => println!("TTL=ok:{}", r.ttl().as_secs()),
         Err(e) => println!("TTL=err:{:?}", e.kind()),

@@ -14,7 +14,7 @@ use common::moto::{moto, unique};
 use cyborgdb_kms::kms::registry::AssumeRole;
 use cyborgdb_kms::{
     push_index_kms, AwsTimeouts, Clock, DriftStatus, ErrorKind, KekCacheOptions, KekResolver,
-    KmsBlob, KmsClient, KmsClientOptions, ManualClock, Provider, Slot, StorageConfig,
+    KeyIdentity, KmsBlob, KmsClient, KmsClientOptions, ManualClock, Provider, Slot, StorageConfig,
 };
 
 const REGION: &str = "us-east-1";
@@ -23,6 +23,7 @@ const DECRYPT: &str = "TrentService.Decrypt";
 
 fn slot(provider: Provider, key_id: &str) -> Slot {
     Slot {
+        previous_keys: Vec::new(),
         provider,
         key_id: key_id.to_owned(),
         region: REGION.to_owned(),
@@ -40,6 +41,7 @@ fn client(endpoint: &str, max_attempts: u32) -> KmsClient {
             initial_backoff: Duration::from_millis(10),
             ..AwsTimeouts::default()
         },
+        ..KmsClientOptions::default()
     })
     .unwrap();
     client
@@ -332,11 +334,16 @@ fn role_changes_are_not_drift_but_key_changes_are() {
     client.add_slot("byok", with_role).unwrap();
     let report = r.check_drift(&storage, false).unwrap();
     assert_eq!(report[0].status, DriftStatus::InSync);
-    // The operator rotates to a new KMS key: drift, then re-wrap through the old key.
+    // The operator rotates to a new KMS key, listing the old one as a previous key: drift, then
+    // re-wrap through the old key.
     let new_key = moto.create_kms_key(REGION);
-    client
-        .add_slot("byok", slot(Provider::AwsKms, &new_key))
-        .unwrap();
+    let mut rotated = slot(Provider::AwsKms, &new_key);
+    rotated.previous_keys.push(KeyIdentity {
+        provider: Provider::AwsKms,
+        key_id: key.clone(),
+        region: REGION.into(),
+    });
+    client.add_slot("byok", rotated).unwrap();
     assert_eq!(
         r.check_drift(&storage, false).unwrap()[0].status,
         DriftStatus::Drifted
@@ -469,6 +476,7 @@ fn concurrent_rewraps_from_separate_resolvers_lose_no_update() {
     let key = dir.path().join("master.key");
     std::fs::write(&key, [3u8; 32]).unwrap();
     let local = Slot {
+        previous_keys: Vec::new(),
         provider: Provider::Local,
         key_id: format!("file:{}", key.display()),
         region: String::new(),
@@ -477,7 +485,11 @@ fn concurrent_rewraps_from_separate_resolvers_lose_no_update() {
     for (name, storage) in race_stores(dir.path()) {
         let nodes: Vec<KekResolver> = (0..4)
             .map(|_| {
-                let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+                let client = KmsClient::new(KmsClientOptions {
+                    allow_local_provider: true,
+                    ..KmsClientOptions::default()
+                })
+                .unwrap();
                 client.add_slot("dev", local.clone()).unwrap();
                 resolver(client)
             })
@@ -521,8 +533,13 @@ fn an_s3_rewrap_is_a_put_with_if_match_and_a_412_is_a_conflict() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("master.key");
     std::fs::write(&key, [3u8; 32]).unwrap();
-    let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+    let client = KmsClient::new(KmsClientOptions {
+        allow_local_provider: true,
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
     let local = Slot {
+        previous_keys: Vec::new(),
         provider: Provider::Local,
         key_id: format!("file:{}", key.display()),
         region: String::new(),

@@ -112,6 +112,10 @@ enum cyb_result
   CYB_RESULT_INVALID_CONFIG = 409,
   // The envelope's provider is `none`: the caller supplies the KEK; there is nothing to unwrap.
   CYB_RESULT_KEK_NOT_WRAPPED = 410,
+  // The envelope names a key its slot does not trust (not the slot's key nor one of its
+  // `previous_keys`, or `local` while the client has not enabled it); refused before any KMS
+  // call. The message names the registry line that would trust it.
+  CYB_RESULT_UNTRUSTED_KEY = 411,
   // The library panicked; this is a bug. The call had no effect beyond what the message says.
   CYB_RESULT_PANIC = 900,
 };
@@ -268,6 +272,10 @@ typedef struct {
   // One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
   // honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
   cyb_str endpoint_url;
+  // Enables the development-only `local` provider (master key from a file or an environment
+  // variable). `false` (the default): every `local` wrap and unwrap fails with
+  // `CYB_RESULT_UNTRUSTED_KEY`, whatever a stored envelope says.
+  bool allow_local_provider;
 } cyb_kms_client_options;
 
 // One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.
@@ -755,6 +763,24 @@ cyb_result cyb_kms_client_add_slot(const cyb_kms_client *client,
                                    const char *name,
                                    size_t name_len,
                                    const cyb_kms_slot *slot);
+
+// Makes the slot named `slot_name` trust one more key for unwrapping — the key it wrapped with
+// before a rotation — as the YAML slot line `previous_keys: [{provider: ..., key_id: ...,
+// region: ...}]` does. `key` uses the `provider`, `key_id` and `region` fields of
+// `cyb_kms_slot`; its role fields must be empty (the slot's role is used). Trusting a key
+// already trusted is a no-op.
+//
+// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8, role fields
+// set), `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_INVALID_CONFIG` (naming the slot and field).
+//
+// # Safety
+// `client` and `key` are NULL or valid; `slot_name` is NULL or points to `slot_name_len`
+// readable bytes; the strings of `key` are valid.
+CYB_API
+cyb_result cyb_kms_client_add_previous_key(const cyb_kms_client *client,
+                                           const char *slot_name,
+                                           size_t slot_name_len,
+                                           const cyb_kms_slot *key);
 
 // Generates a fresh random KEK for the index named by `index_name` and wraps it through the slot
 // named by `slot_name`. Nothing is stored: store the envelope with `cyb_index_kms_create`.

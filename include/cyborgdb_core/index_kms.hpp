@@ -21,6 +21,7 @@
 //   cyborg::UnknownSlotError     std::invalid_argument   UNKNOWN_SLOT
 //   cyborg::InvalidConfigError   std::invalid_argument   INVALID_CONFIG
 //   cyborg::KEKNotWrappedError   std::invalid_argument   KEK_NOT_WRAPPED
+//   cyborg::UntrustedKeyError    std::runtime_error      UNTRUSTED_KEY
 //   cyborg::KMSError             std::runtime_error      base of the KMS provider errors below:
 //     cyborg::DecryptFailedError                         DECRYPT_FAILED
 //     cyborg::KMSAccessDeniedError                       KMS_ACCESS_DENIED
@@ -155,6 +156,14 @@ public:
         : std::invalid_argument(what), Error(code) {}
 };
 
+/// The envelope names a key its slot does not trust; refused before any KMS call. what() names
+/// the registry line (previous_keys) that would trust it (UNTRUSTED_KEY).
+class UntrustedKeyError : public std::runtime_error, public Error {
+public:
+    UntrustedKeyError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
 /// Base of the errors a KMS provider reports (result codes 400-407); what() names the provider
 /// operation and the AWS error code. Catch the subclasses to act on one cause.
 class KMSError : public std::runtime_error, public Error {
@@ -257,6 +266,8 @@ namespace detail {
             throw InvalidConfigError(code, what);
         case CYB_RESULT_KEK_NOT_WRAPPED:
             throw KEKNotWrappedError(code, what);
+        case CYB_RESULT_UNTRUSTED_KEY:
+            throw UntrustedKeyError(code, what);
         case CYB_RESULT_DECRYPT_FAILED:
             throw DecryptFailedError(code, what);
         case CYB_RESULT_KMS_ACCESS_DENIED:
@@ -598,6 +609,17 @@ struct KMSClientOptions {
     /// One endpoint for KMS, Secrets Manager and STS (VPC endpoint, emulator). Unset: the SDK's
     /// resolution, which honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>.
     std::optional<std::string> endpoint_url;
+    /// Enables the development-only "local" provider (a master key in a file or an environment
+    /// variable). Off by default: every local wrap and unwrap then throws UntrustedKeyError,
+    /// whatever a stored envelope says.
+    bool allow_local_provider = false;
+};
+
+/// A key a slot trusted before a rotation (YAML `previous_keys`), for KMSClient::AddPreviousKey.
+struct KMSKey {
+    std::string provider;  ///< "aws-kms", "aws" or "local"
+    std::string key_id;
+    std::string region;
 };
 
 /// A registry slot, as in the YAML `kms.registry` section.
@@ -632,6 +654,7 @@ public:
         c_options.timeouts.max_attempts = options.max_attempts;
         c_options.timeouts.initial_backoff_ms = to_millis(options.initial_backoff);
         c_options.endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
+        c_options.allow_local_provider = options.allow_local_provider;
         cyb_kms_client* raw = nullptr;
         detail::check(cyb_kms_client_new(&c_options, &raw));
         handle_.reset(raw);
@@ -670,6 +693,18 @@ public:
         c_slot.external_id = cyb_str{external_id.data(), external_id.size()};
         c_slot.role_session_name = cyb_str{session.data(), session.size()};
         detail::check(cyb_kms_client_add_slot(handle_.get(), name.data(), name.size(), &c_slot));
+    }
+
+    /// Makes slot `slot_name` trust `key` for unwrapping (the key it wrapped with before a
+    /// rotation), as the YAML line `previous_keys: [...]` does. Throws UnknownSlotError,
+    /// InvalidConfigError naming the slot and field.
+    void AddPreviousKey(const std::string& slot_name, const KMSKey& key) {
+        cyb_kms_slot c_key{};
+        c_key.provider = cyb_str{key.provider.data(), key.provider.size()};
+        c_key.key_id = cyb_str{key.key_id.data(), key.key_id.size()};
+        c_key.region = cyb_str{key.region.data(), key.region.size()};
+        detail::check(cyb_kms_client_add_previous_key(handle_.get(), slot_name.data(),
+                                                      slot_name.size(), &c_key));
     }
 
     /// Generates a fresh KEK for `index_name` and wraps it through slot `slot_name`. Returns the

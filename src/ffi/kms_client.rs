@@ -9,7 +9,7 @@ use super::handle::{self, bytes_arg, kek_buffer, str_arg, try_out, try_ref, Cast
 use super::result::cyb_result;
 use super::timeouts::cyb_aws_timeouts;
 use crate::aws::AwsTimeouts;
-use crate::kms::{Kek, KmsClient, KmsClientOptions, Slot};
+use crate::kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Slot};
 
 /// A KMS client (Rust: `KmsClient`): the registry of slots, a private runtime, and AWS SDK clients
 /// reused across calls. Thread-safe: one handle may be used by any number of threads at once,
@@ -32,6 +32,10 @@ pub struct cyb_kms_client_options {
     /// One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
     /// honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
     pub endpoint_url: cyb_str,
+    /// Enables the development-only `local` provider (master key from a file or an environment
+    /// variable). `false` (the default): every `local` wrap and unwrap fails with
+    /// `CYB_RESULT_UNTRUSTED_KEY`, whatever a stored envelope says.
+    pub allow_local_provider: bool,
 }
 
 /// One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.
@@ -83,6 +87,7 @@ pub unsafe extern "C" fn cyb_kms_client_new(
             rust_options.timeouts = AwsTimeouts::from(&options.timeouts);
             let endpoint = unsafe { view(&options.endpoint_url, "options.endpoint_url") }?;
             rust_options.endpoint_url = (!endpoint.is_empty()).then(|| endpoint.to_owned());
+            rust_options.allow_local_provider = options.allow_local_provider;
         }
         *out = handle::into_raw(KmsClient::new(rust_options)?);
         Ok(())
@@ -190,6 +195,53 @@ pub unsafe extern "C" fn cyb_kms_client_add_slot(
             )
         }?;
         Ok(client.add_slot(name, slot)?)
+    })
+}
+
+/// Makes the slot named `slot_name` trust one more key for unwrapping — the key it wrapped with
+/// before a rotation — as the YAML slot line `previous_keys: [{provider: ..., key_id: ...,
+/// region: ...}]` does. `key` uses the `provider`, `key_id` and `region` fields of
+/// `cyb_kms_slot`; its role fields must be empty (the slot's role is used). Trusting a key
+/// already trusted is a no-op.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8, role fields
+/// set), `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_INVALID_CONFIG` (naming the slot and field).
+///
+/// # Safety
+/// `client` and `key` are NULL or valid; `slot_name` is NULL or points to `slot_name_len`
+/// readable bytes; the strings of `key` are valid.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_client_add_previous_key(
+    client: *const cyb_kms_client,
+    slot_name: *const c_char,
+    slot_name_len: usize,
+    key: *const cyb_kms_slot,
+) -> cyb_result {
+    ffi_call("cyb_kms_client_add_previous_key", || {
+        let client = try_ref!(client);
+        let slot_name = unsafe { str_arg(slot_name, slot_name_len, "slot_name") }?;
+        let spec = unsafe { key.as_ref() }.ok_or_else(|| Failure::null_parameter("key"))?;
+        let (role_arn, external_id, session) = unsafe {
+            (
+                view(&spec.role_arn, "key.role_arn")?,
+                view(&spec.external_id, "key.external_id")?,
+                view(&spec.role_session_name, "key.role_session_name")?,
+            )
+        };
+        if !(role_arn.is_empty() && external_id.is_empty() && session.is_empty()) {
+            return Err(Failure::invalid_argument(
+                "key: role_arn, external_id and role_session_name must be empty (a previous key is reached with its slot's role)".to_owned(),
+            ));
+        }
+        let key = unsafe {
+            KeyIdentity::from_fields(
+                slot_name,
+                view(&spec.provider, "key.provider")?,
+                view(&spec.key_id, "key.key_id")?,
+                view(&spec.region, "key.region")?,
+            )
+        }?;
+        Ok(client.add_previous_key(slot_name, key)?)
     })
 }
 

@@ -53,6 +53,10 @@ pub enum cyb_result {
     CYB_RESULT_INVALID_CONFIG = 409,
     /// The envelope's provider is `none`: the caller supplies the KEK; there is nothing to unwrap.
     CYB_RESULT_KEK_NOT_WRAPPED = 410,
+    /// The envelope names a key its slot does not trust (not the slot's key nor one of its
+    /// `previous_keys`, or `local` while the client has not enabled it); refused before any KMS
+    /// call. The message names the registry line that would trust it.
+    CYB_RESULT_UNTRUSTED_KEY = 411,
     /// The library panicked; this is a bug. The call had no effect beyond what the message says.
     CYB_RESULT_PANIC = 900,
 }
@@ -60,7 +64,7 @@ pub enum cyb_result {
 impl cyb_result {
     /// Every code, for tables and tests.
     /// cbindgen:ignore
-    pub const ALL: [cyb_result; 22] = [
+    pub const ALL: [cyb_result; 23] = [
         cyb_result::CYB_RESULT_OK,
         cyb_result::CYB_RESULT_INVALID_ARGUMENT,
         cyb_result::CYB_RESULT_NULL_PARAMETER,
@@ -82,6 +86,7 @@ impl cyb_result {
         cyb_result::CYB_RESULT_UNKNOWN_SLOT,
         cyb_result::CYB_RESULT_INVALID_CONFIG,
         cyb_result::CYB_RESULT_KEK_NOT_WRAPPED,
+        cyb_result::CYB_RESULT_UNTRUSTED_KEY,
         cyb_result::CYB_RESULT_PANIC,
     ];
 
@@ -109,6 +114,7 @@ impl cyb_result {
             cyb_result::CYB_RESULT_UNKNOWN_SLOT => c"UNKNOWN_SLOT",
             cyb_result::CYB_RESULT_INVALID_CONFIG => c"INVALID_CONFIG",
             cyb_result::CYB_RESULT_KEK_NOT_WRAPPED => c"KEK_NOT_WRAPPED",
+            cyb_result::CYB_RESULT_UNTRUSTED_KEY => c"UNTRUSTED_KEY",
             cyb_result::CYB_RESULT_PANIC => c"PANIC",
         }
     }
@@ -135,6 +141,7 @@ impl From<ErrorKind> for cyb_result {
             ErrorKind::UnknownSlot => cyb_result::CYB_RESULT_UNKNOWN_SLOT,
             ErrorKind::InvalidConfig => cyb_result::CYB_RESULT_INVALID_CONFIG,
             ErrorKind::KekNotWrapped => cyb_result::CYB_RESULT_KEK_NOT_WRAPPED,
+            ErrorKind::UntrustedKey => cyb_result::CYB_RESULT_UNTRUSTED_KEY,
             ErrorKind::Conflict => cyb_result::CYB_RESULT_CONFLICT,
             ErrorKind::Internal => cyb_result::CYB_RESULT_PANIC,
         }

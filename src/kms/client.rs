@@ -1,6 +1,7 @@
 //! [`KmsClient`]: wraps new KEKs for indexes and unwraps them again through the registry's slots.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use super::aws_clients::{AwsClients, KeyRef};
@@ -8,10 +9,10 @@ use super::kek::Kek;
 use super::provider::{
     AeadProvider, AwsKmsProvider, KekProvider, LocalMasterKey, SecretsManagerKey,
 };
-use super::registry::{Registry, Slot};
+use super::registry::{KeyIdentity, Registry, Slot};
 use crate::aws::{check_endpoint_url, AwsTimeouts};
 use crate::blob::{KmsBlob, Provider};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{quoted_prefix, Error, ErrorKind, Result};
 use crate::index_name::IndexName;
 use crate::runtime::BlockingRuntime;
 
@@ -24,6 +25,11 @@ pub struct KmsClientOptions {
     /// VPC endpoint or an emulator. `None`: the SDK's resolution, which honours
     /// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_KMS` / `_SECRETS_MANAGER` / `_STS`.
     pub endpoint_url: Option<String>,
+    /// Lets slots and envelopes use the `local` provider (a master key in a file or an
+    /// environment variable: development and examples only). Off by default: a client that did
+    /// not enable it refuses every `local` wrap and unwrap with `UntrustedKey`, so stored data can
+    /// never switch a production client onto a key from the filesystem.
+    pub allow_local_provider: bool,
 }
 
 /// A thread-safe KMS client: the registry of slots, one private tokio runtime, and AWS SDK
@@ -37,6 +43,10 @@ pub struct KmsClient {
 }
 
 struct Inner {
+    allow_local_provider: bool,
+    /// Bumped by every registry change (under the registry's write lock): resolvers drop their
+    /// cached KEKs when it moves, so a key that is no longer trusted is not served from a cache.
+    registry_generation: AtomicU64,
     runtime: BlockingRuntime,
     registry: RwLock<Arc<Registry>>,
     aws_kms: AwsKmsProvider,
@@ -70,6 +80,8 @@ impl KmsClient {
         ));
         Ok(KmsClient {
             inner: Arc::new(Inner {
+                allow_local_provider: options.allow_local_provider,
+                registry_generation: AtomicU64::new(0),
                 runtime: BlockingRuntime::new("cyborgdb-kms", 2)?,
                 registry: RwLock::new(Arc::new(registry)),
                 aws_kms: AwsKmsProvider::new(Arc::clone(&clients)),
@@ -90,13 +102,32 @@ impl KmsClient {
         )
     }
 
-    /// Replaces the whole registry at once; calls in flight finish with the old one.
+    /// Replaces the whole registry at once; calls in flight finish with the old one. Every
+    /// registry change (this, a load, [`KmsClient::add_slot`], [`KmsClient::add_previous_key`])
+    /// makes the resolvers using this client drop their cached KEKs.
     pub fn set_registry(&self, registry: Registry) {
-        *self
+        let mut guard = self.registry_writer();
+        *guard = Arc::new(registry);
+    }
+
+    /// The registry's write lock; the generation is bumped as it is taken, so a resolver that
+    /// sees the old generation cannot have cached a KEK under the new registry.
+    fn registry_writer(&self) -> std::sync::RwLockWriteGuard<'_, Arc<Registry>> {
+        let guard = self
             .inner
             .registry
             .write()
-            .unwrap_or_else(|e| e.into_inner()) = Arc::new(registry);
+            .unwrap_or_else(|e| e.into_inner());
+        self.inner
+            .registry_generation
+            .fetch_add(1, Ordering::AcqRel);
+        guard
+    }
+
+    /// Counts registry changes (see [`KmsClient::set_registry`]).
+    #[inline]
+    pub(crate) fn registry_generation(&self) -> u64 {
+        self.inner.registry_generation.load(Ordering::Acquire)
     }
 
     /// Replaces the registry with the `kms.registry` section of `yaml` (see
@@ -119,13 +150,29 @@ impl KmsClient {
 
     /// Adds or replaces one slot. Errors: `InvalidConfig` naming the slot and field.
     pub fn add_slot(&self, name: &str, slot: Slot) -> Result<()> {
-        let mut guard = self
-            .inner
-            .registry
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.registry_writer();
         let mut registry = Registry::clone(&guard);
         registry.insert(name, slot)?;
+        *guard = Arc::new(registry);
+        Ok(())
+    }
+
+    /// Makes slot `slot_name` trust `key` for unwrapping (a [`Slot::previous_keys`] entry): the
+    /// programmatic form of the YAML line `previous_keys: [...]`, for keeping envelopes wrapped
+    /// before a rotation readable until they are re-wrapped. Adding a key already trusted is a
+    /// no-op.
+    ///
+    /// Errors: `UnknownSlot`; `InvalidConfig` naming the slot and field (bad key fields, or a key
+    /// another slot reaches with a different role).
+    pub fn add_previous_key(&self, slot_name: &str, key: KeyIdentity) -> Result<()> {
+        let mut guard = self.registry_writer();
+        let mut slot = guard.require(slot_name)?.clone();
+        if slot.trusts(&key) {
+            return Ok(());
+        }
+        slot.previous_keys.push(key);
+        let mut registry = Registry::clone(&guard);
+        registry.insert(slot_name, slot)?;
         *guard = Arc::new(registry);
         Ok(())
     }
@@ -147,6 +194,17 @@ impl KmsClient {
     /// Wraps the given `kek` for `index_name` through slot `slot_name` (re-wrap on rotation).
     /// The envelope is as [`KmsClient::wrap_new_kek`]'s. Errors likewise.
     pub fn wrap_kek(&self, index_name: &str, slot_name: &str, kek: &Kek) -> Result<KmsBlob> {
+        self.wrap_kek_counted(index_name, slot_name, kek, || ())
+    }
+
+    /// [`KmsClient::wrap_kek`], calling `on_provider_call` just before the provider is asked.
+    pub(crate) fn wrap_kek_counted(
+        &self,
+        index_name: &str,
+        slot_name: &str,
+        kek: &Kek,
+        on_provider_call: impl FnOnce(),
+    ) -> Result<KmsBlob> {
         let index = IndexName::new(index_name)?;
         let registry = self.registry();
         let slot = registry
@@ -158,6 +216,7 @@ impl KmsClient {
             assume_role: slot.assume_role.as_ref(),
         };
         let provider = self.provider(slot.provider, &index)?;
+        on_provider_call();
         let wrapped_kek = self.inner.runtime.run(provider.wrap(key, &index, kek))?;
         Ok(KmsBlob {
             kms_name: slot_name.to_owned(),
@@ -172,14 +231,29 @@ impl KmsClient {
 
     /// Unwraps the KEK of `index_name` from its envelope `blob`.
     ///
-    /// Credentials and role come from the slot named by `blob.kms_name`; the key comes from the
-    /// envelope's own provider / key_id / region snapshot, so a slot changed after the envelope
-    /// was written still unwraps it (the seed's rotation rule).
+    /// **Key trust.** The envelope names its slot (`blob.kms_name`) and records which key wrapped
+    /// it; the registry, not the envelope, decides whether that key may be used. The recorded
+    /// provider / key_id / region must be the slot's current key or one of its `previous_keys`
+    /// (a slot changed by a rotation keeps unwrapping old envelopes once the operator lists the
+    /// old key there); credentials and role always come from the slot. Anything else is refused
+    /// with `UntrustedKey` before any KMS call, with the registry line that would trust the key.
     ///
     /// Errors: `InvalidArgument` (index name, envelope fields), `KekNotWrapped` (provider
-    /// `none`: the caller supplies the KEK), `UnknownSlot`, `DecryptFailed` (wrong key, another
-    /// index's envelope, damaged, not 32 bytes), and the provider errors of `wrap_new_kek`.
+    /// `none`: the caller supplies the KEK), `UnknownSlot`, `UntrustedKey`, `DecryptFailed`
+    /// (wrong key, another index's envelope, damaged, not 32 bytes), and the provider errors of
+    /// `wrap_new_kek`.
     pub fn unwrap_kek(&self, index_name: &str, blob: &KmsBlob) -> Result<Kek> {
+        self.unwrap_kek_counted(index_name, blob, || ())
+    }
+
+    /// [`KmsClient::unwrap_kek`], calling `on_provider_call` once every check has passed, just
+    /// before the provider is asked (the resolver counts provider calls with it).
+    pub(crate) fn unwrap_kek_counted(
+        &self,
+        index_name: &str,
+        blob: &KmsBlob,
+        on_provider_call: impl FnOnce(),
+    ) -> Result<Kek> {
         let index = IndexName::new(index_name)?;
         let provider = blob
             .validate()
@@ -189,11 +263,13 @@ impl KmsClient {
         let slot = registry
             .require(&blob.kms_name)
             .map_err(|e| e.context(format_args!("index {index}")))?;
+        let stored = trusted_key(&index, blob, slot)?;
         let key = KeyRef {
-            key_id: &blob.key_id,
-            region: &blob.region,
+            key_id: &stored.key_id,
+            region: &stored.region,
             assume_role: slot.assume_role.as_ref(),
         };
+        on_provider_call();
         self.inner
             .runtime
             .run(provider.unwrap(key, &index, &blob.wrapped_kek))
@@ -203,7 +279,13 @@ impl KmsClient {
         match provider {
             Provider::AwsKms => Ok(&self.inner.aws_kms),
             Provider::Aws => Ok(&self.inner.secrets_manager),
-            Provider::Local => Ok(&self.inner.local),
+            Provider::Local if self.inner.allow_local_provider => Ok(&self.inner.local),
+            Provider::Local => Err(Error::new(
+                ErrorKind::UntrustedKey,
+                format!(
+                    "index {index}: the local provider (a master key from a file or an environment variable, development only) is disabled in this KMS client; enable it with allow_local_provider"
+                ),
+            )),
             Provider::None => Err(Error::new(
                 ErrorKind::KekNotWrapped,
                 format!(
@@ -212,6 +294,25 @@ impl KmsClient {
             )),
         }
     }
+}
+
+/// The key `blob` records, if `slot` trusts it; else `UntrustedKey` naming the slot's current
+/// key and the `previous_keys` line that would trust the recorded one.
+pub(crate) fn trusted_key(index: &IndexName, blob: &KmsBlob, slot: &Slot) -> Result<KeyIdentity> {
+    let stored = KeyIdentity::of_envelope(blob)?;
+    if slot.trusts(&stored) {
+        return Ok(stored);
+    }
+    Err(Error::new(
+        ErrorKind::UntrustedKey,
+        format!(
+            "index {index}: the envelope names {stored}, which KMS slot {} does not trust (it wraps with {}); \
+             if that is the slot's key before a rotation, trust it by adding this line to the slot: {}",
+            quoted_prefix(&blob.kms_name),
+            slot.key(),
+            stored.previous_keys_line()
+        ),
+    ))
 }
 
 impl std::fmt::Debug for KmsClient {

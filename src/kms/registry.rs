@@ -43,11 +43,90 @@ impl fmt::Debug for AssumeRole {
     }
 }
 
+/// Which key wraps a KEK: a provider, the key it names and the key's region. A slot wraps with
+/// one ([`Slot::key`]) and may trust more for unwrapping ([`Slot::previous_keys`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyIdentity {
+    /// `aws-kms`, `aws` or `local` (never `none`).
+    pub provider: Provider,
+    /// KMS key ARN / id / alias, Secrets Manager secret name / ARN, or `file:` / `env:` source.
+    pub key_id: String,
+    /// The AWS region of the key (empty for `local`).
+    pub region: String,
+}
+
+impl KeyIdentity {
+    /// The key an envelope records. Errors: `InvalidArgument` for an unknown provider.
+    pub fn of_envelope(blob: &crate::KmsBlob) -> Result<Self> {
+        Ok(KeyIdentity {
+            provider: blob.provider.parse()?,
+            key_id: blob.key_id.clone(),
+            region: blob.region.clone(),
+        })
+    }
+
+    /// A key from text fields, as the C ABI passes them; `provider` is `"aws-kms"`, `"aws"` or
+    /// `"local"`. Errors: `InvalidConfig` naming `slot` and the field.
+    pub fn from_fields(slot: &str, provider: &str, key_id: &str, region: &str) -> Result<Self> {
+        let field_error = |field: &str, problem: &str| {
+            Error::new(
+                ErrorKind::InvalidConfig,
+                format!(
+                    "KMS slot {}: previous key {field} {problem}",
+                    quoted_prefix(slot)
+                ),
+            )
+        };
+        let provider = provider
+            .parse::<Provider>()
+            .map_err(|_| field_error("provider", "must be \"aws\", \"aws-kms\" or \"local\""))?;
+        let key = KeyIdentity {
+            provider,
+            key_id: key_id.to_owned(),
+            region: region.to_owned(),
+        };
+        check_key(&key, "").map_err(|(field, problem)| field_error(&field, problem))?;
+        Ok(key)
+    }
+
+    /// The slot-YAML line that trusts this key as a previous key, e.g.
+    /// `previous_keys: [{provider: aws-kms, key_id: "alias/old", region: "us-east-1"}]`.
+    pub fn previous_keys_line(&self) -> String {
+        format!(
+            "previous_keys: [{{provider: {}, key_id: {:?}, region: {:?}}}]",
+            self.provider.as_str(),
+            self.key_id,
+            self.region
+        )
+    }
+}
+
+impl fmt::Display for KeyIdentity {
+    /// `aws-kms key "alias/x" in us-east-1`; caller-supplied text is quoted, escaped and cut.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} key {}",
+            self.provider.as_str(),
+            quoted_prefix(&self.key_id)
+        )?;
+        if !self.region.is_empty() {
+            write!(f, " in {}", quoted_prefix(&self.region))?;
+        }
+        Ok(())
+    }
+}
+
 /// One named registry slot.
 ///
 /// `provider` is `aws-kms` (key_id: key ARN, key id, alias name or alias ARN), `aws` (key_id:
 /// Secrets Manager secret name or ARN) or `local` (development only; key_id `file:<path>` or
 /// `env:<VARIABLE>`, region unused).
+///
+/// **Key trust.** An envelope names the slot it belongs to, and records the key that wrapped it;
+/// stored data is not trusted to choose a key. A [`crate::KmsClient`] unwraps an envelope only
+/// with the slot's current key ([`Slot::key`]) or one of its [`Slot::previous_keys`]: anything
+/// else is refused with `UntrustedKey` before any KMS call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
     /// How the KEK is wrapped.
@@ -58,6 +137,10 @@ pub struct Slot {
     pub region: String,
     /// The role to assume first, for cross-account keys.
     pub assume_role: Option<AssumeRole>,
+    /// Keys this slot still unwraps with but never wraps with: the keys it used before a
+    /// rotation (YAML `previous_keys`), until every envelope is re-wrapped. Reached with the
+    /// slot's role. Empty by default.
+    pub previous_keys: Vec<KeyIdentity>,
 }
 
 impl Slot {
@@ -99,9 +182,25 @@ impl Slot {
                 external_id: external_id.to_owned(),
                 session_name: (!role_session_name.is_empty()).then(|| role_session_name.to_owned()),
             }),
+            previous_keys: Vec::new(),
         };
         slot.validate(name)?;
         Ok(slot)
+    }
+
+    /// The key this slot wraps with.
+    pub fn key(&self) -> KeyIdentity {
+        KeyIdentity {
+            provider: self.provider,
+            key_id: self.key_id.clone(),
+            region: self.region.clone(),
+        }
+    }
+
+    /// Whether this slot unwraps with `key`: its current key or one of its previous keys.
+    pub fn trusts(&self, key: &KeyIdentity) -> bool {
+        (key.provider == self.provider && key.key_id == self.key_id && key.region == self.region)
+            || self.previous_keys.contains(key)
     }
 
     /// Checks the slot's rules; errors are `InvalidConfig` naming `slot` and the field.
@@ -118,32 +217,13 @@ impl Slot {
                 "KMS slot names must not be empty",
             ));
         }
-        match self.provider {
-            Provider::Aws | Provider::AwsKms => {
-                if self.region.is_empty() {
-                    return Err(field_error("region", "is required"));
-                }
-            }
-            Provider::Local => {
-                if !(self.key_id.starts_with("file:") || self.key_id.starts_with("env:")) {
-                    return Err(field_error(
-                        "key_id",
-                        "of a local slot must be file:<path> or env:<VARIABLE>",
-                    ));
-                }
-                if self.assume_role.is_some() {
-                    return Err(field_error("role_arn", "is not used by a local slot"));
-                }
-            }
-            Provider::None => {
-                return Err(field_error(
-                    "provider",
-                    "must be \"aws\" or \"aws-kms\" (\"none\" has no slot: the caller supplies the KEK)",
-                ))
-            }
+        check_key(&self.key(), "").map_err(|(field, problem)| field_error(&field, problem))?;
+        if self.provider == Provider::Local && self.assume_role.is_some() {
+            return Err(field_error("role_arn", "is not used by a local slot"));
         }
-        if self.key_id.is_empty() {
-            return Err(field_error("key_id", "is required"));
+        for (i, previous) in self.previous_keys.iter().enumerate() {
+            check_key(previous, &format!("previous_keys[{i}]."))
+                .map_err(|(field, problem)| field_error(&field, problem))?;
         }
         if let Some(role) = &self.assume_role {
             if role.role_arn.is_empty() {
@@ -168,13 +248,45 @@ impl Slot {
                 }
             }
         }
-        for (field, value) in [("key_id", &self.key_id), ("region", &self.region)] {
-            if value.len() > crate::blob::MAX_STRING_FIELD_LEN || value.contains('\0') {
-                return Err(field_error(field, "is too long or contains NUL"));
-            }
-        }
         Ok(())
     }
+}
+
+/// The rules of one key's fields; on failure, the field (prefixed with `field_prefix`) and the
+/// problem.
+fn check_key(
+    key: &KeyIdentity,
+    field_prefix: &str,
+) -> std::result::Result<(), (String, &'static str)> {
+    let fail = |field: &str, problem| Err((format!("{field_prefix}{field}"), problem));
+    match key.provider {
+        Provider::Aws | Provider::AwsKms => {
+            if key.region.is_empty() {
+                return fail("region", "is required");
+            }
+        }
+        Provider::Local => {
+            if !(key.key_id.starts_with("file:") || key.key_id.starts_with("env:")) {
+                return fail(
+                    "key_id",
+                    "of a local slot must be file:<path> or env:<VARIABLE>",
+                );
+            }
+        }
+        Provider::None => return fail(
+            "provider",
+            "must be \"aws\" or \"aws-kms\" (\"none\" has no slot: the caller supplies the KEK)",
+        ),
+    }
+    if key.key_id.is_empty() {
+        return fail("key_id", "is required");
+    }
+    for (field, value) in [("key_id", &key.key_id), ("region", &key.region)] {
+        if value.len() > crate::blob::MAX_STRING_FIELD_LEN || value.contains('\0') {
+            return fail(field, "is too long or contains NUL");
+        }
+    }
+    Ok(())
 }
 
 /// Named slots. Cheap to clone; validated on every insertion, so a `Registry` only ever holds
@@ -194,8 +306,35 @@ impl Registry {
     ///
     /// Errors: `InvalidConfig` naming the slot and field. `local` slots may be added here (never
     /// from YAML).
+    ///
+    /// A key may be trusted by several slots only if they reach it with the same role: otherwise
+    /// an envelope could switch the credentials its key is used with — say, to a role that was
+    /// not revoked — by naming the other slot (`InvalidConfig` naming both slots).
     pub fn insert(&mut self, name: &str, slot: Slot) -> Result<()> {
         slot.validate(name)?;
+        let role_of = |slot: &Slot| {
+            slot.assume_role
+                .as_ref()
+                .map(|role| (role.role_arn.clone(), role.external_id.clone()))
+        };
+        for (other_name, other) in self.slots.iter().filter(|(n, _)| n.as_str() != name) {
+            if role_of(other) == role_of(&slot) {
+                continue;
+            }
+            let keys = std::iter::once(slot.key()).chain(slot.previous_keys.iter().cloned());
+            if let Some(shared) = keys.into_iter().find(|key| other.trusts(key)) {
+                return Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "KMS slots {} and {} both trust {shared} but reach it with different roles; \
+                         an envelope could pick the role by naming the other slot: give each key \
+                         one role (name keys in other accounts by their full ARN)",
+                        quoted_prefix(other_name),
+                        quoted_prefix(name)
+                    ),
+                ));
+            }
+        }
         self.slots.insert(name.to_owned(), slot);
         Ok(())
     }
@@ -405,6 +544,7 @@ fn parse_slot(name: &str, fields: &Yaml, env: &impl Fn(&str) -> Option<String>) 
         key_id,
         region,
         assume_role,
+        previous_keys: Vec::new(),
     })
 }
 
@@ -626,6 +766,7 @@ kms:
     fn programmatic_slots_are_validated_and_local_slots_allowed() {
         let mut registry = Registry::new();
         let local = Slot {
+            previous_keys: Vec::new(),
             provider: Provider::Local,
             key_id: "env:DEV_MASTER_KEY".into(),
             region: String::new(),
@@ -633,6 +774,7 @@ kms:
         };
         registry.insert("dev", local.clone()).unwrap();
         let bad = Slot {
+            previous_keys: Vec::new(),
             key_id: "/no/scheme".into(),
             ..local
         };

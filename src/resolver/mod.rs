@@ -6,7 +6,7 @@
 mod rotation;
 mod single_flight;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
@@ -39,6 +39,8 @@ struct Inner {
     client: KmsClient,
     cache: KekCache,
     flights: Flights,
+    /// The client's registry generation the cache was filled under.
+    registry_seen: AtomicU64,
 }
 
 impl KekResolver {
@@ -49,6 +51,7 @@ impl KekResolver {
     pub fn new(client: KmsClient, options: KekCacheOptions) -> Result<KekResolver> {
         Ok(KekResolver {
             inner: Arc::new(Inner {
+                registry_seen: AtomicU64::new(client.registry_generation()),
                 client,
                 cache: KekCache::new(&options)?,
                 flights: Flights::default(),
@@ -93,10 +96,24 @@ impl KekResolver {
         index_name: &str,
         out: &mut [u8; Kek::LEN],
     ) -> Result<()> {
+        let generation = self.inner.client.registry_generation();
+        if generation != self.inner.registry_seen.load(Ordering::Acquire) {
+            self.registry_changed(generation);
+        }
         let location = storage.location();
         match self.inner.cache.probe(location, index_name, out) {
             Probe::Hit => Ok(()),
             Probe::Miss | Probe::Stale => self.resolve_slow(storage, index_name, out),
+        }
+    }
+
+    /// The client's registry changed (a reload, a slot added or changed, a previous key
+    /// trusted): KEKs cached under the old registry may come from keys it no longer trusts, so
+    /// they are all dropped (and fills in flight are not cached).
+    #[cold]
+    fn registry_changed(&self, generation: u64) {
+        if self.inner.registry_seen.swap(generation, Ordering::AcqRel) != generation {
+            self.inner.cache.invalidate_all();
         }
     }
 
@@ -150,20 +167,18 @@ impl KekResolver {
     /// Unwraps through the client, counting the provider call if one is made (not for `none`
     /// envelopes or unknown slots, which fail before any).
     fn unwrap(&self, index: &IndexName, blob: &KmsBlob) -> Result<Kek> {
-        if blob.provider != Provider::None.as_str()
-            && self.client().registry().get(&blob.kms_name).is_some()
-        {
-            self.inner.cache.counters().provider_call();
-        }
-        self.inner.client.unwrap_kek(index.as_str(), blob)
+        let counters = self.inner.cache.counters();
+        self.inner
+            .client
+            .unwrap_kek_counted(index.as_str(), blob, || counters.provider_call())
     }
 
     /// Wraps through the client, counting the provider call if one is made.
     fn wrap(&self, index: &IndexName, slot: &str, kek: &Kek) -> Result<KmsBlob> {
-        if self.client().registry().get(slot).is_some() {
-            self.inner.cache.counters().provider_call();
-        }
-        self.inner.client.wrap_kek(index.as_str(), slot, kek)
+        let counters = self.inner.cache.counters();
+        self.inner
+            .client
+            .wrap_kek_counted(index.as_str(), slot, kek, || counters.provider_call())
     }
 
     /// Drops the cached KEK of `index_name` in `storage` (if any) and makes every fill in

@@ -6,6 +6,7 @@ use crate::blob::{KmsBlob, Provider};
 use crate::envelope::{list_index_kms, read_envelope, replace_index_kms_if};
 use crate::error::{Error, Result};
 use crate::index_name::IndexName;
+use crate::kms::client::trusted_key;
 use crate::kms::Slot;
 use crate::storage::{Revision, StorageConfig};
 
@@ -49,7 +50,8 @@ pub enum DriftStatus {
     Rewrapped,
     /// Provider `none`: the caller holds the KEK; nothing to compare.
     NotWrapped,
-    /// The envelope could not be read, its slot is gone, or the re-wrap failed (see `error`);
+    /// The envelope could not be read, its slot is gone or does not trust its key
+    /// (`UntrustedKey`), or the re-wrap failed (see `error`);
     /// nothing was changed.
     Failed,
 }
@@ -125,7 +127,9 @@ impl KekResolver {
     }
 
     /// Compares every envelope stored in `storage` with the current registry: an envelope whose
-    /// provider / key_id / region snapshot differs from its slot (by `kms_name`) has drifted.
+    /// provider / key_id / region snapshot differs from its slot (by `kms_name`) but is one of
+    /// the slot's `previous_keys` has drifted. One that names a key the slot does not trust at
+    /// all is `Failed` with `UntrustedKey` (and never re-wrapped).
     /// With `rewrap`, each drifted index is re-wrapped under its slot's current key (see
     /// [`KekResolver::rewrap`]); failures are reported per index and change nothing.
     ///
@@ -177,6 +181,12 @@ impl KekResolver {
                 let configured = KeySnapshot::of_slot(slot);
                 let drifted = entry.stored.as_ref() != Some(&configured);
                 entry.configured = Some(configured);
+                // A key the slot does not trust is not drift: re-wrapping would launder
+                // whatever KEK the envelope's writer chose under the slot's real key.
+                if let Err(e) = trusted_key(&index, &blob, slot) {
+                    entry.error = Some(e);
+                    return entry;
+                }
                 entry.status = match (drifted, rewrap) {
                     (false, _) => DriftStatus::InSync,
                     (true, false) => DriftStatus::Drifted,
