@@ -572,7 +572,7 @@ TEST(CResult, NamesOfEveryCodeAndUnknownNumbers) {
     EXPECT_EQ(CYB_RESULT_INVALID_CONFIG, 409u);
     EXPECT_EQ(CYB_RESULT_KEK_NOT_WRAPPED, 410u);
     EXPECT_EQ(CYB_RESULT_PANIC, 900u);
-    for (uint32_t unknown : {1u, 99u, 102u, 199u, 204u, 303u, 411u, 899u, 901u, 12345u, UINT32_MAX}) {
+    for (uint32_t unknown : {1u, 99u, 102u, 199u, 204u, 303u, 412u, 899u, 901u, 12345u, UINT32_MAX}) {
         EXPECT_STREQ(cyb_result_name(unknown), "UNKNOWN") << unknown;
     }
 }

@@ -351,7 +351,7 @@ TEST(Exceptions, InternalErrorForPanicAndUnknownCodes) {
         EXPECT_EQ(static_cast<uint32_t>(e.code()), 12345u);
         EXPECT_STREQ(e.what(), "UNKNOWN: what is this");
     }
-    EXPECT_THROW(cyborg::detail::check(static_cast<cyb_result>(411)), cyborg::InternalError);
+    EXPECT_THROW(cyborg::detail::check(static_cast<cyb_result>(412)), cyborg::InternalError);
     EXPECT_NO_THROW(cyborg::detail::check(CYB_RESULT_OK));
 }
 

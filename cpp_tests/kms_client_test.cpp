@@ -85,8 +85,20 @@ TEST(KMSClient, UnknownSlotAndNoneEnvelope) {
                                             CYB_RESULT_KEK_NOT_WRAPPED, "the caller supplies");
     cyborg::KMSBlob missing_key = client.WrapNewKEK("idx", "vendor-default").blob;
     missing_key.key_id = "alias/does-not-exist";
+    // A key the slot does not name is refused before any KMS call, with the line to trust it.
+    expect_code<cyborg::UntrustedKeyError>(
+        [&] { client.UnwrapKEK("idx", missing_key); }, CYB_RESULT_UNTRUSTED_KEY,
+        "trust it by adding this line to the slot: previous_keys: [{provider: aws-kms, key_id: "
+        "\"alias/does-not-exist\", region: \"us-east-1\"}]");
+    // Trusted, it is looked up in KMS, where it does not exist.
+    client.AddPreviousKey("vendor-default", {"aws-kms", "alias/does-not-exist", "us-east-1"});
     expect_code<cyborg::KMSKeyNotFoundError>([&] { client.UnwrapKEK("idx", missing_key); },
                                              CYB_RESULT_KMS_KEY_NOT_FOUND, "kms:Decrypt failed: NotFoundException");
+    expect_code<cyborg::UnknownSlotError>([&] { client.AddPreviousKey("nope", {"aws-kms", "k", "us-east-1"}); },
+                                          CYB_RESULT_UNKNOWN_SLOT, "KMS slot \"nope\" is not in the registry");
+    expect_code<cyborg::InvalidConfigError>([&] { client.AddPreviousKey("vendor-default", {"aws-kms", "k", ""}); },
+                                            CYB_RESULT_INVALID_CONFIG,
+                                            "KMS slot \"vendor-default\": previous key region is required");
 }
 
 TEST(KMSClient, RegistryFromYAMLWithEnvironmentSubstitution) {
@@ -203,6 +215,34 @@ TEST(KMSClientCAbi, NullAndInvalidArguments) {
     bad_key.key_id = cyb_str{invalid, 2};
     EXPECT_EQ(cyb_kms_client_add_slot(client.get(), "s", 1, &bad_key), CYB_RESULT_INVALID_ARGUMENT);
     EXPECT_EQ(cyb_kms_client_add_slot(client.get(), nullptr, 3, &bad_key), CYB_RESULT_NULL_PARAMETER);
+
+    // Previous keys: every argument check with its exact code.
+    cyb_kms_slot good_slot{};
+    good_slot.provider = cyb_str{"aws-kms", 7};
+    good_slot.key_id = cyb_str{"alias/new", 9};
+    good_slot.region = cyb_str{"us-east-1", 9};
+    ASSERT_EQ(cyb_kms_client_add_slot(client.get(), "s", 1, &good_slot), CYB_RESULT_OK);
+    cyb_kms_slot old_key{};
+    old_key.provider = cyb_str{"aws-kms", 7};
+    old_key.key_id = cyb_str{"alias/old", 9};
+    old_key.region = cyb_str{"us-east-1", 9};
+    EXPECT_EQ(cyb_kms_client_add_previous_key(nullptr, "s", 1, &old_key), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_kms_client_add_previous_key(client.get(), nullptr, 1, &old_key), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_kms_client_add_previous_key(client.get(), "s", 1, nullptr), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_test::last_error(), "cyb_kms_client_add_previous_key: argument `key` is NULL");
+    EXPECT_EQ(cyb_kms_client_add_previous_key(client.get(), invalid, 2, &old_key), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_kms_client_add_previous_key(client.get(), "t", 1, &old_key), CYB_RESULT_UNKNOWN_SLOT);
+    cyb_kms_slot with_role = old_key;
+    with_role.role_arn = cyb_str{"arn:aws:iam::1:role/x", 21};
+    EXPECT_EQ(cyb_kms_client_add_previous_key(client.get(), "s", 1, &with_role), CYB_RESULT_INVALID_ARGUMENT);
+    cyb_kms_slot none_key = old_key;
+    none_key.provider = cyb_str{"none", 4};
+    EXPECT_EQ(cyb_kms_client_add_previous_key(client.get(), "s", 1, &none_key), CYB_RESULT_INVALID_CONFIG);
+    cyb_kms_slot bad_utf8_key = old_key;
+    bad_utf8_key.key_id = cyb_str{invalid, 2};
+    EXPECT_EQ(cyb_kms_client_add_previous_key(client.get(), "s", 1, &bad_utf8_key), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_kms_client_add_previous_key(client.get(), "s", 1, &old_key), CYB_RESULT_OK);
+    EXPECT_EQ(cyb_kms_client_add_previous_key(client.get(), "s", 1, &old_key), CYB_RESULT_OK);  // no-op
 
     std::size_t slots = 99;
     EXPECT_EQ(cyb_kms_client_load_registry_yaml(client.get(), nullptr, 5, &slots), CYB_RESULT_NULL_PARAMETER);
