@@ -11,6 +11,8 @@
 //! Every read of an envelope is bounded and non-blocking ([`crate::fs_bounded`]): only a regular
 //! file (or a symbolic link to one) of at most [`MAX_ENCODED_LEN`] bytes is read; a FIFO, device,
 //! socket or directory at an envelope's name is `Io`, a larger file `Corrupt`, neither is read.
+//! Only a root that does not exist means "nothing stored" to a delete; any other failure to
+//! reach the root (permissions, a symlink loop) is `Io`.
 //! Replacing writers (push, compare-and-swap, delete) of all processes serialize their publishing
 //! step on an exclusive `flock` of the root directory, so a compare-and-swap's check and rename
 //! are one atomic step against them.
@@ -214,11 +216,14 @@ impl super::EnvelopeBackend for DiskStore {
 
     fn delete(&self, index: &IndexName) -> Result<()> {
         let path = self.envelope_path(index);
-        let writers = match self.lock_writers(index) {
-            Ok(lock) => lock,
-            Err(_) if !self.root.exists() => return Ok(()), // nothing was ever stored
-            Err(e) => return Err(e),
+        let root = match open_directory(&self.root) {
+            Ok(root) => root,
+            // Only a root that does not exist means nothing was ever stored. Any other failure
+            // (EACCES, ELOOP, ENOTDIR, ...) hides an envelope that may well be there.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.cannot_open_root(index, &e)),
         };
+        let writers = self.lock_root(index, root)?;
         let removed = fs::remove_file(&path);
         drop(writers);
         match removed {
