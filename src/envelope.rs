@@ -95,7 +95,9 @@ pub(crate) fn replace_index_kms_if(
 
 /// Removes the envelope of `index_name`; removing a missing envelope succeeds.
 ///
-/// Errors: `InvalidArgument` (bad name), `Io`, `StorageUnavailable`, `StorageAccessDenied`.
+/// Errors: `InvalidArgument` (bad name), `Io` (also when the store cannot be reached to find
+/// out: a disk root behind an unreadable parent or a symlink loop), `StorageUnavailable`,
+/// `StorageAccessDenied`.
 pub fn delete_index_kms(config: &StorageConfig, index_name: &str) -> Result<()> {
     let index = IndexName::new(index_name)?;
     let result = config.backend().delete(&index);

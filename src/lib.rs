@@ -18,6 +18,7 @@ mod codec;
 mod envelope;
 pub mod error;
 pub mod ffi;
+mod fs_bounded;
 pub mod index_name;
 pub mod kms;
 pub mod resolver;

@@ -9,9 +9,14 @@ use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::blob::Provider;
 use crate::error::{quoted_prefix, Error, ErrorKind, Result};
+use crate::fs_bounded::{read_secret_bounded, Symlinks};
 
 /// Session name used for `sts:AssumeRole` when a slot sets none.
 pub const DEFAULT_ROLE_SESSION_NAME: &str = "cyborgdb-kms";
+
+/// Largest registry file [`Registry::from_yaml_file`] reads (1 MiB); a larger one is refused
+/// before it is read.
+pub(crate) const MAX_REGISTRY_FILE_LEN: usize = 1 << 20;
 
 /// Cross-account access (BYOK): the role to assume before reaching the key.
 #[derive(Clone, PartialEq, Eq)]
@@ -394,16 +399,24 @@ impl Registry {
 
     /// [`Registry::from_yaml_str`] on the contents of the file at `path`.
     ///
-    /// Errors: `InvalidConfig` (also for a file that cannot be read, naming it).
+    /// The file (or the file a symbolic link leads to) is read without blocking and only if it is
+    /// a regular file of at most 1 MiB; its bytes are wiped after parsing (they may hold
+    /// ExternalIds).
+    ///
+    /// Errors: `InvalidConfig` (also for a file that cannot be read, is not a regular file, is
+    /// larger than the limit or is not UTF-8, naming it).
     pub fn from_yaml_file(path: impl AsRef<Path>) -> Result<Registry> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let unreadable = |cause: &dyn fmt::Display| {
             Error::new(
                 ErrorKind::InvalidConfig,
-                format!("cannot read KMS registry file {path:?}: {e}"),
+                format!("cannot read KMS registry file {path:?}: {cause}"),
             )
-        })?;
-        Registry::from_yaml_str(&text).map_err(|e| e.context(format_args!("{path:?}")))
+        };
+        let bytes = read_secret_bounded(path, MAX_REGISTRY_FILE_LEN, Symlinks::Follow)
+            .map_err(|e| unreadable(&e))?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| unreadable(&e))?;
+        Registry::from_yaml_str(text).map_err(|e| e.context(format_args!("{path:?}")))
     }
 
     /// [`Registry::from_yaml_str`] with variables looked up by `env` instead of the environment.

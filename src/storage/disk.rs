@@ -8,13 +8,18 @@
 //! partial file. A writer holds an advisory lock on its temp file; temp files whose writer is gone
 //! (lock free) and that are older than [`STALE_TEMP_AGE`] are removed once per process and root.
 //! Listing reads the root directory and keeps the files named `<storage key>.kms`.
+//! Every read of an envelope is bounded and non-blocking ([`crate::fs_bounded`]): only a regular
+//! file (or a symbolic link to one) of at most [`MAX_ENCODED_LEN`] bytes is read; a FIFO, device,
+//! socket or directory at an envelope's name is `Io`, a larger file `Corrupt`, neither is read.
+//! Only a root that does not exist means "nothing stored" to a delete; any other failure to
+//! reach the root (permissions, a symlink loop) is `Io`.
 //! Replacing writers (push, compare-and-swap, delete) of all processes serialize their publishing
 //! step on an exclusive `flock` of the root directory, so a compare-and-swap's check and rename
 //! are one atomic step against them.
 
 use std::collections::HashSet;
 use std::fs::{self, DirBuilder, File, OpenOptions, TryLockError};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +29,8 @@ use std::time::{Duration, SystemTime};
 use super::Revision;
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
 use crate::codec::MAX_ENCODED_LEN;
-use crate::error::{Error, Result, Subject};
+use crate::error::{Error, ErrorKind, Result, Subject};
+use crate::fs_bounded::{open_regular, read_bounded, FileReadError, Symlinks};
 use crate::index_name::IndexName;
 
 /// File-name prefix and suffix of a temp file (never a valid envelope name: keys have no `.`).
@@ -102,22 +108,34 @@ impl DiskStore {
         }
     }
 
-    /// The bytes of the envelope file at `path` (at most one byte past the limit), or `None` if
-    /// there is none.
+    /// The bytes of the envelope file at `path`, or `None` if there is none. The file (or the
+    /// file a symbolic link there leads to) is opened without blocking and read only if it is a
+    /// regular file of at most [`MAX_ENCODED_LEN`] bytes, and never more than one byte past that.
+    ///
+    /// Errors: `Io` (cannot open or read; a FIFO, device, socket or directory at `path`),
+    /// `Corrupt` (larger than any envelope: refused by its size before reading, or grew past it
+    /// while being read).
     fn read_envelope(&self, subject: Subject<'_>, path: &Path) -> Result<Option<Vec<u8>>> {
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(subject, format!("cannot open {path:?}"), &e)),
-        };
-        // One byte more than the limit tells an over-long file from one exactly at it. Typical
-        // envelopes are a few hundred bytes; 1 KiB stays below glibc's fast-bin consolidation
-        // threshold, which a 4 KiB buffer triggers on every free.
-        let mut bytes = Vec::with_capacity(1024);
-        file.take(MAX_ENCODED_LEN as u64 + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(subject, format!("cannot read {path:?}"), &e))?;
-        Ok(Some(bytes))
+        match read_bounded(path, MAX_ENCODED_LEN, Symlinks::Follow) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(FileReadError::TooLarge { len: Some(len), .. }) => Err(Error::corrupt(
+                subject,
+                format_args!("{path:?}"),
+                format_args!("{len} bytes, more than any envelope ({MAX_ENCODED_LEN})"),
+            )),
+            Err(FileReadError::TooLarge { len: None, .. }) => Err(Error::corrupt(
+                subject,
+                format_args!("{path:?}"),
+                format_args!(
+                    "grew past {MAX_ENCODED_LEN} bytes while being read, more than any envelope"
+                ),
+            )),
+            Err(e) => Err(Error::new(
+                ErrorKind::Io,
+                format!("{subject}: cannot {} {path:?}: {e}", e.action()),
+            )),
+        }
     }
 
     /// Serializes the replacing writers (push, compare-and-swap, delete) of every process on
@@ -125,11 +143,20 @@ impl DiskStore {
     /// around the publishing step, released by the OS if the process dies. Readers never take it;
     /// create needs none (its `link` fails if anything is there).
     fn lock_writers(&self, index: &IndexName) -> Result<File> {
-        let root = File::open(&self.root)
-            .map_err(|e| Error::io(index, format!("cannot open {:?}", self.root), &e))?;
+        let root = open_directory(&self.root).map_err(|e| self.cannot_open_root(index, &e))?;
+        self.lock_root(index, root)
+    }
+
+    /// Takes the writers' lock on `root`, the opened root directory (see `lock_writers`).
+    fn lock_root(&self, index: &IndexName, root: File) -> Result<File> {
         root.lock()
             .map_err(|e| Error::io(index, format!("cannot lock {:?}", self.root), &e))?;
         Ok(root)
+    }
+
+    /// The `Io` error of a failed open of the root directory.
+    fn cannot_open_root(&self, index: &IndexName, cause: &io::Error) -> Error {
+        Error::io(index, format_args!("cannot open {:?}", self.root), cause)
     }
 
     fn sync_root(&self, index: &IndexName) -> Result<()> {
@@ -189,11 +216,14 @@ impl super::EnvelopeBackend for DiskStore {
 
     fn delete(&self, index: &IndexName) -> Result<()> {
         let path = self.envelope_path(index);
-        let writers = match self.lock_writers(index) {
-            Ok(lock) => lock,
-            Err(_) if !self.root.exists() => return Ok(()), // nothing was ever stored
-            Err(e) => return Err(e),
+        let root = match open_directory(&self.root) {
+            Ok(root) => root,
+            // Only a root that does not exist means nothing was ever stored. Any other failure
+            // (EACCES, ELOOP, ENOTDIR, ...) hides an envelope that may well be there.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.cannot_open_root(index, &e)),
         };
+        let writers = self.lock_root(index, root)?;
         let removed = fs::remove_file(&path);
         drop(writers);
         match removed {
@@ -306,7 +336,16 @@ impl Drop for TempFile {
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    open_directory(dir)?.sync_all()
+}
+
+/// Opens `dir` only if it is a directory (`O_DIRECTORY`: a FIFO or device there fails with
+/// `ENOTDIR` instead of blocking or being opened).
+fn open_directory(dir: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
 }
 
 /// Removes temp files left by crashed writers in `root`, once per process and root.
@@ -344,7 +383,9 @@ pub(crate) fn remove_stale_temps(root: &Path, min_age: Duration) -> usize {
         if !old_enough {
             continue;
         }
-        let Ok(file) = File::open(&path) else {
+        // Non-blocking and without following a link: a FIFO or a link posing as a temp file is
+        // skipped, never waited on (this library's temp files are regular files).
+        let Ok((file, _)) = open_regular(&path, Symlinks::Refuse) else {
             continue;
         };
         match file.try_lock() {

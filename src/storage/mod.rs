@@ -45,7 +45,9 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
             (bytes, revision)
         }))
     }
-    /// Removes the envelope; removing a missing one succeeds.
+    /// Removes the envelope; removing a missing one succeeds. Any failure other than "does not
+    /// exist" (a root or bucket that cannot be reached, permissions, a symlink loop) is an
+    /// error: a delete never reports success while an envelope may still be stored.
     fn delete(&self, index: &IndexName) -> Result<()>;
     /// Where `index`'s envelope lives, for error messages.
     fn location(&self, index: &IndexName) -> String;

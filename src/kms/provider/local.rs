@@ -3,11 +3,14 @@
 //! revokes it. key_id `file:<path>`: the file holds exactly 32 raw bytes. key_id `env:<VARIABLE>`:
 //! the variable holds 64 hexadecimal characters. Same AES-256-GCM format and binding as `aws`.
 
+use std::path::Path;
+
 use zeroize::{Zeroize, Zeroizing};
 
 use super::{BoxFuture, WrapKeySource};
 use crate::blob::Provider;
 use crate::error::{Error, ErrorKind, Result};
+use crate::fs_bounded::{read_secret_bounded, FileReadError, Symlinks};
 use crate::index_name::IndexName;
 use crate::kms::aead::WrapKey;
 use crate::kms::aws_clients::KeyRef;
@@ -15,16 +18,36 @@ use crate::kms::aws_clients::KeyRef;
 /// The wrap key of the `local` provider: the master key named by `key_id`.
 pub(crate) struct LocalMasterKey;
 
-/// Reads the master key named by a local key_id.
+/// Size of a master key file: exactly 32 raw bytes.
+const MASTER_KEY_LEN: usize = 32;
+
+/// Reads the master key named by a local key_id. A key file is read without blocking and at most
+/// 33 bytes of it.
+///
+/// Errors: `KmsKeyNotFound` (file missing, unreadable, or not a regular file: a FIFO, device or
+/// directory; variable not set), `WrapKeySize` (not 32 bytes; a larger file is refused by its
+/// size before reading), `InvalidConfig` (key_id form).
 fn master_key(key_id: &str, index: &IndexName) -> Result<WrapKey> {
     if let Some(path) = key_id.strip_prefix("file:") {
-        let bytes = std::fs::read(path).map_err(|e| {
-            Error::new(
-                ErrorKind::KmsKeyNotFound,
-                format!("index {index}: cannot read local master key file {path:?}: {e}"),
-            )
-        })?;
-        return WrapKey::from_vec(bytes, &format!("local master key file {path:?}"));
+        let source = format!("local master key file {path:?}");
+        // At most 33 bytes are read: one more than a valid key tells a longer file apart.
+        let bytes = read_secret_bounded(Path::new(path), MASTER_KEY_LEN, Symlinks::Follow)
+            .map_err(|e| match e {
+                FileReadError::TooLarge { len, .. } => {
+                    let held = len.map_or_else(|| "more than 32".to_owned(), |n| n.to_string());
+                    Error::new(
+                        ErrorKind::WrapKeySize,
+                        format!("Wrap key must be 32 bytes: {source} holds {held} bytes"),
+                    )
+                }
+                // Missing, unreadable, or not a regular file (FIFO, device, directory): no key
+                // is there.
+                e => Error::new(
+                    ErrorKind::KmsKeyNotFound,
+                    format!("index {index}: cannot read {source}: {e}"),
+                ),
+            })?;
+        return WrapKey::from_slice(&bytes, &source);
     }
     if let Some(variable) = key_id.strip_prefix("env:") {
         let mut text = Zeroizing::new(std::env::var(variable).map_err(|_| {
