@@ -78,13 +78,18 @@ fn local_slot(key_file: &Path) -> Slot {
         key_id: format!("file:{}", key_file.display()),
         region: String::new(),
         assume_role: None,
+        previous_keys: Vec::new(),
     }
 }
 
 /// A KMS client whose slot `dev` is the local master key file `key_file` (no network: `local`
 /// never leaves the machine).
 fn client_with_key_file(key_file: &Path) -> KmsClient {
-    let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+    let client = KmsClient::new(KmsClientOptions {
+        allow_local_provider: true,
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
     client.add_slot("dev", local_slot(key_file)).unwrap();
     client
 }
