@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use common::fake_s3::Request;
-use common::fake_s3::{FakeS3, Response};
+use common::fake_s3::{hostile_listing, is_list, FakeS3, Response};
 use common::moto::{moto, unique, Moto};
 use common::{assert_corrupt, aws_kms_blob, hostile_names, none_blob, sorted};
 use cyborgdb_kms::{
@@ -591,49 +590,15 @@ fn s3_error_codes_map_to_access_denied_unavailable_or_io() {
 // ---------------------------------------------------------------------------------------------
 // Listing (scripted)
 
-/// Whether `request` is a ListObjectsV2 call.
-fn is_list(request: &Request) -> bool {
-    request.method == "GET" && request.path.contains("list-type=2")
-}
-
-/// A ListObjectsV2 answer listing `keys`; truncated with `next` as the token if given.
-fn list_page(keys: &[&str], truncated: bool, next: Option<&str>) -> Response {
-    let mut body = String::from(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListBucketResult \
-         xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Name>fake-bucket</Name>\
-         <Prefix>ks/</Prefix><Delimiter>/</Delimiter><MaxKeys>1000</MaxKeys>",
-    );
-    body.push_str(&format!("<KeyCount>{}</KeyCount>", keys.len()));
-    body.push_str(&format!("<IsTruncated>{truncated}</IsTruncated>"));
-    if let Some(next) = next {
-        body.push_str(&format!(
-            "<NextContinuationToken>{next}</NextContinuationToken>"
-        ));
-    }
-    for key in keys {
-        body.push_str(&format!(
-            "<Contents><Key>{key}</Key><LastModified>2024-01-01T00:00:00.000Z</LastModified>\
-             <ETag>&quot;0&quot;</ETag><Size>1</Size><StorageClass>STANDARD</StorageClass>\
-             </Contents>"
-        ));
-    }
-    body.push_str("<CommonPrefixes><Prefix>ks/sub/</Prefix></CommonPrefixes></ListBucketResult>");
-    Response::Reply(
-        200,
-        vec![("content-type".into(), "application/xml".into())],
-        body.into_bytes(),
-    )
-}
-
 #[test]
 fn list_sends_prefix_and_delimiter_and_passes_each_continuation_token_back() {
     let server = FakeS3::start(|request| {
         if request.path.contains("continuation-token=page%2B2") {
-            list_page(&["ks/b.kms", "ks/sub/x.kms"], true, Some("page/3"))
+            Response::list_page(&["ks/b.kms", "ks/sub/x.kms"], true, Some("page/3"))
         } else if request.path.contains("continuation-token=page%2F3") {
-            list_page(&["ks/c.kms"], false, None)
+            Response::list_page(&["ks/c.kms"], false, None)
         } else {
-            list_page(&["ks/a.kms", "other/z.kms"], true, Some("page+2"))
+            Response::list_page(&["ks/a.kms", "other/z.kms"], true, Some("page+2"))
         }
     });
     let store = fake_store(&server, quick_timeouts());
@@ -658,9 +623,12 @@ fn list_sends_prefix_and_delimiter_and_passes_each_continuation_token_back() {
 fn a_truncated_listing_without_a_new_token_is_io_not_a_partial_list_or_a_loop() {
     for (next, why) in [
         (None, "there is no continuation token"),
-        (Some("same"), "the continuation token did not change"),
+        (
+            Some("same"),
+            "page 2's continuation token repeats page 1's (the server is going round in a loop)",
+        ),
     ] {
-        let server = FakeS3::start(move |_| list_page(&["ks/a.kms"], true, next));
+        let server = FakeS3::start(move |_| Response::list_page(&["ks/a.kms"], true, next));
         let store = fake_store(&server, quick_timeouts());
         let err = list_index_kms(&store).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
@@ -757,7 +725,7 @@ fn hashed_keys_are_read_and_a_vanished_one_is_skipped_a_bad_one_reported() {
         let key = object.clone();
         FakeS3::start(move |request| {
             if is_list(request) {
-                list_page(&["ks/short.kms", &key], false, None)
+                Response::list_page(&["ks/short.kms", &key], false, None)
             } else {
                 object_answer(&envelope)
             }
@@ -816,7 +784,7 @@ fn hashed_keys_are_read_and_a_vanished_one_is_skipped_a_bad_one_reported() {
             let key = object.clone();
             move |request| {
                 if is_list(request) {
-                    list_page(&[&key], false, None)
+                    Response::list_page(&[&key], false, None)
                 } else {
                     Response::error(status, code, "scripted")
                 }
@@ -832,6 +800,169 @@ fn hashed_keys_are_read_and_a_vanished_one_is_skipped_a_bad_one_reported() {
             )
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hostile listings (scripted): every bound of a listing, each of which a server used to be able
+// to stretch forever. Each call runs under a hang guard of HANG_GUARD (the bug looped forever);
+// the limits themselves are documented in src/storage/s3/listing.rs.
+
+/// Generous wall-clock bound for calls that looped forever before the listing was bounded.
+const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Runs `f` on its own thread and returns its result; fails the test if `f` has not returned
+/// within `limit` (a hang guard, not a timing assertion: the thread is left running).
+fn returns_within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, result) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    match result.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("still running after {limit:?}: the call hangs")
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("the call panicked"),
+    }
+}
+
+/// `list_index_kms(store)` under the hang guard.
+fn list_guarded(store: &StorageConfig) -> cyborgdb_kms::Result<Vec<String>> {
+    let store = store.clone();
+    returns_within(HANG_GUARD, move || list_index_kms(&store))
+}
+
+/// The message of a listing of the fake bucket's `ks/` that failed because `why`.
+fn listing_failed(why: &str) -> String {
+    format!("listing KMS envelopes: S3 ListObjectsV2 s3://fake-bucket/ks/ failed: {why}")
+}
+
+#[test]
+fn alternating_continuation_tokens_are_a_loop_not_an_endless_listing() {
+    let server = FakeS3::start(hostile_listing::alternating_tokens);
+    let err = list_guarded(&fake_store(&server, quick_timeouts())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
+    assert_eq!(
+        err.message(),
+        listing_failed(
+            "the listing is truncated but page 3's continuation token repeats page 1's (the \
+             server is going round in a loop)"
+        )
+    );
+    let tokens: Vec<_> = server
+        .requests()
+        .iter()
+        .map(|r| r.query_param("continuation-token"))
+        .collect();
+    assert_eq!(tokens, [None, Some("A".into()), Some("B".into())]);
+}
+
+#[test]
+fn a_fresh_token_on_every_page_stops_at_the_page_limit() {
+    // Default timeouts: the listing deadline (120 s) is far off, so the page limit ends it.
+    let server = FakeS3::start(hostile_listing::fresh_tokens(1));
+    let err = list_guarded(&fake_store(&server, AwsTimeouts::default())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
+    assert_eq!(
+        err.message(),
+        listing_failed(
+            "the listing is still truncated after 1000 pages, the most one listing reads"
+        )
+    );
+    assert_eq!(server.requests().len(), 1000);
+}
+
+#[test]
+fn more_envelopes_than_the_limit_is_io_not_a_partial_list() {
+    // 1000 new keys a page: the 100 001st distinct key arrives on page 101.
+    let server = FakeS3::start(hostile_listing::fresh_tokens(1000));
+    let err = list_guarded(&fake_store(&server, AwsTimeouts::default())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
+    assert_eq!(
+        err.message(),
+        listing_failed(
+            "more than 100000 envelopes under the prefix (page 101), the most one listing collects"
+        )
+    );
+    assert_eq!(server.requests().len(), 101);
+}
+
+#[test]
+fn a_key_repeated_across_pages_is_listed_once() {
+    let server = FakeS3::start(hostile_listing::repeated_key);
+    let store = fake_store(&server, quick_timeouts());
+    assert_eq!(list_guarded(&store).unwrap(), ["a", "b", "c"]);
+    assert_eq!(server.requests().len(), 2);
+}
+
+#[test]
+fn a_listing_page_that_trickles_is_cut_by_the_timeouts() {
+    // One byte every 100 ms: the page would take over a minute; the attempt timeout (500 ms, body
+    // included) cuts each of the 2 attempts.
+    let server = FakeS3::start(|_| {
+        Response::list_page(&["ks/a.kms"], false, None).trickled(1, Duration::from_millis(100))
+    });
+    let err = list_guarded(&fake_store(&server, quick_timeouts())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageUnavailable, "{err:?}");
+    assert!(
+        err.message()
+            .starts_with(&listing_failed("storage unavailable: timed out")),
+        "{err:?}"
+    );
+    assert!(!server.requests().is_empty());
+}
+
+#[test]
+fn slow_pages_with_fresh_tokens_end_at_the_listing_deadline() {
+    // Each page trickles in (3 writes, 10 ms apart), well inside the 1 s attempt and operation
+    // timeouts, and always names a fresh token: only the whole listing's deadline (8 x 1 s) ends
+    // it.
+    let fresh = hostile_listing::fresh_tokens(1);
+    let server =
+        FakeS3::start(move |request| fresh(request).trickled(250, Duration::from_millis(10)));
+    let timeouts = AwsTimeouts {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(1),
+        operation: Duration::from_secs(1),
+        max_attempts: 1,
+        initial_backoff: Duration::from_millis(10),
+    };
+    let err = list_guarded(&fake_store(&server, timeouts)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageUnavailable, "{err:?}");
+    let pages_read: usize = err
+        .message()
+        .strip_prefix(&listing_failed(
+            "storage unavailable: the listing did not finish within 8s (8 x the 1s operation \
+             timeout; ",
+        ))
+        .and_then(|rest| rest.strip_suffix(" pages read)"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{err:?}"));
+    // Every page read was requested; at most one more was in flight when the deadline hit.
+    let requested = server.requests().len();
+    assert!(pages_read > 1, "{err:?}");
+    assert!(
+        requested == pages_read || requested == pages_read + 1,
+        "{requested} requests, {err:?}"
+    );
+}
+
+#[test]
+fn the_drift_check_on_a_looping_listing_is_an_error_not_a_hang() {
+    use cyborgdb_kms::{KekCacheOptions, KekResolver, KmsClient, KmsClientOptions};
+    let server = FakeS3::start(hostile_listing::alternating_tokens);
+    let store = fake_store(&server, quick_timeouts());
+    let client = KmsClient::new(KmsClientOptions::default()).unwrap();
+    let resolver = KekResolver::new(client, KekCacheOptions::default()).unwrap();
+    let err = returns_within(HANG_GUARD, move || resolver.check_drift(&store, true)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err:?}");
+    assert_eq!(
+        err.message(),
+        listing_failed(
+            "the listing is truncated but page 3's continuation token repeats page 1's (the \
+             server is going round in a loop)"
+        )
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -887,6 +1018,22 @@ fn a_server_that_never_answers_is_unavailable_within_the_operation_timeout() {
         "{elapsed:?}"
     );
     assert!(!server.requests().is_empty());
+}
+
+#[test]
+fn an_object_body_that_trickles_is_cut_by_the_attempt_timeout() {
+    // The headers at once, then one byte of a 300-byte body every 100 ms (30 s in all). The
+    // SDK's timeouts end when the headers arrive; the store bounds the body read itself.
+    let server =
+        FakeS3::start(|_| Response::object(&[0u8; 300]).trickled(1, Duration::from_millis(100)));
+    let store = fake_store(&server, quick_timeouts());
+    let err = returns_within(HANG_GUARD, move || get_index_kms(&store, "idx")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageUnavailable, "{err:?}");
+    assert_eq!(
+        err.message(),
+        "index \"idx\": S3 GetObject s3://fake-bucket/ks/idx.kms failed: storage unavailable: \
+         reading the object body took longer than 500ms"
+    );
 }
 
 #[test]

@@ -15,7 +15,10 @@
 //!   new envelope). get: `GetObject`; `NoSuchKey` is "nothing stored"; an object larger than any
 //!   envelope is `Corrupt` without reading it. delete: `DeleteObject`, which S3 makes idempotent.
 //! - list: `ListObjectsV2` under the prefix with delimiter `/`, one request per page of up to
-//!   1000 keys, following continuation tokens; objects in deeper "folders" are not listed.
+//!   1000 keys, following continuation tokens; objects in deeper "folders" are not listed. A key
+//!   listed twice counts once. The listing is bounded whatever the server sends (see [`listing`]):
+//!   a continuation token seen before, more than 1 000 pages or 100 000 envelopes is `Io`; not
+//!   finishing within 8 × the operation timeout is `StorageUnavailable`.
 //!
 //! The client is built lazily, on the first operation (inside that operation's time bound), so
 //! constructing a store never does network I/O: resolving the region from the default chain may
@@ -44,6 +47,9 @@ use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{quoted_prefix, Error, ErrorKind, Result, Subject};
 use crate::index_name::IndexName;
 use crate::runtime::BlockingRuntime;
+use listing::{listing_deadline, Listing, Page, LISTING_DEADLINE_FACTOR};
+
+mod listing;
 
 /// S3's limit on object key length, in bytes.
 const MAX_OBJECT_KEY_LEN: usize = 1024;
@@ -452,12 +458,9 @@ impl S3Store {
         }
     }
 
-    /// One `ListObjectsV2` page after `token`: the keys on it and the next page's token.
-    async fn list_page(
-        &self,
-        client: &Client,
-        token: Option<String>,
-    ) -> Result<(Vec<String>, Option<String>)> {
+    /// One `ListObjectsV2` page after `token`: the envelope keys on it, whether it is truncated,
+    /// and the next page's token. Bounded by the attempt and operation timeouts, body included.
+    async fn list_page(&self, client: &Client, token: Option<String>) -> Result<Page> {
         let prefix = &self.settings.prefix;
         let operation = "ListObjectsV2";
         let output = client
@@ -465,7 +468,7 @@ impl S3Store {
             .bucket(&self.settings.bucket)
             .prefix(prefix)
             .delimiter("/")
-            .set_continuation_token(token.clone())
+            .set_continuation_token(token)
             .send()
             .await
             .map_err(|e| self.failure(Subject::Listing, operation, prefix, &e))?;
@@ -477,25 +480,36 @@ impl S3Store {
             .filter_map(key_of_envelope_name)
             .map(str::to_owned)
             .collect();
-        let next = match (output.is_truncated(), output.next_continuation_token()) {
-            (Some(true), Some(next)) if Some(next) != token.as_deref() => Some(next.to_owned()),
-            (Some(true), next) => {
-                return Err(Error::new(
-                    ErrorKind::Io,
-                    format!(
-                        "{}: S3 {operation} {} failed: the listing is truncated but {}",
-                        Subject::Listing,
-                        self.location_of(prefix),
-                        match next {
-                            Some(_) => "the continuation token did not change",
-                            None => "there is no continuation token",
-                        }
-                    ),
-                ))
+        Ok(Page {
+            keys,
+            truncated: output.is_truncated() == Some(true),
+            next: output.next_continuation_token().map(str::to_owned),
+        })
+    }
+
+    /// Requests pages into `listing` until one is not truncated or a bound of [`Listing`] is hit.
+    async fn list_pages(&self, client: &Client, listing: &mut Listing) -> Result<()> {
+        let mut token = None;
+        loop {
+            let page = self.list_page(client, token).await?;
+            match listing.record(page) {
+                Ok(Some(next)) => token = Some(next),
+                Ok(None) => return Ok(()),
+                Err(why) => return Err(self.listing_failure(ErrorKind::Io, why)),
             }
-            _ => None,
-        };
-        Ok((keys, next))
+        }
+    }
+
+    /// An error of the listing: `listing KMS envelopes: S3 ListObjectsV2 <location> failed: <why>`.
+    fn listing_failure(&self, kind: ErrorKind, why: impl fmt::Display) -> Error {
+        Error::new(
+            kind,
+            format!(
+                "{}: S3 ListObjectsV2 {} failed: {why}",
+                Subject::Listing,
+                self.location_of(&self.settings.prefix)
+            ),
+        )
     }
 }
 
@@ -627,21 +641,32 @@ impl super::EnvelopeBackend for S3Store {
         self.location_of(&self.object_key(index))
     }
 
+    /// Every page of `ListObjectsV2` on the prefix, within the bounds of [`listing`]: a repeated
+    /// continuation token, an over-long one, too many pages or envelopes is `Io`; not
+    /// finishing within [`listing_deadline`] is `StorageUnavailable`. Keys are de-duplicated.
     fn list_keys(&self) -> Result<Vec<String>> {
         self.run(async {
             let prefix = &self.settings.prefix;
             let client = self
                 .client(Subject::Listing, "ListObjectsV2", prefix)
                 .await?;
-            let mut keys = Vec::new();
-            let mut token = None;
-            loop {
-                let (page, next) = self.list_page(client, token).await?;
-                keys.extend(page);
-                match next {
-                    Some(next) => token = Some(next),
-                    None => return Ok(keys),
-                }
+            let mut listing = Listing::new();
+            let operation_timeout = self.settings.timeouts.operation;
+            let deadline = listing_deadline(operation_timeout);
+            let listed =
+                tokio::time::timeout(deadline, self.list_pages(client, &mut listing)).await;
+            match listed {
+                Ok(Ok(())) => Ok(listing.into_keys()),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(self.listing_failure(
+                    ErrorKind::StorageUnavailable,
+                    format_args!(
+                        "storage unavailable: the listing did not finish within {deadline:?} \
+                         ({LISTING_DEADLINE_FACTOR} x the {operation_timeout:?} operation \
+                         timeout; {} pages read)",
+                        listing.pages()
+                    ),
+                )),
             }
         })
     }

@@ -99,6 +99,21 @@ pub enum Reply {
         /// The bytes actually sent.
         body: Vec<u8>,
     },
+    /// A response whose head announces the whole `body` (`Content-Length`) but whose bytes come
+    /// `chunk` at a time, `interval` apart, then the connection closes: a slow body. The trickle
+    /// stops early if the client goes away or the peer is dropped.
+    Trickle {
+        /// HTTP status.
+        status: u16,
+        /// Extra headers, written as given.
+        headers: Vec<(String, String)>,
+        /// The whole body.
+        body: Vec<u8>,
+        /// Bytes per write (at least 1).
+        chunk: usize,
+        /// The pause before each write after the head.
+        interval: Duration,
+    },
     /// Read the request, then never answer: the connection stays open until the client closes
     /// it or the peer is dropped.
     Hang,
@@ -235,6 +250,16 @@ impl Request {
     pub fn form_param(&self, name: &str) -> Option<String> {
         let body = std::str::from_utf8(&self.body).ok()?;
         body.split('&').find_map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k) == name).then(|| percent_decode(v))
+        })
+    }
+
+    /// The decoded value of query parameter `name` in the request target, e.g.
+    /// `query_param("continuation-token")` of an S3 ListObjectsV2 call.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        let (_, query) = self.path.split_once('?')?;
+        query.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             (percent_decode(k) == name).then(|| percent_decode(v))
         })
@@ -542,17 +567,29 @@ fn act(reply: Reply, reader: &mut BufReader<TcpStream>, shared: &Shared) -> io::
             body,
         } => {
             let stream = reader.get_mut();
-            let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-            for (name, value) in headers {
-                let _ = write!(head, "{name}: {value}\r\n");
-            }
-            let _ = write!(
-                head,
-                "Content-Length: {declared}\r\nConnection: close\r\n\r\n"
-            );
-            stream.write_all(head.as_bytes())?;
+            write_closing_head(stream, status, &headers, declared)?;
             stream.write_all(&body)?;
             stream.flush()?;
+            let _ = stream.shutdown(Shutdown::Both);
+            Ok(false)
+        }
+        Reply::Trickle {
+            status,
+            headers,
+            body,
+            chunk,
+            interval,
+        } => {
+            let stream = reader.get_mut();
+            write_closing_head(stream, status, &headers, body.len() as u64)?;
+            stream.flush()?;
+            for piece in body.chunks(chunk.max(1)) {
+                if !pause(interval, shared) {
+                    return Ok(false);
+                }
+                stream.write_all(piece)?;
+                stream.flush()?;
+            }
             let _ = stream.shutdown(Shutdown::Both);
             Ok(false)
         }
@@ -573,19 +610,44 @@ fn act(reply: Reply, reader: &mut BufReader<TcpStream>, shared: &Shared) -> io::
             Ok(false)
         }
         Reply::Delayed { delay, then } => {
-            let until = Instant::now() + delay;
-            loop {
-                if shared.stop.load(Ordering::SeqCst) {
-                    return Ok(false);
-                }
-                let now = Instant::now();
-                if now >= until {
-                    break;
-                }
-                thread::sleep(DELAY_SLICE.min(until - now));
+            if !pause(delay, shared) {
+                return Ok(false);
             }
             act(*then, reader, shared)
         }
+    }
+}
+
+/// Writes a response head announcing `content_length` body bytes and `Connection: close`.
+fn write_closing_head(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    content_length: u64,
+) -> io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (name, value) in headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    let _ = write!(
+        head,
+        "Content-Length: {content_length}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes())
+}
+
+/// Waits `delay` in [`DELAY_SLICE`]s; `false` if the peer was dropped meanwhile.
+fn pause(delay: Duration, shared: &Shared) -> bool {
+    let until = Instant::now() + delay;
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return true;
+        }
+        thread::sleep(DELAY_SLICE.min(until - now));
     }
 }
 
