@@ -1,16 +1,28 @@
 //! What every AWS-facing part (KMS providers, S3 storage) shares: SDK configuration with bounded
-//! time (connect and operation timeouts, retry attempts, a pinned `BehaviorVersion`), and the
-//! classification of SDK errors into what an operator can act on.
+//! time (connect and operation timeouts, retry attempts, a pinned `BehaviorVersion`), endpoint URL
+//! checks (options and the `AWS_ENDPOINT_URL*` variables), bounded response bodies, and the one
+//! classification and rendering of SDK errors into what an operator can act on — never a request,
+//! a response body or an SDK error's `Debug`/`Display` dump.
 
+use std::fmt;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::endpoint::error::ResolveEndpointError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::error::quoted_prefix;
@@ -56,13 +68,35 @@ impl AwsTimeouts {
     }
 }
 
-/// Why `endpoint` is not a usable endpoint URL — `http://` or `https://`, a host, an optional port
-/// and path; no user info, query or fragment — or `Ok`. The message starts with the quoted
-/// endpoint, any user info (it may hold a password) replaced by `<user info>`.
+/// The environment variables through which the SDK picks the endpoint of the KMS client's
+/// services (KMS, Secrets Manager, STS) when no `endpoint_url` option is given.
+pub(crate) const KMS_ENDPOINT_VARIABLES: &[&str] = &[
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_KMS",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_STS",
+];
+
+/// The environment variables through which the SDK picks the S3 endpoint when no `endpoint`
+/// option is given.
+pub(crate) const S3_ENDPOINT_VARIABLES: &[&str] = &["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"];
+
+/// Why `endpoint` is not a usable endpoint URL, or `Ok`. Usable: `http://` or `https://`, a
+/// non-empty host written as the URL parser reads it (a DNS name, four decimal IPv4 numbers, or a
+/// well-formed bracketed IPv6 address), an optional port in 0–65535 and an optional path; no user
+/// info, query or fragment. Parsed twice: by the `url` crate (the WHATWG parser `aws-config` uses)
+/// and by `http::Uri` (the parser the SDK applies the endpoint to each request with), so a URL
+/// accepted here cannot fail inside the SDK.
+///
+/// The message starts with the quoted endpoint (cut at 64 characters), any user info (it may hold
+/// a password) replaced by `<user info>`.
 pub(crate) fn check_endpoint_url(endpoint: &str) -> std::result::Result<(), String> {
-    let shown = match endpoint.split_once('@') {
-        Some((_, host)) => format!("<user info>@{host}"),
-        None => endpoint.to_owned(),
+    let shown = match (endpoint.split_once("://"), endpoint.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) if !scheme.contains('@') => {
+            format!("{scheme}://<user info>@{host}")
+        }
+        (_, Some((_, host))) => format!("<user info>@{host}"),
+        (_, None) => endpoint.to_owned(),
     };
     let bad = |why: &str| Err(format!("{} {why}", quoted_prefix(&shown)));
     let Some(rest) = endpoint
@@ -74,15 +108,62 @@ pub(crate) fn check_endpoint_url(endpoint: &str) -> std::result::Result<(), Stri
     if endpoint.bytes().any(|b| b.is_ascii_control() || b == b' ') || !endpoint.is_ascii() {
         return bad("must be printable ASCII without spaces");
     }
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() {
-        return bad("has no host");
-    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     if authority.contains('@') {
         return bad("must not contain user info (pass credentials separately)");
     }
     if endpoint.contains('?') || endpoint.contains('#') {
         return bad("must not have a query or fragment");
+    }
+    if authority.is_empty() {
+        return bad("has no host");
+    }
+    let parsed = match url::Url::parse(endpoint) {
+        Ok(parsed) => parsed,
+        Err(url::ParseError::EmptyHost) => return bad("has no host"),
+        Err(why) => return bad(&format!("is not a valid URL: {why}")),
+    };
+    if let Err(why) = endpoint.parse::<http::Uri>() {
+        return bad(&format!("is not a valid URL: {why}"));
+    }
+    // The host as written (the port cut off) must be the host the parser read: no percent
+    // escapes, internationalized or shorthand forms that one parser reads differently from
+    // another.
+    let written_host = match authority.strip_prefix('[') {
+        Some(_) => authority
+            .find(']')
+            .map_or(authority, |end| &authority[..=end]),
+        None => authority
+            .rsplit_once(':')
+            .map_or(authority, |(host, _)| host),
+    };
+    let understood = match parsed.host() {
+        None => return bad("has no host"),
+        Some(url::Host::Ipv6(_)) => return Ok(()),
+        Some(url::Host::Domain(name)) => name.to_owned(),
+        Some(url::Host::Ipv4(address)) => address.to_string(),
+    };
+    if !written_host.eq_ignore_ascii_case(&understood) {
+        return bad(&format!(
+            "has a host the URL parser reads as {}; write the host plainly",
+            quoted_prefix(&understood)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the endpoint URL in every variable of `names` that is set (see
+/// [`check_endpoint_url`]): `Err` names the variable. An empty value is refused too: the SDK
+/// would use it as an endpoint.
+pub(crate) fn check_endpoint_variables(names: &[&str]) -> std::result::Result<(), String> {
+    for name in names {
+        let Some(value) = std::env::var_os(name) else {
+            continue;
+        };
+        let Some(value) = value.to_str() else {
+            return Err(format!("environment variable {name} is not valid UTF-8"));
+        };
+        check_endpoint_url(value).map_err(|why| format!("environment variable {name}: {why}"))?;
     }
     Ok(())
 }
@@ -114,15 +195,21 @@ impl Default for AwsTimeouts {
     }
 }
 
-/// Loads SDK configuration for `region` (`timeouts` already [checked](AwsTimeouts::check)): the standard chain (environment, profile, web identity,
-/// ECS/IMDS — `AWS_EC2_METADATA_DISABLED` honoured) unless `credentials` is given;
-/// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` honoured unless `endpoint_url` is given.
+/// Loads SDK configuration for `region` (`timeouts` already [checked](AwsTimeouts::check)): the
+/// standard chain (environment, profile, web identity, ECS/IMDS — `AWS_EC2_METADATA_DISABLED`
+/// honoured) unless `credentials` is given; `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`
+/// honoured unless `endpoint_url` is given.
+///
+/// Errors (the message names the variable): without `endpoint_url`, one of `endpoint_variables`
+/// (the ones the SDK will read for the caller's services) holds an unusable URL. The
+/// `endpoint_url` itself was checked when the caller was constructed.
 pub(crate) async fn load_sdk_config(
     region: &str,
     timeouts: &AwsTimeouts,
     endpoint_url: Option<&str>,
+    endpoint_variables: &[&str],
     credentials: Option<SharedCredentialsProvider>,
-) -> SdkConfig {
+) -> std::result::Result<SdkConfig, String> {
     let mut loader = aws_config::defaults(behavior_version())
         .region(Region::new(region.to_owned()))
         .timeout_config(
@@ -137,19 +224,178 @@ pub(crate) async fn load_sdk_config(
                 .with_max_attempts(timeouts.max_attempts)
                 .with_initial_backoff(timeouts.initial_backoff),
         );
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
+    match endpoint_url {
+        Some(url) => loader = loader.endpoint_url(url),
+        None => check_endpoint_variables(endpoint_variables)?,
     }
     if let Some(credentials) = credentials {
         loader = loader.credentials_provider(credentials);
     }
-    loader.load().await
+    Ok(loader.load().await)
 }
 
-/// What an SDK call's failure means, independent of the service.
+// ---------------------------------------------------------------------------------------------
+// Response bodies: what any peer can make us read is bounded.
+
+/// Most bytes read of an error response body (any service, any status outside 2xx). AWS error
+/// documents are a few hundred bytes (code, message, request id); 64 KiB is far above any real
+/// one and small enough that a hostile answer costs nothing.
+pub(crate) const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// Most bytes read of a successful KMS, Secrets Manager or STS response. The largest real one is
+/// `GetSecretValue` of a maximal (65,536-byte) secret: as `SecretBinary` 87,384 base64 characters,
+/// as a `SecretString` of control characters JSON-escaped at most 6 × 65,536 = 393,216, plus
+/// under 2 KiB of other fields. KMS (ciphertexts ≤ 6 KiB) and STS (≈ 2 KiB) answers are far
+/// smaller.
+pub(crate) const MAX_SMALL_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// Most bytes read of a successful S3 response. The largest real one is a `ListObjectsV2` page:
+/// at most 1,000 entries, typically ~300 bytes each (≈ 300 KB a page), and in the worst case
+/// 1,024-byte keys whose every byte is XML-escaped (≤ 6 bytes) plus ~400 bytes of metadata, about
+/// 6.6 MB. `GetObject` payloads pass through this cap too, but the store reads at most one byte
+/// past the envelope limit (64 KiB) of them anyway.
+pub(crate) const MAX_S3_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// An SDK interceptor that bounds every response body: successful answers to `success_limit`
+/// bytes, error answers to [`MAX_ERROR_BODY_BYTES`]. A longer body fails with [`BodyTooLarge`]
+/// once the limit is passed, before more than the limit (plus one network read) is buffered.
+/// Registered on every SDK client the library builds. Stateless: `Send + Sync`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseBodyLimit {
+    success_limit: usize,
+}
+
+impl ResponseBodyLimit {
+    /// For KMS, Secrets Manager and STS clients.
+    pub(crate) fn small() -> Self {
+        ResponseBodyLimit {
+            success_limit: MAX_SMALL_RESPONSE_BYTES,
+        }
+    }
+
+    /// For S3 clients.
+    pub(crate) fn s3() -> Self {
+        ResponseBodyLimit {
+            success_limit: MAX_S3_RESPONSE_BYTES,
+        }
+    }
+}
+
+impl Intercept for ResponseBodyLimit {
+    fn name(&self) -> &'static str {
+        "cyborgdb-kms response body limit"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let response = context.response_mut();
+        let limit = if response.status().is_success() {
+            self.success_limit
+        } else {
+            MAX_ERROR_BODY_BYTES
+        };
+        let body = std::mem::replace(response.body_mut(), SdkBody::taken());
+        *response.body_mut() = SdkBody::from_body_1_x(CappedBody {
+            inner: body,
+            remaining: limit,
+            limit,
+        });
+        Ok(())
+    }
+}
+
+/// A response body longer than the limit the library reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BodyTooLarge {
+    /// The limit, in bytes.
+    pub(crate) limit: usize,
+}
+
+impl fmt::Display for BodyTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the response body is longer than the {}-byte limit",
+            self.limit
+        )
+    }
+}
+
+impl std::error::Error for BodyTooLarge {}
+
+/// `inner`, failing with [`BodyTooLarge`] as soon as more than `limit` bytes of data arrive.
+struct CappedBody {
+    inner: SdkBody,
+    remaining: usize,
+    limit: usize,
+}
+
+impl http_body::Body for CappedBody {
+    type Data = <SdkBody as http_body::Body>::Data;
+    type Error = aws_smithy_types::body::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let frame = ready!(Pin::new(&mut this.inner).poll_frame(cx));
+        if let Some(Ok(data)) = frame
+            .as_ref()
+            .map(|f| f.as_ref().map(http_body::Frame::data_ref))
+        {
+            let len = data.map_or(0, |d| d.len());
+            if len > this.remaining {
+                this.remaining = 0;
+                // Drop the connection's body now: nothing more of it is read.
+                this.inner = SdkBody::taken();
+                return Poll::Ready(Some(Err(Box::new(BodyTooLarge { limit: this.limit }))));
+            }
+            this.remaining -= len;
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        let hint = http_body::Body::size_hint(&self.inner);
+        let fits = u64::try_from(self.remaining).unwrap_or(u64::MAX);
+        match hint.upper() {
+            Some(upper) if upper <= fits => hint,
+            _ => http_body::SizeHint::default(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failures: what an operator may see, and nothing else.
+
+/// Longest service-supplied message kept in an error message, in characters (after escaping).
+pub(crate) const MAX_SERVICE_MESSAGE_CHARS: usize = 200;
+
+/// Longest service-supplied error code kept, in characters (real codes are under 50).
+const MAX_SERVICE_CODE_CHARS: usize = 64;
+
+/// Runs of at least this many base64 or hex characters in a service-supplied text are redacted:
+/// a hostile or echoing endpoint may return our own request (a 32-byte KEK is 44 base64 or 64 hex
+/// characters; 32 catches a KEK cut short too, and no word or AWS identifier segment is as long).
+pub(crate) const MIN_REDACTED_RUN: usize = 32;
+
+/// What an SDK call's failure means, independent of the service. Every text in it is either
+/// fixed by the library or service-supplied and [sanitized](sanitize_service_text); none comes
+/// from an SDK error's `Display` or `Debug` (which can hold the whole request, KEK included).
+/// [`Display`](fmt::Display) is the one rendering of a failure every AWS call site uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum AwsFailure {
-    /// No usable answer in time: connect failure, timeout, connection reset.
+    /// No usable answer in time: connect failure, timeout, connection reset. The text classifies
+    /// the transport failure.
     Unavailable(String),
     /// The service answered with an error: its code (e.g. `AccessDeniedException`), message and
     /// HTTP status.
@@ -158,51 +404,227 @@ pub(crate) enum AwsFailure {
         message: String,
         status: u16,
     },
-    /// The answer could not be understood (malformed body, unexpected status without a code).
+    /// The answer could not be used: malformed, too long, an unexpected status without a code.
     BadResponse(String),
-    /// The request could not be built (bad configuration, e.g. an invalid endpoint URL).
+    /// The request could not be built or sent as configured (e.g. an endpoint the SDK cannot
+    /// apply).
     Construction(String),
+    /// No usable credentials: `missing` if the credential chain found none or is misconfigured,
+    /// otherwise a provider failed or timed out.
+    Credentials { missing: bool, why: &'static str },
 }
 
-/// Classifies an SDK error. The texts carry the SDK's own explanation, never request payloads.
+impl fmt::Display for AwsFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AwsFailure::Unavailable(why)
+            | AwsFailure::BadResponse(why)
+            | AwsFailure::Construction(why) => f.write_str(why),
+            AwsFailure::Service {
+                code,
+                message,
+                status,
+            } if message.is_empty() => write!(f, "{code} (HTTP {status})"),
+            AwsFailure::Service {
+                code,
+                message,
+                status,
+            } => write!(f, "{code} (HTTP {status}): {message}"),
+            AwsFailure::Credentials { why, .. } => f.write_str(why),
+        }
+    }
+}
+
+/// Classifies an SDK error into fixed texts, the AWS error code, the HTTP status and the
+/// service's own message (sanitized, capped, base64/hex runs redacted).
 pub(crate) fn classify<E>(error: &SdkError<E, HttpResponse>) -> AwsFailure
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    let explained = || DisplayErrorContext(error).to_string();
+    classify_hiding(error, &[])
+}
+
+/// [`classify`], also redacting from the service's code and message every occurrence of the
+/// `hidden` values (as sent and percent-encoded): short secrets the request carried, such as an
+/// ExternalId, that an echoing endpoint could return and no run-length rule would catch.
+pub(crate) fn classify_hiding<E>(error: &SdkError<E, HttpResponse>, hidden: &[&str]) -> AwsFailure
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    if let Some(credentials) = find_cause::<CredentialsError>(error) {
+        return credentials_failure(credentials);
+    }
+    if find_cause::<ResolveEndpointError>(error).is_some() {
+        return AwsFailure::Construction(
+            "the endpoint could not be applied to the request (check endpoint_url, \
+             AWS_ENDPOINT_URL* and the endpoints in the AWS config file)"
+                .to_owned(),
+        );
+    }
+    let status = || error.raw_response().map(|r| r.status().as_u16());
     match error {
         SdkError::TimeoutError(_) => {
-            AwsFailure::Unavailable(format!("timed out ({})", explained()))
+            AwsFailure::Unavailable("timed out (operation or attempt timeout)".to_owned())
         }
         SdkError::DispatchFailure(failure) if failure.is_timeout() => {
-            AwsFailure::Unavailable(format!("timed out ({})", explained()))
+            AwsFailure::Unavailable("timed out (connect or read timeout)".to_owned())
         }
-        SdkError::DispatchFailure(failure) if failure.is_user() => {
-            AwsFailure::Construction(explained())
-        }
+        SdkError::DispatchFailure(failure) if failure.is_user() => AwsFailure::Construction(
+            "the request could not be sent as configured (endpoint or client configuration)"
+                .to_owned(),
+        ),
         SdkError::DispatchFailure(_) => {
-            AwsFailure::Unavailable(format!("unreachable ({})", explained()))
+            AwsFailure::Unavailable(format!("unreachable ({})", transport_cause(error)))
         }
-        SdkError::ResponseError(_) => {
-            AwsFailure::BadResponse(format!("malformed response ({})", explained()))
-        }
-        SdkError::ConstructionFailure(_) => AwsFailure::Construction(explained()),
+        SdkError::ResponseError(_) => AwsFailure::BadResponse(match status() {
+            Some(status) => format!(
+                "malformed response ({}, HTTP {status})",
+                transport_cause(error)
+            ),
+            None => format!("malformed response ({})", transport_cause(error)),
+        }),
+        SdkError::ConstructionFailure(_) => AwsFailure::Construction(
+            "the request could not be built (client configuration or parameters)".to_owned(),
+        ),
         SdkError::ServiceError(service) => {
             let status = service.raw().status().as_u16();
             match service.err().code() {
                 Some(code) => AwsFailure::Service {
-                    code: code.to_owned(),
-                    message: service.err().message().unwrap_or("").to_owned(),
+                    code: sanitize_service_text(&hide(code, hidden), MAX_SERVICE_CODE_CHARS),
+                    message: sanitize_service_text(
+                        &hide(service.err().message().unwrap_or(""), hidden),
+                        MAX_SERVICE_MESSAGE_CHARS,
+                    ),
                     status,
                 },
                 None => AwsFailure::BadResponse(format!(
-                    "HTTP {status} without an error code ({})",
-                    explained()
+                    "HTTP {status} without an error code (malformed or unexpected answer)"
                 )),
             }
         }
-        _ => AwsFailure::BadResponse(explained()),
+        _ => AwsFailure::BadResponse(match status() {
+            Some(status) => format!("unexpected failure (HTTP {status})"),
+            None => "unexpected failure".to_owned(),
+        }),
     }
+}
+
+/// A fixed text for a failed transfer: the body limit passed, the [`std::io::ErrorKind`] of an
+/// I/O error in the chain, or "connection failed".
+pub(crate) fn transport_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(too_large) = find_cause::<BodyTooLarge>(error) {
+        return too_large.to_string();
+    }
+    match find_cause::<std::io::Error>(error) {
+        Some(io) => format!("I/O error: {}", io.kind()),
+        None => "connection failed".to_owned(),
+    }
+}
+
+/// The fixed classification of a credentials failure.
+fn credentials_failure(error: &CredentialsError) -> AwsFailure {
+    let (missing, why) = match error {
+        CredentialsError::CredentialsNotLoaded(_) => {
+            (true, "no credentials found in the credential chain")
+        }
+        CredentialsError::InvalidConfiguration(_) => {
+            (true, "the credential configuration is invalid")
+        }
+        CredentialsError::ProviderTimedOut(_) => (false, "the credentials provider timed out"),
+        _ => (false, "the credentials provider failed"),
+    };
+    AwsFailure::Credentials { missing, why }
+}
+
+/// `text` from a peer made safe for an error message: every run of [`MIN_REDACTED_RUN`] or more
+/// base64/hex characters (`A-Z a-z 0-9 + / =`) becomes `<redacted>`, control and bidirectional
+/// formatting characters are escaped (`\n`, `\u{202e}`), and the result is cut at `max_chars`
+/// characters (`...` marks a cut). Runs are judged whole, before the cut, so no part of a long
+/// run survives. Time is linear in `text`; the result never exceeds `max_chars` + 3 characters.
+pub(crate) fn sanitize_service_text(text: &str, max_chars: usize) -> String {
+    let in_run = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let mut out = String::new();
+    let mut shown = 0usize;
+    let mut push = |out: &mut String, piece: &str| -> bool {
+        for c in piece.chars() {
+            if shown == max_chars {
+                return false;
+            }
+            out.push(c);
+            shown += 1;
+        }
+        true
+    };
+    let mut run_start: Option<usize> = None;
+    let mut complete = true;
+    for (i, c) in text.char_indices() {
+        if in_run(c) {
+            run_start.get_or_insert(i);
+            continue;
+        }
+        if let Some(start) = run_start.take() {
+            if !push(&mut out, shown_run(&text[start..i])) {
+                complete = false;
+                break;
+            }
+        }
+        let fits = if c.is_control() || is_bidi_control(c) {
+            push(&mut out, &c.escape_debug().to_string())
+        } else {
+            push(&mut out, c.encode_utf8(&mut [0; 4]))
+        };
+        if !fits {
+            complete = false;
+            break;
+        }
+    }
+    if complete {
+        if let Some(start) = run_start {
+            complete = push(&mut out, shown_run(&text[start..]));
+        }
+    }
+    if !complete {
+        out.push_str("...");
+    }
+    out
+}
+
+/// `text` with every occurrence of each non-empty `hidden` value, as written or percent-encoded
+/// (as a query-protocol request carries it), replaced by `<redacted>`.
+fn hide(text: &str, hidden: &[&str]) -> String {
+    let mut text = text.to_owned();
+    for value in hidden.iter().filter(|v| !v.is_empty()) {
+        let encoded: String = value
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        text = text.replace(value, "<redacted>");
+        if encoded != *value {
+            text = text.replace(&encoded, "<redacted>");
+            text = text.replace(&encoded.to_ascii_lowercase(), "<redacted>");
+        }
+    }
+    text
+}
+
+/// A run of base64/hex characters as shown: itself, or `<redacted>` if it is long enough to be
+/// key material.
+fn shown_run(run: &str) -> &str {
+    if run.len() >= MIN_REDACTED_RUN {
+        "<redacted>"
+    } else {
+        run
+    }
+}
+
+/// Unicode bidirectional formatting characters (they reorder how a log line displays).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -215,8 +637,13 @@ mod tests {
             "http://127.0.0.1:4566",
             "https://kms.eu-west-1.amazonaws.com/",
             "http://h/p",
+            "http://[::1]:4566",
+            "http://[fe80::1]/base/",
+            "http://localhost:0",
+            "http://LocalHost:9000/x",
+            "http://h:",
         ] {
-            check_endpoint_url(good).unwrap();
+            check_endpoint_url(good).unwrap_or_else(|e| panic!("{good}: {e}"));
         }
         let cases = [
             (
@@ -224,23 +651,305 @@ mod tests {
                 "\"127.0.0.1:4566\" must start with http:// or https://",
             ),
             ("ftp://x", "\"ftp://x\" must start with http:// or https://"),
+            ("", "\"\" must start with http:// or https://"),
             (
                 "http://a b",
                 "\"http://a b\" must be printable ASCII without spaces",
             ),
             ("http://", "\"http://\" has no host"),
+            ("http:///path", "\"http:///path\" has no host"),
+            ("http://:80", "\"http://:80\" has no host"),
             (
                 "http://h?x=1",
                 "\"http://h?x=1\" must not have a query or fragment",
             ),
             (
+                "http://h#f",
+                "\"http://h#f\" must not have a query or fragment",
+            ),
+            (
                 "http://me:hunter2@h",
-                "\"<user info>@h\" must not contain user info (pass credentials separately)",
+                "\"http://<user info>@h\" must not contain user info (pass credentials \
+                 separately)",
+            ),
+            (
+                "http://me:p@ss@[::1",
+                "\"http://<user info>@[::1\" must not contain user info (pass credentials \
+                 separately)",
+            ),
+            (
+                "http://[::1",
+                "\"http://[::1\" is not a valid URL: invalid IPv6 address",
+            ),
+            (
+                "http://[zz]",
+                "\"http://[zz]\" is not a valid URL: invalid IPv6 address",
+            ),
+            (
+                "http://%zz",
+                "\"http://%zz\" is not a valid URL: invalid international domain name",
+            ),
+            (
+                "http://h:99999",
+                "\"http://h:99999\" is not a valid URL: invalid port number",
+            ),
+            (
+                "http://h:8o",
+                "\"http://h:8o\" is not a valid URL: invalid port number",
+            ),
+            (
+                "http://%41",
+                "\"http://%41\" is not a valid URL: invalid authority",
+            ),
+            (
+                "http://127.1",
+                "\"http://127.1\" has a host the URL parser reads as \"127.0.0.1\"; write \
+                 the host plainly",
+            ),
+            (
+                "http://h\\x",
+                "\"http://h\\\\x\" is not a valid URL: invalid uri character",
             ),
         ];
         for (endpoint, expected) in cases {
             assert_eq!(check_endpoint_url(endpoint).unwrap_err(), expected);
         }
+    }
+
+    /// 32 bytes as an AWS JSON request carries them (base64) and as hex.
+    fn kek_encodings() -> (String, String) {
+        let kek: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37) ^ 0x5a).collect();
+        let hex: String = kek.iter().map(|b| format!("{b:02x}")).collect();
+        (aws_smithy_types::base64::encode(&kek), hex)
+    }
+
+    #[test]
+    fn service_text_is_redacted_escaped_and_capped() {
+        let (b64, hex) = kek_encodings();
+        assert_eq!(b64.len(), 44);
+        let echoed = format!("1 validation error: {{\"Plaintext\":\"{b64}\"}} hex {hex}.");
+        assert_eq!(
+            sanitize_service_text(&echoed, 200),
+            "1 validation error: {\"Plaintext\":\"<redacted>\"} hex <redacted>."
+        );
+        // Runs shorter than the threshold (ids, ARN segments) stay.
+        let arn = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+        assert_eq!(sanitize_service_text(arn, 200), arn);
+        let short = "a".repeat(MIN_REDACTED_RUN - 1);
+        assert_eq!(sanitize_service_text(&short, 200), short);
+        let long = "a".repeat(MIN_REDACTED_RUN);
+        assert_eq!(sanitize_service_text(&long, 200), "<redacted>");
+        // Control and bidi characters are escaped, never passed through.
+        assert_eq!(
+            sanitize_service_text("a\nb\u{1b}[31m\u{202e}c\u{0}", 200),
+            "a\\nb\\u{1b}[31m\\u{202e}c\\0"
+        );
+        // Capped, with a mark; a run crossing the cap is judged whole, so none of it shows.
+        let text = format!("{} {b64}", "x ".repeat(95));
+        let shown = sanitize_service_text(&text, 200);
+        assert_eq!(shown, format!("{} <redacted...", "x ".repeat(95)));
+        assert!(!shown.contains(&b64[..8]), "{shown}");
+        let huge = "é".repeat(1_000_000);
+        let shown = sanitize_service_text(&huge, 200);
+        assert_eq!(shown.chars().count(), 203);
+        assert!(shown.ends_with("..."));
+    }
+
+    #[test]
+    fn hidden_values_are_redacted_as_sent_and_percent_encoded() {
+        let hidden = ["ext:6f1c/9a1e", ""];
+        assert_eq!(
+            hide(
+                "ExternalId=ext%3A6f1c%2F9a1e; id ext:6f1c/9a1e; lower ext%3a6f1c%2f9a1e",
+                &hidden
+            ),
+            "ExternalId=<redacted>; id <redacted>; lower <redacted>"
+        );
+        assert_eq!(hide("nothing to hide", &hidden), "nothing to hide");
+    }
+
+    fn response(status: u16) -> HttpResponse {
+        HttpResponse::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(status).unwrap(),
+            SdkBody::from("response body"),
+        )
+    }
+
+    type EncryptFailure = SdkError<aws_sdk_kms::operation::encrypt::EncryptError, HttpResponse>;
+
+    fn service_error(status: u16, code: Option<&str>, message: &str) -> EncryptFailure {
+        let mut meta = aws_smithy_types::error::ErrorMetadata::builder().message(message);
+        if let Some(code) = code {
+            meta = meta.code(code);
+        }
+        let err = aws_sdk_kms::operation::encrypt::EncryptError::generic(meta.build());
+        SdkError::service_error(err, response(status))
+    }
+
+    #[test]
+    fn failures_render_only_fixed_texts_codes_statuses_and_sanitized_messages() {
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let (b64, hex) = kek_encodings();
+        let request_dump =
+            format!("Request {{ body: b\"{{\\\"Plaintext\\\":\\\"{b64}\\\"}}\" }} {hex}");
+        let with_request = || std::io::Error::other(request_dump.clone());
+        let cases: Vec<(EncryptFailure, AwsFailure)> = vec![
+            (
+                SdkError::construction_failure(with_request()),
+                AwsFailure::Construction(
+                    "the request could not be built (client configuration or parameters)".into(),
+                ),
+            ),
+            (
+                // The shape of the original leak: the SDK cannot apply the endpoint and puts the
+                // whole request into its error.
+                SdkError::dispatch_failure(ConnectorError::other(
+                    Box::new(ResolveEndpointError::message(request_dump.clone())),
+                    None,
+                )),
+                AwsFailure::Construction(
+                    "the endpoint could not be applied to the request (check endpoint_url, \
+                     AWS_ENDPOINT_URL* and the endpoints in the AWS config file)"
+                        .into(),
+                ),
+            ),
+            (
+                SdkError::timeout_error(with_request()),
+                AwsFailure::Unavailable("timed out (operation or attempt timeout)".into()),
+            ),
+            (
+                SdkError::dispatch_failure(ConnectorError::timeout(Box::new(with_request()))),
+                AwsFailure::Unavailable("timed out (connect or read timeout)".into()),
+            ),
+            (
+                SdkError::dispatch_failure(ConnectorError::io(Box::new(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionRefused,
+                    request_dump.clone(),
+                )))),
+                AwsFailure::Unavailable("unreachable (I/O error: connection refused)".into()),
+            ),
+            (
+                SdkError::dispatch_failure(ConnectorError::other(
+                    request_dump.clone().into(),
+                    None,
+                )),
+                AwsFailure::Unavailable("unreachable (connection failed)".into()),
+            ),
+            (
+                SdkError::response_error(BodyTooLarge { limit: 65536 }, response(503)),
+                AwsFailure::BadResponse(
+                    "malformed response (the response body is longer than the 65536-byte \
+                     limit, HTTP 503)"
+                        .into(),
+                ),
+            ),
+            (
+                SdkError::response_error(with_request(), response(200)),
+                AwsFailure::BadResponse(
+                    "malformed response (I/O error: other error, HTTP 200)".into(),
+                ),
+            ),
+            (
+                service_error(503, None, &request_dump),
+                AwsFailure::BadResponse(
+                    "HTTP 503 without an error code (malformed or unexpected answer)".into(),
+                ),
+            ),
+            (
+                service_error(400, Some("ValidationException"), &request_dump),
+                AwsFailure::Service {
+                    code: "ValidationException".into(),
+                    message: "Request { body: b\"{\\\"Plaintext\\\":\\\"<redacted>\\\"}\" } \
+                              <redacted>"
+                        .into(),
+                    status: 400,
+                },
+            ),
+            (
+                SdkError::dispatch_failure(ConnectorError::other(
+                    Box::new(CredentialsError::not_loaded(request_dump.clone())),
+                    None,
+                )),
+                AwsFailure::Credentials {
+                    missing: true,
+                    why: "no credentials found in the credential chain",
+                },
+            ),
+            (
+                SdkError::dispatch_failure(ConnectorError::other(
+                    Box::new(CredentialsError::provider_error(request_dump.clone())),
+                    None,
+                )),
+                AwsFailure::Credentials {
+                    missing: false,
+                    why: "the credentials provider failed",
+                },
+            ),
+        ];
+        for (error, expected) in cases {
+            let failure = classify(&error);
+            assert_eq!(failure, expected);
+            let shown = failure.to_string();
+            assert!(
+                !shown.contains(&b64[..16]) && !shown.contains(&hex[..16]),
+                "{shown}"
+            );
+            assert!(!shown.contains("Plaintext\\\":\\\"A"), "{shown}");
+        }
+        assert_eq!(
+            classify(&service_error(400, Some("AccessDeniedException"), "")).to_string(),
+            "AccessDeniedException (HTTP 400)"
+        );
+        assert_eq!(
+            classify(&service_error(400, Some(&"Bad-".repeat(25)), "m")).to_string(),
+            format!("{}... (HTTP 400): m", "Bad-".repeat(16))
+        );
+    }
+
+    /// Every frame of `body`, or the first error.
+    fn drain(mut body: CappedBody) -> std::result::Result<usize, BoxError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut total = 0;
+            loop {
+                let frame =
+                    std::future::poll_fn(|cx| http_body::Body::poll_frame(Pin::new(&mut body), cx))
+                        .await;
+                match frame {
+                    None => return Ok(total),
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(frame)) => total += frame.data_ref().map_or(0, |d| d.len()),
+                }
+            }
+        })
+    }
+
+    #[test]
+    fn capped_bodies_pass_up_to_the_limit_and_fail_past_it() {
+        let capped = |len: usize, limit: usize| CappedBody {
+            inner: SdkBody::from(vec![7u8; len]),
+            remaining: limit,
+            limit,
+        };
+        assert_eq!(drain(capped(100, 100)).unwrap(), 100);
+        assert_eq!(drain(capped(0, 0)).unwrap(), 0);
+        let err = drain(capped(101, 100)).unwrap_err();
+        assert_eq!(
+            err.downcast_ref::<BodyTooLarge>(),
+            Some(&BodyTooLarge { limit: 100 })
+        );
+        assert_eq!(
+            err.to_string(),
+            "the response body is longer than the 100-byte limit"
+        );
+        // A body announcing more than the limit does not announce it through the cap.
+        assert_eq!(http_body::Body::size_hint(&capped(101, 100)).upper(), None);
+        assert_eq!(
+            http_body::Body::size_hint(&capped(10, 100)).exact(),
+            Some(10)
+        );
     }
 
     #[test]

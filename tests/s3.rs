@@ -511,7 +511,8 @@ fn a_missing_bucket_is_access_denied_naming_bucket_key_operation_and_code() {
         let m = err.message();
         assert!(
             m.starts_with(&format!(
-                "index \"idx\": S3 {operation} s3://{bucket}/ks/idx.kms failed: NoSuchBucket: "
+                "index \"idx\": S3 {operation} s3://{bucket}/ks/idx.kms failed: NoSuchBucket (HTTP \
+                 404): "
             )),
             "{m}"
         );
@@ -532,7 +533,8 @@ fn listing_a_missing_bucket_is_access_denied_naming_bucket_prefix_and_code() {
     let m = err.message();
     assert!(
         m.starts_with(&format!(
-            "listing KMS envelopes: S3 ListObjectsV2 s3://{bucket}/ks/ failed: NoSuchBucket: "
+            "listing KMS envelopes: S3 ListObjectsV2 s3://{bucket}/ks/ failed: NoSuchBucket \
+             (HTTP 404): "
         )),
         "{m}"
     );
@@ -581,7 +583,8 @@ fn s3_error_codes_map_to_access_denied_unavailable_or_io() {
             "{err:?}"
         );
         assert!(
-            err.message().contains(&format!("{code}: scripted")),
+            err.message()
+                .contains(&format!("{code} (HTTP {status}): scripted")),
             "{err:?}"
         );
     }
@@ -660,8 +663,8 @@ fn list_error_answers_map_to_access_denied_unavailable_or_io() {
         assert_eq!(
             err.message(),
             format!(
-                "listing KMS envelopes: S3 ListObjectsV2 s3://fake-bucket/ks/ failed: {code}: \
-                 scripted (HTTP {status})"
+                "listing KMS envelopes: S3 ListObjectsV2 s3://fake-bucket/ks/ failed: {code} \
+                 (HTTP {status}): scripted"
             )
         );
     }
@@ -795,8 +798,8 @@ fn hashed_keys_are_read_and_a_vanished_one_is_skipped_a_bad_one_reported() {
         assert_eq!(
             err.message(),
             format!(
-                "listing KMS envelopes: S3 GetObject {location} failed: {code}: scripted (HTTP \
-                 {status})"
+                "listing KMS envelopes: S3 GetObject {location} failed: {code} (HTTP \
+                 {status}): scripted"
             )
         );
     }

@@ -575,7 +575,7 @@ fn registry_scenarios() {
         format!("kms:\n  registry:\n    a:\n      provider: aws\n      key_id: k\n      region: r\n      role_arn: arn:aws:iam::1:role/x\n      external_id: [{EXTERNAL_ID}]\n"),
         format!("kms:\n  registry:\n    a:\n      provider: aws\n      key_id: k\n      region: r\n      role_arn: arn:aws:iam::1:role/x\n      external_id: \"{EXTERNAL_ID}\\u0007\"\n"),
         format!("kms:\n  registry:\n    a:\n      provider: aws\n      key_id: k\n      region: r\n      role_arn: arn:aws:iam::1:role/x\n      external_id: {EXTERNAL_ID}\n      external_id: {EXTERNAL_ID}\n"),
-        format!("kms:\n  registry:\n    a:\n      provider: aws\n      key_id: k\n      region: r\n      role_arn: arn:aws:iam::1:role/x\n      external_id: \"${{NOT_SET_{EXTERNAL_ID}}}\"\n"),
+        format!("kms:\n  registry:\n    a:\n      provider: aws\n      key_id: k\n      region: r\n      role_arn: arn:aws:iam::1:role/x\n      external_id: \"{EXTERNAL_ID}${{CYB_SECRET_LEAKS_UNSET}}\"\n"),
         format!("kms:\n  registry:\n    a:\n      provider: aws\n      key_id: k\n      region: r\n      role_arn: \"\"\n      external_id: {EXTERNAL_ID}\n      role_session_name: \"bad name\"\n"),
         format!("kms:\n  registry:\n    a: {{provider: aws, key_id: k, region: r, role_arn: x, external_id: {EXTERNAL_ID}\n"),
     ];

@@ -2,11 +2,15 @@
 //! of SDK failures to [`ErrorKind`]s an operator can act on.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
-use aws_config::sts::AssumeRoleProvider;
+use aws_config::identity::IdentityCache;
 use aws_config::Region;
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::error::CredentialsError;
+use aws_credential_types::provider::{future, ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
 use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -14,7 +18,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use tokio::sync::OnceCell;
 
 use super::registry::AssumeRole;
-use crate::aws::{classify, find_cause, load_sdk_config, AwsFailure, AwsTimeouts};
+use crate::aws::{
+    classify_hiding, find_cause, load_sdk_config, AwsFailure, AwsTimeouts, ResponseBodyLimit,
+    KMS_ENDPOINT_VARIABLES,
+};
 use crate::error::{Error, ErrorKind};
 use crate::index_name::IndexName;
 
@@ -58,8 +65,18 @@ impl AwsClients {
 
     /// The clients for `key`'s region and role, built on first use. With a role, credentials come
     /// from `sts:AssumeRole` (with the ExternalId and session name) on top of the standard chain;
-    /// the SDK caches them and refreshes them before they expire.
-    pub(crate) async fn for_key(&self, key: KeyRef<'_>) -> ServiceClients {
+    /// the SDK caches them and refreshes them before they expire. Every client (KMS, Secrets
+    /// Manager, STS) bounds the response bodies it reads ([`ResponseBodyLimit::small`]).
+    ///
+    /// Errors: `InvalidConfig` (naming `operation` for `index`) if an `AWS_ENDPOINT_URL*`
+    /// variable the SDK would use holds an unusable URL; a failed build is retried by the next
+    /// call.
+    pub(crate) async fn for_key(
+        &self,
+        key: KeyRef<'_>,
+        index: &IndexName,
+        operation: &str,
+    ) -> crate::error::Result<ServiceClients> {
         let cache_key = ClientKey {
             region: key.region.to_owned(),
             role: key.assume_role.map(|role| {
@@ -74,74 +91,165 @@ impl AwsClients {
             let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
             Arc::clone(clients.entry(cache_key).or_default())
         };
-        cell.get_or_init(|| self.build(key)).await.clone()
+        cell.get_or_try_init(|| self.build(key))
+            .await
+            .cloned()
+            .map_err(|why| failure_error(index, operation, AwsFailure::Construction(why)))
     }
 
-    async fn build(&self, key: KeyRef<'_>) -> ServiceClients {
+    async fn build(&self, key: KeyRef<'_>) -> Result<ServiceClients, String> {
         let endpoint = self.endpoint_url.as_deref();
-        let base = load_sdk_config(key.region, &self.timeouts, endpoint, None).await;
+        let variables = KMS_ENDPOINT_VARIABLES;
+        let base = load_sdk_config(key.region, &self.timeouts, endpoint, variables, None).await?;
         let config = match key.assume_role {
             None => base,
             Some(role) => {
-                let provider = AssumeRoleProvider::builder(&role.role_arn)
-                    .external_id(&role.external_id)
-                    .session_name(role.session_name())
-                    .region(Region::new(key.region.to_owned()))
-                    .configure(&base)
-                    .build()
-                    .await;
+                let provider = AssumeRoleCredentials::new(role, key.region, &base);
                 let credentials = SharedCredentialsProvider::new(provider);
-                load_sdk_config(key.region, &self.timeouts, endpoint, Some(credentials)).await
+                let timeouts = &self.timeouts;
+                load_sdk_config(key.region, timeouts, endpoint, variables, Some(credentials))
+                    .await?
             }
         };
-        ServiceClients {
-            kms: aws_sdk_kms::Client::new(&config),
-            secrets: aws_sdk_secretsmanager::Client::new(&config),
-        }
+        let kms = aws_sdk_kms::config::Builder::from(&config)
+            .interceptor(ResponseBodyLimit::small())
+            .build();
+        let secrets = aws_sdk_secretsmanager::config::Builder::from(&config)
+            .interceptor(ResponseBodyLimit::small())
+            .build();
+        Ok(ServiceClients {
+            kms: aws_sdk_kms::Client::from_conf(kms),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
+        })
     }
 }
 
-/// Maps the failure of `operation` (e.g. `kms:Decrypt`) for `index` to an [`Error`] whose message
-/// names the operation and the AWS error code. If the failure came from assuming the slot's role,
-/// the operation named is `sts:AssumeRole`.
+/// Credentials from `sts:AssumeRole` of one role (with its ExternalId and session name), signed
+/// with the base config's credentials. Used instead of aws-config's `AssumeRoleProvider` because
+/// that builds its own STS client, which cannot carry the [`ResponseBodyLimit`] interceptor.
+/// Caching and refresh before expiry are the SDK identity cache's, as with that provider.
+/// `Debug` never shows the ExternalId.
+struct AssumeRoleCredentials {
+    sts: aws_sdk_sts::Client,
+    role_arn: String,
+    external_id: String,
+    session_name: String,
+}
+
+/// The credentials provider name recorded on assumed-role credentials.
+const ASSUME_ROLE_PROVIDER_NAME: &str = "cyborgdb-kms-assume-role";
+
+impl AssumeRoleCredentials {
+    fn new(role: &AssumeRole, region: &str, base: &aws_config::SdkConfig) -> Self {
+        // As aws-config's provider does: no identity cache of its own (the clients using these
+        // credentials cache them), the role's region.
+        let config = aws_sdk_sts::config::Builder::from(base)
+            .identity_cache(IdentityCache::no_cache())
+            .region(Region::new(region.to_owned()))
+            .interceptor(ResponseBodyLimit::small())
+            .build();
+        AssumeRoleCredentials {
+            sts: aws_sdk_sts::Client::from_conf(config),
+            role_arn: role.role_arn.clone(),
+            external_id: role.external_id.clone(),
+            session_name: role.session_name().to_owned(),
+        }
+    }
+
+    async fn assume(&self) -> aws_credential_types::provider::Result {
+        let output = self
+            .sts
+            .assume_role()
+            .role_arn(&self.role_arn)
+            .external_id(&self.external_id)
+            .role_session_name(&self.session_name)
+            .send()
+            .await
+            .map_err(CredentialsError::provider_error)?;
+        let Some(credentials) = output.credentials else {
+            return Err(CredentialsError::unhandled(
+                "sts:AssumeRole returned no credentials",
+            ));
+        };
+        let expiry = SystemTime::try_from(credentials.expiration).map_err(|_| {
+            CredentialsError::unhandled("sts:AssumeRole returned an unrepresentable expiration")
+        })?;
+        Ok(Credentials::new(
+            credentials.access_key_id,
+            credentials.secret_access_key,
+            Some(credentials.session_token),
+            Some(expiry),
+            ASSUME_ROLE_PROVIDER_NAME,
+        ))
+    }
+}
+
+impl fmt::Debug for AssumeRoleCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AssumeRoleCredentials")
+            .field("role_arn", &self.role_arn)
+            .field("external_id", &"<redacted>")
+            .field("session_name", &self.session_name)
+            .finish()
+    }
+}
+
+impl ProvideCredentials for AssumeRoleCredentials {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(self.assume())
+    }
+}
+
+/// Maps the failure of `operation` (e.g. `kms:Decrypt`) on `key` for `index` to an [`Error`]
+/// whose message names the operation and the AWS error code. If the failure came from assuming
+/// the slot's role, the operation named is `sts:AssumeRole`. The role's ExternalId, which the
+/// STS request carries, is redacted from whatever the service answered.
 pub(crate) fn provider_error<E>(
     index: &IndexName,
     operation: &str,
+    key: KeyRef<'_>,
     error: &SdkError<E, HttpResponse>,
 ) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
+    let hidden: &[&str] = match key.assume_role {
+        Some(role) => &[role.external_id.as_str()],
+        None => &[],
+    };
     match find_cause::<SdkError<AssumeRoleError, HttpResponse>>(error) {
-        Some(sts) => failure_error(index, "sts:AssumeRole", classify(sts)),
-        None => failure_error(index, operation, classify(error)),
+        Some(sts) => failure_error(index, "sts:AssumeRole", classify_hiding(sts, hidden)),
+        None => failure_error(index, operation, classify_hiding(error, hidden)),
     }
 }
 
-/// The error for a classified failure of `operation`.
+/// The error for a classified failure of `operation`; the failure's text is its one
+/// [rendering](AwsFailure).
 pub(crate) fn failure_error(index: &IndexName, operation: &str, failure: AwsFailure) -> Error {
-    match failure {
-        AwsFailure::Unavailable(why) => Error::new(
-            ErrorKind::KmsUnavailable,
-            format!("index {index}: {operation} failed: {why}"),
-        ),
-        AwsFailure::BadResponse(why) => Error::new(
-            ErrorKind::KmsBadResponse,
-            format!("index {index}: {operation} failed: {why}"),
-        ),
-        AwsFailure::Construction(why) => Error::new(
-            ErrorKind::InvalidConfig,
-            format!("index {index}: {operation} could not be sent: {why}"),
-        ),
+    let kind = match &failure {
+        AwsFailure::Unavailable(_) => ErrorKind::KmsUnavailable,
+        AwsFailure::BadResponse(_) => ErrorKind::KmsBadResponse,
+        AwsFailure::Construction(_) => {
+            return Error::new(
+                ErrorKind::InvalidConfig,
+                format!("index {index}: {operation} could not be sent: {failure}"),
+            )
+        }
+        AwsFailure::Credentials { missing: true, .. } => ErrorKind::KmsAccessDenied,
+        AwsFailure::Credentials { missing: false, .. } => ErrorKind::KmsUnavailable,
         AwsFailure::Service {
             code,
             message,
             status,
-        } => Error::new(
-            service_error_kind(&code, &message, status),
-            format!("index {index}: {operation} failed: {code} (HTTP {status}): {message}"),
-        ),
-    }
+        } => service_error_kind(code, message, *status),
+    };
+    Error::new(
+        kind,
+        format!("index {index}: {operation} failed: {failure}"),
+    )
 }
 
 /// The kind of an AWS service error code (KMS, Secrets Manager and STS codes).

@@ -10,7 +10,9 @@ use super::provider::{
     AeadProvider, AwsKmsProvider, KekProvider, LocalMasterKey, SecretsManagerKey,
 };
 use super::registry::{KeyIdentity, Registry, Slot};
-use crate::aws::{check_endpoint_url, AwsTimeouts};
+use crate::aws::{
+    check_endpoint_url, check_endpoint_variables, AwsTimeouts, KMS_ENDPOINT_VARIABLES,
+};
 use crate::blob::{KmsBlob, Provider};
 use crate::error::{quoted_prefix, Error, ErrorKind, Result};
 use crate::index_name::IndexName;
@@ -58,8 +60,10 @@ impl KmsClient {
     /// A client with an empty registry. Does no network I/O: SDK clients are built on first use.
     ///
     /// Errors: `InvalidConfig` for an endpoint URL that is not a plain `http://` or `https://` URL
-    /// (no user info, query or fragment), a zero timeout or zero attempts; `Io` if the runtime's
-    /// threads cannot start.
+    /// (a well-formed host and port; no user info, query or fragment) — the `endpoint_url` option
+    /// or, without it, any of `AWS_ENDPOINT_URL` / `_KMS` / `_SECRETS_MANAGER` / `_STS` (the
+    /// message names it) — a zero timeout or zero attempts; `Io` if the runtime's threads cannot
+    /// start.
     pub fn new(options: KmsClientOptions) -> Result<KmsClient> {
         KmsClient::with_registry(Registry::new(), options)
     }
@@ -67,8 +71,12 @@ impl KmsClient {
     /// A client using `registry`. Errors as [`KmsClient::new`].
     pub fn with_registry(registry: Registry, options: KmsClientOptions) -> Result<KmsClient> {
         let invalid = |why: String| Error::new(ErrorKind::InvalidConfig, why);
-        if let Some(url) = &options.endpoint_url {
-            check_endpoint_url(url).map_err(|why| invalid(format!("KMS endpoint_url {why}")))?;
+        match &options.endpoint_url {
+            Some(url) => {
+                check_endpoint_url(url).map_err(|why| invalid(format!("KMS endpoint_url {why}")))?
+            }
+            None => check_endpoint_variables(KMS_ENDPOINT_VARIABLES)
+                .map_err(|why| invalid(format!("KMS client: {why}")))?,
         }
         options
             .timeouts

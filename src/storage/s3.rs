@@ -29,7 +29,6 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_config::meta::region::ProvideRegion;
-use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
@@ -41,7 +40,8 @@ use zeroize::Zeroize;
 use super::Revision;
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
 use crate::aws::{
-    check_endpoint_url, classify, find_cause, load_sdk_config, AwsFailure, AwsTimeouts,
+    check_endpoint_url, check_endpoint_variables, classify, load_sdk_config, transport_cause,
+    AwsFailure, AwsTimeouts, ResponseBodyLimit, S3_ENDPOINT_VARIABLES,
 };
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{quoted_prefix, Error, ErrorKind, Result, Subject};
@@ -154,16 +154,18 @@ pub(crate) struct S3Store {
 impl S3Store {
     /// Validates `bucket` and `options` and starts the store's private runtime. No network I/O.
     ///
-    /// Errors: `InvalidArgument` naming the offending field (never echoing a credential); `Io` if
-    /// the runtime thread cannot start.
+    /// Errors: `InvalidArgument` naming the offending field (never echoing a credential);
+    /// `InvalidConfig` naming the variable if, without an `endpoint`, `AWS_ENDPOINT_URL_S3` or
+    /// `AWS_ENDPOINT_URL` holds an unusable URL; `Io` if the runtime thread cannot start.
     pub(crate) fn new(bucket: &str, options: S3Options) -> Result<Self> {
         validate_bucket(bucket)?;
         let prefix = normalize_prefix(&options.prefix)?;
         if let Some(region) = &options.region {
             validate_region(region)?;
         }
-        if let Some(endpoint) = &options.endpoint {
-            validate_endpoint(endpoint)?;
+        match &options.endpoint {
+            Some(endpoint) => validate_endpoint(endpoint)?,
+            None => validate_endpoint_variables()?,
         }
         match (&options.credentials, &options.endpoint) {
             (Some(credentials), _) => validate_credentials(credentials)?,
@@ -273,9 +275,19 @@ impl S3Store {
                 EXPLICIT_PROVIDER_NAME,
             ))
         });
-        let sdk = load_sdk_config(&region, &s.timeouts, s.endpoint.as_deref(), credentials).await;
+        let endpoint = s.endpoint.as_deref();
+        let sdk = load_sdk_config(
+            &region,
+            &s.timeouts,
+            endpoint,
+            S3_ENDPOINT_VARIABLES,
+            credentials,
+        )
+        .await
+        .map_err(|why| Error::new(ErrorKind::InvalidConfig, format!("S3 storage: {why}")))?;
         let config = aws_sdk_s3::config::Builder::from(&sdk)
             .force_path_style(s.endpoint.is_some())
+            .interceptor(ResponseBodyLimit::s3())
             .build();
         Ok(Client::from_conf(config))
     }
@@ -286,7 +298,8 @@ impl S3Store {
     }
 
     /// Turns an SDK failure of `operation` on `key` into an error naming subject, operation,
-    /// location, and the AWS error code and message.
+    /// location, and the failure's one [rendering](AwsFailure) (AWS error code, HTTP status, the
+    /// service's sanitized message, or a fixed transport classification).
     fn failure<E>(
         &self,
         subject: Subject<'_>,
@@ -298,20 +311,22 @@ impl S3Store {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let at = format!("{subject}: S3 {operation} {} failed", self.location_of(key));
-        if let Some((kind, explained)) = credentials_failure(error) {
-            return Error::new(kind, format!("{at}: {explained}"));
-        }
-        match classify(error) {
-            AwsFailure::Unavailable(why) => Error::new(
+        let failure = classify(error);
+        match &failure {
+            AwsFailure::Credentials { missing, .. } => {
+                let kind = if *missing {
+                    ErrorKind::StorageAccessDenied
+                } else {
+                    ErrorKind::StorageUnavailable
+                };
+                Error::new(kind, format!("{at}: no usable S3 credentials: {failure}"))
+            }
+            AwsFailure::Unavailable(_) => Error::new(
                 ErrorKind::StorageUnavailable,
-                format!("{at}: storage unavailable: {why}"),
+                format!("{at}: storage unavailable: {failure}"),
             ),
-            AwsFailure::Service {
-                code,
-                message,
-                status,
-            } => {
-                let kind = service_error_kind(&code, status);
+            AwsFailure::Service { code, status, .. } => {
+                let kind = service_error_kind(code, *status);
                 let hint = if code == "NoSuchBucket" {
                     format!(
                         " (bucket {:?} does not exist at this endpoint and region)",
@@ -320,15 +335,12 @@ impl S3Store {
                 } else {
                     String::new()
                 };
-                Error::new(
-                    kind,
-                    format!("{at}: {code}: {message} (HTTP {status}){hint}"),
-                )
+                Error::new(kind, format!("{at}: {failure}{hint}"))
             }
-            AwsFailure::BadResponse(why) => Error::new(ErrorKind::Io, format!("{at}: {why}")),
-            AwsFailure::Construction(why) => Error::new(
+            AwsFailure::BadResponse(_) => Error::new(ErrorKind::Io, format!("{at}: {failure}")),
+            AwsFailure::Construction(_) => Error::new(
                 ErrorKind::Io,
-                format!("{at}: the request could not be made: {why}"),
+                format!("{at}: the request could not be made: {failure}"),
             ),
         }
     }
@@ -451,7 +463,10 @@ impl S3Store {
         };
         match tokio::time::timeout(limit, read).await {
             Ok(Ok(())) => Ok(Some((bytes, etag))),
-            Ok(Err(e)) => Err(failed(format!("reading the object body failed ({e})"))),
+            Ok(Err(e)) => Err(failed(format!(
+                "reading the object body failed ({})",
+                transport_cause(&e)
+            ))),
             Err(_) => Err(failed(format!(
                 "reading the object body took longer than {limit:?}"
             ))),
@@ -706,27 +721,6 @@ fn service_error_kind(code: &str, status: u16) -> ErrorKind {
     }
 }
 
-/// A failure to obtain credentials (they are resolved while a request is dispatched): none found
-/// in the chain is access denied; a provider that timed out or failed is unavailable.
-fn credentials_failure<E, R>(error: &SdkError<E, R>) -> Option<(ErrorKind, String)>
-where
-    E: std::error::Error + 'static,
-    R: fmt::Debug + 'static,
-{
-    let SdkError::DispatchFailure(_) = error else {
-        return None;
-    };
-    let credentials = find_cause::<CredentialsError>(error)?;
-    let explained = aws_smithy_types::error::display::DisplayErrorContext(credentials);
-    let kind = match credentials {
-        CredentialsError::CredentialsNotLoaded(_) | CredentialsError::InvalidConfiguration(_) => {
-            ErrorKind::StorageAccessDenied
-        }
-        _ => ErrorKind::StorageUnavailable,
-    };
-    Some((kind, format!("no usable S3 credentials: {explained}")))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Validation: every message names the field and never echoes a credential.
 
@@ -818,6 +812,13 @@ fn validate_region(region: &str) -> Result<()> {
 fn validate_endpoint(endpoint: &str) -> Result<()> {
     check_endpoint_url(endpoint)
         .map_err(|why| Error::invalid_argument(format!("S3 endpoint {why}")))
+}
+
+/// The endpoint variables the SDK reads for S3 when no endpoint option is given: an unusable
+/// URL is `InvalidConfig` naming the variable.
+fn validate_endpoint_variables() -> Result<()> {
+    check_endpoint_variables(S3_ENDPOINT_VARIABLES)
+        .map_err(|why| Error::new(ErrorKind::InvalidConfig, format!("S3 storage: {why}")))
 }
 
 fn validate_credentials(credentials: &S3Credentials) -> Result<()> {

@@ -27,6 +27,20 @@ pub enum Response {
     },
     /// Never answer; keep the connection open until the client gives up.
     Hang,
+    /// An S3 error document with `status` and `code` whose message is `message_len` bytes of
+    /// `A`, streamed without being held in memory: a huge error body.
+    HugeError {
+        status: u16,
+        code: String,
+        message_len: u64,
+    },
+    /// An answer with `status` announcing a 4 KiB body (an envelope's size) whose bytes arrive
+    /// one every `interval`: a trickling object (200, `application/octet-stream`) or error
+    /// document.
+    Trickling {
+        status: u16,
+        interval: std::time::Duration,
+    },
 }
 
 impl Response {
@@ -130,6 +144,35 @@ impl Response {
                 interval,
             },
             Response::Hang => Reply::Hang,
+            Response::HugeError {
+                status,
+                code,
+                message_len,
+            } => Reply::Huge {
+                status,
+                headers: vec![("content-type".into(), "application/xml".into())],
+                prefix: format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>"
+                )
+                .into_bytes(),
+                filler: b'A',
+                filler_len: message_len,
+                suffix: b"</Message><RequestId>fake-1</RequestId></Error>".to_vec(),
+            },
+            Response::Trickling { status, interval } => Reply::Trickle {
+                status,
+                headers: vec![(
+                    "content-type".into(),
+                    if status == 200 {
+                        "application/octet-stream".into()
+                    } else {
+                        "application/xml".into()
+                    },
+                )],
+                body: vec![b' '; 4096],
+                chunk: 1,
+                interval,
+            },
         }
     }
 }

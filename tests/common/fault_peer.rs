@@ -127,6 +127,24 @@ pub enum Reply {
         /// What to do after the wait.
         then: Box<Reply>,
     },
+    /// A huge body that costs the peer no memory: `prefix`, then `filler` repeated
+    /// `filler_len` times, then `suffix`, written from a small buffer (`Content-Length`
+    /// announces the total). Ends early, closing the connection, when the client stops reading
+    /// or the peer is dropped.
+    Huge {
+        /// HTTP status.
+        status: u16,
+        /// Extra headers, written as given.
+        headers: Vec<(String, String)>,
+        /// The bytes before the filler, e.g. the start of an error document.
+        prefix: Vec<u8>,
+        /// The repeated byte.
+        filler: u8,
+        /// How many filler bytes.
+        filler_len: u64,
+        /// The bytes after the filler.
+        suffix: Vec<u8>,
+    },
 }
 
 impl Reply {
@@ -199,6 +217,70 @@ impl Reply {
             then: Box::new(then),
         }
     }
+
+    /// An AWS JSON 1.1 error (as [`Reply::aws_error`]) whose message is `message_len` bytes of
+    /// `A`: a huge error body.
+    pub fn huge_aws_error(status: u16, error_type: &str, message_len: u64) -> Reply {
+        Reply::Huge {
+            status,
+            headers: json_error_headers(error_type),
+            prefix: format!(
+                "{{\"__type\":\"{}\",\"message\":\"",
+                json_escape(error_type)
+            )
+            .into_bytes(),
+            filler: b'A',
+            filler_len: message_len,
+            suffix: b"\"}".to_vec(),
+        }
+    }
+
+    /// A 200 AWS JSON 1.1 answer whose `Plaintext` field holds `len` bytes of `A`: a huge
+    /// success body.
+    pub fn huge_json(len: u64) -> Reply {
+        Reply::Huge {
+            status: 200,
+            headers: vec![(
+                "Content-Type".to_owned(),
+                "application/x-amz-json-1.1".to_owned(),
+            )],
+            prefix: b"{\"Plaintext\":\"".to_vec(),
+            filler: b'A',
+            filler_len: len,
+            suffix: b"\"}".to_vec(),
+        }
+    }
+
+    /// An AWS JSON 1.1 answer with `status` (and, for an error, `x-amzn-ErrorType:
+    /// error_type`) whose body trickles in one byte every `interval`, announcing 1 MiB.
+    pub fn trickling_json(status: u16, error_type: &str, interval: Duration) -> Reply {
+        let headers = if status >= 300 {
+            json_error_headers(error_type)
+        } else {
+            vec![(
+                "Content-Type".to_owned(),
+                "application/x-amz-json-1.1".to_owned(),
+            )]
+        };
+        Reply::Trickle {
+            status,
+            headers,
+            body: vec![b' '; 1 << 20],
+            chunk: 1,
+            interval,
+        }
+    }
+}
+
+/// The headers of an AWS JSON 1.1 error answer.
+fn json_error_headers(error_type: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "Content-Type".to_owned(),
+            "application/x-amz-json-1.1".to_owned(),
+        ),
+        ("x-amzn-ErrorType".to_owned(), error_type.to_owned()),
+    ]
 }
 
 /// One request as received. Header names are lower-cased; values are trimmed.
@@ -567,7 +649,7 @@ fn act(reply: Reply, reader: &mut BufReader<TcpStream>, shared: &Shared) -> io::
             body,
         } => {
             let stream = reader.get_mut();
-            write_closing_head(stream, status, &headers, declared)?;
+            write_head(stream, status, &headers, declared)?;
             stream.write_all(&body)?;
             stream.flush()?;
             let _ = stream.shutdown(Shutdown::Both);
@@ -581,7 +663,7 @@ fn act(reply: Reply, reader: &mut BufReader<TcpStream>, shared: &Shared) -> io::
             interval,
         } => {
             let stream = reader.get_mut();
-            write_closing_head(stream, status, &headers, body.len() as u64)?;
+            write_head(stream, status, &headers, body.len() as u64)?;
             stream.flush()?;
             for piece in body.chunks(chunk.max(1)) {
                 if !pause(interval, shared) {
@@ -615,28 +697,37 @@ fn act(reply: Reply, reader: &mut BufReader<TcpStream>, shared: &Shared) -> io::
             }
             act(*then, reader, shared)
         }
+        Reply::Huge {
+            status,
+            headers,
+            prefix,
+            filler,
+            filler_len,
+            suffix,
+        } => {
+            let declared = prefix.len() as u64 + filler_len + suffix.len() as u64;
+            let stream = reader.get_mut();
+            write_head(stream, status, &headers, declared)?;
+            stream.write_all(&prefix)?;
+            let block = [filler; 64 * 1024];
+            let mut left = filler_len;
+            while left > 0 {
+                if shared.stop.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+                let n = left.min(block.len() as u64) as usize;
+                stream.write_all(&block[..n])?;
+                left -= n as u64;
+            }
+            stream.write_all(&suffix)?;
+            stream.flush()?;
+            let _ = stream.shutdown(Shutdown::Both);
+            Ok(false)
+        }
     }
 }
 
-/// Writes a response head announcing `content_length` body bytes and `Connection: close`.
-fn write_closing_head(
-    stream: &mut TcpStream,
-    status: u16,
-    headers: &[(String, String)],
-    content_length: u64,
-) -> io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-    for (name, value) in headers {
-        let _ = write!(head, "{name}: {value}\r\n");
-    }
-    let _ = write!(
-        head,
-        "Content-Length: {content_length}\r\nConnection: close\r\n\r\n"
-    );
-    stream.write_all(head.as_bytes())
-}
-
-/// Waits `delay` in [`DELAY_SLICE`]s; `false` if the peer was dropped meanwhile.
+/// Waits `delay` in short slices; `false` if the peer was dropped meanwhile.
 fn pause(delay: Duration, shared: &Shared) -> bool {
     let until = Instant::now() + delay;
     loop {
@@ -649,6 +740,37 @@ fn pause(delay: Duration, shared: &Shared) -> bool {
         }
         thread::sleep(DELAY_SLICE.min(until - now));
     }
+}
+
+/// Writes a response head announcing `declared` body bytes and `Connection: close`, then flushes.
+fn write_head(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    declared: u64,
+) -> io::Result<()> {
+    stream.write_all(response_head(status, headers, declared, "close").as_bytes())?;
+    stream.flush()
+}
+
+/// A response head: status line, `headers`, an `x-amzn-RequestId`, `Content-Length:
+/// content_length` and `Connection: connection`.
+fn response_head(
+    status: u16,
+    headers: &[(String, String)],
+    content_length: u64,
+    connection: &str,
+) -> String {
+    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
+    for (name, value) in headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    let _ = write!(
+        head,
+        "x-amzn-RequestId: {}\r\nContent-Length: {content_length}\r\nConnection: {connection}\r\n\r\n",
+        request_id()
+    );
+    head
 }
 
 /// An `InvalidData` I/O error: the request is malformed.
@@ -831,16 +953,7 @@ fn write_response(
     headers: &[(String, String)],
     body: &[u8],
 ) -> io::Result<()> {
-    let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status));
-    for (name, value) in headers {
-        let _ = write!(head, "{name}: {value}\r\n");
-    }
-    let _ = write!(
-        head,
-        "x-amzn-RequestId: {}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",
-        request_id(),
-        body.len()
-    );
+    let head = response_head(status, headers, body.len() as u64, "keep-alive");
     let mut out = head.into_bytes();
     out.extend_from_slice(body);
     stream.write_all(&out)?;

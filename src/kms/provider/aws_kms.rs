@@ -31,7 +31,7 @@ impl KekProvider for AwsKmsProvider {
         kek: &'a Kek,
     ) -> BoxFuture<'a, Result<Vec<u8>>> {
         Box::pin(async move {
-            let kms = self.clients.for_key(key).await.kms;
+            let kms = self.clients.for_key(key, index, "kms:Encrypt").await?.kms;
             let mut request = kms
                 .encrypt()
                 .key_id(key.key_id)
@@ -42,7 +42,7 @@ impl KekProvider for AwsKmsProvider {
             let output = request
                 .send()
                 .await
-                .map_err(|e| provider_error(index, "kms:Encrypt", &e))?;
+                .map_err(|e| provider_error(index, "kms:Encrypt", key, &e))?;
             match output.ciphertext_blob {
                 Some(blob) if !blob.as_ref().is_empty() => Ok(blob.into_inner()),
                 _ => Err(Error::new(
@@ -60,7 +60,7 @@ impl KekProvider for AwsKmsProvider {
         wrapped: &'a [u8],
     ) -> BoxFuture<'a, Result<Kek>> {
         Box::pin(async move {
-            let kms = self.clients.for_key(key).await.kms;
+            let kms = self.clients.for_key(key, index, "kms:Decrypt").await?.kms;
             let mut request = kms
                 .decrypt()
                 .key_id(key.key_id)
@@ -71,7 +71,7 @@ impl KekProvider for AwsKmsProvider {
             let output = request
                 .send()
                 .await
-                .map_err(|e| provider_error(index, "kms:Decrypt", &e))?;
+                .map_err(|e| provider_error(index, "kms:Decrypt", key, &e))?;
             let mut plaintext = output.plaintext.map(Blob::into_inner).unwrap_or_default();
             let kek = Kek::from_slice(&plaintext).map_err(|_| {
                 Error::new(

@@ -28,13 +28,14 @@ impl SecretsManagerKey {
     }
 
     async fn fetch(&self, key: KeyRef<'_>, index: &IndexName) -> Result<WrapKey> {
-        let secrets = self.clients.for_key(key).await.secrets;
+        let operation = "secretsmanager:GetSecretValue";
+        let secrets = self.clients.for_key(key, index, operation).await?.secrets;
         let output = secrets
             .get_secret_value()
             .secret_id(key.key_id)
             .send()
             .await
-            .map_err(|e| provider_error(index, "secretsmanager:GetSecretValue", &e))?;
+            .map_err(|e| provider_error(index, operation, key, &e))?;
         let source = format!("secret {:?}", key.key_id);
         let key = match (output.secret_binary, output.secret_string) {
             (Some(binary), _) => WrapKey::from_vec(binary.into_inner(), &source),
