@@ -152,6 +152,41 @@ pub(crate) fn check_endpoint_url(endpoint: &str) -> std::result::Result<(), Stri
     Ok(())
 }
 
+/// Whether `endpoint` (a URL [`check_endpoint_url`] accepted) is plain `http://` to a host other
+/// than this machine (`localhost`, 127.0.0.0/8, `[::1]`): whatever it carries crosses the
+/// network in clear text.
+pub(crate) fn is_cleartext_off_host(endpoint: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(endpoint) else {
+        return false;
+    };
+    if parsed.scheme() != "http" {
+        return false;
+    }
+    match parsed.host() {
+        Some(url::Host::Domain(name)) => !name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(address)) => !address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => !address.is_loopback(),
+        None => false,
+    }
+}
+
+/// The first endpoint among the `endpoint` option (if given) or else the set variables of
+/// `names` that [`is_cleartext_off_host`], with where it came from.
+pub(crate) fn cleartext_endpoint(
+    endpoint: Option<&str>,
+    names: &[&str],
+) -> Option<(String, String)> {
+    match endpoint {
+        Some(url) => {
+            is_cleartext_off_host(url).then(|| ("endpoint_url".to_owned(), url.to_owned()))
+        }
+        None => names.iter().find_map(|name| {
+            let value = std::env::var(name).ok()?;
+            is_cleartext_off_host(&value).then(|| (format!("environment variable {name}"), value))
+        }),
+    }
+}
+
 /// Checks the endpoint URL in every variable of `names` that is set (see
 /// [`check_endpoint_url`]): `Err` names the variable. An empty value is refused too: the SDK
 /// would use it as an endpoint.

@@ -720,3 +720,57 @@ fn trickling_s3_bodies_are_cut_by_the_timeouts() {
         assert!(elapsed < generous_bound(&timeouts), "{status}: {elapsed:?}");
     }
 }
+
+#[test]
+fn plain_http_to_another_host_is_refused_unless_allowed() {
+    let options = |url: &str, allow_insecure_http| KmsClientOptions {
+        endpoint_url: Some(url.to_owned()),
+        allow_insecure_http,
+        ..KmsClientOptions::default()
+    };
+    // Addresses only: constructing a client makes no connection.
+    for url in [
+        "http://10.0.0.5:4566",
+        "http://kms.internal",
+        "http://[fd00::1]:4566",
+        "http://localhost.example.com:80",
+    ] {
+        let err = KmsClient::new(options(url, false)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{url}: {err:?}");
+        assert!(
+            err.message().starts_with(&format!(
+                "KMS client: endpoint_url \"{url}\" is plain http to another host"
+            )),
+            "{err:?}"
+        );
+        assert!(
+            err.message().ends_with("or set allow_insecure_http"),
+            "{err:?}"
+        );
+        KmsClient::new(options(url, true)).unwrap();
+    }
+    for url in [
+        "http://127.0.0.1:9",
+        "http://127.8.9.10:4566",
+        "http://localhost:4566",
+        "http://LOCALHOST:4566",
+        "http://[::1]:4566",
+        "https://kms.internal",
+        "https://10.0.0.5:443",
+    ] {
+        KmsClient::new(options(url, false)).unwrap();
+    }
+    // The same rule for the variables the SDK reads.
+    for variable in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS"] {
+        let env = [(CONSTRUCT_CHILD, "kms"), (variable, "http://10.0.0.5:4566")];
+        let stdout = run_child("child_construct_with_endpoint_variables", &env, false);
+        let (kind, message) = child_result(&stdout);
+        assert_eq!(kind, "InvalidConfig", "{variable}: {stdout}");
+        assert!(
+            message.starts_with(&format!(
+                "KMS client: environment variable {variable} \"http://10.0.0.5:4566\" is plain http"
+            )),
+            "{message}"
+        );
+    }
+}

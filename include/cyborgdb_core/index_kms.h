@@ -276,6 +276,11 @@ typedef struct {
   // variable). `false` (the default): every `local` wrap and unwrap fails with
   // `CYB_RESULT_UNTRUSTED_KEY`, whatever a stored envelope says.
   bool allow_local_provider;
+  // Allows a plain `http://` endpoint on a host other than this machine (KEKs, wrap keys and
+  // credentials would cross the network in clear text). `false` (the default): such an
+  // endpoint, as option or `AWS_ENDPOINT_URL*`, is `CYB_RESULT_INVALID_CONFIG`. Loopback is
+  // always allowed.
+  bool allow_insecure_http;
 } cyb_kms_client_options;
 
 // One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.

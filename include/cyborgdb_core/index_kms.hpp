@@ -613,6 +613,10 @@ struct KMSClientOptions {
     /// variable). Off by default: every local wrap and unwrap then throws UntrustedKeyError,
     /// whatever a stored envelope says.
     bool allow_local_provider = false;
+    /// Allows a plain http:// endpoint on a host other than this machine (KEKs, wrap keys and
+    /// credentials would cross the network in clear text). Off by default: InvalidConfigError.
+    /// Loopback endpoints (emulators) are always allowed.
+    bool allow_insecure_http = false;
 };
 
 /// A key a slot trusted before a rotation (YAML `previous_keys`), for KMSClient::AddPreviousKey.
@@ -655,6 +659,7 @@ public:
         c_options.timeouts.initial_backoff_ms = to_millis(options.initial_backoff);
         c_options.endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
         c_options.allow_local_provider = options.allow_local_provider;
+        c_options.allow_insecure_http = options.allow_insecure_http;
         cyb_kms_client* raw = nullptr;
         detail::check(cyb_kms_client_new(&c_options, &raw));
         handle_.reset(raw);

@@ -36,6 +36,11 @@ pub struct cyb_kms_client_options {
     /// variable). `false` (the default): every `local` wrap and unwrap fails with
     /// `CYB_RESULT_UNTRUSTED_KEY`, whatever a stored envelope says.
     pub allow_local_provider: bool,
+    /// Allows a plain `http://` endpoint on a host other than this machine (KEKs, wrap keys and
+    /// credentials would cross the network in clear text). `false` (the default): such an
+    /// endpoint, as option or `AWS_ENDPOINT_URL*`, is `CYB_RESULT_INVALID_CONFIG`. Loopback is
+    /// always allowed.
+    pub allow_insecure_http: bool,
 }
 
 /// One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.
@@ -88,6 +93,7 @@ pub unsafe extern "C" fn cyb_kms_client_new(
             let endpoint = unsafe { view(&options.endpoint_url, "options.endpoint_url") }?;
             rust_options.endpoint_url = (!endpoint.is_empty()).then(|| endpoint.to_owned());
             rust_options.allow_local_provider = options.allow_local_provider;
+            rust_options.allow_insecure_http = options.allow_insecure_http;
         }
         *out = handle::into_raw(KmsClient::new(rust_options)?);
         Ok(())

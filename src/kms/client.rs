@@ -11,7 +11,8 @@ use super::provider::{
 };
 use super::registry::{KeyIdentity, Registry, Slot};
 use crate::aws::{
-    check_endpoint_url, check_endpoint_variables, AwsTimeouts, KMS_ENDPOINT_VARIABLES,
+    check_endpoint_url, check_endpoint_variables, cleartext_endpoint, AwsTimeouts,
+    KMS_ENDPOINT_VARIABLES,
 };
 use crate::blob::{KmsBlob, Provider};
 use crate::error::{quoted_prefix, Error, ErrorKind, Result};
@@ -32,6 +33,12 @@ pub struct KmsClientOptions {
     /// not enable it refuses every `local` wrap and unwrap with `UntrustedKey`, so stored data can
     /// never switch a production client onto a key from the filesystem.
     pub allow_local_provider: bool,
+    /// Allows a plain `http://` endpoint (option or `AWS_ENDPOINT_URL*`) on a host other than
+    /// this machine. Off by default: `kms:Encrypt` requests carry KEKs, `Decrypt` and
+    /// `GetSecretValue` answers carry KEKs and wrap keys, and STS answers carry credentials, so a
+    /// client refuses to send them in clear text across a network (`InvalidConfig`). Loopback
+    /// (`localhost`, 127.0.0.0/8, `[::1]`) is always allowed, for emulators.
+    pub allow_insecure_http: bool,
 }
 
 /// A thread-safe KMS client: the registry of slots, one private tokio runtime, and AWS SDK
@@ -62,8 +69,9 @@ impl KmsClient {
     /// Errors: `InvalidConfig` for an endpoint URL that is not a plain `http://` or `https://` URL
     /// (a well-formed host and port; no user info, query or fragment) — the `endpoint_url` option
     /// or, without it, any of `AWS_ENDPOINT_URL` / `_KMS` / `_SECRETS_MANAGER` / `_STS` (the
-    /// message names it) — a zero timeout or zero attempts; `Io` if the runtime's threads cannot
-    /// start.
+    /// message names it) — a plain `http://` endpoint off this machine without
+    /// [`KmsClientOptions::allow_insecure_http`], a zero timeout or zero attempts; `Io` if the
+    /// runtime's threads cannot start.
     pub fn new(options: KmsClientOptions) -> Result<KmsClient> {
         KmsClient::with_registry(Registry::new(), options)
     }
@@ -77,6 +85,18 @@ impl KmsClient {
             }
             None => check_endpoint_variables(KMS_ENDPOINT_VARIABLES)
                 .map_err(|why| invalid(format!("KMS client: {why}")))?,
+        }
+        if !options.allow_insecure_http {
+            if let Some((source, url)) =
+                cleartext_endpoint(options.endpoint_url.as_deref(), KMS_ENDPOINT_VARIABLES)
+            {
+                return Err(invalid(format!(
+                    "KMS client: {source} {} is plain http to another host: KEKs, Secrets Manager \
+                     values and role credentials would cross the network in clear text; use \
+                     https://, a loopback address, or set allow_insecure_http",
+                    quoted_prefix(&url)
+                )));
+            }
         }
         options
             .timeouts
