@@ -117,6 +117,7 @@ impl Default for AwsTimeouts {
 /// Loads SDK configuration for `region` (`timeouts` already [checked](AwsTimeouts::check)): the standard chain (environment, profile, web identity,
 /// ECS/IMDS — `AWS_EC2_METADATA_DISABLED` honoured) unless `credentials` is given;
 /// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` honoured unless `endpoint_url` is given.
+/// Every config shares the process-wide HTTP client ([`crate::runtime::http_client`]).
 pub(crate) async fn load_sdk_config(
     region: &str,
     timeouts: &AwsTimeouts,
@@ -139,6 +140,11 @@ pub(crate) async fn load_sdk_config(
         );
     if let Some(url) = endpoint_url {
         loader = loader.endpoint_url(url);
+    }
+    // The process's one HTTP client: connection pools per endpoint, not per SDK config. (Called
+    // on that runtime, so it exists; if it somehow did not, the SDK's own default is used.)
+    if let Ok(http_client) = crate::runtime::http_client() {
+        loader = loader.http_client(http_client);
     }
     if let Some(credentials) = credentials {
         loader = loader.credentials_provider(credentials);

@@ -13,7 +13,7 @@ use crate::aws::{check_endpoint_url, AwsTimeouts};
 use crate::blob::{KmsBlob, Provider};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::IndexName;
-use crate::runtime::BlockingRuntime;
+use crate::runtime::SharedRuntime;
 
 /// How a [`KmsClient`] reaches AWS.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,18 +26,27 @@ pub struct KmsClientOptions {
     pub endpoint_url: Option<String>,
 }
 
-/// A thread-safe KMS client: the registry of slots, one private tokio runtime, and AWS SDK
-/// clients built once per (region, role) and reused.
+/// A thread-safe KMS client: the registry of slots and AWS SDK clients built once per (region,
+/// role) and reused. It owns no threads or descriptors: calls run on the library's process-wide
+/// runtime, started by the first call that needs it.
 ///
 /// Cheap to clone (clones share everything); any number of threads may call it at once. The
 /// blocking methods may be called from any thread, including one inside a tokio runtime.
+///
+/// **fork.** In a child process forked after the client was created, every wrap and unwrap fails
+/// at once with `ForkedProcess` (the parent's runtime threads do not exist in the child); dropping
+/// the client there is safe and touches nothing of the parent's runtime. Create a new client in
+/// the child.
 #[derive(Clone)]
 pub struct KmsClient {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    runtime: BlockingRuntime,
+    runtime: SharedRuntime,
+    /// Also held by `aws_kms` and `secrets_manager`; kept here so a drop in a forked child can leak
+    /// the SDK clients rather than run their destructors against the parent's runtime.
+    aws_clients: Arc<AwsClients>,
     registry: RwLock<Arc<Registry>>,
     aws_kms: AwsKmsProvider,
     secrets_manager: AeadProvider<SecretsManagerKey>,
@@ -48,8 +57,7 @@ impl KmsClient {
     /// A client with an empty registry. Does no network I/O: SDK clients are built on first use.
     ///
     /// Errors: `InvalidConfig` for an endpoint URL that is not a plain `http://` or `https://` URL
-    /// (no user info, query or fragment), a zero timeout or zero attempts; `Io` if the runtime's
-    /// threads cannot start.
+    /// (no user info, query or fragment), a zero timeout or zero attempts.
     pub fn new(options: KmsClientOptions) -> Result<KmsClient> {
         KmsClient::with_registry(Registry::new(), options)
     }
@@ -70,10 +78,11 @@ impl KmsClient {
         ));
         Ok(KmsClient {
             inner: Arc::new(Inner {
-                runtime: BlockingRuntime::new("cyborgdb-kms", 2)?,
+                runtime: SharedRuntime::new("KMS client"),
                 registry: RwLock::new(Arc::new(registry)),
                 aws_kms: AwsKmsProvider::new(Arc::clone(&clients)),
-                secrets_manager: AeadProvider(SecretsManagerKey::new(clients)),
+                secrets_manager: AeadProvider(SecretsManagerKey::new(Arc::clone(&clients))),
+                aws_clients: clients,
                 local: AeadProvider(LocalMasterKey),
             }),
         })
@@ -135,9 +144,10 @@ impl KmsClient {
     /// Returns the envelope — kms_name = the slot, the slot's provider / key_id / region as a
     /// snapshot, the wrapped KEK, version 1, created_at now — and the KEK. Nothing is stored.
     ///
-    /// Errors: `InvalidArgument` (index name), `UnknownSlot`, the provider's errors
-    /// (`KmsAccessDenied`, `KmsKeyNotFound`, `KmsKeyDisabled`, `KmsThrottled`, `KmsUnavailable`,
-    /// `KmsBadResponse`, `WrapKeySize`, `InvalidConfig`).
+    /// Errors: `InvalidArgument` (index name), `ForkedProcess` (client created before this process
+    /// was forked), `UnknownSlot`, the provider's errors (`KmsAccessDenied`, `KmsKeyNotFound`,
+    /// `KmsKeyDisabled`, `KmsThrottled`, `KmsUnavailable`, `KmsBadResponse`, `WrapKeySize`,
+    /// `InvalidConfig`), `Io` (the process-wide runtime cannot start).
     pub fn wrap_new_kek(&self, index_name: &str, slot_name: &str) -> Result<(KmsBlob, Kek)> {
         let kek = Kek::generate();
         let blob = self.wrap_kek(index_name, slot_name, &kek)?;
@@ -148,6 +158,7 @@ impl KmsClient {
     /// The envelope is as [`KmsClient::wrap_new_kek`]'s. Errors likewise.
     pub fn wrap_kek(&self, index_name: &str, slot_name: &str, kek: &Kek) -> Result<KmsBlob> {
         let index = IndexName::new(index_name)?;
+        self.check_process(&index)?;
         let registry = self.registry();
         let slot = registry
             .require(slot_name)
@@ -176,11 +187,13 @@ impl KmsClient {
     /// envelope's own provider / key_id / region snapshot, so a slot changed after the envelope
     /// was written still unwraps it (the seed's rotation rule).
     ///
-    /// Errors: `InvalidArgument` (index name, envelope fields), `KekNotWrapped` (provider
-    /// `none`: the caller supplies the KEK), `UnknownSlot`, `DecryptFailed` (wrong key, another
-    /// index's envelope, damaged, not 32 bytes), and the provider errors of `wrap_new_kek`.
+    /// Errors: `InvalidArgument` (index name, envelope fields), `ForkedProcess`, `KekNotWrapped`
+    /// (provider `none`: the caller supplies the KEK), `UnknownSlot`, `DecryptFailed` (wrong key,
+    /// another index's envelope, damaged, not 32 bytes), and the provider errors of
+    /// `wrap_new_kek`.
     pub fn unwrap_kek(&self, index_name: &str, blob: &KmsBlob) -> Result<Kek> {
         let index = IndexName::new(index_name)?;
+        self.check_process(&index)?;
         let provider = blob
             .validate()
             .map_err(|e| e.context(format_args!("index {index}: invalid KMS envelope")))?;
@@ -199,6 +212,16 @@ impl KmsClient {
             .run(provider.unwrap(key, &index, &blob.wrapped_kek))
     }
 
+    /// `ForkedProcess` (naming `index`) in a child forked after this client was created — before
+    /// any lock a vanished parent thread might have held is taken.
+    fn check_process(&self, index: &IndexName) -> Result<()> {
+        self.inner
+            .runtime
+            .owner()
+            .check("KMS client")
+            .map_err(|e| e.context(format_args!("index {index}")))
+    }
+
     fn provider(&self, provider: Provider, index: &IndexName) -> Result<&dyn KekProvider> {
         match provider {
             Provider::AwsKms => Ok(&self.inner.aws_kms),
@@ -210,6 +233,16 @@ impl KmsClient {
                     "index {index}: the envelope's provider is \"none\": no KEK is wrapped; the caller supplies the index's KEK"
                 ),
             )),
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.runtime.in_owner_process() {
+            // A forked child: the SDK clients' destructors would reach into the parent's runtime
+            // (connection tasks, wakers) whose threads are gone. Leak them instead.
+            std::mem::forget(Arc::clone(&self.aws_clients));
         }
     }
 }

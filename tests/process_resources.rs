@@ -1,0 +1,163 @@
+//! Threads and descriptors per object (issue #10, finding 12): S3 stores, KMS clients and KEK
+//! resolvers share one process-wide runtime and one HTTP connection pool, so a thousand of each
+//! cost the process a fixed number of threads and descriptors — none per object, whether idle or
+//! used — and they all work under `ulimit -n 1024`.
+//!
+//! One test in its own binary: it counts the whole process's threads (`/proc/self/task`) and
+//! descriptors (`/proc/self/fd`), so nothing else may run beside it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::moto::{moto, unique};
+use cyborgdb_kms::{
+    push_index_kms, AwsTimeouts, KekCacheOptions, KekResolver, KmsClient, KmsClientOptions,
+    Provider, S3Credentials, S3Options, Slot, StorageConfig,
+};
+
+const OBJECTS: usize = 1000;
+/// The file-descriptor limit the finding was reported under.
+const FD_LIMIT: u64 = 1024;
+/// Worker threads of the library's process-wide runtime (src/runtime.rs).
+const RUNTIME_WORKERS: usize = 2;
+/// Allowance for threads and descriptors that do not depend on the object count: the runtime's
+/// epoll / event descriptors, tokio's blocking-pool threads of the moment, a few pooled
+/// connections to the emulator.
+const SLACK: usize = 8;
+
+/// Threads and open descriptors of this process.
+#[derive(Debug, Clone, Copy)]
+struct Usage {
+    threads: usize,
+    fds: usize,
+}
+
+impl Usage {
+    fn now() -> Usage {
+        let count = |dir: &str| std::fs::read_dir(dir).unwrap().count();
+        Usage {
+            threads: count("/proc/self/task"),
+            // Includes the descriptor read_dir itself holds: the same in every measurement.
+            fds: count("/proc/self/fd"),
+        }
+    }
+}
+
+/// Lowers this process's soft RLIMIT_NOFILE to `limit` (always permitted).
+fn lower_fd_limit(limit: u64) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a local struct.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl), 0);
+        rl.rlim_cur = rl.rlim_cur.min(limit);
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &rl), 0);
+    }
+}
+
+fn s3_options(endpoint: &str, prefix: &str) -> S3Options {
+    S3Options {
+        prefix: prefix.into(),
+        region: Some("us-east-1".into()),
+        endpoint: Some(endpoint.into()),
+        credentials: Some(S3Credentials::new("S3ONLYACCESSKEY", "s3-only-secret-key")),
+        timeouts: AwsTimeouts {
+            operation: Duration::from_secs(30),
+            ..AwsTimeouts::default()
+        },
+    }
+}
+
+#[test]
+fn a_thousand_stores_clients_and_resolvers_cost_a_fixed_number_of_threads_and_descriptors() {
+    // The emulator and the test's own SDK runtime first: they are not the library's.
+    let moto = moto();
+    let bucket = unique("resources");
+    moto.create_bucket(&bucket);
+    let key_arn = moto.create_kms_key("us-east-1");
+    lower_fd_limit(FD_LIMIT);
+
+    let before = Usage::now();
+    let stores: Vec<StorageConfig> = (0..OBJECTS)
+        .map(|i| StorageConfig::s3(&bucket, s3_options(&moto.endpoint, &format!("p{i}"))))
+        .collect::<Result<_, _>>()
+        .expect("S3 stores under ulimit -n 1024");
+    let clients: Vec<KmsClient> = (0..OBJECTS)
+        .map(|_| {
+            let client = KmsClient::new(KmsClientOptions {
+                endpoint_url: Some(moto.endpoint.clone()),
+                ..KmsClientOptions::default()
+            })?;
+            client.add_slot(
+                "prod",
+                Slot {
+                    provider: Provider::AwsKms,
+                    key_id: key_arn.clone(),
+                    region: "us-east-1".into(),
+                    assume_role: None,
+                },
+            )?;
+            Ok(client)
+        })
+        .collect::<cyborgdb_kms::Result<_>>()
+        .expect("KMS clients under ulimit -n 1024");
+    let resolvers: Vec<KekResolver> = clients
+        .iter()
+        .map(|client| {
+            KekResolver::new(
+                client.clone(),
+                KekCacheOptions {
+                    ttl: Some(Duration::from_secs(600)),
+                    ..KekCacheOptions::default()
+                },
+            )
+        })
+        .collect::<cyborgdb_kms::Result<_>>()
+        .expect("KEK resolvers under ulimit -n 1024");
+    let created = Usage::now();
+
+    // Use every object once: wrap through its client, store through its S3 store, resolve
+    // through its resolver (which caches the KEK and so has something to sweep).
+    for i in 0..OBJECTS {
+        let name = format!("index-{i}");
+        let (blob, kek) = clients[i]
+            .wrap_new_kek(&name, "prod")
+            .unwrap_or_else(|e| panic!("wrap {i}: {e:?}"));
+        push_index_kms(&stores[i], &name, &blob).unwrap_or_else(|e| panic!("push {i}: {e:?}"));
+        let resolved = resolvers[i]
+            .resolve(&stores[i], &name)
+            .unwrap_or_else(|e| panic!("resolve {i}: {e:?}"));
+        assert_eq!(resolved, kek);
+    }
+    let used = Usage::now();
+
+    drop(resolvers);
+    drop(clients);
+    drop(stores);
+    let dropped = Usage::now();
+
+    eprintln!(
+        "threads / fds for {OBJECTS} S3 stores + {OBJECTS} KMS clients + {OBJECTS} resolvers: \
+         before {before:?}, created {created:?}, each used once {used:?}, dropped {dropped:?}"
+    );
+    for (phase, usage) in [("created", created), ("used", used), ("dropped", dropped)] {
+        assert!(
+            usage.threads <= before.threads + RUNTIME_WORKERS + SLACK,
+            "{phase}: {} threads, {} before",
+            usage.threads,
+            before.threads
+        );
+        assert!(
+            usage.fds <= before.fds + SLACK,
+            "{phase}: {} descriptors, {} before",
+            usage.fds,
+            before.fds
+        );
+    }
+    // Objects that made no call start nothing at all.
+    assert_eq!(created.threads, before.threads, "{created:?} vs {before:?}");
+    assert_eq!(created.fds, before.fds, "{created:?} vs {before:?}");
+}
