@@ -101,23 +101,28 @@ fn read_until_closed(fd: &OwnedFd, deadline: Instant) -> (String, bool) {
     }
 }
 
-/// Runs `scenario` in a forked child and requires a clean exit 0 with nothing on stderr.
-fn assert_child_succeeds(name: &str, scenario: impl FnOnce() -> Result<(), String>) {
+/// Runs `scenario` in a forked child, requires a clean exit 0 with nothing on stderr, and prints
+/// the verdict; returns the failure, if any.
+fn run_in_child(name: &str, scenario: impl FnOnce() -> Result<(), String>) -> Option<String> {
     let started = Instant::now();
     let outcome = in_forked_child(scenario);
-    assert!(
-        !outcome.hung,
-        "{name}: the child hung (killed after {HANG_GUARD:?}); stderr: {}",
-        outcome.stderr
-    );
-    assert_eq!(
-        outcome.exit_code,
-        Some(0),
-        "{name}: the child failed; stderr: {}",
-        outcome.stderr
-    );
-    assert_eq!(outcome.stderr, "", "{name}: the child wrote to stderr");
-    println!("test {name} ... ok ({:?})", started.elapsed());
+    let failure = if outcome.hung {
+        Some(format!("the child hung (killed after {HANG_GUARD:?})"))
+    } else if outcome.exit_code != Some(0) {
+        Some(format!("the child exited with {:?}", outcome.exit_code))
+    } else if !outcome.stderr.is_empty() {
+        Some("the child wrote to stderr".to_owned())
+    } else {
+        None
+    };
+    match &failure {
+        None => println!("test {name} ... ok ({:?})", started.elapsed()),
+        Some(why) => println!(
+            "test {name} ... FAILED: {why}; stderr: {:?}",
+            outcome.stderr
+        ),
+    }
+    failure.map(|why| format!("{name}: {why}"))
 }
 
 /// `Err` unless `result` failed with `ForkedProcess` (C code 902) naming `object`.
@@ -254,19 +259,23 @@ fn pre_fork() -> PreFork {
 fn main() {
     let objects = pre_fork();
     let store = &format!("S3 store s3://{}/", objects.bucket);
+    let mut failures = Vec::new();
 
-    assert_child_succeeds("a_pre_fork_s3_store_fails_with_forked_process", || {
-        expect_forked("get", store, get_index_kms(&objects.s3, "idx"))?;
-        expect_forked(
-            "push",
-            store,
-            push_index_kms(&objects.s3, "idx", &objects.blob),
-        )?;
-        expect_forked("delete", store, delete_index_kms(&objects.s3, "idx"))?;
-        expect_forked("list", store, list_index_kms(&objects.s3))
-    });
+    failures.extend(run_in_child(
+        "a_pre_fork_s3_store_fails_with_forked_process",
+        || {
+            expect_forked("get", store, get_index_kms(&objects.s3, "idx"))?;
+            expect_forked(
+                "push",
+                store,
+                push_index_kms(&objects.s3, "idx", &objects.blob),
+            )?;
+            expect_forked("delete", store, delete_index_kms(&objects.s3, "idx"))?;
+            expect_forked("list", store, list_index_kms(&objects.s3))
+        },
+    ));
 
-    assert_child_succeeds(
+    failures.extend(run_in_child(
         "a_pre_fork_aws_kms_client_fails_with_forked_process",
         || {
             let client = &objects.client;
@@ -277,77 +286,72 @@ fn main() {
             )?;
             expect_forked("wrap", "KMS client", client.wrap_new_kek("idx", "prod"))
         },
-    );
+    ));
 
-    assert_child_succeeds("a_pre_fork_resolver_fails_even_for_a_cached_kek", || {
-        let r = &objects.resolver;
-        expect_forked("resolve", "KEK resolver", r.resolve(&objects.s3, "idx"))?;
-        expect_forked(
-            "resolve from disk",
-            "KEK resolver",
-            r.resolve(&objects.disk, "idx"),
-        )?;
-        expect_forked(
-            "create",
-            "KEK resolver",
-            r.create_index(&objects.disk, "new", Some("prod"), None),
-        )?;
-        expect_forked(
-            "rewrap",
-            "KEK resolver",
-            r.rewrap(&objects.disk, "idx", "prod"),
-        )?;
-        expect_forked("drift", "KEK resolver", r.check_drift(&objects.disk, true))?;
-        check(!r.invalidate(&objects.s3, "idx"), || {
-            "invalidate acted".into()
-        })?;
-        check(r.invalidate_all() == 0, || "invalidate_all acted".into())?;
-        check(r.purge_expired() == 0, || "purge_expired acted".into())
-    });
+    failures.extend(run_in_child(
+        "a_pre_fork_resolver_fails_even_for_a_cached_kek",
+        || {
+            let r = &objects.resolver;
+            let what = "KEK resolver";
+            expect_forked("resolve", what, r.resolve(&objects.s3, "idx"))?;
+            expect_forked("resolve from disk", what, r.resolve(&objects.disk, "idx"))?;
+            let created = r.create_index(&objects.disk, "new", Some("prod"), None);
+            expect_forked("create", what, created)?;
+            expect_forked("rewrap", what, r.rewrap(&objects.disk, "idx", "prod"))?;
+            expect_forked("drift", what, r.check_drift(&objects.disk, true))?;
+            check(!r.invalidate(&objects.s3, "idx"), || {
+                "invalidate acted".into()
+            })?;
+            check(r.invalidate_all() == 0, || "invalidate_all acted".into())?;
+            check(r.purge_expired() == 0, || "purge_expired acted".into())
+        },
+    ));
 
-    assert_child_succeeds("memory_and_disk_stores_keep_working_in_the_child", || {
-        for (name, store) in [("memory", &objects.memory), ("disk", &objects.disk)] {
-            let got = get_index_kms(store, "idx").map_err(|e| format!("{name} get: {e:?}"))?;
-            check(got == objects.blob, || format!("{name}: another envelope"))?;
-            push_index_kms(store, "other", &objects.blob)
-                .map_err(|e| format!("{name} push: {e:?}"))?;
-            delete_index_kms(store, "other").map_err(|e| format!("{name} delete: {e:?}"))?;
-        }
-        let fresh = StorageConfig::disk(objects._dir.path().join("child")).unwrap();
-        push_index_kms(&fresh, "idx", &objects.blob).map_err(|e| format!("new disk: {e:?}"))?;
-        let names = list_index_kms(&fresh).map_err(|e| format!("list: {e:?}"))?;
-        check(names == ["idx"], || format!("listed {names:?}"))
-    });
+    failures.extend(run_in_child(
+        "memory_and_disk_stores_keep_working_in_the_child",
+        || {
+            for (name, store) in [("memory", &objects.memory), ("disk", &objects.disk)] {
+                let got = get_index_kms(store, "idx").map_err(|e| format!("{name} get: {e:?}"))?;
+                check(got == objects.blob, || format!("{name}: another envelope"))?;
+                push_index_kms(store, "other", &objects.blob)
+                    .map_err(|e| format!("{name} push: {e:?}"))?;
+                delete_index_kms(store, "other").map_err(|e| format!("{name} delete: {e:?}"))?;
+            }
+            let fresh = StorageConfig::disk(objects._dir.path().join("child")).unwrap();
+            push_index_kms(&fresh, "idx", &objects.blob).map_err(|e| format!("new disk: {e:?}"))?;
+            let names = list_index_kms(&fresh).map_err(|e| format!("list: {e:?}"))?;
+            check(names == ["idx"], || format!("listed {names:?}"))
+        },
+    ));
 
-    assert_child_succeeds("objects_created_in_the_child_work_against_moto", || {
-        let s3 = StorageConfig::s3(&objects.bucket, s3_options()).unwrap();
-        let got = get_index_kms(&s3, "idx").map_err(|e| format!("S3 get: {e:?}"))?;
-        check(got == objects.blob, || "S3: another envelope".into())?;
-        let client = kms_client(&objects.key_arn);
-        let (blob, kek) = client
-            .wrap_new_kek("child-idx", "prod")
-            .map_err(|e| format!("wrap: {e:?}"))?;
-        push_index_kms(&s3, "child-idx", &blob).map_err(|e| format!("S3 push: {e:?}"))?;
-        let resolver = resolver(&client);
-        let resolved = resolver
-            .resolve(&s3, "child-idx")
-            .map_err(|e| format!("resolve: {e:?}"))?;
-        check(resolved == kek, || "resolved another KEK".into())?;
-        check(resolver.stats().entries == 1, || "not cached".into())?;
-        // The parent's envelope unwraps too (same moto key).
-        let parents = client
-            .unwrap_kek("idx", &objects.blob)
-            .map_err(|e| format!("unwrap: {e:?}"))?;
-        drop(parents);
-        drop(resolver);
-        drop(client);
-        drop(s3);
-        Ok(())
-    });
+    failures.extend(run_in_child(
+        "objects_created_in_the_child_work_against_moto",
+        || {
+            let s3 = StorageConfig::s3(&objects.bucket, s3_options()).unwrap();
+            let got = get_index_kms(&s3, "idx").map_err(|e| format!("S3 get: {e:?}"))?;
+            check(got == objects.blob, || "S3: another envelope".into())?;
+            let client = kms_client(&objects.key_arn);
+            let (blob, kek) = client
+                .wrap_new_kek("child-idx", "prod")
+                .map_err(|e| format!("wrap: {e:?}"))?;
+            push_index_kms(&s3, "child-idx", &blob).map_err(|e| format!("S3 push: {e:?}"))?;
+            let resolver = resolver(&client);
+            let resolved = resolver
+                .resolve(&s3, "child-idx")
+                .map_err(|e| format!("resolve: {e:?}"))?;
+            check(resolved == kek, || "resolved another KEK".into())?;
+            check(resolver.stats().entries == 1, || "not cached".into())?;
+            // The parent's envelope unwraps too (same moto key).
+            client
+                .unwrap_kek("idx", &objects.blob)
+                .map_err(|e| format!("unwrap: {e:?}"))?;
+            Ok(())
+        },
+    ));
 
     // Last: the closure owns every pre-fork object, so the child drops the last handles (and the
     // parent drops its copies afterwards, unused).
-    assert_child_succeeds(
+    failures.extend(run_in_child(
         "freeing_pre_fork_objects_in_the_child_is_silent",
         move || {
             let PreFork {
@@ -361,5 +365,7 @@ fn main() {
             drop(s3);
             Ok(())
         },
-    );
+    ));
+
+    assert!(failures.is_empty(), "fork scenarios failed: {failures:#?}");
 }

@@ -657,7 +657,10 @@ mod tests {
         cache.insert(location, "idx", &kek, [1; 32], cache.ticket(location));
         assert_eq!(cache.stats().entries, 1);
         let sweeper = cache.sweeper.as_ref().expect("a system-clock cache sweeps");
-        assert!(sweeper.started.load(Ordering::Acquire), "started by the insert");
+        assert!(
+            sweeper.started.load(Ordering::Acquire),
+            "started by the insert"
+        );
         let core = Arc::downgrade(&cache.core);
         // The task holds the signal until it returns.
         let task = Arc::downgrade(&sweeper.signal);
