@@ -3,28 +3,36 @@
 //! cost the process a fixed number of threads and descriptors — none per object, whether idle or
 //! used — and they all work under `ulimit -n 1024`.
 //!
-//! One test in its own binary: it counts the whole process's threads (`/proc/self/task`) and
-//! descriptors (`/proc/self/fd`), so nothing else may run beside it.
+//! Its own test binary, the tests serialized: they count the whole process's threads
+//! (`/proc/self/task`) and descriptors (`/proc/self/fd`), so nothing else may run beside them.
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use common::fake_s3::{FakeS3, Response};
 use common::moto::{moto, unique};
 use cyborgdb_kms::{
-    push_index_kms, AwsTimeouts, KekCacheOptions, KekResolver, KmsClient, KmsClientOptions,
-    Provider, S3Credentials, S3Options, Slot, StorageConfig,
+    get_index_kms, push_index_kms, AwsTimeouts, ErrorKind, KekCacheOptions, KekResolver, KmsClient,
+    KmsClientOptions, Provider, S3Credentials, S3Options, Slot, StorageConfig,
 };
+
+/// Held by each test: they measure the whole process.
+static SERIAL: Mutex<()> = Mutex::new(());
 
 const OBJECTS: usize = 1000;
 /// The file-descriptor limit the finding was reported under.
 const FD_LIMIT: u64 = 1024;
 /// Worker threads of the library's process-wide runtime (src/runtime.rs).
 const RUNTIME_WORKERS: usize = 2;
+/// Threads that use the objects at once.
+const CALLER_THREADS: usize = 4;
 /// Allowance for threads and descriptors that do not depend on the object count: the runtime's
-/// epoll / event descriptors, tokio's blocking-pool threads of the moment, a few pooled
-/// connections to the emulator.
-const SLACK: usize = 8;
+/// epoll / event descriptors, tokio's blocking-pool threads of the moment, pooled connections to
+/// the emulator (at most one per concurrent caller).
+const SLACK: usize = 12;
 
 /// Threads and open descriptors of this process.
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +81,7 @@ fn s3_options(endpoint: &str, prefix: &str) -> S3Options {
 
 #[test]
 fn a_thousand_stores_clients_and_resolvers_cost_a_fixed_number_of_threads_and_descriptors() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // The emulator and the test's own SDK runtime first: they are not the library's.
     let moto = moto();
     let bucket = unique("resources");
@@ -120,18 +129,29 @@ fn a_thousand_stores_clients_and_resolvers_cost_a_fixed_number_of_threads_and_de
     let created = Usage::now();
 
     // Use every object once: wrap through its client, store through its S3 store, resolve
-    // through its resolver (which caches the KEK and so has something to sweep).
-    for i in 0..OBJECTS {
-        let name = format!("index-{i}");
-        let (blob, kek) = clients[i]
-            .wrap_new_kek(&name, "prod")
-            .unwrap_or_else(|e| panic!("wrap {i}: {e:?}"));
-        push_index_kms(&stores[i], &name, &blob).unwrap_or_else(|e| panic!("push {i}: {e:?}"));
-        let resolved = resolvers[i]
-            .resolve(&stores[i], &name)
-            .unwrap_or_else(|e| panic!("resolve {i}: {e:?}"));
-        assert_eq!(resolved, kek);
-    }
+    // through its resolver (which caches the KEK and so has something to sweep). From a few
+    // threads at once, so the shared connection pool serves concurrent calls too.
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..CALLER_THREADS {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= OBJECTS {
+                    return;
+                }
+                let name = format!("index-{i}");
+                let (blob, kek) = clients[i]
+                    .wrap_new_kek(&name, "prod")
+                    .unwrap_or_else(|e| panic!("wrap {i}: {e:?}"));
+                push_index_kms(&stores[i], &name, &blob)
+                    .unwrap_or_else(|e| panic!("push {i}: {e:?}"));
+                let resolved = resolvers[i]
+                    .resolve(&stores[i], &name)
+                    .unwrap_or_else(|e| panic!("resolve {i}: {e:?}"));
+                assert_eq!(resolved, kek);
+            });
+        }
+    });
     let used = Usage::now();
 
     drop(resolvers);
@@ -160,4 +180,37 @@ fn a_thousand_stores_clients_and_resolvers_cost_a_fixed_number_of_threads_and_de
     // Objects that made no call start nothing at all.
     assert_eq!(created.threads, before.threads, "{created:?} vs {before:?}");
     assert_eq!(created.fds, before.fds, "{created:?} vs {before:?}");
+}
+
+/// An idle keep-alive connection stays in its HTTP client's pool after a call. With a client per
+/// store, every store that made a call kept a socket open (for the pool's 90 s idle timeout); with
+/// the one process-wide client, sequential calls through any number of stores reuse one.
+#[test]
+fn stores_that_made_a_call_share_pooled_connections() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const STORES: usize = 200;
+    let server = FakeS3::start(|_| Response::error(404, "NoSuchKey", "The key does not exist"));
+    let stores: Vec<StorageConfig> = (0..STORES)
+        .map(|i| StorageConfig::s3("bucket", s3_options(&server.endpoint, &format!("p{i}"))))
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let before = Usage::now();
+    for store in &stores {
+        let err = get_index_kms(store, "idx").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound, "{err:?}");
+    }
+    let after = Usage::now();
+    eprintln!(
+        "{STORES} S3 stores, one call each: {} connections open at the server; \
+         descriptors {} -> {}",
+        server.open_connections(),
+        before.fds,
+        after.fds
+    );
+    assert!(
+        server.open_connections() <= 2,
+        "{} connections kept open by {STORES} stores",
+        server.open_connections()
+    );
+    assert!(after.fds <= before.fds + SLACK, "{after:?} vs {before:?}");
 }
