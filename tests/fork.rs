@@ -13,12 +13,12 @@ mod common;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use common::moto::{moto, unique};
+use common::moto::{client_with, moto, unique};
 use cyborgdb_kms::ffi::cyb_result;
 use cyborgdb_kms::{
     delete_index_kms, get_index_kms, list_index_kms, push_index_kms, AwsTimeouts, ErrorKind,
-    KekCacheOptions, KekResolver, KmsBlob, KmsClient, KmsClientOptions, Provider, S3Credentials,
-    S3Options, Slot, StorageConfig,
+    KekCacheOptions, KekResolver, KmsBlob, KmsClient, Provider, S3Credentials, S3Options,
+    StorageConfig,
 };
 
 /// How long a child may take before it counts as hung (the bug hung forever).
@@ -104,6 +104,9 @@ fn read_until_closed(fd: &OwnedFd, deadline: Instant) -> (String, bool) {
 /// Runs `scenario` in a forked child, requires a clean exit 0 with nothing on stderr, and prints
 /// the verdict; returns the failure, if any.
 fn run_in_child(name: &str, scenario: impl FnOnce() -> Result<(), String>) -> Option<String> {
+    if !selected(name) {
+        return None;
+    }
     let started = Instant::now();
     let outcome = in_forked_child(scenario);
     let failure = if outcome.hung {
@@ -181,23 +184,7 @@ fn s3_options() -> S3Options {
 }
 
 fn kms_client(key_arn: &str) -> KmsClient {
-    let client = KmsClient::new(KmsClientOptions {
-        endpoint_url: Some(moto().endpoint.clone()),
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client
-        .add_slot(
-            "prod",
-            Slot {
-                provider: Provider::AwsKms,
-                key_id: key_arn.to_owned(),
-                region: REGION.into(),
-                assume_role: None,
-            },
-        )
-        .unwrap();
-    client
+    client_with("prod", Provider::AwsKms, key_arn)
 }
 
 fn resolver(client: &KmsClient) -> KekResolver {
@@ -256,7 +243,33 @@ fn pre_fork() -> PreFork {
     }
 }
 
+const SCENARIOS: [&str; 6] = [
+    "a_pre_fork_s3_store_fails_with_forked_process",
+    "a_pre_fork_aws_kms_client_fails_with_forked_process",
+    "a_pre_fork_resolver_fails_even_for_a_cached_kek",
+    "memory_and_disk_stores_keep_working_in_the_child",
+    "objects_created_in_the_child_work_against_moto",
+    "freeing_pre_fork_objects_in_the_child_is_silent",
+];
+
+/// Whether scenario `name` matches the command line's filter (its first non-flag argument, as
+/// `cargo test <filter>` passes it), like libtest's name filter.
+fn selected(name: &str) -> bool {
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    filter.is_none_or(|f| name.contains(&f))
+}
+
 fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        SCENARIOS
+            .iter()
+            .filter(|name| selected(name))
+            .for_each(|name| println!("{name}: test"));
+        return;
+    }
+    if !SCENARIOS.iter().any(|name| selected(name)) {
+        return;
+    }
     let objects = pre_fork();
     let store = &format!("S3 store s3://{}/", objects.bucket);
     let mut failures = Vec::new();

@@ -13,10 +13,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::fake_s3::{FakeS3, Response};
-use common::moto::{moto, unique};
+use common::moto::{client_with, moto, unique};
 use cyborgdb_kms::{
     get_index_kms, push_index_kms, AwsTimeouts, ErrorKind, KekCacheOptions, KekResolver, KmsClient,
-    KmsClientOptions, Provider, S3Credentials, S3Options, Slot, StorageConfig,
+    Provider, S3Credentials, S3Options, StorageConfig,
 };
 
 /// Held by each test: they measure the whole process.
@@ -95,24 +95,8 @@ fn a_thousand_stores_clients_and_resolvers_cost_a_fixed_number_of_threads_and_de
         .collect::<Result<_, _>>()
         .expect("S3 stores under ulimit -n 1024");
     let clients: Vec<KmsClient> = (0..OBJECTS)
-        .map(|_| {
-            let client = KmsClient::new(KmsClientOptions {
-                endpoint_url: Some(moto.endpoint.clone()),
-                ..KmsClientOptions::default()
-            })?;
-            client.add_slot(
-                "prod",
-                Slot {
-                    provider: Provider::AwsKms,
-                    key_id: key_arn.clone(),
-                    region: "us-east-1".into(),
-                    assume_role: None,
-                },
-            )?;
-            Ok(client)
-        })
-        .collect::<cyborgdb_kms::Result<_>>()
-        .expect("KMS clients under ulimit -n 1024");
+        .map(|_| client_with("prod", Provider::AwsKms, &key_arn))
+        .collect();
     let resolvers: Vec<KekResolver> = clients
         .iter()
         .map(|client| {
