@@ -545,6 +545,7 @@ TEST(CResult, NamesOfEveryCodeAndUnknownNumbers) {
         {CYB_RESULT_INVALID_CONFIG, "INVALID_CONFIG"},
         {CYB_RESULT_KEK_NOT_WRAPPED, "KEK_NOT_WRAPPED"},
         {CYB_RESULT_PANIC, "PANIC"},
+        {CYB_RESULT_FORKED_PROCESS, "FORKED_PROCESS"},
     };
     for (const auto& [code, name] : codes) {
         EXPECT_STREQ(cyb_result_name(code), name);
@@ -572,6 +573,7 @@ TEST(CResult, NamesOfEveryCodeAndUnknownNumbers) {
     EXPECT_EQ(CYB_RESULT_INVALID_CONFIG, 409u);
     EXPECT_EQ(CYB_RESULT_KEK_NOT_WRAPPED, 410u);
     EXPECT_EQ(CYB_RESULT_PANIC, 900u);
+    EXPECT_EQ(CYB_RESULT_FORKED_PROCESS, 902u);
     for (uint32_t unknown : {1u, 99u, 102u, 199u, 204u, 303u, 412u, 899u, 901u, 12345u, UINT32_MAX}) {
         EXPECT_STREQ(cyb_result_name(unknown), "UNKNOWN") << unknown;
     }

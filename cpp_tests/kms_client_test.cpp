@@ -1,6 +1,10 @@
 // C++ and C ABI tests of the KMS client against the moto CTest fixture (moto_start seeds
 // alias/cyborgdb-test, the 32-byte secret cyborgdb-test/wrap-key and the 16-byte secret
 // cyborgdb-test/short-key in us-east-1). Every error path asserts its exact code.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -279,6 +283,83 @@ TEST(KMSClientCAbi, NullAndInvalidArguments) {
     for (uint8_t byte : kek) {
         EXPECT_EQ(byte, 0xAA);  // never written on error
     }
+}
+
+// fork(): a client and resolver made (and used) before the fork throw ForkedProcessError in the
+// child — through the C++ API and as CYB_RESULT_FORKED_PROCESS through the C ABI — instead of
+// hanging; destroying them there prints nothing; a Disk store and a client made in the child work.
+// The child reports failures on its stderr, which the parent reads through a pipe; alarm() kills a
+// child that hangs.
+TEST(KMSClient, ForkedChildGetsForkedProcessAndNewClientsWork) {
+    TempDir dir;
+    const auto store = cyborg::StorageConfig::Disk(dir.path());
+    auto client = std::make_unique<cyborg::KMSClient>(moto_client());
+    auto resolver = std::make_unique<cyborg::KEKResolver>(*client);
+    const auto wrapped = client->WrapNewKEK("idx", "vendor-default");
+    cyborg::CreateIndexKMS(store, "idx", wrapped.blob);
+    ASSERT_TRUE(resolver->Resolve(store, "idx") == wrapped.kek);  // runtime and sweeper running
+
+    int err_pipe[2];
+    ASSERT_EQ(pipe(err_pipe), 0);
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        alarm(60);
+        dup2(err_pipe[1], 2);
+        close(err_pipe[0]);
+        close(err_pipe[1]);
+        int failures = 0;
+        auto fail = [&](const char* what) {
+            std::fprintf(stderr, "%s\n", what);
+            ++failures;
+        };
+        auto expect_forked = [&](const char* what, const std::function<void()>& call) {
+            try {
+                call();
+                fail(what);
+            } catch (const cyborg::ForkedProcessError& e) {
+                if (e.code() != CYB_RESULT_FORKED_PROCESS) fail(what);
+            } catch (...) {
+                fail(what);
+            }
+        };
+        expect_forked("unwrap", [&] { client->UnwrapKEK("idx", wrapped.blob); });
+        expect_forked("wrap", [&] { client->WrapNewKEK("other", "vendor-default"); });
+        expect_forked("resolve", [&] { resolver->Resolve(store, "idx"); });
+        const cyb_test::BlobPtr c_blob = cyborg::detail::to_c_blob(wrapped.blob);
+        uint8_t kek[32] = {0};
+        if (cyb_kms_unwrap_kek(client->c_handle(), "idx", 3, c_blob.get(), kek, sizeof kek) !=
+            CYB_RESULT_FORKED_PROCESS) {
+            fail("C ABI unwrap");
+        }
+        resolver.reset();
+        client.reset();
+        try {
+            if (!(cyborg::GetIndexKMS(store, "idx") == wrapped.blob)) fail("disk get");
+            const auto fresh = moto_client();
+            if (!(fresh.UnwrapKEK("idx", wrapped.blob) == wrapped.kek)) fail("new client unwrap");
+            const cyborg::KEKResolver fresh_resolver(fresh);
+            if (!(fresh_resolver.Resolve(store, "idx") == wrapped.kek)) fail("new resolver");
+        } catch (const std::exception& e) {
+            fail(e.what());
+        }
+        std::fflush(nullptr);
+        _exit(failures == 0 ? 0 : 1);
+    }
+    close(err_pipe[1]);
+    std::string child_stderr;
+    char buffer[4096];
+    for (ssize_t n; (n = read(err_pipe[0], buffer, sizeof buffer)) > 0;) {
+        child_stderr.append(buffer, static_cast<std::size_t>(n));
+    }
+    close(err_pipe[0]);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status)
+                                   << " (SIGALRM: it hung); stderr: " << child_stderr;
+    EXPECT_EQ(WEXITSTATUS(status), 0) << child_stderr;
+    EXPECT_EQ(child_stderr, "");
 }
 
 }  // namespace

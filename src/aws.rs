@@ -238,6 +238,7 @@ impl Default for AwsTimeouts {
 /// Errors (the message names the variable): without `endpoint_url`, one of `endpoint_variables`
 /// (the ones the SDK will read for the caller's services) holds an unusable URL. The
 /// `endpoint_url` itself was checked when the caller was constructed.
+/// Every config shares the process-wide HTTP client ([`crate::runtime::http_client`]).
 pub(crate) async fn load_sdk_config(
     region: &str,
     timeouts: &AwsTimeouts,
@@ -262,6 +263,11 @@ pub(crate) async fn load_sdk_config(
     match endpoint_url {
         Some(url) => loader = loader.endpoint_url(url),
         None => check_endpoint_variables(endpoint_variables)?,
+    }
+    // The process's one HTTP client: connection pools per endpoint, not per SDK config. (Called
+    // on that runtime, so it exists; if it somehow did not, the SDK's own default is used.)
+    if let Ok(http_client) = crate::runtime::http_client() {
+        loader = loader.http_client(http_client);
     }
     if let Some(credentials) = credentials {
         loader = loader.credentials_provider(credentials);

@@ -52,6 +52,10 @@ pub enum ErrorKind {
     /// The stored envelope changed while an operation that read it was running (for example a
     /// push during a re-wrap); nothing was written. Re-read and retry.
     Conflict,
+    /// The object was created before this process was forked from its parent: in the child its
+    /// runtime threads do not exist, so it refuses every call. Create a new one in the child
+    /// (the memory and disk stores are the exception: they keep working).
+    ForkedProcess,
     /// A bug in the library: a panic was caught (in this call or one it was waiting for).
     Internal,
 }

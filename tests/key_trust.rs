@@ -35,6 +35,7 @@ fn client(endpoint: &str, allow_local_provider: bool) -> KmsClient {
             max_attempts: 1,
             ..AwsTimeouts::default()
         },
+        ..KmsClientOptions::default()
     })
     .unwrap()
 }

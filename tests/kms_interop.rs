@@ -6,8 +6,8 @@ mod common;
 
 use std::process::Command;
 
-use common::moto::{moto, moto_python, unique};
-use cyborgdb_kms::{Kek, KmsBlob, KmsClient, KmsClientOptions, Provider, Slot};
+use common::moto::{client_with, moto, moto_python, unique};
+use cyborgdb_kms::{Kek, KmsBlob, Provider};
 
 const REGION: &str = "us-east-1";
 const INDEX: &str = "tenant/orders é";
@@ -31,27 +31,6 @@ fn python(args: &[&str]) -> Vec<u8> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn client_with(name: &str, provider: Provider, key_id: &str) -> KmsClient {
-    let client = KmsClient::new(KmsClientOptions {
-        endpoint_url: Some(moto().endpoint.clone()),
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client
-        .add_slot(
-            name,
-            Slot {
-                previous_keys: Vec::new(),
-                provider,
-                key_id: key_id.to_owned(),
-                region: REGION.into(),
-                assume_role: None,
-            },
-        )
-        .unwrap();
-    client
 }
 
 #[test]

@@ -283,6 +283,9 @@ fn sts_credentials() -> Reply {
     )
 }
 
+/// How a hostile peer answers.
+type Responder = Box<dyn Fn(&Request) -> Reply + Send + Sync>;
+
 /// KMS, Secrets Manager and STS peers that echo everything back, answer with key material of the
 /// wrong shape, or say nothing useful.
 fn kms_scenarios() {
@@ -307,7 +310,7 @@ fn kms_scenarios() {
     let echo_as = |status: u16, error_type: &'static str| {
         move |request: &Request| Reply::aws_error(status, error_type, &echo(request))
     };
-    let cases: Vec<(&str, Box<dyn Fn(&Request) -> Reply + Send + Sync>)> = vec![
+    let cases: Vec<(&str, Responder)> = vec![
         (
             "Encrypt: 400 echoing the request",
             Box::new(echo_as(400, "ValidationException")),

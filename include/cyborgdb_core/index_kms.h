@@ -118,6 +118,9 @@ enum cyb_result
   CYB_RESULT_UNTRUSTED_KEY = 411,
   // The library panicked; this is a bug. The call had no effect beyond what the message says.
   CYB_RESULT_PANIC = 900,
+  // The handle was created before this process was forked from its parent; it refuses every
+  // call in the child (memory and disk storage configs excepted). Create a new one in the child.
+  CYB_RESULT_FORKED_PROCESS = 902,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -165,7 +168,13 @@ typedef struct cyb_drift_report cyb_drift_report;
 
 // A KEK resolver (Rust: `KekResolver`): a KMS client plus a TTL'd cache of unwrapped KEKs.
 // Thread-safe: one handle may be used by any number of threads at once; concurrent misses on
-// one index make one provider call. Free with `cyb_kek_resolver_free` after the last use.
+// one index make one provider call. Free with `cyb_kek_resolver_free` after the last use. Owns no
+// threads: its cache's sweeper is a task on the library's process-wide runtime.
+//
+// fork(): in a child forked after the handle was made, resolve, create, re-wrap, drift and
+// warm-up return `CYB_RESULT_FORKED_PROCESS` (cached KEKs are not served), invalidation does
+// nothing; freeing it there is safe and wipes its KEKs. Make a new client and resolver in the
+// child.
 typedef struct cyb_kek_resolver cyb_kek_resolver;
 
 // An envelope (Rust: `KmsBlob`): `kms_name`, `provider`, `key_id`, `region`, `wrapped_kek`,
@@ -173,14 +182,21 @@ typedef struct cyb_kek_resolver cyb_kek_resolver;
 // move between threads). Free with `cyb_kms_blob_free`.
 typedef struct cyb_kms_blob cyb_kms_blob;
 
-// A KMS client (Rust: `KmsClient`): the registry of slots, a private runtime, and AWS SDK clients
-// reused across calls. Thread-safe: one handle may be used by any number of threads at once,
-// including threads that run their own tokio runtime. Free with `cyb_kms_client_free` after the
-// last use.
+// A KMS client (Rust: `KmsClient`): the registry of slots and AWS SDK clients reused across
+// calls; it owns no threads or descriptors (calls run on the library's one process-wide runtime).
+// Thread-safe: one handle may be used by any number of threads at once, including threads that
+// run their own tokio runtime. Free with `cyb_kms_client_free` after the last use.
+//
+// fork(): in a child forked after the handle was made, wraps and unwraps through it return
+// `CYB_RESULT_FORKED_PROCESS` at once; freeing it there is safe. Make a new client in the child.
 typedef struct cyb_kms_client cyb_kms_client;
 
 // A backing store for envelopes (Rust: `StorageConfig`). Immutable once made: one handle may be
 // used by any number of threads at once. Free with `cyb_storage_config_free` after the last use.
+//
+// fork(): memory and disk handles keep working in a forked child. An S3 handle made before the
+// fork returns `CYB_RESULT_FORKED_PROCESS` from every operation in the child (freeing it there is
+// safe); make a new one in the child.
 typedef struct cyb_storage_config cyb_storage_config;
 
 // Borrowed UTF-8 text: `len` bytes at `data`, not NUL-terminated (`data` is meaningless when
@@ -526,7 +542,7 @@ cyb_result cyb_index_kms_delete(const cyb_storage_config *config,
 // On success writes a new handle to `*out_resolver` (caller owns; free with
 // `cyb_kek_resolver_free`). Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT`
 // (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`); `CYB_RESULT_INVALID_CONFIG`
-// (`INDEX_KEK_CACHE_TTL_SECONDS` not a whole number of seconds); `CYB_RESULT_IO`.
+// (`INDEX_KEK_CACHE_TTL_SECONDS` not a whole number of seconds). Starts no thread.
 //
 // # Safety
 // `client` is NULL or a live handle; `options` is NULL or valid; `out_resolver` is NULL or
@@ -707,8 +723,7 @@ cyb_result cyb_kek_resolver_stats(const cyb_kek_resolver *resolver,
 //
 // On success writes a new handle to `*out_client` (caller owns; free with
 // `cyb_kms_client_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
-// (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (endpoint URL not http(s)), `CYB_RESULT_IO`
-// (threads could not start).
+// (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (endpoint URL not http(s)). Starts no thread.
 //
 // # Safety
 // `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid;
@@ -892,7 +907,7 @@ CYB_API void cyb_storage_config_free(cyb_storage_config *config);
 // `cyb_storage_config_free`). Errors: `CYB_RESULT_NULL_PARAMETER` (a NULL pointer with a non-zero
 // length, NULL `out_config`); `CYB_RESULT_INVALID_ARGUMENT` (bucket name breaks S3's rules, bad
 // prefix, region or endpoint, invalid UTF-8, an empty access or secret key; messages never contain
-// a secret); `CYB_RESULT_IO` (the store's runtime thread cannot start).
+// a secret). Starts no thread and opens no descriptor.
 //
 // # Safety
 // `bucket` is NULL or points to `bucket_len` readable bytes; `options` is NULL or points to a

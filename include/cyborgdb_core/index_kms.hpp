@@ -31,6 +31,7 @@
 //     cyborg::KMSUnavailableError                        KMS_UNAVAILABLE
 //     cyborg::KMSBadResponseError                        KMS_BAD_RESPONSE
 //     cyborg::WrapKeySizeError                           WRAP_KEY_SIZE
+//   cyborg::ForkedProcessError   std::runtime_error      FORKED_PROCESS
 //   cyborg::InternalError        std::runtime_error      PANIC and any unknown code
 //
 // cyborg::Error is deliberately not a std::exception, so catch (const std::exception&) is never
@@ -41,6 +42,10 @@
 // A KMSClient may be used by any number of threads at once (registry changes included), and so
 // may a KEKResolver.
 // A KEK is a plain value that wipes its bytes when destroyed.
+//
+// fork(): in a child process, a KMSClient, KEKResolver or S3 StorageConfig created before the fork
+// throws ForkedProcessError from every call (never hangs); destroying it there is safe. Memory and
+// Disk StorageConfigs keep working. Objects created in the child work normally.
 
 #ifndef CYBORGDB_CORE_INDEX_KMS_HPP
 #define CYBORGDB_CORE_INDEX_KMS_HPP
@@ -228,6 +233,14 @@ public:
         : std::runtime_error(what), Error(code) {}
 };
 
+/// The object was created before this process was forked from its parent; in the child it refuses
+/// every call (FORKED_PROCESS). Create a new one in the child. Memory and Disk storage are exempt.
+class ForkedProcessError : public std::runtime_error, public Error {
+public:
+    ForkedProcessError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
 /// A bug in the library (PANIC) or a result code this header does not know.
 class InternalError : public std::runtime_error, public Error {
 public:
@@ -284,6 +297,8 @@ namespace detail {
             throw KMSBadResponseError(code, what);
         case CYB_RESULT_WRAP_KEY_SIZE:
             throw WrapKeySizeError(code, what);
+        case CYB_RESULT_FORKED_PROCESS:
+            throw ForkedProcessError(code, what);
         default:  // CYB_RESULT_PANIC, unknown codes (CYB_RESULT_OK is never passed here)
             throw InternalError(code, what);
     }
@@ -392,7 +407,7 @@ public:
     /// region or endpoint, or credentials with an empty access or secret key (what() never
     /// contains a secret). Operations on it may also throw StorageUnavailableError (timeout,
     /// unreachable, throttled, server error) and StorageAccessDeniedError (rejected credentials,
-    /// no permission, no such bucket).
+    /// no permission, no such bucket), and ForkedProcessError in a child forked after this call.
     static StorageConfig S3(std::string bucket, S3Options opts = {}) {
         const auto view = [](const std::string& s) { return cyb_str{s.data(), s.size()}; };
         const auto optional_view = [&view](const std::optional<std::string>& s) {
@@ -643,8 +658,10 @@ struct WrappedKEK {
 };
 
 /// Wraps and unwraps index KEKs through named KMS slots (AWS KMS, Secrets Manager + AES-GCM,
-/// BYOK via sts:AssumeRole). Owns a private runtime and reuses AWS SDK clients across calls, so
-/// create one per process (or per configuration) and share it. Move-only; thread-safe.
+/// BYOK via sts:AssumeRole). Reuses AWS SDK clients across calls, so create one per process (or
+/// per configuration) and share it; it owns no threads (calls run on the library's one
+/// process-wide runtime). Move-only; thread-safe. In a child forked after it was made, every call
+/// throws ForkedProcessError; make a new one in the child.
 class KMSClient {
 public:
     /// A client with an empty registry. No network I/O happens here.
@@ -820,7 +837,8 @@ struct DriftEntry {
 /// provider call; only provider-unwrapped KEKs are cached, never caller-supplied ones. A write
 /// through this process to a store (create, push, delete, re-wrap) makes its cached KEKs be
 /// re-checked against the stored envelope, so a changed envelope never yields the old KEK.
-/// Move-only; thread-safe (share one per process).
+/// Move-only; thread-safe (share one per process). In a child forked after it was made, every
+/// call throws ForkedProcessError (cached KEKs are not served); make a new one in the child.
 class KEKResolver {
 public:
     /// Shares `client`'s registry (the client may be destroyed afterwards).

@@ -18,20 +18,26 @@
 //!
 //! **Eviction.** When an insert would exceed `max_entries`, expired entries go first, then the
 //! oldest entry not referenced since the last eviction (a CLOCK approximation of LRU that costs
-//! readers nothing), else the oldest. **Expiry.** A background sweeper thread wakes at the
-//! earliest expiry and drops expired entries; every KEK is a [`Kek`], zeroed when its last
-//! reference goes.
+//! readers nothing), else the oldest. **Expiry.** A sweeper task on the library's process-wide
+//! runtime (started by the first insert; no thread of its own) wakes at the earliest expiry and
+//! drops expired entries. It holds the cache only weakly, so dropping the last handle frees the
+//! cache at once and the task ends; every KEK is a [`Kek`], zeroed when its last reference goes.
+//!
+//! **fork.** In a child forked after the cache was created, its methods do nothing (lookups miss,
+//! inserts and invalidations are no-ops) and never take a lock a vanished parent thread might
+//! hold; the resolver refuses calls there with `ForkedProcess`. Dropping it in the child still
+//! wipes its KEKs.
 
 mod clock;
 mod stats;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tokio::sync::Notify;
 
 pub use clock::{Clock, ManualClock};
 pub use stats::CacheStats;
@@ -39,6 +45,7 @@ pub use stats::CacheStats;
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::MAX_INDEX_NAME_LEN;
 use crate::kms::Kek;
+use crate::runtime::{OwnerProcess, SharedRuntime};
 use crate::storage::StorageLocation;
 use stats::Counters;
 
@@ -142,10 +149,13 @@ pub(crate) struct Ticket {
 
 /// The cache proper: see the module documentation. Thread-safe.
 pub(crate) struct KekCache {
+    /// The only strong reference (the sweeper holds a weak one, upgraded only while it purges):
+    /// the KEKs are wiped as the last map snapshot drops.
     core: Arc<Core>,
-    /// Held for its `Drop`, which stops and joins the sweeper; the KEKs are wiped as the last
-    /// map snapshot drops.
-    _sweeper: Option<Sweeper>,
+    owner: OwnerProcess,
+    /// `None` without expiry to sweep (a manual clock, or a zero TTL). Declared after `core`, so
+    /// its `Drop` (which stops the task) runs once the cache is already freed.
+    sweeper: Option<Sweeper>,
 }
 
 struct Core {
@@ -158,12 +168,12 @@ struct Core {
     counters: Counters,
     /// Bumped by every invalidation.
     epoch: AtomicU64,
-    signal: Arc<SweepSignal>,
 }
 
 impl KekCache {
-    /// Errors: `InvalidConfig` for `max_entries` 0 or a bad `INDEX_KEK_CACHE_TTL_SECONDS`; `Io` if
-    /// the sweeper thread cannot start.
+    /// Starts nothing: the sweeper task is spawned by the first insert.
+    ///
+    /// Errors: `InvalidConfig` for `max_entries` 0 or a bad `INDEX_KEK_CACHE_TTL_SECONDS`.
     pub(crate) fn new(options: &KekCacheOptions) -> Result<KekCache> {
         let ttl = options.effective_ttl()?;
         if options.max_entries == 0 {
@@ -180,17 +190,24 @@ impl KekCache {
             clock: options.clock.clone(),
             counters: Counters::default(),
             epoch: AtomicU64::new(0),
-            signal: Arc::new(SweepSignal::default()),
         });
-        let sweeper = if options.clock.is_system() && !ttl.is_zero() {
-            Some(Sweeper::start(Arc::clone(&core))?)
-        } else {
-            None
-        };
+        let sweeper = (options.clock.is_system() && !ttl.is_zero()).then(Sweeper::new);
         Ok(KekCache {
             core,
-            _sweeper: sweeper,
+            owner: OwnerProcess::current(),
+            sweeper,
         })
+    }
+
+    /// The process this cache was created in.
+    pub(crate) fn owner(&self) -> OwnerProcess {
+        self.owner
+    }
+
+    /// Whether this is still the process the cache was created in, checked thoroughly (the lock-
+    /// taking paths call it; `probe` uses the one-load check).
+    fn in_owner_process(&self) -> bool {
+        self.owner.is_current()
     }
 
     /// The configured TTL.
@@ -214,6 +231,9 @@ impl KekCache {
         let Some(key) = key_into(&mut buffer, location, index) else {
             return Probe::Miss;
         };
+        if !self.owner.is_current_fast() {
+            return Probe::Miss;
+        }
         let entries = self.core.entries.load();
         let Some(entry) = entries.get(key) else {
             return Probe::Miss;
@@ -252,6 +272,9 @@ impl KekCache {
         digest: &[u8; 32],
         ticket: Ticket,
     ) -> Option<Kek> {
+        if !self.in_owner_process() {
+            return None;
+        }
         let mut buffer = [0u8; KEY_CAPACITY];
         let key = key_into(&mut buffer, location, index)?;
         let entry = Arc::clone(self.core.entries.load().get(key)?);
@@ -270,7 +293,8 @@ impl KekCache {
     }
 
     /// Caches `kek`, unwrapped from the envelope with `digest` read under `ticket` — unless the
-    /// TTL is zero or an invalidation happened since the ticket was taken.
+    /// TTL is zero, an invalidation happened since the ticket was taken, or the sweeper cannot be
+    /// started (a KEK that nothing would wipe at expiry is not kept).
     pub(crate) fn insert(
         &self,
         location: &StorageLocation,
@@ -283,8 +307,13 @@ impl KekCache {
         let Some(key) = key_into(&mut buffer, location, index) else {
             return;
         };
-        if self.core.ttl_nanos == 0 {
+        if self.core.ttl_nanos == 0 || !self.in_owner_process() {
             return;
+        }
+        if let Some(sweeper) = &self.sweeper {
+            if sweeper.ensure_started(&self.core).is_err() {
+                return;
+            }
         }
         let core = &self.core;
         let now = core.clock.now();
@@ -307,12 +336,17 @@ impl KekCache {
             }
             map.insert(Arc::from(key), entry);
         });
-        core.signal.wake();
+        if let Some(sweeper) = &self.sweeper {
+            sweeper.wake();
+        }
     }
 
     /// Drops the entry of `index` in `location`; returns whether there was one. Fills in
     /// progress (of any index) will not cache their results.
     pub(crate) fn invalidate(&self, location: &StorageLocation, index: &str) -> bool {
+        if !self.in_owner_process() {
+            return false;
+        }
         let mut buffer = [0u8; KEY_CAPACITY];
         let key = key_into(&mut buffer, location, index);
         let core = &self.core;
@@ -328,6 +362,9 @@ impl KekCache {
     /// Drops the entry of `index` without counting an invalidation or touching fills in
     /// progress: its envelope is gone.
     pub(crate) fn discard(&self, location: &StorageLocation, index: &str) {
+        if !self.in_owner_process() {
+            return;
+        }
         let mut buffer = [0u8; KEY_CAPACITY];
         if let Some(key) = key_into(&mut buffer, location, index) {
             self.core.remove(key, None);
@@ -336,6 +373,9 @@ impl KekCache {
 
     /// Drops every entry; returns how many there were.
     pub(crate) fn invalidate_all(&self) -> usize {
+        if !self.in_owner_process() {
+            return 0;
+        }
         let core = &self.core;
         let _writer = core.lock_writer();
         core.epoch.fetch_add(1, Ordering::AcqRel);
@@ -349,6 +389,9 @@ impl KekCache {
 
     /// Drops expired entries now; returns how many.
     pub(crate) fn purge_expired(&self) -> usize {
+        if !self.in_owner_process() {
+            return 0;
+        }
         self.core.purge_expired()
     }
 
@@ -461,107 +504,79 @@ fn key_into<'a>(
     Some(&buffer[..len])
 }
 
-/// Wakes the sweeper: new entries (`pending`) or shutdown (`stop`).
+/// The sweeper of one cache: a task on the process-wide runtime, spawned by the first insert.
+struct Sweeper {
+    runtime: SharedRuntime,
+    started: AtomicBool,
+    signal: Arc<SweepSignal>,
+}
+
+/// Wakes the sweeper task: a new entry (it may expire first) or the cache's drop (`stop`).
 #[derive(Default)]
 struct SweepSignal {
-    state: Mutex<SweepState>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct SweepState {
-    pending: bool,
-    stop: bool,
-}
-
-impl SweepSignal {
-    fn wake(&self) {
-        self.state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pending = true;
-        self.wake.notify_one();
-    }
-}
-
-/// The background thread that drops expired entries at their expiry time.
-struct Sweeper {
-    signal: Arc<SweepSignal>,
-    thread: Option<JoinHandle<()>>,
+    wake: Notify,
+    stop: AtomicBool,
 }
 
 impl Sweeper {
-    fn start(core: Arc<Core>) -> Result<Sweeper> {
-        let signal = Arc::clone(&core.signal);
-        let thread = std::thread::Builder::new()
-            .name("cyborgdb-kek-sweeper".to_owned())
-            .spawn(move || sweep(&core))
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("cannot start the KEK cache sweeper thread: {e}"),
-                )
-            })?;
-        Ok(Sweeper {
-            signal,
-            thread: Some(thread),
+    fn new() -> Sweeper {
+        Sweeper {
+            runtime: SharedRuntime::new("KEK cache"),
+            started: AtomicBool::new(false),
+            signal: Arc::default(),
+        }
+    }
+
+    /// Spawns the task unless it runs already. Errors: the runtime's (`Io`, `ForkedProcess`);
+    /// a later call tries again.
+    fn ensure_started(&self, core: &Arc<Core>) -> Result<()> {
+        if self.started.load(Ordering::Acquire) || self.started.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let task = sweep(Arc::downgrade(core), Arc::clone(&self.signal));
+        self.runtime.spawn(task).inspect_err(|_| {
+            self.started.store(false, Ordering::Release);
         })
     }
-}
 
-/// Sweeper loop: sleep until the earliest expiry (or a new entry, or stop), then purge.
-fn sweep(core: &Core) {
-    loop {
-        let next = core.next_expiry();
-        let mut state = core
-            .signal
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if state.stop {
-                return;
-            }
-            if state.pending {
-                state.pending = false;
-                break;
-            }
-            let now = core.clock.now();
-            match next {
-                Some(at) if at <= now => break,
-                Some(at) => {
-                    let wait = Duration::from_nanos(at - now);
-                    state = core
-                        .signal
-                        .wake
-                        .wait_timeout(state, wait)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
-                None => {
-                    state = core
-                        .signal
-                        .wake
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner);
-                }
-            }
-        }
-        drop(state);
-        core.purge_expired();
+    fn wake(&self) {
+        self.signal.wake.notify_one();
     }
 }
 
 impl Drop for Sweeper {
     fn drop(&mut self) {
-        self.signal
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stop = true;
-        self.signal.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        // In a forked child the task is on the parent's runtime, which does not run here, and
+        // waking it would take a lock a vanished thread may hold: leave it alone.
+        if self.runtime.in_owner_process() {
+            self.signal.stop.store(true, Ordering::Release);
+            self.signal.wake.notify_one();
+        }
+    }
+}
+
+/// The sweeper task: sleeps until the earliest expiry (or a new entry, or stop), then purges.
+/// Holds the cache only weakly, and strongly only while purging.
+async fn sweep(core: Weak<Core>, signal: Arc<SweepSignal>) {
+    loop {
+        if signal.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let wait = {
+            let Some(core) = core.upgrade() else {
+                return;
+            };
+            core.purge_expired();
+            core.next_expiry()
+                .map(|at| Duration::from_nanos(at.saturating_sub(core.clock.now())))
+        };
+        // A wake between computing `wait` and here is not lost: `notify_one` leaves a permit.
+        let woken = signal.wake.notified();
+        match wait {
+            Some(wait) => {
+                let _ = tokio::time::timeout(wait, woken).await;
+            }
+            None => woken.await,
         }
     }
 }
@@ -626,6 +641,54 @@ mod tests {
         let confirmed = cache.confirm(location, "idx", &[1; 32], cache.ticket(location));
         assert_eq!(confirmed.unwrap(), kek);
         assert!(matches!(cache.probe(location, "idx", &mut out), Probe::Hit));
+    }
+
+    #[test]
+    fn dropping_the_last_handle_frees_the_cache_and_ends_its_sweeper() {
+        let cache = KekCache::new(&KekCacheOptions {
+            ttl: Some(Duration::from_secs(600)),
+            max_entries: 10,
+            clock: Clock::System,
+        })
+        .unwrap();
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        let kek = Kek::generate();
+        cache.insert(location, "idx", &kek, [1; 32], cache.ticket(location));
+        assert_eq!(cache.stats().entries, 1);
+        let sweeper = cache.sweeper.as_ref().expect("a system-clock cache sweeps");
+        assert!(
+            sweeper.started.load(Ordering::Acquire),
+            "started by the insert"
+        );
+        let core = Arc::downgrade(&cache.core);
+        // The task holds the signal until it returns.
+        let task = Arc::downgrade(&sweeper.signal);
+        drop(cache);
+        // The sweeper holds the cache only while it purges, so it is freed (and its KEK wiped)
+        // promptly, and the task ends instead of sleeping until the entry would have expired.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while core.strong_count() + task.strong_count() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cache alive: {}, sweeper alive: {}",
+                core.strong_count(),
+                task.strong_count()
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_cache_without_system_expiry_has_no_sweeper() {
+        let (cache, _clock) = cache(10);
+        assert!(cache.sweeper.is_none());
+        let zero = KekCache::new(&KekCacheOptions {
+            ttl: Some(Duration::ZERO),
+            ..KekCacheOptions::default()
+        })
+        .unwrap();
+        assert!(zero.sweeper.is_none());
     }
 
     #[test]

@@ -15,7 +15,13 @@ use crate::resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
 
 /// A KEK resolver (Rust: `KekResolver`): a KMS client plus a TTL'd cache of unwrapped KEKs.
 /// Thread-safe: one handle may be used by any number of threads at once; concurrent misses on
-/// one index make one provider call. Free with `cyb_kek_resolver_free` after the last use.
+/// one index make one provider call. Free with `cyb_kek_resolver_free` after the last use. Owns no
+/// threads: its cache's sweeper is a task on the library's process-wide runtime.
+///
+/// fork(): in a child forked after the handle was made, resolve, create, re-wrap, drift and
+/// warm-up return `CYB_RESULT_FORKED_PROCESS` (cached KEKs are not served), invalidation does
+/// nothing; freeing it there is safe and wipes its KEKs. Make a new client and resolver in the
+/// child.
 pub struct cyb_kek_resolver {
     _private: [u8; 0],
 }
@@ -147,7 +153,7 @@ unsafe fn index_arg<'a>(index_name: *const c_char, len: usize) -> Result<&'a str
 /// On success writes a new handle to `*out_resolver` (caller owns; free with
 /// `cyb_kek_resolver_free`). Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT`
 /// (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`); `CYB_RESULT_INVALID_CONFIG`
-/// (`INDEX_KEK_CACHE_TTL_SECONDS` not a whole number of seconds); `CYB_RESULT_IO`.
+/// (`INDEX_KEK_CACHE_TTL_SECONDS` not a whole number of seconds). Starts no thread.
 ///
 /// # Safety
 /// `client` is NULL or a live handle; `options` is NULL or valid; `out_resolver` is NULL or

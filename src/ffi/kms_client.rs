@@ -11,10 +11,13 @@ use super::timeouts::cyb_aws_timeouts;
 use crate::aws::AwsTimeouts;
 use crate::kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Slot};
 
-/// A KMS client (Rust: `KmsClient`): the registry of slots, a private runtime, and AWS SDK clients
-/// reused across calls. Thread-safe: one handle may be used by any number of threads at once,
-/// including threads that run their own tokio runtime. Free with `cyb_kms_client_free` after the
-/// last use.
+/// A KMS client (Rust: `KmsClient`): the registry of slots and AWS SDK clients reused across
+/// calls; it owns no threads or descriptors (calls run on the library's one process-wide runtime).
+/// Thread-safe: one handle may be used by any number of threads at once, including threads that
+/// run their own tokio runtime. Free with `cyb_kms_client_free` after the last use.
+///
+/// fork(): in a child forked after the handle was made, wraps and unwraps through it return
+/// `CYB_RESULT_FORKED_PROCESS` at once; freeing it there is safe. Make a new client in the child.
 pub struct cyb_kms_client {
     _private: [u8; 0],
 }
@@ -74,8 +77,7 @@ unsafe fn view<'a>(s: &cyb_str, parameter: &str) -> Result<&'a str, Failure> {
 ///
 /// On success writes a new handle to `*out_client` (caller owns; free with
 /// `cyb_kms_client_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
-/// (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (endpoint URL not http(s)), `CYB_RESULT_IO`
-/// (threads could not start).
+/// (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (endpoint URL not http(s)). Starts no thread.
 ///
 /// # Safety
 /// `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid;

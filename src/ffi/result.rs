@@ -59,12 +59,15 @@ pub enum cyb_result {
     CYB_RESULT_UNTRUSTED_KEY = 411,
     /// The library panicked; this is a bug. The call had no effect beyond what the message says.
     CYB_RESULT_PANIC = 900,
+    /// The handle was created before this process was forked from its parent; it refuses every
+    /// call in the child (memory and disk storage configs excepted). Create a new one in the child.
+    CYB_RESULT_FORKED_PROCESS = 902,
 }
 
 impl cyb_result {
     /// Every code, for tables and tests.
     /// cbindgen:ignore
-    pub const ALL: [cyb_result; 23] = [
+    pub const ALL: [cyb_result; 24] = [
         cyb_result::CYB_RESULT_OK,
         cyb_result::CYB_RESULT_INVALID_ARGUMENT,
         cyb_result::CYB_RESULT_NULL_PARAMETER,
@@ -88,6 +91,7 @@ impl cyb_result {
         cyb_result::CYB_RESULT_KEK_NOT_WRAPPED,
         cyb_result::CYB_RESULT_UNTRUSTED_KEY,
         cyb_result::CYB_RESULT_PANIC,
+        cyb_result::CYB_RESULT_FORKED_PROCESS,
     ];
 
     /// The code's name without the `CYB_RESULT_` prefix, e.g. `"NOT_FOUND"`.
@@ -116,6 +120,7 @@ impl cyb_result {
             cyb_result::CYB_RESULT_KEK_NOT_WRAPPED => c"KEK_NOT_WRAPPED",
             cyb_result::CYB_RESULT_UNTRUSTED_KEY => c"UNTRUSTED_KEY",
             cyb_result::CYB_RESULT_PANIC => c"PANIC",
+            cyb_result::CYB_RESULT_FORKED_PROCESS => c"FORKED_PROCESS",
         }
     }
 }
@@ -144,6 +149,7 @@ impl From<ErrorKind> for cyb_result {
             ErrorKind::UntrustedKey => cyb_result::CYB_RESULT_UNTRUSTED_KEY,
             ErrorKind::Conflict => cyb_result::CYB_RESULT_CONFLICT,
             ErrorKind::Internal => cyb_result::CYB_RESULT_PANIC,
+            ErrorKind::ForkedProcess => cyb_result::CYB_RESULT_FORKED_PROCESS,
         }
     }
 }

@@ -13,6 +13,10 @@ use crate::AwsTimeouts;
 
 /// A backing store for envelopes (Rust: `StorageConfig`). Immutable once made: one handle may be
 /// used by any number of threads at once. Free with `cyb_storage_config_free` after the last use.
+///
+/// fork(): memory and disk handles keep working in a forked child. An S3 handle made before the
+/// fork returns `CYB_RESULT_FORKED_PROCESS` from every operation in the child (freeing it there is
+/// safe); make a new one in the child.
 pub struct cyb_storage_config {
     _private: [u8; 0],
 }
@@ -114,7 +118,7 @@ pub struct cyb_s3_options {
 /// `cyb_storage_config_free`). Errors: `CYB_RESULT_NULL_PARAMETER` (a NULL pointer with a non-zero
 /// length, NULL `out_config`); `CYB_RESULT_INVALID_ARGUMENT` (bucket name breaks S3's rules, bad
 /// prefix, region or endpoint, invalid UTF-8, an empty access or secret key; messages never contain
-/// a secret); `CYB_RESULT_IO` (the store's runtime thread cannot start).
+/// a secret). Starts no thread and opens no descriptor.
 ///
 /// # Safety
 /// `bucket` is NULL or points to `bucket_len` readable bytes; `options` is NULL or points to a

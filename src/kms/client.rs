@@ -17,7 +17,7 @@ use crate::aws::{
 use crate::blob::{KmsBlob, Provider};
 use crate::error::{quoted_prefix, Error, ErrorKind, Result};
 use crate::index_name::IndexName;
-use crate::runtime::BlockingRuntime;
+use crate::runtime::SharedRuntime;
 
 /// How a [`KmsClient`] reaches AWS.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -41,11 +41,17 @@ pub struct KmsClientOptions {
     pub allow_insecure_http: bool,
 }
 
-/// A thread-safe KMS client: the registry of slots, one private tokio runtime, and AWS SDK
-/// clients built once per (region, role) and reused.
+/// A thread-safe KMS client: the registry of slots and AWS SDK clients built once per (region,
+/// role) and reused. It owns no threads or descriptors: calls run on the library's process-wide
+/// runtime, started by the first call that needs it.
 ///
 /// Cheap to clone (clones share everything); any number of threads may call it at once. The
 /// blocking methods may be called from any thread, including one inside a tokio runtime.
+///
+/// **fork.** In a child process forked after the client was created, every wrap and unwrap fails
+/// at once with `ForkedProcess` (the parent's runtime threads do not exist in the child); dropping
+/// the client there is safe and touches nothing of the parent's runtime. Create a new client in
+/// the child.
 #[derive(Clone)]
 pub struct KmsClient {
     inner: Arc<Inner>,
@@ -56,7 +62,10 @@ struct Inner {
     /// Bumped by every registry change (under the registry's write lock): resolvers drop their
     /// cached KEKs when it moves, so a key that is no longer trusted is not served from a cache.
     registry_generation: AtomicU64,
-    runtime: BlockingRuntime,
+    runtime: SharedRuntime,
+    /// Also held by `aws_kms` and `secrets_manager`; kept here so a drop in a forked child can leak
+    /// the SDK clients rather than run their destructors against the parent's runtime.
+    aws_clients: Arc<AwsClients>,
     registry: RwLock<Arc<Registry>>,
     aws_kms: AwsKmsProvider,
     secrets_manager: AeadProvider<SecretsManagerKey>,
@@ -70,8 +79,7 @@ impl KmsClient {
     /// (a well-formed host and port; no user info, query or fragment) — the `endpoint_url` option
     /// or, without it, any of `AWS_ENDPOINT_URL` / `_KMS` / `_SECRETS_MANAGER` / `_STS` (the
     /// message names it) — a plain `http://` endpoint off this machine without
-    /// [`KmsClientOptions::allow_insecure_http`], a zero timeout or zero attempts; `Io` if the
-    /// runtime's threads cannot start.
+    /// [`KmsClientOptions::allow_insecure_http`], a zero timeout or zero attempts.
     pub fn new(options: KmsClientOptions) -> Result<KmsClient> {
         KmsClient::with_registry(Registry::new(), options)
     }
@@ -110,10 +118,11 @@ impl KmsClient {
             inner: Arc::new(Inner {
                 allow_local_provider: options.allow_local_provider,
                 registry_generation: AtomicU64::new(0),
-                runtime: BlockingRuntime::new("cyborgdb-kms", 2)?,
+                runtime: SharedRuntime::new("KMS client"),
                 registry: RwLock::new(Arc::new(registry)),
                 aws_kms: AwsKmsProvider::new(Arc::clone(&clients)),
-                secrets_manager: AeadProvider(SecretsManagerKey::new(clients)),
+                secrets_manager: AeadProvider(SecretsManagerKey::new(Arc::clone(&clients))),
+                aws_clients: clients,
                 local: AeadProvider(LocalMasterKey),
             }),
         })
@@ -210,9 +219,10 @@ impl KmsClient {
     /// Returns the envelope — kms_name = the slot, the slot's provider / key_id / region as a
     /// snapshot, the wrapped KEK, version 1, created_at now — and the KEK. Nothing is stored.
     ///
-    /// Errors: `InvalidArgument` (index name), `UnknownSlot`, the provider's errors
-    /// (`KmsAccessDenied`, `KmsKeyNotFound`, `KmsKeyDisabled`, `KmsThrottled`, `KmsUnavailable`,
-    /// `KmsBadResponse`, `WrapKeySize`, `InvalidConfig`).
+    /// Errors: `InvalidArgument` (index name), `ForkedProcess` (client created before this process
+    /// was forked), `UnknownSlot`, the provider's errors (`KmsAccessDenied`, `KmsKeyNotFound`,
+    /// `KmsKeyDisabled`, `KmsThrottled`, `KmsUnavailable`, `KmsBadResponse`, `WrapKeySize`,
+    /// `InvalidConfig`), `Io` (the process-wide runtime cannot start).
     pub fn wrap_new_kek(&self, index_name: &str, slot_name: &str) -> Result<(KmsBlob, Kek)> {
         let kek = Kek::generate();
         let blob = self.wrap_kek(index_name, slot_name, &kek)?;
@@ -234,6 +244,7 @@ impl KmsClient {
         on_provider_call: impl FnOnce(),
     ) -> Result<KmsBlob> {
         let index = IndexName::new(index_name)?;
+        self.check_process(&index)?;
         let registry = self.registry();
         let slot = registry
             .require(slot_name)
@@ -266,9 +277,10 @@ impl KmsClient {
     /// old key there); credentials and role always come from the slot. Anything else is refused
     /// with `UntrustedKey` before any KMS call, with the registry line that would trust the key.
     ///
-    /// Errors: `InvalidArgument` (index name, envelope fields), `KekNotWrapped` (provider
-    /// `none`: the caller supplies the KEK), `UnknownSlot`, `UntrustedKey`, `DecryptFailed`
-    /// (wrong key, another index's envelope, damaged, not 32 bytes), and the provider errors of
+    /// Errors: `InvalidArgument` (index name, envelope fields), `ForkedProcess`, `KekNotWrapped`
+    /// (provider `none`: the caller supplies the KEK), `UnknownSlot`, `UntrustedKey`,
+    /// `DecryptFailed` (wrong key, another index's envelope, damaged, not 32 bytes), and the
+    /// provider errors of
     /// `wrap_new_kek`.
     pub fn unwrap_kek(&self, index_name: &str, blob: &KmsBlob) -> Result<Kek> {
         self.unwrap_kek_counted(index_name, blob, || ())
@@ -283,6 +295,7 @@ impl KmsClient {
         on_provider_call: impl FnOnce(),
     ) -> Result<Kek> {
         let index = IndexName::new(index_name)?;
+        self.check_process(&index)?;
         let provider = blob
             .validate()
             .map_err(|e| e.context(format_args!("index {index}: invalid KMS envelope")))?;
@@ -301,6 +314,16 @@ impl KmsClient {
         self.inner
             .runtime
             .run(provider.unwrap(key, &index, &blob.wrapped_kek))
+    }
+
+    /// `ForkedProcess` (naming `index`) in a child forked after this client was created — before
+    /// any lock a vanished parent thread might have held is taken.
+    fn check_process(&self, index: &IndexName) -> Result<()> {
+        self.inner
+            .runtime
+            .owner()
+            .check("KMS client")
+            .map_err(|e| e.context(format_args!("index {index}")))
     }
 
     fn provider(&self, provider: Provider, index: &IndexName) -> Result<&dyn KekProvider> {
@@ -341,6 +364,16 @@ pub(crate) fn trusted_key(index: &IndexName, blob: &KmsBlob, slot: &Slot) -> Res
             stored.previous_keys_line()
         ),
     ))
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if !self.runtime.in_owner_process() {
+            // A forked child: the SDK clients' destructors would reach into the parent's runtime
+            // (connection tasks, wakers) whose threads are gone. Leak them instead.
+            std::mem::forget(Arc::clone(&self.aws_clients));
+        }
+    }
 }
 
 impl std::fmt::Debug for KmsClient {

@@ -29,7 +29,12 @@ pub const MAX_WARM_UP_PARALLELISM: usize = 256;
 /// call any method at once; concurrent misses on one index make one provider call (single
 /// flight), misses on different indexes run in parallel. Only KEKs unwrapped by a provider are
 /// cached — never a caller-supplied (`none`) key. See [`crate::cache`] for keying, expiry and
-/// eviction.
+/// eviction. Owns no threads: the cache's sweeper is a task on the process-wide runtime.
+///
+/// **fork.** In a child forked after the resolver was created, resolve, create, re-wrap and drift
+/// fail at once with `ForkedProcess` (cached KEKs are not served there), the invalidation and purge
+/// methods do nothing and return 0 / `false`, and dropping it wipes its KEKs without touching the
+/// parent's runtime. Create a new client and resolver in the child.
 #[derive(Clone)]
 pub struct KekResolver {
     inner: Arc<Inner>,
@@ -47,7 +52,7 @@ impl KekResolver {
     /// A resolver over `client` (sharing its registry) with a cache configured by `options`.
     ///
     /// Errors: `InvalidConfig` (`max_entries` 0, `INDEX_KEK_CACHE_TTL_SECONDS` not a whole
-    /// number); `Io` if the cache's sweeper thread cannot start.
+    /// number).
     pub fn new(client: KmsClient, options: KekCacheOptions) -> Result<KekResolver> {
         Ok(KekResolver {
             inner: Arc::new(Inner {
@@ -80,7 +85,8 @@ impl KekResolver {
     /// `StorageUnavailable`, `StorageAccessDenied`), `KekNotWrapped` (provider `none`: the caller
     /// holds the KEK), and the unwrap's (`UnknownSlot`, `DecryptFailed`, `KmsAccessDenied`,
     /// `KmsKeyNotFound`, `KmsKeyDisabled`, `KmsThrottled`, `KmsUnavailable`, `KmsBadResponse`,
-    /// `WrapKeySize`). Errors are never cached.
+    /// `WrapKeySize`); `ForkedProcess` (resolver created before this process was forked). Errors
+    /// are never cached.
     pub fn resolve(&self, storage: &StorageConfig, index_name: &str) -> Result<Kek> {
         let mut bytes = zeroize::Zeroizing::new([0u8; Kek::LEN]);
         self.resolve_into(storage, index_name, &mut bytes)?;
@@ -124,6 +130,7 @@ impl KekResolver {
         index_name: &str,
         out: &mut [u8; Kek::LEN],
     ) -> Result<()> {
+        self.check_process()?;
         let inner = &*self.inner;
         let counters = inner.cache.counters();
         counters.miss();
@@ -193,7 +200,7 @@ impl KekResolver {
         self.inner.cache.invalidate_all()
     }
 
-    /// Drops expired entries now (the sweeper thread does it at expiry time on the system clock).
+    /// Drops expired entries now (the sweeper does it at expiry time on the system clock).
     /// Returns how many.
     pub fn purge_expired(&self) -> usize {
         self.inner.cache.purge_expired()
@@ -202,6 +209,11 @@ impl KekResolver {
     /// The cache's counters and current size.
     pub fn stats(&self) -> CacheStats {
         self.inner.cache.stats()
+    }
+
+    /// `ForkedProcess` in a child forked after this resolver was created.
+    fn check_process(&self) -> Result<()> {
+        self.inner.cache.owner().check("KEK resolver")
     }
 
     /// Creates the envelope of a new index, in one of the two documented modes, and returns the
@@ -216,7 +228,7 @@ impl KekResolver {
     /// Errors: `InvalidArgument` — `"index_key and kms_name are mutually exclusive"` if both are
     /// given, also if neither is, for a bad name, or an `index_key` that is not 32 bytes;
     /// `AlreadyExists` (the stored envelope is untouched); `UnknownSlot`; the wrap's provider
-    /// errors; the store's errors.
+    /// errors; the store's errors; `ForkedProcess`.
     pub fn create_index(
         &self,
         storage: &StorageConfig,
@@ -224,6 +236,7 @@ impl KekResolver {
         kms_name: Option<&str>,
         index_key: Option<&[u8]>,
     ) -> Result<Kek> {
+        self.check_process()?;
         let index = IndexName::new(index_name)?;
         match (kms_name, index_key) {
             (Some(_), Some(_)) => Err(Error::invalid_argument(

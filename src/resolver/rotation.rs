@@ -90,13 +90,14 @@ impl KekResolver {
     ///
     /// Errors: `InvalidArgument`, `NotFound`, `Corrupt` and the store's errors; `KekNotWrapped`
     /// (provider `none`: there is no wrapped KEK to re-wrap); `UnknownSlot`; the unwrap's and
-    /// wrap's provider errors; `Conflict`.
+    /// wrap's provider errors; `Conflict`; `ForkedProcess`.
     pub fn rewrap(
         &self,
         storage: &StorageConfig,
         index_name: &str,
         slot_name: &str,
     ) -> Result<KmsBlob> {
+        self.check_process()?;
         let index = IndexName::new(index_name)?;
         let (old, revision) = read_envelope(storage, &index)?;
         self.rewrap_read(storage, &index, &old, &revision, slot_name)
@@ -136,8 +137,9 @@ impl KekResolver {
     /// Changes to a slot's role_arn / external_id / role_session_name are not drift: they apply
     /// on the next unwrap. Entries come in index-name order.
     ///
-    /// Errors (of the whole call): the store's errors while listing envelopes.
+    /// Errors (of the whole call): `ForkedProcess`; the store's errors while listing envelopes.
     pub fn check_drift(&self, storage: &StorageConfig, rewrap: bool) -> Result<Vec<DriftEntry>> {
+        self.check_process()?;
         let names = list_index_kms(storage)?;
         let registry = self.client().registry();
         Ok(names

@@ -210,13 +210,17 @@ impl StorageConfig {
     /// racing creators on any number of machines have exactly one winner.
     ///
     /// No network I/O happens here: the S3 client is built by the first operation, within its
-    /// time bound. The store owns one runtime thread. Credentials are `options.credentials` if
+    /// time bound. The store owns no thread or descriptor: operations run on the library's
+    /// process-wide runtime. Credentials are `options.credentials` if
     /// given (and then only those), else the default AWS chain; see [`S3Options`] for the region
     /// and endpoint rules.
     ///
     /// Errors: `InvalidArgument` for a bucket name that breaks S3's rules, a bad prefix, region,
     /// endpoint, credentials (the message names the field, never its secret value) or a zero
-    /// timeout; `Io` if the runtime thread cannot start.
+    /// timeout.
+    ///
+    /// **fork.** In a child forked after this call, every operation on the store fails at once
+    /// with `ForkedProcess` (memory and disk stores keep working); make a new one in the child.
     pub fn s3(bucket: &str, options: S3Options) -> Result<Self> {
         let endpoint = options.endpoint.clone().unwrap_or_else(|| "AWS".to_owned());
         let store = S3Store::new(bucket, options)?;

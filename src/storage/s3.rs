@@ -46,7 +46,7 @@ use crate::aws::{
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{quoted_prefix, Error, ErrorKind, Result, Subject};
 use crate::index_name::IndexName;
-use crate::runtime::BlockingRuntime;
+use crate::runtime::SharedRuntime;
 use listing::{listing_deadline, Listing, Page, LISTING_DEADLINE_FACTOR};
 
 mod listing;
@@ -144,19 +144,22 @@ struct Settings {
     timeouts: AwsTimeouts,
 }
 
+/// One S3 store. Owns no threads or descriptors: operations run on the process-wide runtime and
+/// the process-wide HTTP client. In a child forked after it was created, every operation fails at
+/// once with `ForkedProcess`, and dropping it leaks its SDK client (see [`crate::runtime`]).
 pub(crate) struct S3Store {
     settings: Settings,
-    runtime: BlockingRuntime,
+    runtime: SharedRuntime,
     /// Built by the first operation that needs it; a failed build is retried by the next one.
     client: tokio::sync::OnceCell<Client>,
 }
 
 impl S3Store {
-    /// Validates `bucket` and `options` and starts the store's private runtime. No network I/O.
+    /// Validates `bucket` and `options`. Starts no thread and does no I/O.
     ///
     /// Errors: `InvalidArgument` naming the offending field (never echoing a credential);
     /// `InvalidConfig` naming the variable if, without an `endpoint`, `AWS_ENDPOINT_URL_S3` or
-    /// `AWS_ENDPOINT_URL` holds an unusable URL; `Io` if the runtime thread cannot start.
+    /// `AWS_ENDPOINT_URL` holds an unusable URL.
     pub(crate) fn new(bucket: &str, options: S3Options) -> Result<Self> {
         validate_bucket(bucket)?;
         let prefix = normalize_prefix(&options.prefix)?;
@@ -185,6 +188,7 @@ impl S3Store {
             }
         }
         Ok(S3Store {
+            runtime: SharedRuntime::new(format!("S3 store s3://{bucket}/{prefix}")),
             settings: Settings {
                 bucket: bucket.to_owned(),
                 prefix,
@@ -193,7 +197,6 @@ impl S3Store {
                 credentials,
                 timeouts: options.timeouts.clone(),
             },
-            runtime: BlockingRuntime::new("cyborgdb-kms-s3", 1)?,
             client: tokio::sync::OnceCell::new(),
         })
     }
@@ -292,7 +295,7 @@ impl S3Store {
         Ok(Client::from_conf(config))
     }
 
-    /// Runs one operation on the store's runtime.
+    /// Runs one operation on the process-wide runtime (`ForkedProcess` in a forked child).
     fn run<T: Send>(&self, operation: impl Future<Output = Result<T>> + Send) -> Result<T> {
         self.runtime.run(operation)
     }
@@ -546,6 +549,18 @@ enum PutFailure {
     /// 409 ConditionalRequestConflict: a concurrent write to the key was in flight.
     Conflict(Error),
     Other(Error),
+}
+
+impl Drop for S3Store {
+    fn drop(&mut self) {
+        if !self.runtime.in_owner_process() {
+            // A forked child: the SDK client's destructors would reach into the parent's runtime,
+            // whose threads are gone. Leak it instead.
+            if let Some(client) = self.client.get() {
+                std::mem::forget(client.clone());
+            }
+        }
+    }
 }
 
 impl super::EnvelopeBackend for S3Store {

@@ -198,6 +198,11 @@ impl FakeS3 {
     pub fn requests(&self) -> Vec<Request> {
         self.peer.requests()
     }
+
+    /// How many client connections are open right now (idle pooled ones included).
+    pub fn open_connections(&self) -> usize {
+        self.peer.open_connections()
+    }
 }
 
 /// Whether `request` is a ListObjectsV2 call.

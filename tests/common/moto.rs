@@ -83,6 +83,33 @@ impl Drop for Moto {
     }
 }
 
+/// A KMS client pointed at the shared moto server with one slot `name` (`provider`, `key_id`,
+/// region us-east-1, no role).
+pub fn client_with(
+    name: &str,
+    provider: cyborgdb_kms::Provider,
+    key_id: &str,
+) -> cyborgdb_kms::KmsClient {
+    let client = cyborgdb_kms::KmsClient::new(cyborgdb_kms::KmsClientOptions {
+        endpoint_url: Some(moto().endpoint.clone()),
+        ..cyborgdb_kms::KmsClientOptions::default()
+    })
+    .unwrap();
+    client
+        .add_slot(
+            name,
+            cyborgdb_kms::Slot {
+                provider,
+                key_id: key_id.to_owned(),
+                region: "us-east-1".into(),
+                assume_role: None,
+                previous_keys: Vec::new(),
+            },
+        )
+        .unwrap();
+    client
+}
+
 /// A runtime for the tests' own SDK calls.
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
