@@ -125,12 +125,23 @@ struct ProcessRuntime {
 /// `Box::into_raw` and are never freed (a forked child leaks its parent's).
 static PROCESS_RUNTIME: AtomicPtr<ProcessRuntime> = AtomicPtr::new(std::ptr::null_mut());
 
+/// Makes this thread (a runtime worker or blocking thread) send its `tracing` events nowhere,
+/// whatever subscriber the host installed. At TRACE level the AWS SDK logs raw HTTP responses
+/// and errors — `Decrypt` plaintexts, Secrets Manager values, requests echoed by a peer — so its
+/// events must never reach a host's logs. [`SharedRuntime::run`] does the same for the calling
+/// thread while it drives a call. (The library logs nothing itself.)
+fn silence_sdk_logging_on_this_thread() {
+    // The guard restores the previous default when dropped; this thread keeps "none" for life.
+    std::mem::forget(tracing::dispatcher::set_default(&tracing::Dispatch::none()));
+}
+
 impl ProcessRuntime {
     fn start() -> Result<ProcessRuntime> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(WORKER_THREADS)
             .max_blocking_threads(MAX_BLOCKING_THREADS)
             .thread_name("cyborgdb-kms")
+            .on_thread_start(silence_sdk_logging_on_this_thread)
             .enable_all()
             .build()
             .map_err(|e| {
@@ -236,12 +247,17 @@ impl SharedRuntime {
     pub(crate) fn run<T: Send>(&self, future: impl Future<Output = Result<T>> + Send) -> Result<T> {
         self.owner.check(&self.object)?;
         let runtime = &ProcessRuntime::get()?.runtime;
+        let block_on = |future| {
+            tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+                runtime.block_on(future)
+            })
+        };
         if tokio::runtime::Handle::try_current().is_err() {
-            return runtime.block_on(future);
+            return block_on(future);
         }
         std::thread::scope(|scope| {
             scope
-                .spawn(|| runtime.block_on(future))
+                .spawn(|| block_on(future))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })

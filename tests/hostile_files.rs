@@ -23,8 +23,7 @@ use cyborgdb_kms::ffi::{
     cyb_kms_client_load_registry_file, cyb_kms_client_new, cyb_last_error_message, cyb_result,
     cyb_storage_config, cyb_storage_config_free, cyb_storage_config_new_disk,
 };
-/// The documented largest registry file (1 MiB).
-const MAX_REGISTRY_FILE_LEN: usize = 1 << 20;
+use cyborgdb_kms::kms::registry::MAX_REGISTRY_YAML_LEN;
 use cyborgdb_kms::{
     create_index_kms, delete_index_kms, get_index_kms, list_index_kms, push_index_kms, ErrorKind,
     KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, Provider, Registry, Slot,
@@ -212,7 +211,7 @@ fn a_fifo_or_an_oversized_file_as_registry_is_invalid_config_at_once() {
     let padded = dir.path().join("padded.yaml");
     let mut yaml = b"kms:\n  registry:\n    prod:\n      provider: aws-kms\n      key_id: alias/prod\n      region: us-east-1\n".to_vec();
     yaml.push(b'#');
-    yaml.resize(MAX_REGISTRY_FILE_LEN + 1, b'x');
+    yaml.resize(MAX_REGISTRY_YAML_LEN + 1, b'x');
     fs::write(&padded, &yaml).unwrap();
     let err = Registry::from_yaml_file(&padded).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidConfig, "{err:?}");
@@ -223,7 +222,7 @@ fn a_fifo_or_an_oversized_file_as_registry_is_invalid_config_at_once() {
         err.message()
     );
     // At the limit it loads.
-    yaml.truncate(MAX_REGISTRY_FILE_LEN);
+    yaml.truncate(MAX_REGISTRY_YAML_LEN);
     fs::write(&padded, &yaml).unwrap();
     assert_eq!(Registry::from_yaml_file(&padded).unwrap().len(), 1);
 }
