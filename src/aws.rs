@@ -14,6 +14,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::endpoint::error::ResolveEndpointError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
@@ -272,7 +273,87 @@ pub(crate) async fn load_sdk_config(
     if let Some(credentials) = credentials {
         loader = loader.credentials_provider(credentials);
     }
+    loader = loader.profile_files(profile_files()?);
+    check_web_identity_token_file()?;
     Ok(loader.load().await)
+}
+
+/// Most bytes read of the shared config or credentials file.
+const MAX_PROFILE_FILE_BYTES: usize = 1024 * 1024;
+
+/// The shared AWS config and credentials files (`AWS_CONFIG_FILE`, `AWS_SHARED_CREDENTIALS_FILE`,
+/// else `~/.aws/config` and `~/.aws/credentials`), read here — without blocking, regular files
+/// only, at most 1 MiB each — and handed to the SDK as contents, so a FIFO, a device or a huge
+/// file named there cannot hang or balloon the process (the SDK would read them whole, with no
+/// timeout). A missing file counts as empty, as in the SDK; so does `/dev/null`.
+///
+/// Errors (naming the variable or file): not a regular file, too large, unreadable, not UTF-8.
+fn profile_files() -> std::result::Result<EnvConfigFiles, String> {
+    let mut files = EnvConfigFiles::builder();
+    for (kind, variable, default) in [
+        (EnvConfigFileKind::Config, "AWS_CONFIG_FILE", ".aws/config"),
+        (
+            EnvConfigFileKind::Credentials,
+            "AWS_SHARED_CREDENTIALS_FILE",
+            ".aws/credentials",
+        ),
+    ] {
+        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+        let (path, named_by) = match std::env::var_os(variable) {
+            Some(value) => {
+                let value = std::path::PathBuf::from(value);
+                let expanded = match (value.strip_prefix("~"), &home) {
+                    (Ok(rest), Some(home)) => home.join(rest),
+                    _ => value,
+                };
+                (expanded, format!("{variable} "))
+            }
+            None => match &home {
+                Some(home) => (home.join(default), String::new()),
+                None => continue,
+            },
+        };
+        if path.as_os_str() == "/dev/null" {
+            continue;
+        }
+        let contents = match crate::fs_bounded::read_secret_bounded(
+            &path,
+            MAX_PROFILE_FILE_BYTES,
+            crate::fs_bounded::Symlinks::Follow,
+        ) {
+            Ok(bytes) => bytes,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => {
+                return Err(format!(
+                    "cannot {} the AWS {named_by}file {path:?}: {e}",
+                    e.action()
+                ))
+            }
+        };
+        let text = std::str::from_utf8(&contents)
+            .map_err(|_| format!("the AWS {named_by}file {path:?} is not valid UTF-8"))?;
+        files = files.with_contents(kind, text);
+    }
+    // The builder needs at least one source; an empty config file changes nothing.
+    Ok(files.with_contents(EnvConfigFileKind::Config, "").build())
+}
+
+/// `AWS_WEB_IDENTITY_TOKEN_FILE`, if set, must name a regular file (the SDK reads it whole, with
+/// no timeout, whenever it fetches credentials: a FIFO would hang it). Checked each time SDK
+/// clients are built. Errors name the variable.
+fn check_web_identity_token_file() -> std::result::Result<(), String> {
+    let Some(path) = std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE") else {
+        return Ok(());
+    };
+    let path = std::path::PathBuf::from(path);
+    match crate::fs_bounded::open_regular(&path, crate::fs_bounded::Symlinks::Follow) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_not_found() => Ok(()),
+        Err(e) => Err(format!(
+            "cannot {} AWS_WEB_IDENTITY_TOKEN_FILE {path:?}: {e}",
+            e.action()
+        )),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -774,3 +774,108 @@ fn plain_http_to_another_host_is_refused_unless_allowed() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Files the SDK reads (named by the environment) are read with bounds
+
+/// Run by [`aws_files_that_are_not_regular_files_fail_at_once`] with one variable pointing at a
+/// hostile file: the first call builds the SDK clients, which reads the named files.
+#[test]
+#[ignore = "run by aws_files_that_are_not_regular_files_fail_at_once"]
+fn child_wrap_with_hostile_aws_files() {
+    let client = kms_client(Some("http://127.0.0.1:9"), fast_timeouts(1));
+    print_result(client.wrap_kek("orders", "kms", &known_kek()));
+    let store = StorageConfig::s3(
+        "bucket",
+        s3_options(Some("http://127.0.0.1:9"), fast_timeouts(1)),
+    )
+    .unwrap();
+    print_result(get_index_kms(&store, "idx"));
+}
+
+/// [`run_child`] with a hang guard: `None` if the child did not finish within 30 s (then killed).
+fn run_child_guarded(name: &str, env: &[(&str, &str)]) -> Option<String> {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    command.envs(env.iter().copied());
+    command.stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut text);
+        let _ = done.send(text);
+    });
+    match finished.recv_timeout(Duration::from_secs(30)) {
+        Ok(text) => {
+            child.wait().unwrap();
+            Some(text)
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            None
+        }
+    }
+}
+
+#[test]
+fn aws_files_that_are_not_regular_files_fail_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let huge = dir.path().join("huge");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(2 << 30)
+        .unwrap();
+    let fifo = fifo.to_str().unwrap();
+    let huge = huge.to_str().unwrap();
+    let cases = [
+        ("AWS_CONFIG_FILE", fifo, "it is a FIFO, not a regular file"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            fifo,
+            "it is a FIFO, not a regular file",
+        ),
+        (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            fifo,
+            "it is a FIFO, not a regular file",
+        ),
+        ("AWS_CONFIG_FILE", huge, "more than the 1048576 accepted"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/dev/zero",
+            "not a regular file",
+        ),
+    ];
+    for (variable, path, phrase) in cases {
+        let stdout = run_child_guarded("child_wrap_with_hostile_aws_files", &[(variable, path)])
+            .unwrap_or_else(|| panic!("{variable}={path}: the call hung"));
+        // Both the KMS call and the S3 call report it, naming the variable.
+        let messages: Vec<&str> = stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix("CHILD_MESSAGE "))
+            .collect();
+        let kinds: Vec<&str> = stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix("CHILD_KIND "))
+            .collect();
+        assert_eq!(kinds, ["InvalidConfig", "InvalidConfig"], "{stdout}");
+        for message in messages {
+            assert!(
+                message.contains(variable) && message.contains(phrase),
+                "{variable}={path}: {message}"
+            );
+        }
+    }
+}
