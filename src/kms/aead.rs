@@ -31,8 +31,9 @@ const TAG_LEN: usize = 16;
 /// Bytes of stack that [`wrap`] and [`unwrap`] zero below their own frame once the cipher work
 /// is done. The AES key schedule, whose first two round keys are the wrap key itself, is built
 /// and moved by value inside the `aes` / `aes-gcm` crates and spilled by the AES-NI code, leaving
-/// copies in their dead frames: the deepest lies about 20 KiB below [`unwrap`]'s frame in a debug
-/// build (`tests/stack_residue.rs`); this leaves a wide margin.
+/// copies in their dead frames: in a debug build the deepest lies 16 to 20 KiB below the frame of
+/// [`wrap`] / [`unwrap`] (`tests/stack_residue.rs`: a 16 KiB wipe left copies, 20 KiB none);
+/// 32 KiB leaves a margin.
 pub(crate) const AEAD_STACK_WIPE_BYTES: usize = 32 * 1024;
 
 /// A 32-byte AES-256-GCM wrap key (the `aws` provider's Secrets Manager value, the `local`
