@@ -16,7 +16,7 @@
 use aes_gcm::aead::rand_core::RngCore;
 use aes_gcm::aead::{Aead, KeyInit, OsRng, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::{zeroize_stack, Zeroize, Zeroizing};
 
 use super::kek::Kek;
 use crate::error::{Error, ErrorKind, Result};
@@ -27,6 +27,20 @@ pub const FORMAT_V1: u8 = 1;
 pub const WRAPPED_LEN_V1: usize = 1 + NONCE_LEN + Kek::LEN + TAG_LEN;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
+
+/// Bytes of stack that [`wrap`] and [`unwrap`] zero below their own frame once the cipher work
+/// is done. The AES key schedule, whose first two round keys are the wrap key itself, is built
+/// and moved by value inside the `aes` / `aes-gcm` crates and spilled by the AES-NI code, leaving
+/// copies in their dead frames: in a debug build the deepest lies 16 to 20 KiB below the frame of
+/// [`wrap`] / [`unwrap`] (`tests/stack_residue.rs`: a 16 KiB wipe left copies, 20 KiB none), so
+/// 32 KiB there. In an optimized build wrap + unwrap with an 8 KiB wipe stay within 16 KiB of
+/// the caller and leave no copy (the same test, `--release`); 8 KiB costs about 75 ns, 32 KiB
+/// about 290 ns, against a ~0.5 µs unwrap (BENCHMARKS.md).
+pub(crate) const AEAD_STACK_WIPE_BYTES: usize = if cfg!(debug_assertions) {
+    32 * 1024
+} else {
+    8 * 1024
+};
 
 /// A 32-byte AES-256-GCM wrap key (the `aws` provider's Secrets Manager value, the `local`
 /// master key), wiped on drop; `Debug`-free by design.
@@ -58,18 +72,38 @@ impl WrapKey {
         key
     }
 
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0[..]))
+    /// AES-256-GCM keyed with this key, built on the heap and used there by reference only; its
+    /// key schedule is wiped when the box drops (the `aes` crate's `zeroize` feature). The
+    /// temporaries of the construction stay in this function's (and its callees') dead frames:
+    /// it is never inlined, so that the stack wipe of [`wrap`] and [`unwrap`] covers them.
+    #[inline(never)]
+    fn boxed_cipher(&self) -> Box<Aes256Gcm> {
+        let mut cipher = Box::<Aes256Gcm>::new_uninit();
+        cipher.write(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0[..])));
+        // SAFETY: initialized by the `write` above.
+        unsafe { cipher.assume_init() }
     }
 }
 
 /// Wraps `kek` under `key` with `associated_data` (see [`crate::kms::binding`]), in format
 /// version 1, with a fresh random nonce.
+///
+/// Before returning it zeroes [`AEAD_STACK_WIPE_BYTES`] of stack below its frame, so no copy of
+/// the wrap key or of its key schedule stays behind on the calling thread's stack.
 pub fn wrap(key: &WrapKey, associated_data: &[u8], kek: &Kek) -> Vec<u8> {
+    let wrapped = wrap_on_deeper_frames(key, associated_data, kek);
+    zeroize_stack::<AEAD_STACK_WIPE_BYTES>();
+    wrapped
+}
+
+/// [`wrap`] minus the stack wipe; never inlined, so that everything it leaves on the stack lies
+/// below the frame of [`wrap`], where the wipe reaches.
+#[inline(never)]
+fn wrap_on_deeper_frames(key: &WrapKey, associated_data: &[u8], kek: &Kek) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
     let sealed = key
-        .cipher()
+        .boxed_cipher()
         .encrypt(
             Nonce::from_slice(&nonce),
             Payload {
@@ -89,7 +123,17 @@ pub fn wrap(key: &WrapKey, associated_data: &[u8], kek: &Kek) -> Vec<u8> {
 ///
 /// Errors: `DecryptFailed` for a wrong length or version, or when authentication fails (wrong
 /// key, another index's envelope, damaged bytes). The plaintext never leaves on failure.
+///
+/// Wipes the stack below its frame as [`wrap`] does, whatever the outcome.
 pub fn unwrap(key: &WrapKey, associated_data: &[u8], wrapped: &[u8]) -> Result<Kek> {
+    let kek = unwrap_on_deeper_frames(key, associated_data, wrapped);
+    zeroize_stack::<AEAD_STACK_WIPE_BYTES>();
+    kek
+}
+
+/// [`unwrap`] minus the stack wipe (see [`wrap_on_deeper_frames`]).
+#[inline(never)]
+fn unwrap_on_deeper_frames(key: &WrapKey, associated_data: &[u8], wrapped: &[u8]) -> Result<Kek> {
     if wrapped.len() != WRAPPED_LEN_V1 || wrapped[0] != FORMAT_V1 {
         return Err(Error::new(
             ErrorKind::DecryptFailed,
@@ -102,7 +146,7 @@ pub fn unwrap(key: &WrapKey, associated_data: &[u8], wrapped: &[u8]) -> Result<K
     }
     let (nonce, sealed) = wrapped[1..].split_at(NONCE_LEN);
     let plaintext = Zeroizing::new(
-        key.cipher()
+        key.boxed_cipher()
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {

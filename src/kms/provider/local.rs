@@ -57,9 +57,9 @@ fn master_key(key_id: &str, index: &IndexName) -> Result<WrapKey> {
             )
         })?);
         let source = format!("local master key variable {variable} (64 hex characters)");
-        let decoded = decode_hex(text.trim());
+        let decoded = decode_hex(text.trim()).unwrap_or_default();
         text.zeroize();
-        return WrapKey::from_vec(decoded.unwrap_or_default(), &source);
+        return WrapKey::from_slice(&decoded, &source);
     }
     Err(Error::new(
         ErrorKind::InvalidConfig,
@@ -67,14 +67,20 @@ fn master_key(key_id: &str, index: &IndexName) -> Result<WrapKey> {
     ))
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
+/// The bytes that `text` spells in hexadecimal digits (either case, nothing else: no sign, no
+/// prefix), or `None`. The buffer is allocated once at its final size, so no partial copy is left
+/// behind by growth, and is wiped on drop.
+fn decode_hex(text: &str) -> Option<Zeroizing<Vec<u8>>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    let digit = |byte: u8| char::from(byte).to_digit(16);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(text.len() / 2));
+    for pair in text.as_bytes().chunks_exact(2) {
+        let value = digit(pair[0])? << 4 | digit(pair[1])?;
+        bytes.push(u8::try_from(value).ok()?);
+    }
+    Some(bytes)
 }
 
 impl WrapKeySource for LocalMasterKey {
@@ -95,9 +101,12 @@ mod tests {
 
     #[test]
     fn hex_decoding() {
-        assert_eq!(decode_hex("00ff10"), Some(vec![0, 255, 16]));
-        assert_eq!(decode_hex("0"), None);
-        assert_eq!(decode_hex("zz"), None);
-        assert_eq!(decode_hex("é0"), None);
+        let decoded = |text| decode_hex(text).map(|bytes| bytes.to_vec());
+        assert_eq!(decoded("00ff10"), Some(vec![0, 255, 16]));
+        assert_eq!(decoded("ABcd"), Some(vec![0xab, 0xcd]));
+        assert_eq!(decoded(""), Some(vec![]));
+        for bad in ["0", "zz", "é0", "+f", "-1", "0x"] {
+            assert_eq!(decoded(bad), None, "{bad:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 use super::{BoxFuture, WrapKeySource};
 use crate::blob::Provider;
@@ -37,11 +37,12 @@ impl SecretsManagerKey {
             .await
             .map_err(|e| provider_error(index, operation, key, &e))?;
         let source = format!("secret {:?}", key.key_id);
-        let key = match (output.secret_binary, output.secret_string) {
+        // Both values are taken over and wiped when dropped, in every branch.
+        let text = output.secret_string.map(Zeroizing::new);
+        let key = match (output.secret_binary, text.as_deref()) {
             (Some(binary), _) => WrapKey::from_vec(binary.into_inner(), &source),
-            (None, Some(mut text)) => {
+            (None, Some(text)) => {
                 let decoded = aws_smithy_types::base64::decode(text.trim()).unwrap_or_default();
-                text.zeroize();
                 WrapKey::from_vec(decoded, &format!("{source} (SecretString, base64)"))
             }
             (None, None) => WrapKey::from_vec(Vec::new(), &source),
