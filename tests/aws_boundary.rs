@@ -163,9 +163,8 @@ fn s3_options(endpoint: Option<&str>, timeouts: AwsTimeouts) -> S3Options {
     }
 }
 
-/// Runs this test binary's `#[ignore]`d test `name` alone, with `env` set and `AWS_ENDPOINT_URL`
-/// removed if `remove_global_endpoint`; returns its stdout (asserting it succeeded).
-fn run_child(name: &str, env: &[(&str, &str)], remove_global_endpoint: bool) -> String {
+/// The command that runs this test binary's `#[ignore]`d test `name` alone, with `env` set.
+fn child_command(name: &str, env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command.args([
         "--exact",
@@ -174,9 +173,14 @@ fn run_child(name: &str, env: &[(&str, &str)], remove_global_endpoint: bool) -> 
         "--nocapture",
         "--test-threads=1",
     ]);
-    for (key, value) in env {
-        command.env(key, value);
-    }
+    command.envs(env.iter().copied());
+    command
+}
+
+/// Runs this test binary's `#[ignore]`d test `name` alone, with `env` set and `AWS_ENDPOINT_URL`
+/// removed if `remove_global_endpoint`; returns its stdout (asserting it succeeded).
+fn run_child(name: &str, env: &[(&str, &str)], remove_global_endpoint: bool) -> String {
+    let mut command = child_command(name, env);
     if remove_global_endpoint {
         command.env_remove("AWS_ENDPOINT_URL");
     }
@@ -795,15 +799,7 @@ fn child_wrap_with_hostile_aws_files() {
 
 /// [`run_child`] with a hang guard: `None` if the child did not finish within 30 s (then killed).
 fn run_child_guarded(name: &str, env: &[(&str, &str)]) -> Option<String> {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command.args([
-        "--exact",
-        name,
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    command.envs(env.iter().copied());
+    let mut command = child_command(name, env);
     command.stdout(std::process::Stdio::piped());
     let mut child = command.spawn().unwrap();
     let mut stdout = child.stdout.take().unwrap();

@@ -23,6 +23,9 @@ use cyborgdb_kms::{
 };
 
 const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+/// The BYOK slot's key, in the customer's account.
+const CUSTOMER_KEY_ARN: &str =
+    "arn:aws:kms:us-east-1:111122223333:key/0badc0de-12ab-34cd-56ef-1234567890ab";
 
 /// The KEK the tests wrap (distinct bytes, so any 18-byte window is recognisable).
 const KEK: [u8; 32] = [
@@ -107,6 +110,15 @@ fn said<T: std::fmt::Debug>(origin: &str, result: cyborgdb_kms::Result<T>) -> cy
     record(origin, err.to_string());
     record(origin, format!("{err:?}"));
     err
+}
+
+/// Records the error's `Display` and `Debug` if `result` is one (some hostile answers may still
+/// let a call succeed, e.g. a wrap whose key fetch is fine).
+fn said_if_failed<T>(origin: &str, result: cyborgdb_kms::Result<T>) {
+    if let Err(err) = result {
+        record(origin, err.to_string());
+        record(origin, format!("{err:?}"));
+    }
 }
 
 /// A `tracing` subscriber that keeps every event and span field at every level.
@@ -212,16 +224,22 @@ fn client(endpoint: &str) -> KmsClient {
         session_name: None,
     };
     client
-        .add_slot(
-            "byok",
-            slot(
-                Provider::AwsKms,
-                "arn:aws:kms:us-east-1:111122223333:key/0badc0de-12ab-34cd-56ef-1234567890ab",
-                Some(role),
-            ),
-        )
+        .add_slot("byok", slot(Provider::AwsKms, CUSTOMER_KEY_ARN, Some(role)))
         .unwrap();
     client
+}
+
+/// An envelope of slot `kms_name` with `provider`, `key_id` and `wrapped_kek`.
+fn envelope(kms_name: &str, provider: &str, key_id: &str, wrapped_kek: Vec<u8>) -> KmsBlob {
+    KmsBlob {
+        kms_name: kms_name.into(),
+        provider: provider.into(),
+        key_id: key_id.into(),
+        region: "us-east-1".into(),
+        wrapped_kek,
+        version: 1,
+        created_at: 0,
+    }
 }
 
 fn kek() -> Kek {
@@ -354,15 +372,7 @@ fn kms_scenarios() {
         said(name, client.wrap_kek("orders", "kms", &kek()));
         said(name, client.wrap_kek("orders", "sm", &kek()));
         // And the same peer as the unwrap side.
-        let blob = KmsBlob {
-            kms_name: "kms".into(),
-            provider: "aws-kms".into(),
-            key_id: KEY_ARN.into(),
-            region: "us-east-1".into(),
-            wrapped_kek: KEK.to_vec(),
-            version: 1,
-            created_at: 0,
-        };
+        let blob = envelope("kms", "aws-kms", KEY_ARN, KEK.to_vec());
         said(name, client.unwrap_kek("orders", &blob));
     }
 
@@ -410,48 +420,16 @@ fn kms_scenarios() {
     for (name, reply) in wrong {
         let peer = FaultPeer::start(move |_| reply.clone());
         let client = client(peer.endpoint());
-        let kms_blob = KmsBlob {
-            kms_name: "kms".into(),
-            provider: "aws-kms".into(),
-            key_id: KEY_ARN.into(),
-            region: "us-east-1".into(),
-            wrapped_kek: vec![1; 64],
-            version: 1,
-            created_at: 0,
-        };
-        let _ = client.unwrap_kek("orders", &kms_blob).map_err(|e| {
-            record(name, e.to_string());
-            record(name, format!("{e:?}"));
-        });
-        let sm_blob = KmsBlob {
-            kms_name: "sm".into(),
-            provider: "aws".into(),
-            key_id: "customers/acme/kek".into(),
-            wrapped_kek: vec![1; 61],
-            ..kms_blob
-        };
-        let _ = client.unwrap_kek("orders", &sm_blob).map_err(|e| {
-            record(name, e.to_string());
-            record(name, format!("{e:?}"));
-        });
-        let _ = client.wrap_kek("orders", "sm", &kek()).map_err(|e| {
-            record(name, e.to_string());
-            record(name, format!("{e:?}"));
-        });
+        let kms_blob = envelope("kms", "aws-kms", KEY_ARN, vec![1; 64]);
+        said_if_failed(name, client.unwrap_kek("orders", &kms_blob));
+        let sm_blob = envelope("sm", "aws", "customers/acme/kek", vec![1; 61]);
+        said_if_failed(name, client.unwrap_kek("orders", &sm_blob));
+        said_if_failed(name, client.wrap_kek("orders", "sm", &kek()));
     }
 
     // BYOK: STS echoes the AssumeRole form (ExternalId included) in its error; or grants the role
     // and KMS echoes the signed request (session token header included).
-    let byok_blob = KmsBlob {
-        kms_name: "byok".into(),
-        provider: "aws-kms".into(),
-        key_id: "arn:aws:kms:us-east-1:111122223333:key/0badc0de-12ab-34cd-56ef-1234567890ab"
-            .into(),
-        region: "us-east-1".into(),
-        wrapped_kek: vec![1; 64],
-        version: 1,
-        created_at: 0,
-    };
+    let byok_blob = envelope("byok", "aws-kms", CUSTOMER_KEY_ARN, vec![1; 64]);
     for status in [400u16, 403, 500] {
         let peer = FaultPeer::start(move |request: &Request| {
             let text = xml_escape(&echo(request));
@@ -514,15 +492,7 @@ fn s3_scenarios() {
         .unwrap();
         record("S3 store Debug", format!("{store:?}"));
         said("S3 get echoing", get_index_kms(&store, "orders"));
-        let blob = KmsBlob {
-            kms_name: "kms".into(),
-            provider: "aws-kms".into(),
-            key_id: KEY_ARN.into(),
-            region: "us-east-1".into(),
-            wrapped_kek: KEK.to_vec(),
-            version: 1,
-            created_at: 0,
-        };
+        let blob = envelope("kms", "aws-kms", KEY_ARN, KEK.to_vec());
         said(
             "S3 create echoing",
             cyborgdb_kms::create_index_kms(&store, "orders", &blob),
@@ -582,10 +552,7 @@ fn registry_scenarios() {
         format!("kms:\n  registry:\n    a: {{provider: aws, key_id: k, region: r, role_arn: x, external_id: {EXTERNAL_ID}\n"),
     ];
     for yaml in &yamls {
-        let _ = Registry::from_yaml_str(yaml).map_err(|e| {
-            record("registry YAML", e.to_string());
-            record("registry YAML", format!("{e:?}"));
-        });
+        said_if_failed("registry YAML", Registry::from_yaml_str(yaml));
     }
     // A valid registry: its Debug and summary show no ExternalId.
     let registry = Registry::from_yaml_str(&format!(
