@@ -307,3 +307,48 @@ fn one_key_reached_through_two_roles_is_refused_at_configuration() {
         "KMS slot \"vendor\": previous_keys[0].region is required"
     );
 }
+
+/// The documented rotation (seed 002): the operator changes key_id in the YAML while the old key
+/// stays reachable. Old envelopes are refused with the one line that trusts the old key; pasted
+/// into the slot, they resolve again; after the drift repair the line can go.
+#[test]
+fn the_documented_rotation_flow_takes_one_yaml_line() {
+    let moto = moto();
+    let old_key = moto.create_kms_key(REGION);
+    let new_key = moto.create_kms_key(REGION);
+    let yaml = |key: &str, extra: &str| {
+        format!(
+            "kms:\n  registry:\n    vendor-default:\n      provider: aws-kms\n      \
+             key_id: {key}\n      region: {REGION}\n{extra}"
+        )
+    };
+    let service = client(&moto.endpoint, false);
+    service.load_registry_yaml(&yaml(&old_key, "")).unwrap();
+    let r = resolver(&service);
+    let store = StorageConfig::memory();
+    let kek = r
+        .create_index(&store, "orders", Some("vendor-default"), None)
+        .unwrap();
+
+    service.load_registry_yaml(&yaml(&new_key, "")).unwrap();
+    let err = r.resolve(&store, "orders").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UntrustedKey, "{err:?}");
+    let (_, line) = err
+        .message()
+        .split_once("adding this line to the slot: ")
+        .unwrap_or_else(|| panic!("{err:?}"));
+    assert!(
+        line.starts_with("previous_keys: [{provider: aws-kms"),
+        "{line}"
+    );
+    service
+        .load_registry_yaml(&yaml(&new_key, &format!("      {line}\n")))
+        .unwrap();
+    assert_eq!(r.resolve(&store, "orders").unwrap(), kek);
+    let report = r.check_drift(&store, true).unwrap();
+    assert_eq!(report[0].status, DriftStatus::Rewrapped, "{report:?}");
+    assert_eq!(get_index_kms(&store, "orders").unwrap().key_id, new_key);
+
+    service.load_registry_yaml(&yaml(&new_key, "")).unwrap();
+    assert_eq!(r.resolve(&store, "orders").unwrap(), kek);
+}
