@@ -18,6 +18,9 @@ mod codec;
 mod envelope;
 pub mod error;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod index_name;
 pub mod kms;
 pub mod resolver;
