@@ -12,7 +12,7 @@
 //! Invariants (every input): no panic; every error is `InvalidConfig` with a short message; run
 //! with `-rss_limit_mb=512 -malloc_limit_mb=512` so an expansion bomb is a finding.
 //! Structured inputs also: a loaded field is exactly its text as written with each reference
-//! replaced by its variable's value (or default); loaded slot names carry no control character;
+//! replaced by its variable's value (or default); loaded slot names carry no control or bidi-control character;
 //! no message contains the ExternalId or the secret variable it came from (issue #10, findings
 //! 3, 8, 9). `CYB_FUZZ_ALLOW_KNOWN_FINDINGS=1` skips those three checks and inputs with YAML
 //! aliases, to fuzz code from before their fix for other bugs.
@@ -281,6 +281,12 @@ impl Writer {
     }
 }
 
+/// A control character (Cc), or a bidirectional-text control that reorders how a log line reads.
+fn is_control_or_bidi(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn check_document(doc: &Document) {
     let mut w = Writer {
         yaml: String::new(),
@@ -359,7 +365,7 @@ fn check_document(doc: &Document) {
     }
     for name in registry.names() {
         assert!(
-            !name.chars().any(char::is_control),
+            !name.chars().any(is_control_or_bidi),
             "slot name {name:?} loaded\n{yaml}"
         );
     }
