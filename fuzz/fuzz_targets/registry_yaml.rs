@@ -254,7 +254,15 @@ struct Expected {
     provider: Option<Provider>,
     key_id: Option<String>,
     region: Option<String>,
-    role: Option<(Option<String>, Option<String>, Option<Option<String>>)>,
+    role: Option<ExpectedRole>,
+}
+
+/// What a slot's role fields must load as (`None`: that field cannot load).
+struct ExpectedRole {
+    role_arn: Option<String>,
+    external_id: Option<String>,
+    /// `None`: not written.
+    session_name: Option<Option<String>>,
 }
 
 /// The document being written, and the texts that may or may not appear in messages.
@@ -338,7 +346,11 @@ fn check_document(doc: &Document) {
                 .session_name
                 .as_ref()
                 .map(|v| w.field("role_session_name", v, false));
-            (arn, external_id, session)
+            ExpectedRole {
+                role_arn: arn,
+                external_id,
+                session_name: session,
+            }
         });
         expected.push(Expected {
             name,
@@ -390,18 +402,18 @@ fn check_document(doc: &Document) {
             want.region.as_ref(),
             "region rewritten\n{yaml}"
         );
-        if let (Some(role), Some((arn, external_id, session))) = (&slot.assume_role, &want.role) {
+        if let (Some(role), Some(want_role)) = (&slot.assume_role, &want.role) {
             assert_eq!(
                 Some(&role.role_arn),
-                arn.as_ref(),
+                want_role.role_arn.as_ref(),
                 "role_arn rewritten\n{yaml}"
             );
             assert_eq!(
                 Some(&role.external_id),
-                external_id.as_ref(),
+                want_role.external_id.as_ref(),
                 "external_id rewritten"
             );
-            if let (Some(got), Some(Some(want))) = (&role.session_name, session) {
+            if let (Some(got), Some(Some(want))) = (&role.session_name, &want_role.session_name) {
                 assert_eq!(got, want, "role_session_name rewritten\n{yaml}");
             }
         }
