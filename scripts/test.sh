@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, the C header drift check, then CTest (all C++
-# tests plus `cargo test`), then the C++ tests again under ASan+UBSan. Installs what is missing.
+# tests plus `cargo test`), then the C++ tests again under ASan+UBSan, then a short run of every
+# fuzz target (scripts/fuzz.sh smoke). Installs what is missing.
 # Usage: scripts/test.sh        (CI runs exactly this through .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,5 +55,8 @@ step "CTest under ASan+UBSan: C++ tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCYB_SANITIZE=ON -DCYB_CARGO_TEST=OFF >/dev/null
 cmake --build build-asan -j"$(nproc)"
 (cd build-asan && ctest --output-on-failure -j"$(nproc)")
+
+step "fuzz smoke run (cargo-fuzz, nightly; each target a few seconds)"
+scripts/fuzz.sh smoke
 
 step "all checks passed"

@@ -19,6 +19,9 @@ mod envelope;
 pub mod error;
 pub mod ffi;
 mod fs_bounded;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod index_name;
 pub mod kms;
 pub mod resolver;
