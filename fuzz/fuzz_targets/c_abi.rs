@@ -194,6 +194,8 @@ enum Op {
         null_options: bool,
         endpoint: Text,
         timeouts: Timeouts,
+        allow_local_provider: bool,
+        allow_insecure_http: bool,
     },
     NewResolver {
         null_options: bool,
@@ -856,12 +858,16 @@ impl Session {
                 null_options,
                 endpoint,
                 timeouts,
+                allow_local_provider,
+                allow_insecure_http,
             } => {
                 let mut client = ptr::null_mut();
                 let got = endpoint.with_str(|endpoint_url| {
                     let options = cyb_kms_client_options {
                         timeouts: (*timeouts).into(),
                         endpoint_url,
+                        allow_local_provider: *allow_local_provider,
+                        allow_insecure_http: *allow_insecure_http,
                     };
                     let options_ptr = if *null_options { ptr::null() } else { &options };
                     unsafe { cyb_kms_client_new(options_ptr, &mut client) }
