@@ -702,7 +702,16 @@ fn trickling_s3_bodies_are_cut_by_the_timeouts() {
         ),
     ];
     for (status, expected) in cases {
-        let server = FakeS3::start(move |_| Response::Trickling { status, interval });
+        // An envelope-sized (4 KiB) object or error document, one byte every `interval`.
+        let content_type = if status == 200 {
+            "application/octet-stream"
+        } else {
+            "application/xml"
+        };
+        let server = FakeS3::start(move |_| {
+            let headers = vec![("content-type".into(), content_type.into())];
+            Response::Reply(status, headers, vec![b' '; 4096]).trickled(1, interval)
+        });
         let timeouts = fast_timeouts(2);
         let store = StorageConfig::s3(
             "bucket",

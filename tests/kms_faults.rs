@@ -253,29 +253,6 @@ fn a_refused_or_closing_endpoint_is_unavailable() {
     assert_eq!(kind, ErrorKind::KmsUnavailable, "{message}");
 }
 
-fn assume_role_reply(access_key: &str, expiration: &str) -> Reply {
-    Reply::xml(
-        200,
-        &format!(
-            r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <AssumeRoleResult>
-    <Credentials>
-      <AccessKeyId>{access_key}</AccessKeyId>
-      <SecretAccessKey>role-secret</SecretAccessKey>
-      <SessionToken>role-token</SessionToken>
-      <Expiration>{expiration}</Expiration>
-    </Credentials>
-    <AssumedRoleUser>
-      <AssumedRoleId>AROAEXAMPLE:cyborgdb-acme</AssumedRoleId>
-      <Arn>arn:aws:sts::111122223333:assumed-role/cyborgdb-byok/cyborgdb-acme</Arn>
-    </AssumedRoleUser>
-  </AssumeRoleResult>
-  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
-</AssumeRoleResponse>"#
-        ),
-    )
-}
-
 fn is_sts(request: &Request) -> bool {
     request.query_action().as_deref() == Some("AssumeRole")
 }
@@ -313,7 +290,12 @@ fn acme_blob() -> KmsBlob {
 fn byok_sends_external_id_and_session_name_and_signs_with_the_role() {
     let peer = FaultPeer::start(|request| {
         if is_sts(request) {
-            assume_role_reply("ASIAROLEKEY", "2099-01-01T00:00:00Z")
+            Reply::assume_role(
+                "ASIAROLEKEY",
+                "role-secret",
+                "role-token",
+                "2099-01-01T00:00:00Z",
+            )
         } else {
             Reply::kms_decrypt(CUSTOMER_KEY_ARN, &[5; 32])
         }
@@ -364,7 +346,7 @@ fn byok_uses_the_default_session_name_and_refreshes_credentials_before_they_expi
             let soon = aws_smithy_types::DateTime::from(soon)
                 .fmt(aws_smithy_types::date_time::Format::DateTime)
                 .unwrap();
-            assume_role_reply("ASIASHORTLIVED", &soon)
+            Reply::assume_role("ASIASHORTLIVED", "role-secret", "role-token", &soon)
         } else {
             Reply::kms_decrypt(CUSTOMER_KEY_ARN, &[6; 32])
         }

@@ -278,28 +278,6 @@ fn is_sts(request: &Request) -> bool {
     request.query_action().as_deref() == Some("AssumeRole")
 }
 
-fn sts_credentials() -> Reply {
-    Reply::xml(
-        200,
-        &format!(
-            r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
-  <AssumeRoleResult>
-    <Credentials>
-      <AccessKeyId>ASIAROLEKEY</AccessKeyId>
-      <SecretAccessKey>{ROLE_SECRET_KEY}</SecretAccessKey>
-      <SessionToken>{ROLE_SESSION_TOKEN}</SessionToken>
-      <Expiration>2099-01-01T00:00:00Z</Expiration>
-    </Credentials>
-    <AssumedRoleUser>
-      <AssumedRoleId>AROA:cyborgdb-kms</AssumedRoleId>
-      <Arn>arn:aws:sts::111122223333:assumed-role/cyborgdb-byok/cyborgdb-kms</Arn>
-    </AssumedRoleUser>
-  </AssumeRoleResult>
-</AssumeRoleResponse>"#
-        ),
-    )
-}
-
 /// How a hostile peer answers.
 type Responder = Box<dyn Fn(&Request) -> Reply + Send + Sync>;
 
@@ -447,7 +425,12 @@ fn kms_scenarios() {
     }
     let peer = FaultPeer::start(|request: &Request| {
         if is_sts(request) {
-            sts_credentials()
+            Reply::assume_role(
+                "ASIAROLEKEY",
+                ROLE_SECRET_KEY,
+                ROLE_SESSION_TOKEN,
+                "2099-01-01T00:00:00Z",
+            )
         } else {
             Reply::aws_error(400, "AccessDeniedException", &echo(request))
         }

@@ -34,13 +34,6 @@ pub enum Response {
         code: String,
         message_len: u64,
     },
-    /// An answer with `status` announcing a 4 KiB body (an envelope's size) whose bytes arrive
-    /// one every `interval`: a trickling object (200, `application/octet-stream`) or error
-    /// document.
-    Trickling {
-        status: u16,
-        interval: std::time::Duration,
-    },
 }
 
 impl Response {
@@ -158,20 +151,6 @@ impl Response {
                 filler: b'A',
                 filler_len: message_len,
                 suffix: b"</Message><RequestId>fake-1</RequestId></Error>".to_vec(),
-            },
-            Response::Trickling { status, interval } => Reply::Trickle {
-                status,
-                headers: vec![(
-                    "content-type".into(),
-                    if status == 200 {
-                        "application/octet-stream".into()
-                    } else {
-                        "application/xml".into()
-                    },
-                )],
-                body: vec![b' '; 4096],
-                chunk: 1,
-                interval,
             },
         }
     }

@@ -253,6 +253,36 @@ impl Reply {
 
     /// An AWS JSON 1.1 answer with `status` (and, for an error, `x-amzn-ErrorType:
     /// error_type`) whose body trickles in one byte every `interval`, announcing 1 MiB.
+    /// A successful STS `AssumeRole` (query protocol XML) granting these credentials until
+    /// `expiration` (ISO 8601), for role `cyborgdb-byok` in account 111122223333.
+    pub fn assume_role(
+        access_key: &str,
+        secret_key: &str,
+        session_token: &str,
+        expiration: &str,
+    ) -> Reply {
+        Reply::xml(
+            200,
+            &format!(
+                r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <Credentials>
+      <AccessKeyId>{access_key}</AccessKeyId>
+      <SecretAccessKey>{secret_key}</SecretAccessKey>
+      <SessionToken>{session_token}</SessionToken>
+      <Expiration>{expiration}</Expiration>
+    </Credentials>
+    <AssumedRoleUser>
+      <AssumedRoleId>AROAEXAMPLE:cyborgdb-acme</AssumedRoleId>
+      <Arn>arn:aws:sts::111122223333:assumed-role/cyborgdb-byok/cyborgdb-acme</Arn>
+    </AssumedRoleUser>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#
+            ),
+        )
+    }
+
     pub fn trickling_json(status: u16, error_type: &str, interval: Duration) -> Reply {
         let headers = if status >= 300 {
             json_error_headers(error_type)
