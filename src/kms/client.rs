@@ -143,22 +143,29 @@ impl KmsClient {
     /// registry change (this, a load, [`KmsClient::add_slot`], [`KmsClient::add_previous_key`])
     /// makes the resolvers using this client drop their cached KEKs.
     pub fn set_registry(&self, registry: Registry) {
-        let mut guard = self.registry_writer();
-        *guard = Arc::new(registry);
+        let _ = self.change_registry(|_| Ok(Some(registry)));
     }
 
-    /// The registry's write lock; the generation is bumped as it is taken, so a resolver that
-    /// sees the old generation cannot have cached a KEK under the new registry.
-    fn registry_writer(&self) -> std::sync::RwLockWriteGuard<'_, Arc<Registry>> {
-        let guard = self
+    /// Under the registry's write lock, `change` makes the next registry from the current one
+    /// (`None`: nothing changes). A new registry is installed and only then the generation
+    /// bumped, so a resolver that sees the new generation finds the new registry too; an error
+    /// or `None` leaves both alone.
+    fn change_registry(
+        &self,
+        change: impl FnOnce(&Registry) -> Result<Option<Registry>>,
+    ) -> Result<()> {
+        let mut guard = self
             .inner
             .registry
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        self.inner
-            .registry_generation
-            .fetch_add(1, Ordering::AcqRel);
-        guard
+        if let Some(next) = change(&guard)? {
+            *guard = Arc::new(next);
+            self.inner
+                .registry_generation
+                .fetch_add(1, Ordering::AcqRel);
+        }
+        Ok(())
     }
 
     /// Counts registry changes (see [`KmsClient::set_registry`]).
@@ -187,11 +194,11 @@ impl KmsClient {
 
     /// Adds or replaces one slot. Errors: `InvalidConfig` naming the slot and field.
     pub fn add_slot(&self, name: &str, slot: Slot) -> Result<()> {
-        let mut guard = self.registry_writer();
-        let mut registry = Registry::clone(&guard);
-        registry.insert(name, slot)?;
-        *guard = Arc::new(registry);
-        Ok(())
+        self.change_registry(|current| {
+            let mut registry = current.clone();
+            registry.insert(name, slot)?;
+            Ok(Some(registry))
+        })
     }
 
     /// Makes slot `slot_name` trust `key` for unwrapping (a [`Slot::previous_keys`] entry): the
@@ -202,16 +209,16 @@ impl KmsClient {
     /// Errors: `UnknownSlot`; `InvalidConfig` naming the slot and field (bad key fields, or a key
     /// another slot reaches with a different role).
     pub fn add_previous_key(&self, slot_name: &str, key: KeyIdentity) -> Result<()> {
-        let mut guard = self.registry_writer();
-        let mut slot = guard.require(slot_name)?.clone();
-        if slot.trusts(&key) {
-            return Ok(());
-        }
-        slot.previous_keys.push(key);
-        let mut registry = Registry::clone(&guard);
-        registry.insert(slot_name, slot)?;
-        *guard = Arc::new(registry);
-        Ok(())
+        self.change_registry(|current| {
+            let mut slot = current.require(slot_name)?.clone();
+            if slot.trusts(&key) {
+                return Ok(None);
+            }
+            slot.previous_keys.push(key);
+            let mut registry = current.clone();
+            registry.insert(slot_name, slot)?;
+            Ok(Some(registry))
+        })
     }
 
     /// Generates a fresh random KEK for `index_name` and wraps it through slot `slot_name`.

@@ -118,9 +118,12 @@ impl KekResolver {
     /// they are all dropped (and fills in flight are not cached).
     #[cold]
     fn registry_changed(&self, generation: u64) {
-        if self.inner.registry_seen.swap(generation, Ordering::AcqRel) != generation {
-            self.inner.cache.invalidate_all();
-        }
+        // Flush first, then record: until `registry_seen` moves, every caller keeps taking this
+        // path, so none can hit an entry cached under the old registry in between.
+        self.inner.cache.invalidate_all();
+        self.inner
+            .registry_seen
+            .fetch_max(generation, Ordering::AcqRel);
     }
 
     #[cold]
