@@ -180,15 +180,17 @@ impl KekResolver {
                         return entry;
                     }
                 };
-                let configured = KeySnapshot::of_slot(slot);
-                let drifted = entry.stored.as_ref() != Some(&configured);
-                entry.configured = Some(configured);
+                entry.configured = Some(KeySnapshot::of_slot(slot));
                 // A key the slot does not trust is not drift: re-wrapping would launder
                 // whatever KEK the envelope's writer chose under the slot's real key.
-                if let Err(e) = trusted_key(&index, &blob, slot) {
-                    entry.error = Some(e);
-                    return entry;
-                }
+                let stored = match trusted_key(&index, &blob, slot) {
+                    Ok(stored) => stored,
+                    Err(e) => {
+                        entry.error = Some(e);
+                        return entry;
+                    }
+                };
+                let drifted = stored != slot.key();
                 entry.status = match (drifted, rewrap) {
                     (false, _) => DriftStatus::InSync,
                     (true, false) => DriftStatus::Drifted,
