@@ -288,8 +288,9 @@ const MAX_PROFILE_FILE_BYTES: usize = 1024 * 1024;
 /// timeout). A missing file counts as empty, as in the SDK; so does `/dev/null`.
 ///
 /// Errors (naming the variable or file): not a regular file, too large, unreadable, not UTF-8.
-fn profile_files() -> std::result::Result<EnvConfigFiles, String> {
+pub(crate) fn profile_files() -> std::result::Result<EnvConfigFiles, String> {
     let mut files = EnvConfigFiles::builder();
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
     for (kind, variable, default) in [
         (EnvConfigFileKind::Config, "AWS_CONFIG_FILE", ".aws/config"),
         (
@@ -298,7 +299,6 @@ fn profile_files() -> std::result::Result<EnvConfigFiles, String> {
             ".aws/credentials",
         ),
     ] {
-        let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
         let (path, named_by) = match std::env::var_os(variable) {
             Some(value) => {
                 let value = std::path::PathBuf::from(value);
@@ -316,7 +316,9 @@ fn profile_files() -> std::result::Result<EnvConfigFiles, String> {
         if path.as_os_str() == "/dev/null" {
             continue;
         }
-        let contents = match crate::fs_bounded::read_secret_bounded(
+        let shown = quoted_prefix(&path.to_string_lossy());
+        // Not wiped: the SDK keeps its own copy of the text (credentials included) anyway.
+        let contents = match crate::fs_bounded::read_bounded(
             &path,
             MAX_PROFILE_FILE_BYTES,
             crate::fs_bounded::Symlinks::Follow,
@@ -325,32 +327,41 @@ fn profile_files() -> std::result::Result<EnvConfigFiles, String> {
             Err(e) if e.is_not_found() => continue,
             Err(e) => {
                 return Err(format!(
-                    "cannot {} the AWS {named_by}file {path:?}: {e}",
+                    "cannot {} the AWS {named_by}file {shown}: {e}",
                     e.action()
                 ))
             }
         };
-        let text = std::str::from_utf8(&contents)
-            .map_err(|_| format!("the AWS {named_by}file {path:?} is not valid UTF-8"))?;
+        let text = String::from_utf8(contents)
+            .map_err(|_| format!("the AWS {named_by}file {shown} is not valid UTF-8"))?;
         files = files.with_contents(kind, text);
     }
     // The builder needs at least one source; an empty config file changes nothing.
     Ok(files.with_contents(EnvConfigFileKind::Config, "").build())
 }
 
-/// `AWS_WEB_IDENTITY_TOKEN_FILE`, if set, must name a regular file (the SDK reads it whole, with
-/// no timeout, whenever it fetches credentials: a FIFO would hang it). Checked each time SDK
-/// clients are built. Errors name the variable.
+/// Largest web identity token file accepted (tokens are a few KiB).
+const MAX_WEB_IDENTITY_TOKEN_BYTES: u64 = 64 * 1024;
+
+/// `AWS_WEB_IDENTITY_TOKEN_FILE`, if set, must name a regular file of at most 64 KiB (the SDK
+/// reads it whole, with no timeout, whenever it fetches credentials: a FIFO would hang it, a huge
+/// file balloon it). Checked each time SDK clients are built — not on each later credential
+/// refresh, so a file swapped afterwards is not covered. Errors name the variable.
 fn check_web_identity_token_file() -> std::result::Result<(), String> {
     let Some(path) = std::env::var_os("AWS_WEB_IDENTITY_TOKEN_FILE") else {
         return Ok(());
     };
     let path = std::path::PathBuf::from(path);
+    let shown = quoted_prefix(&path.to_string_lossy());
     match crate::fs_bounded::open_regular(&path, crate::fs_bounded::Symlinks::Follow) {
+        Ok((_, len)) if len > MAX_WEB_IDENTITY_TOKEN_BYTES => Err(format!(
+            "cannot read AWS_WEB_IDENTITY_TOKEN_FILE {shown}: it holds {len} bytes, more than \
+             the {MAX_WEB_IDENTITY_TOKEN_BYTES} accepted"
+        )),
         Ok(_) => Ok(()),
         Err(e) if e.is_not_found() => Ok(()),
         Err(e) => Err(format!(
-            "cannot {} AWS_WEB_IDENTITY_TOKEN_FILE {path:?}: {e}",
+            "cannot {} AWS_WEB_IDENTITY_TOKEN_FILE {shown}: {e}",
             e.action()
         )),
     }
@@ -690,7 +701,7 @@ pub(crate) fn sanitize_service_text(text: &str, max_chars: usize) -> String {
                 break;
             }
         }
-        let fits = if c.is_control() || is_bidi_control(c) {
+        let fits = if crate::kms::registry::is_forbidden_char(c) {
             push(&mut out, &c.escape_debug().to_string())
         } else {
             push(&mut out, c.encode_utf8(&mut [0; 4]))
@@ -716,19 +727,25 @@ pub(crate) fn sanitize_service_text(text: &str, max_chars: usize) -> String {
 fn hide(text: &str, hidden: &[&str]) -> String {
     let mut text = text.to_owned();
     for value in hidden.iter().filter(|v| !v.is_empty()) {
-        let encoded: String = value
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    char::from(b).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
+        // Percent-encoded with upper- and with lower-case hex digits (only the escapes change
+        // case, never the value's own letters).
+        let encoded = |upper: bool| -> String {
+            value
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        char::from(b).to_string()
+                    }
+                    _ if upper => format!("%{b:02X}"),
+                    _ => format!("%{b:02x}"),
+                })
+                .collect()
+        };
         text = text.replace(value, "<redacted>");
-        if encoded != *value {
-            text = text.replace(&encoded, "<redacted>");
-            text = text.replace(&encoded.to_ascii_lowercase(), "<redacted>");
+        for form in [encoded(true), encoded(false)] {
+            if form != *value {
+                text = text.replace(&form, "<redacted>");
+            }
         }
     }
     text
@@ -742,11 +759,6 @@ fn shown_run(run: &str) -> &str {
     } else {
         run
     }
-}
-
-/// Unicode bidirectional formatting characters (they reorder how a log line displays).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]
@@ -888,6 +900,11 @@ mod tests {
             "ExternalId=<redacted>; id <redacted>; lower <redacted>"
         );
         assert_eq!(hide("nothing to hide", &hidden), "nothing to hide");
+        // Lower-case escapes of a value with upper-case letters: only the escapes change case.
+        assert_eq!(
+            hide("a Ext%3aID b Ext%3AID c", &["Ext:ID"]),
+            "a <redacted> b <redacted> c"
+        );
     }
 
     fn response(status: u16) -> HttpResponse {

@@ -104,11 +104,12 @@ impl AwsClients {
         let config = match key.assume_role {
             None => base,
             Some(role) => {
+                // The same configuration (files read, endpoints checked once), with the role's
+                // credentials.
                 let provider = AssumeRoleCredentials::new(role, key.region, &base);
-                let credentials = SharedCredentialsProvider::new(provider);
-                let timeouts = &self.timeouts;
-                load_sdk_config(key.region, timeouts, endpoint, variables, Some(credentials))
-                    .await?
+                base.to_builder()
+                    .credentials_provider(SharedCredentialsProvider::new(provider))
+                    .build()
             }
         };
         let kms = aws_sdk_kms::config::Builder::from(&config)

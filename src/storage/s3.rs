@@ -28,7 +28,10 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
-use aws_config::meta::region::ProvideRegion;
+use aws_config::environment::region::EnvironmentVariableRegionProvider;
+use aws_config::imds::region::ImdsRegionProvider;
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::profile::region::ProfileFileRegionProvider;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
@@ -40,8 +43,8 @@ use zeroize::Zeroize;
 use super::Revision;
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
 use crate::aws::{
-    check_endpoint_url, check_endpoint_variables, classify, load_sdk_config, transport_cause,
-    AwsFailure, AwsTimeouts, ResponseBodyLimit, S3_ENDPOINT_VARIABLES,
+    check_endpoint_url, check_endpoint_variables, classify, load_sdk_config, profile_files,
+    transport_cause, AwsFailure, AwsTimeouts, ResponseBodyLimit, S3_ENDPOINT_VARIABLES,
 };
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{quoted_prefix, Error, ErrorKind, Result, Subject};
@@ -256,9 +259,21 @@ impl S3Store {
             match &s.region {
                 Some(region) => region.clone(),
                 None => {
-                    let found = aws_config::default_provider::region::default_provider()
-                        .region()
-                        .await;
+                    // The profile files as the library read them (bounded, non-blocking), not
+                    // as the SDK would (whole, blocking).
+                    let profile_files = profile_files().map_err(|why| {
+                        Error::new(ErrorKind::InvalidConfig, format!("S3 storage: {why}"))
+                    })?;
+                    let found =
+                        RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+                            .or_else(
+                                ProfileFileRegionProvider::builder()
+                                    .profile_files(profile_files)
+                                    .build(),
+                            )
+                            .or_else(ImdsRegionProvider::builder().build())
+                            .region()
+                            .await;
                     match (found, &s.endpoint) {
                         (Some(region), _) => region.to_string(),
                         (None, Some(_)) => ENDPOINT_DEFAULT_REGION.to_owned(),
