@@ -78,10 +78,7 @@ impl WrapKey {
     /// it is never inlined, so that the stack wipe of [`wrap`] and [`unwrap`] covers them.
     #[inline(never)]
     fn boxed_cipher(&self) -> Box<Aes256Gcm> {
-        let mut cipher = Box::<Aes256Gcm>::new_uninit();
-        cipher.write(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0[..])));
-        // SAFETY: initialized by the `write` above.
-        unsafe { cipher.assume_init() }
+        Box::new(Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0[..])))
     }
 }
 
@@ -97,9 +94,10 @@ pub fn wrap(key: &WrapKey, associated_data: &[u8], kek: &Kek) -> Vec<u8> {
 }
 
 /// [`wrap`] minus the stack wipe; never inlined, so that everything it leaves on the stack lies
-/// below the frame of [`wrap`], where the wipe reaches.
+/// below the caller's frame, where the caller's wipe reaches. For callers that wipe a larger
+/// region themselves (the AEAD providers), so the stack is not wiped twice.
 #[inline(never)]
-fn wrap_on_deeper_frames(key: &WrapKey, associated_data: &[u8], kek: &Kek) -> Vec<u8> {
+pub(crate) fn wrap_on_deeper_frames(key: &WrapKey, associated_data: &[u8], kek: &Kek) -> Vec<u8> {
     let mut nonce = [0u8; NONCE_LEN];
     OsRng.fill_bytes(&mut nonce);
     let sealed = key
@@ -133,7 +131,11 @@ pub fn unwrap(key: &WrapKey, associated_data: &[u8], wrapped: &[u8]) -> Result<K
 
 /// [`unwrap`] minus the stack wipe (see [`wrap_on_deeper_frames`]).
 #[inline(never)]
-fn unwrap_on_deeper_frames(key: &WrapKey, associated_data: &[u8], wrapped: &[u8]) -> Result<Kek> {
+pub(crate) fn unwrap_on_deeper_frames(
+    key: &WrapKey,
+    associated_data: &[u8],
+    wrapped: &[u8],
+) -> Result<Kek> {
     if wrapped.len() != WRAPPED_LEN_V1 || wrapped[0] != FORMAT_V1 {
         return Err(Error::new(
             ErrorKind::DecryptFailed,

@@ -9,7 +9,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::{BoxFuture, WrapKeySource};
 use crate::blob::Provider;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{quoted_prefix, Error, ErrorKind, Result};
 use crate::fs_bounded::{read_secret_bounded, FileReadError, Symlinks};
 use crate::index_name::IndexName;
 use crate::kms::aead::WrapKey;
@@ -29,7 +29,7 @@ const MASTER_KEY_LEN: usize = 32;
 /// size before reading), `InvalidConfig` (key_id form).
 fn master_key(key_id: &str, index: &IndexName) -> Result<WrapKey> {
     if let Some(path) = key_id.strip_prefix("file:") {
-        let source = format!("local master key file {path:?}");
+        let source = format!("local master key file {}", quoted_prefix(path));
         // At most 33 bytes are read: one more than a valid key tells a longer file apart.
         let bytes = read_secret_bounded(Path::new(path), MASTER_KEY_LEN, Symlinks::Follow)
             .map_err(|e| match e {
@@ -53,11 +53,22 @@ fn master_key(key_id: &str, index: &IndexName) -> Result<WrapKey> {
         let mut text = Zeroizing::new(std::env::var(variable).map_err(|_| {
             Error::new(
                 ErrorKind::KmsKeyNotFound,
-                format!("index {index}: local master key variable {variable} is not set"),
+                format!(
+                    "index {index}: local master key variable {} is not set",
+                    quoted_prefix(variable)
+                ),
             )
         })?);
-        let source = format!("local master key variable {variable} (64 hex characters)");
-        let decoded = decode_hex(text.trim()).unwrap_or_default();
+        let source = format!(
+            "local master key variable {} (64 hex characters)",
+            quoted_prefix(variable)
+        );
+        // Only a value of the right length is decoded: a huge variable costs nothing.
+        let hex = text.trim();
+        let decoded = (hex.len() == 2 * MASTER_KEY_LEN)
+            .then(|| decode_hex(hex))
+            .flatten()
+            .unwrap_or_default();
         text.zeroize();
         return WrapKey::from_slice(&decoded, &source);
     }

@@ -21,7 +21,7 @@ use super::aws_clients::KeyRef;
 use super::binding::aead_associated_data;
 use super::kek::Kek;
 use crate::blob::Provider;
-use crate::error::Result;
+use crate::error::{quoted_prefix, Result};
 use crate::index_name::IndexName;
 
 /// A boxed, sendable future (providers are used as trait objects).
@@ -87,7 +87,8 @@ impl<S: WrapKeySource> KekProvider for AeadProvider<S> {
             let wrapped = async {
                 let wrap_key = self.0.wrap_key(key, index).await?;
                 let aad = aead_associated_data(S::PROVIDER, index);
-                Ok(aead::wrap(&wrap_key, &aad, kek))
+                // The wipe below covers the cipher's frames too: no second, inner wipe.
+                Ok(aead::wrap_on_deeper_frames(&wrap_key, &aad, kek))
             }
             .await;
             zeroize_stack::<FETCH_STACK_WIPE_BYTES>();
@@ -105,8 +106,11 @@ impl<S: WrapKeySource> KekProvider for AeadProvider<S> {
             let kek = async {
                 let wrap_key = self.0.wrap_key(key, index).await?;
                 let aad = aead_associated_data(S::PROVIDER, index);
-                aead::unwrap(&wrap_key, &aad, wrapped).map_err(|e| {
-                    e.context(format_args!("index {index}: unwrap under {:?}", key.key_id))
+                aead::unwrap_on_deeper_frames(&wrap_key, &aad, wrapped).map_err(|e| {
+                    e.context(format_args!(
+                        "index {index}: unwrap under {}",
+                        quoted_prefix(key.key_id)
+                    ))
                 })
             }
             .await;
