@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 use common::moto::{client_with, moto, unique};
 use cyborgdb_kms::ffi::cyb_result;
 use cyborgdb_kms::{
-    delete_index_kms, get_index_kms, list_index_kms, push_index_kms, AwsTimeouts, ErrorKind,
-    KekCacheOptions, KekResolver, KmsBlob, KmsClient, Provider, S3Credentials, S3Options,
-    StorageConfig,
+    delete_index_kms, get_index_kms, list_index_kms, push_index_kms, AwsTimeouts, Clock, ErrorKind,
+    KekCacheOptions, KekResolver, KmsBlob, KmsClient, ManualClock, Provider, S3Credentials,
+    S3Options, StorageConfig,
 };
 
 /// How long a child may take before it counts as hung (the bug hung forever).
@@ -205,7 +205,9 @@ struct PreFork {
     key_arn: String,
     s3: StorageConfig,
     client: KmsClient,
+    /// Its cache runs on `clock`, so the child can expire the cached KEK at will.
     resolver: KekResolver,
+    clock: ManualClock,
     /// The envelope of "idx" (in `s3`, `disk` and `memory`), and the KEK inside it.
     blob: KmsBlob,
     disk: StorageConfig,
@@ -220,7 +222,16 @@ fn pre_fork() -> PreFork {
     let key_arn = moto.create_kms_key(REGION);
     let s3 = StorageConfig::s3(&bucket, s3_options()).unwrap();
     let client = kms_client(&key_arn);
-    let resolver = resolver(&client);
+    let clock = ManualClock::new();
+    let resolver = KekResolver::new(
+        client.clone(),
+        KekCacheOptions {
+            ttl: Some(Duration::from_secs(600)),
+            clock: Clock::Manual(clock.clone()),
+            ..KekCacheOptions::default()
+        },
+    )
+    .unwrap();
     let (blob, kek) = client.wrap_new_kek("idx", "prod").unwrap();
     push_index_kms(&s3, "idx", &blob).unwrap();
     assert_eq!(resolver.resolve(&s3, "idx").unwrap(), kek);
@@ -236,6 +247,7 @@ fn pre_fork() -> PreFork {
         s3,
         client,
         resolver,
+        clock,
         blob,
         disk,
         memory,
@@ -316,6 +328,8 @@ fn main() {
                 "invalidate acted".into()
             })?;
             check(r.invalidate_all() == 0, || "invalidate_all acted".into())?;
+            // The cached KEK is now expired: a purge that acted would drop it (and return 1).
+            objects.clock.advance(Duration::from_secs(600));
             check(r.purge_expired() == 0, || "purge_expired acted".into())
         },
     ));

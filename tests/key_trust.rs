@@ -210,13 +210,36 @@ fn a_registry_change_drops_cached_keks_so_a_key_no_longer_trusted_is_not_served(
     let err = r.resolve(&store, "idx").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UntrustedKey, "{err:?}");
     // The operator adds the one line; the old envelope resolves again, then is re-wrapped.
-    rotated.previous_keys.push(KeyIdentity {
+    let old_identity = KeyIdentity {
         provider: Provider::Local,
         key_id: old_id.clone(),
         region: String::new(),
-    });
+    };
+    rotated.previous_keys.push(old_identity.clone());
     service.add_slot("main", rotated).unwrap();
     assert_eq!(r.resolve(&store, "idx").unwrap(), kek);
+    // A change that changes nothing (the key is already trusted) keeps the cache; a real one
+    // (another previous key) drops it.
+    let misses = r.stats().misses;
+    service.add_previous_key("main", old_identity).unwrap();
+    assert_eq!(r.resolve(&store, "idx").unwrap(), kek);
+    assert_eq!(
+        r.stats().misses,
+        misses,
+        "a no-op change kept the cached KEK"
+    );
+    service
+        .add_previous_key(
+            "main",
+            KeyIdentity {
+                provider: Provider::Local,
+                key_id: "env:CYB_SOME_OTHER_KEY".into(),
+                region: String::new(),
+            },
+        )
+        .unwrap();
+    assert_eq!(r.resolve(&store, "idx").unwrap(), kek);
+    assert_eq!(r.stats().misses, misses + 1, "a registry change dropped it");
     let report = r.check_drift(&store, true).unwrap();
     assert_eq!(report[0].status, DriftStatus::Rewrapped, "{report:?}");
     // The line removed after the re-wrap, a replayed copy of the old envelope is refused again.
@@ -329,7 +352,9 @@ fn the_documented_rotation_flow_takes_one_yaml_line() {
     let kek = r
         .create_index(&store, "orders", Some("vendor-default"), None)
         .unwrap();
+    assert_eq!(r.resolve(&store, "orders").unwrap(), kek); // now cached
 
+    // The reload drops the cached KEK: the old envelope is judged by the new registry.
     service.load_registry_yaml(&yaml(&new_key, "")).unwrap();
     let err = r.resolve(&store, "orders").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::UntrustedKey, "{err:?}");
