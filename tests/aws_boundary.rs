@@ -804,6 +804,16 @@ fn child_wrap_with_hostile_aws_files() {
     )
     .unwrap();
     print_result(get_index_kms(&store, "idx"));
+    // A store without a region looks it up in the environment, then the profile files: with no
+    // region variable, the lookup reaches the files (read with bounds, like the SDK config).
+    std::env::remove_var("AWS_REGION");
+    std::env::remove_var("AWS_DEFAULT_REGION");
+    let no_region = S3Options {
+        region: None,
+        ..s3_options(Some("http://127.0.0.1:9"), fast_timeouts(1))
+    };
+    let store = StorageConfig::s3("bucket", no_region).unwrap();
+    print_result(get_index_kms(&store, "idx"));
 }
 
 /// [`run_child`] with a hang guard: `None` if the child did not finish within 30 s (then killed).
@@ -858,6 +868,11 @@ fn aws_files_that_are_not_regular_files_fail_at_once() {
         ),
         ("AWS_CONFIG_FILE", huge, "more than the 1048576 accepted"),
         (
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            huge,
+            "more than the 65536 accepted",
+        ),
+        (
             "AWS_SHARED_CREDENTIALS_FILE",
             "/dev/zero",
             "not a regular file",
@@ -866,7 +881,7 @@ fn aws_files_that_are_not_regular_files_fail_at_once() {
     for (variable, path, phrase) in cases {
         let stdout = run_child_guarded("child_wrap_with_hostile_aws_files", &[(variable, path)])
             .unwrap_or_else(|| panic!("{variable}={path}: the call hung"));
-        // Both the KMS call and the S3 call report it, naming the variable.
+        // The KMS call and both S3 calls report it, naming the variable.
         let messages: Vec<&str> = stdout
             .lines()
             .filter_map(|line| line.strip_prefix("CHILD_MESSAGE "))
@@ -875,7 +890,7 @@ fn aws_files_that_are_not_regular_files_fail_at_once() {
             .lines()
             .filter_map(|line| line.strip_prefix("CHILD_KIND "))
             .collect();
-        assert_eq!(kinds, ["InvalidConfig", "InvalidConfig"], "{stdout}");
+        assert_eq!(kinds, ["InvalidConfig"; 3], "{stdout}");
         for message in messages {
             assert!(
                 message.contains(variable) && message.contains(phrase),
