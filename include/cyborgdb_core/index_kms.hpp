@@ -76,8 +76,9 @@ namespace cyborg {
 // Exceptions
 // ---------------------------------------------------------------------------------------------
 
-/// Mixin base of every exception this library throws: the C result code of the failure.
-/// Not derived from std::exception (the concrete types are, through exactly one standard base).
+/// Mixin base of every exception a failed library call throws: the C result code of the failure
+/// (IncompatibleLibraryError, thrown before any call, is not one). Not derived from
+/// std::exception (the concrete types are, through exactly one standard base).
 class Error {
 public:
     /// The C result code of the failure (e.g. CYB_RESULT_NOT_FOUND).
