@@ -11,7 +11,7 @@
 //                  AWS_SESSION_TOKEN): the AWS chain's identity is never sent to another store.
 //
 // Creates index "orders" (a fresh KEK wrapped through slot "vendor-default", the envelope
-// strictly inserted), resolves its KEK three times (one KMS call, then the cache), re-wraps it
+// strictly inserted), resolves its KEK (one read + KMS unwrap, then the cache), re-wraps it
 // (version 2: same KEK, nothing else changes), and deletes the envelope again.
 #include <cyborgdb_core/index_kms.hpp>
 
@@ -59,10 +59,10 @@ int main(int argc, char** argv) {
             return 1;
         }
 
-        keys.Resolve(store, "orders");
+        keys.Resolve(store, "orders");  // a cache hit: no S3 or KMS request
         const cyborg::KEKCacheStats stats = keys.Stats();
-        std::cout << "3 resolves: " << stats.provider_calls << " KMS calls (wrap + unwrap), "
-                  << stats.hits << " cache hits\n";
+        std::cout << "create + 2 resolves: KMS calls " << stats.provider_calls
+                  << " (wrap + unwrap), cache hits " << stats.hits << "\n";
 
         // Rotation: the same KEK re-wrapped under the slot's current key, version + 1.
         const cyborg::KMSBlob rewrapped = keys.Rewrap(store, "orders", "vendor-default");
