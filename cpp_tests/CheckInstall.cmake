@@ -1,6 +1,7 @@
 # CTest driver of install_consumer: installs the build into a scratch prefix, checks the installed
 # files (versioned .so with its SONAME links, debug info split into lib/.debug/ with a
-# .gnu_debuglink, no debug info left in the .so or the .a), then builds and runs
+# .gnu_debuglink, no debug info left in the .so or the .a, the .a one prelinked object defining
+# only cyb_* globally), then builds and runs
 #   1. consumer/ (CMake: find_package(CyborgDBKMS) -> cyborgdb::kms_cpp, cyborgdb::kms, cyborgdb::kms_static),
 #      checking that the shared-library consumers record NEEDED libcyborgdb_kms.so.<major>
 #   2. consumer.cpp compiled by hand with `pkg-config --cflags --libs cyborgdb-kms`
@@ -63,6 +64,17 @@ expect_readelf(FALSE "${debug_info}|\\.symtab " --sections "${prefix}/lib/${so_f
 expect_readelf(TRUE "${so_file}\\.debug" --string-dump=.gnu_debuglink "${prefix}/lib/${so_file}")
 expect_readelf(TRUE "\\.debug_line " --sections "${prefix}/lib/.debug/${so_file}.debug")
 expect_readelf(FALSE "${debug_info}" --sections "${prefix}/lib/libcyborgdb_kms.a")
+# The .a is one prelinked object whose only global definitions are the C API's functions.
+execute_process(COMMAND "${READELF}" --wide --syms "${prefix}/lib/libcyborgdb_kms.a"
+                OUTPUT_VARIABLE static_symbols RESULT_VARIABLE rc)
+string(REGEX MATCHALL "\nFile: [^\n]*" members "${static_symbols}")
+list(LENGTH members member_count)
+string(REGEX MATCHALL " (GLOBAL|WEAK) +[A-Z]+ +[0-9]+ [^\n]*" static_defined "${static_symbols}")
+list(FILTER static_defined EXCLUDE REGEX " cyb_[a-z0-9_]+$")
+if(NOT rc EQUAL 0 OR NOT member_count EQUAL 1 OR static_defined)
+  message(FATAL_ERROR "libcyborgdb_kms.a: ${member_count} members, global definitions besides "
+                      "cyb_*: ${static_defined}")
+endif()
 
 # 1. find_package
 run("${CMAKE_COMMAND}" -S "${CONSUMER_SOURCE_DIR}" -B "${WORK_DIR}/consumer-build" -G "${GENERATOR}"
