@@ -115,7 +115,8 @@ pub extern "C" fn cyb_version() -> *const c_char {
 /// detect a header / library mismatch (the C++ header does so at first use).
 #[no_mangle]
 pub extern "C" fn cyb_version_number() -> u32 {
-    super::CYB_KMS_VERSION_NUMBER
+    const NUMBER: u32 = super::CYB_KMS_VERSION_NUMBER;
+    ffi_value(NUMBER, || NUMBER)
 }
 
 #[cfg(test)]
