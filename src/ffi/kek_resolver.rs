@@ -33,13 +33,22 @@ impl Castable for cyb_kek_resolver {
 /// `cyb_kek_cache_options.ttl_ms` value that turns caching off (every resolve unwraps).
 pub const CYB_KEK_CACHE_DISABLED: i64 = -1;
 
+/// Most KEKs a resolver caches when `cyb_kek_cache_options.max_entries` is 0.
+pub const CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES: usize = 10_000;
+
+/// Most threads one `cyb_kek_warm_up` call may use (its `parallelism`).
+pub const CYB_MAX_WARM_UP_PARALLELISM: usize = 256;
+
+const _: () = assert!(CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES == DEFAULT_MAX_ENTRIES);
+const _: () = assert!(CYB_MAX_WARM_UP_PARALLELISM == crate::resolver::MAX_WARM_UP_PARALLELISM);
+
 /// Options of `cyb_kek_resolver_new`. Zero-initialize it (`= {0}`) for the defaults.
 #[repr(C)]
 pub struct cyb_kek_cache_options {
     /// TTL of a cached KEK in milliseconds. 0: `INDEX_KEK_CACHE_TTL_SECONDS` if set, else 60 s;
     /// `CYB_KEK_CACHE_DISABLED` (-1): no caching; other negative values are rejected.
     pub ttl_ms: i64,
-    /// Most KEKs cached at once; 0: the default, 10000.
+    /// Most KEKs cached at once; 0: the default, `CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES` (10000).
     pub max_entries: usize,
 }
 
@@ -418,7 +427,7 @@ pub unsafe extern "C" fn cyb_drift_report_free(report: *mut cyb_drift_report) {
 /// `cyb_kek_resolve` would give). One failure does not stop the others; the call itself succeeds.
 ///
 /// Errors: `CYB_RESULT_NULL_PARAMETER` (a NULL array with `count` > 0);
-/// `CYB_RESULT_INVALID_ARGUMENT` (`parallelism` 0 or above 256, a name that is not UTF-8).
+/// `CYB_RESULT_INVALID_ARGUMENT` (`parallelism` 0 or above `CYB_MAX_WARM_UP_PARALLELISM` (256), a name that is not UTF-8).
 ///
 /// # Safety
 /// `resolver` and `config` are NULL or live handles; `index_names` is NULL or points to `count`
