@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+/// Marks the library's exported functions (dllimport on Windows, default visibility elsewhere).
 #if defined(_WIN32)
 #  define CYB_API __declspec(dllimport)
 #else
@@ -194,14 +195,18 @@ typedef struct cyb_storage_config cyb_storage_config;
 /// input field (`cyb_s3_options`): the caller's bytes, read only during the call; `data` may be
 /// NULL only if `len` is 0.
 typedef struct {
+  /// The first byte; may be NULL when `len` is 0.
   const char *data;
+  /// Length in bytes.
   size_t len;
 } cyb_str;
 
 /// Borrowed bytes: `len` bytes at `data` (`data` is meaningless when `len` is 0). Valid until the
 /// owning handle is modified or freed.
 typedef struct {
+  /// The first byte; may be NULL when `len` is 0.
   const uint8_t *data;
+  /// Length in bytes.
   size_t len;
 } cyb_bytes;
 
@@ -217,17 +222,23 @@ typedef struct {
 /// One entry of a drift report. The strings are borrowed from the report (valid until it is
 /// freed); a snapshot that is unknown is three empty strings.
 typedef struct {
+  /// The index the envelope belongs to.
   cyb_str index_name;
+  /// The verdict on the envelope.
   cyb_drift_status status;
   /// The envelope's slot name.
   cyb_str kms_name;
-  /// The key the stored envelope was wrapped with (before any re-wrap).
+  /// The provider of the key the stored envelope was wrapped with (before any re-wrap).
   cyb_str stored_provider;
+  /// The key id of that key.
   cyb_str stored_key_id;
+  /// The region of that key.
   cyb_str stored_region;
-  /// The key the registry slot names now.
+  /// The provider of the key the registry slot names now.
   cyb_str configured_provider;
+  /// The key id of that key.
   cyb_str configured_key_id;
+  /// The region of that key.
   cyb_str configured_region;
   /// `CYB_RESULT_OK`, or why the status is `CYB_DRIFT_FAILED`.
   cyb_result error_code;
@@ -310,8 +321,11 @@ typedef struct {
 /// key, both required and non-empty, and an optional session token (empty = none). Used for S3
 /// only, never for KMS calls. The library copies them; the caller may wipe its copy after the call.
 typedef struct {
+  /// The access key id; required.
   cyb_str access_key;
+  /// The secret access key; required.
   cyb_str secret_key;
+  /// The session token of temporary credentials; empty for none.
   cyb_str session_token;
 } cyb_s3_credentials;
 

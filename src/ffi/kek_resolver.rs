@@ -130,17 +130,23 @@ impl Castable for cyb_drift_report {
 /// freed); a snapshot that is unknown is three empty strings.
 #[repr(C)]
 pub struct cyb_drift_entry {
+    /// The index the envelope belongs to.
     pub index_name: cyb_str,
+    /// The verdict on the envelope.
     pub status: cyb_drift_status,
     /// The envelope's slot name.
     pub kms_name: cyb_str,
-    /// The key the stored envelope was wrapped with (before any re-wrap).
+    /// The provider of the key the stored envelope was wrapped with (before any re-wrap).
     pub stored_provider: cyb_str,
+    /// The key id of that key.
     pub stored_key_id: cyb_str,
+    /// The region of that key.
     pub stored_region: cyb_str,
-    /// The key the registry slot names now.
+    /// The provider of the key the registry slot names now.
     pub configured_provider: cyb_str,
+    /// The key id of that key.
     pub configured_key_id: cyb_str,
+    /// The region of that key.
     pub configured_region: cyb_str,
     /// `CYB_RESULT_OK`, or why the status is `CYB_DRIFT_FAILED`.
     pub error_code: cyb_result,

@@ -83,8 +83,11 @@ pub unsafe extern "C" fn cyb_storage_config_free(config: *mut cyb_storage_config
 /// only, never for KMS calls. The library copies them; the caller may wipe its copy after the call.
 #[repr(C)]
 pub struct cyb_s3_credentials {
+    /// The access key id; required.
     pub access_key: cyb_str,
+    /// The secret access key; required.
     pub secret_key: cyb_str,
+    /// The session token of temporary credentials; empty for none.
     pub session_token: cyb_str,
 }
 
