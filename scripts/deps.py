@@ -278,6 +278,10 @@ def render_notices(packages):
 
 
 def notices(args):
+    # The licence files are read from the unpacked sources: make sure they are there (a no-op
+    # after any build).
+    host = subprocess.run(["rustc", "-vV"], check=True, capture_output=True, text=True).stdout
+    cargo("fetch", "--target", re.search(r"^host: (\S+)$", host, re.M).group(1))
     content = render_notices(linked_packages())
     output = args.output or os.path.join(ROOT, "THIRD_PARTY_NOTICES")
     if args.check:

@@ -45,6 +45,14 @@ expect_deps_failure() {
 expect_deps_failure "duplicated, budget 0" --max-duplicates 0
 expect_deps_failure "crates linked, budget 10" --max-crates 10
 expect_deps_failure "is not satisfiable with the allowlist" --only-licenses MIT
+stale_notices=$(mktemp)
+cp THIRD_PARTY_NOTICES "$stale_notices"
+echo "a line the generator does not write" >> "$stale_notices"
+if scripts/deps.py notices --check --output "$stale_notices" 2>/dev/null; then
+  echo "scripts/deps.py notices --check accepted a stale notices file" >&2
+  exit 1
+fi
+rm -f "$stale_notices"
 
 step "build and C header drift check"
 cargo build --locked
