@@ -59,8 +59,8 @@
 #  error "index_kms.hpp needs C++17"
 #endif
 
-#ifndef CYBORGDB_CORE_INDEX_KMS_HPP
-#define CYBORGDB_CORE_INDEX_KMS_HPP
+#ifndef CYB_INDEX_KMS_HPP
+#define CYB_INDEX_KMS_HPP
 
 #include <array>
 #include <chrono>
@@ -1000,4 +1000,4 @@ private:
 
 }  // namespace cyborg
 
-#endif  // CYBORGDB_CORE_INDEX_KMS_HPP
+#endif  // CYB_INDEX_KMS_HPP
