@@ -60,9 +60,17 @@ LICENSE_FILE = re.compile(r"^(LICEN[CS]E|COPYING|NOTICE|COPYRIGHT)", re.I)
 
 
 def cargo(*args):
-    return subprocess.run(
-        ["cargo", *args, "--locked", "--manifest-path", os.path.join(ROOT, "Cargo.toml")],
-        check=True, capture_output=True, text=True).stdout
+    """Runs `cargo ARGS --locked` on the project; its stdout. Exits with cargo's error if it fails."""
+    command = ["cargo", *args, "--locked", "--manifest-path", os.path.join(ROOT, "Cargo.toml")]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"check-deps: {' '.join(command)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def host_triple():
+    out = subprocess.run(["rustc", "-vV"], check=True, capture_output=True, text=True).stdout
+    return re.search(r"^host: (\S+)$", out, re.M).group(1)
 
 
 def linked_packages():
@@ -280,8 +288,7 @@ def render_notices(packages):
 def notices(args):
     # The licence files are read from the unpacked sources: make sure they are there (a no-op
     # after any build).
-    host = subprocess.run(["rustc", "-vV"], check=True, capture_output=True, text=True).stdout
-    cargo("fetch", "--target", re.search(r"^host: (\S+)$", host, re.M).group(1))
+    cargo("fetch", "--target", host_triple())
     content = render_notices(linked_packages())
     output = args.output or os.path.join(ROOT, "THIRD_PARTY_NOTICES")
     if args.check:
