@@ -46,7 +46,9 @@ foreach(f include/cyborgdb_core/index_kms.h include/cyborgdb_core/index_kms.hpp
           lib/cmake/CyborgDBKMS/CyborgDBKMSConfig.cmake
           lib/cmake/CyborgDBKMS/CyborgDBKMSConfigVersion.cmake
           lib/cmake/CyborgDBKMS/CyborgDBKMSTargets.cmake
-          lib/pkgconfig/cyborgdb-kms.pc)
+          lib/pkgconfig/cyborgdb-kms.pc
+          share/doc/cyborgdb-kms/LICENSE share/doc/cyborgdb-kms/THIRD_PARTY_NOTICES
+          share/doc/cyborgdb-kms/CHANGELOG.md)
   if(NOT EXISTS "${prefix}/${f}")
     message(FATAL_ERROR "not installed: ${f}")
   endif()
