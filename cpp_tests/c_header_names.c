@@ -19,6 +19,7 @@
 
 /* Values the documentation states. */
 NAMES_STATIC_ASSERT(CYB_KMS_VERSION_MAJOR >= 0 && CYB_KMS_VERSION_MINOR >= 0 && CYB_KMS_VERSION_PATCH >= 0);
+NAMES_STATIC_ASSERT(CYB_KMS_VERSION_NUMBER == CYB_KMS_VERSION_MAJOR * 10000 + CYB_KMS_VERSION_MINOR * 100 + CYB_KMS_VERSION_PATCH);
 NAMES_STATIC_ASSERT(CYB_MAX_INDEX_NAME_LEN == 255);
 NAMES_STATIC_ASSERT(CYB_MAX_STRING_FIELD_LEN == 2048);
 NAMES_STATIC_ASSERT(CYB_MAX_WRAPPED_KEK_LEN == 8192);
@@ -131,6 +132,7 @@ int main(void) {
     snprintf(version, sizeof version, "%d.%d.%d", CYB_KMS_VERSION_MAJOR, CYB_KMS_VERSION_MINOR,
              CYB_KMS_VERSION_PATCH);
     CHECK(strcmp(cyb_version(), version) == 0);
+    CHECK(cyb_version_number() == CYB_KMS_VERSION_NUMBER);
 
     for (i = 0; i < sizeof RESULT_NAMES / sizeof RESULT_NAMES[0]; ++i) {
         CHECK(strcmp(cyb_result_name(RESULT_NAMES[i].code), RESULT_NAMES[i].name) == 0);

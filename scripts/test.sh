@@ -73,12 +73,12 @@ if git rev-parse --git-dir >/dev/null 2>&1; then
 fi
 
 step "CTest: C++ tests and cargo test"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug -DCYB_CARGO_TARGET_DIR="$PWD/target" >/dev/null
 cmake --build build -j"$(nproc)"
 (cd build && ctest --output-on-failure -j"$(nproc)")
 
 step "CTest under ASan+UBSan: C++ tests"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCYB_SANITIZE=ON -DCYB_CARGO_TEST=OFF >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCYB_CARGO_TARGET_DIR="$PWD/target" -DCYB_SANITIZE=ON -DCYB_CARGO_TEST=OFF >/dev/null
 cmake --build build-asan -j"$(nproc)"
 (cd build-asan && ctest --output-on-failure -j"$(nproc)")
 

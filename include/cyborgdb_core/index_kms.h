@@ -34,6 +34,10 @@
 /// Patch version of the library; matches Cargo.toml.
 #define CYB_KMS_VERSION_PATCH 0
 
+/// The version as one number, major * 10000 + minor * 100 + patch (0.1.0 is 100, 1.2.3 is 10203):
+/// compare it with `cyb_version_number()` at run time, or use it in `#if`.
+#define CYB_KMS_VERSION_NUMBER (((CYB_KMS_VERSION_MAJOR * 10000) + (CYB_KMS_VERSION_MINOR * 100)) + CYB_KMS_VERSION_PATCH)
+
 /// Longest index name in bytes.
 #define CYB_MAX_INDEX_NAME_LEN 255
 
@@ -479,6 +483,11 @@ CYB_API const char *cyb_result_name(uint32_t code);
 /// The library version, e.g. `"0.1.0"` (the `CYB_KMS_VERSION_*` macros give it at compile time).
 /// A static string: never free it.
 CYB_API const char *cyb_version(void);
+
+/// The library version as one number, major * 10000 + minor * 100 + patch: what
+/// `CYB_KMS_VERSION_NUMBER` was when the loaded library was built. A program compares the two to
+/// detect a header / library mismatch (the C++ header does so at first use).
+CYB_API uint32_t cyb_version_number(void);
 
 /// Stores `blob` as the envelope of the index named by `index_name_len` bytes of UTF-8 at
 /// `index_name` — a strict insert. `blob` is not modified (a `created_at` of 0 is stamped in the
