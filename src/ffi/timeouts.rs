@@ -5,6 +5,10 @@ use std::time::Duration;
 use super::boundary::Failure;
 use crate::aws::{AwsRetryMode, AwsTimeouts};
 
+/// Most attempts per call accepted in `max_attempts`, `AWS_MAX_ATTEMPTS` or the profile.
+pub const CYB_MAX_ATTEMPTS: u32 = 10;
+const _: () = assert!(CYB_MAX_ATTEMPTS == crate::aws::MAX_ATTEMPTS_LIMIT);
+
 /// `retry_mode` of the option structs: unset — `AWS_RETRY_MODE`, else `retry_mode` of the AWS
 /// profile, else standard.
 pub const CYB_RETRY_MODE_DEFAULT: u32 = 0;
@@ -39,7 +43,7 @@ pub struct cyb_aws_timeouts {
     pub attempt_timeout_ms: u32,
     /// Time for a whole call, retries included, in milliseconds (default 15000).
     pub operation_timeout_ms: u32,
-    /// Attempts per call, the first included (1 = no retry; at most 10). 0: `AWS_MAX_ATTEMPTS`,
+    /// Attempts per call, the first included (1 = no retry; at most `CYB_MAX_ATTEMPTS`). 0: `AWS_MAX_ATTEMPTS`,
     /// else `max_attempts` of the AWS profile, else 3.
     pub max_attempts: u32,
     /// Upper bound of the first retry's randomized backoff, in milliseconds (default 1000).
