@@ -116,8 +116,8 @@ impl Drop for S3Credentials {
 }
 
 /// Options of [`crate::StorageConfig::s3`]. `Default` gives: no prefix, region from the default
-/// chain, AWS's own endpoint (virtual-hosted addressing), credentials from the default chain, and
-/// the default [`AwsTimeouts`].
+/// chain, AWS's own endpoint (virtual-hosted addressing), credentials from the default chain, no
+/// server-side encryption requested, no bucket owner check, and the default [`AwsTimeouts`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct S3Options {
     /// Key prefix: envelopes are `<prefix>/<storage key>.kms` (a `/` is added if missing; empty
