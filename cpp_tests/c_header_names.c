@@ -28,6 +28,10 @@ NAMES_STATIC_ASSERT(CYB_KEK_CACHE_DISABLED == -1);
 NAMES_STATIC_ASSERT(CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES == 10000);
 NAMES_STATIC_ASSERT(CYB_MAX_WARM_UP_PARALLELISM == 256);
 NAMES_STATIC_ASSERT(CYB_MAX_S3_PREFIX_LEN == 820);
+NAMES_STATIC_ASSERT(CYB_MAX_ATTEMPTS == 10);
+NAMES_STATIC_ASSERT(CYB_RETRY_MODE_DEFAULT == 0 && CYB_RETRY_MODE_STANDARD == 1 &&
+                    CYB_RETRY_MODE_ADAPTIVE == 2);
+NAMES_STATIC_ASSERT(CYB_S3_SSE_NONE == 0 && CYB_S3_SSE_S3 == 1 && CYB_S3_SSE_KMS == 2);
 NAMES_STATIC_ASSERT(sizeof(cyb_result) == 4);
 NAMES_STATIC_ASSERT(sizeof(cyb_drift_status) == 4);
 NAMES_STATIC_ASSERT(CYB_DRIFT_IN_SYNC == 0 && CYB_DRIFT_DRIFTED == 1 && CYB_DRIFT_REWRAPPED == 2 &&
@@ -141,6 +145,37 @@ int main(void) {
     /* The limit macros are the limits the library applies. */
     CHECK(s3_store_with_prefix(CYB_MAX_S3_PREFIX_LEN) == CYB_RESULT_OK);
     CHECK(s3_store_with_prefix(CYB_MAX_S3_PREFIX_LEN + 1) == CYB_RESULT_INVALID_ARGUMENT);
+
+    {
+        /* CYB_MAX_ATTEMPTS is the attempts limit; the enumerated option values are accepted. */
+        cyb_kms_client_options client_options;
+        cyb_s3_options s3_options;
+        cyb_kms_client *limited = NULL;
+        cyb_storage_config *s3 = NULL;
+        memset(&client_options, 0, sizeof client_options);
+        client_options.timeouts.max_attempts = CYB_MAX_ATTEMPTS;
+        client_options.retry_mode = CYB_RETRY_MODE_ADAPTIVE;
+        CHECK(cyb_kms_client_new(&client_options, &limited) == CYB_RESULT_OK);
+        cyb_kms_client_free(limited);
+        limited = NULL;
+        client_options.timeouts.max_attempts = CYB_MAX_ATTEMPTS + 1;
+        client_options.retry_mode = CYB_RETRY_MODE_STANDARD;
+        CHECK(cyb_kms_client_new(&client_options, &limited) == CYB_RESULT_INVALID_CONFIG);
+        client_options.timeouts.max_attempts = 0;
+        client_options.retry_mode = CYB_RETRY_MODE_ADAPTIVE + 1;
+        CHECK(cyb_kms_client_new(&client_options, &limited) == CYB_RESULT_INVALID_ARGUMENT);
+        memset(&s3_options, 0, sizeof s3_options);
+        s3_options.server_side_encryption = CYB_S3_SSE_S3;
+        s3_options.retry_mode = CYB_RETRY_MODE_DEFAULT;
+        CHECK(cyb_storage_config_new_s3("bucket", 6, &s3_options, &s3) == CYB_RESULT_OK);
+        cyb_storage_config_free(s3);
+        s3 = NULL;
+        s3_options.server_side_encryption = CYB_S3_SSE_KMS + 1;
+        CHECK(cyb_storage_config_new_s3("bucket", 6, &s3_options, &s3) == CYB_RESULT_INVALID_ARGUMENT);
+        s3_options.server_side_encryption = CYB_S3_SSE_NONE;
+        s3_options.timeouts.max_attempts = CYB_MAX_ATTEMPTS + 1;
+        CHECK(cyb_storage_config_new_s3("bucket", 6, &s3_options, &s3) == CYB_RESULT_INVALID_ARGUMENT);
+    }
 
     CHECK(cyb_kms_client_new(NULL, &client) == CYB_RESULT_OK);
     memset(&cache_options, 0, sizeof cache_options);

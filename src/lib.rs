@@ -28,7 +28,7 @@ pub mod resolver;
 mod runtime;
 pub mod storage;
 
-pub use aws::AwsTimeouts;
+pub use aws::{AwsRetryMode, AwsTimeouts, MAX_ATTEMPTS_LIMIT};
 pub use blob::{KmsBlob, Provider};
 pub use cache::{CacheStats, Clock, KekCacheOptions, ManualClock};
 pub use envelope::{
@@ -38,4 +38,4 @@ pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
 pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Registry, Slot};
 pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
-pub use storage::{S3Credentials, S3Options, StorageConfig};
+pub use storage::{S3Credentials, S3Options, S3ServerSideEncryption, StorageConfig};

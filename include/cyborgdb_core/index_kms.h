@@ -63,6 +63,29 @@
 /// object key fits S3's 1024-byte limit.
 #define CYB_MAX_S3_PREFIX_LEN 820
 
+/// `server_side_encryption`: none requested (the bucket's default encryption applies).
+#define CYB_S3_SSE_NONE 0
+
+/// `server_side_encryption`: SSE-S3 (`AES256`, keys managed by S3).
+#define CYB_S3_SSE_S3 1
+
+/// `server_side_encryption`: SSE-KMS (`aws:kms`) with `sse_kms_key_id`.
+#define CYB_S3_SSE_KMS 2
+
+/// Most attempts per call accepted in `max_attempts`, `AWS_MAX_ATTEMPTS` or the profile.
+#define CYB_MAX_ATTEMPTS 10
+
+/// `retry_mode` of the option structs: unset — `AWS_RETRY_MODE`, else `retry_mode` of the AWS
+/// profile, else standard.
+#define CYB_RETRY_MODE_DEFAULT 0
+
+/// `retry_mode`: the SDK's standard retries (randomized exponential backoff).
+#define CYB_RETRY_MODE_STANDARD 1
+
+/// `retry_mode`: standard retries plus a client-side rate limiter that slows down after
+/// throttling answers.
+#define CYB_RETRY_MODE_ADAPTIVE 2
+
 /// The outcome of a C ABI call. Values are grouped: 0 success; 100–199 the caller's input;
 /// 200–299 the state of the stored envelope; 300–399 the storage backend; 400–499 KMS providers,
 /// registry and keys; 900–999 the library itself. Numbers never change meaning.
@@ -279,19 +302,21 @@ typedef struct {
   uint32_t attempt_timeout_ms;
   /// Time for a whole call, retries included, in milliseconds (default 15000).
   uint32_t operation_timeout_ms;
-  /// Attempts per call, the first included (default 3; 1 = no retry).
+  /// Attempts per call, the first included (1 = no retry; at most `CYB_MAX_ATTEMPTS`). 0: `AWS_MAX_ATTEMPTS`,
+  /// else `max_attempts` of the AWS profile, else 3.
   uint32_t max_attempts;
   /// Upper bound of the first retry's randomized backoff, in milliseconds (default 1000).
   uint32_t initial_backoff_ms;
 } cyb_aws_timeouts;
 
 /// Options of `cyb_kms_client_new`. Zero-initialize it (`= {0}`) for the defaults: every zero
-/// field means "default".
+/// field means "default". New fields are only ever appended, with zero meaning "default".
 typedef struct {
   /// Time and retry bounds of every AWS call.
   cyb_aws_timeouts timeouts;
   /// One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
-  /// honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
+  /// honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`. A service's own endpoint
+  /// below wins over it.
   cyb_str endpoint_url;
   /// Enables the development-only `local` provider (master key from a file or an environment
   /// variable). `false` (the default): every `local` wrap and unwrap fails with
@@ -302,6 +327,17 @@ typedef struct {
   /// endpoint, as option or `AWS_ENDPOINT_URL*`, is `CYB_RESULT_INVALID_CONFIG`. Loopback is
   /// always allowed.
   bool allow_insecure_http;
+  /// `CYB_RETRY_MODE_*` of every AWS call (0: `AWS_RETRY_MODE`, else the AWS profile's
+  /// `retry_mode`, else standard). Another value is `CYB_RESULT_INVALID_ARGUMENT`.
+  uint32_t retry_mode;
+  /// The KMS endpoint (e.g. a KMS VPC interface endpoint), instead of `endpoint_url`. Empty:
+  /// `endpoint_url`'s rule.
+  cyb_str kms_endpoint_url;
+  /// The Secrets Manager endpoint, instead of `endpoint_url`. Empty: `endpoint_url`'s rule.
+  cyb_str secrets_manager_endpoint_url;
+  /// The STS endpoint (assuming slots' roles), instead of `endpoint_url`. Empty:
+  /// `endpoint_url`'s rule.
+  cyb_str sts_endpoint_url;
 } cyb_kms_client_options;
 
 /// One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.
@@ -345,12 +381,30 @@ typedef struct {
 /// - `credentials`: NULL = the default AWS credential chain (AWS S3 only: with an `endpoint`,
 ///   NULL is `CYB_RESULT_INVALID_ARGUMENT`); otherwise exactly these credentials.
 /// - `timeouts`: time and retry bounds of every S3 call (zero-initialized: the defaults).
+/// - `retry_mode`: `CYB_RETRY_MODE_*` of every S3 call (0: `AWS_RETRY_MODE`, else the profile's
+///   `retry_mode`, else standard).
+/// - `server_side_encryption`: `CYB_S3_SSE_*` requested on every PutObject (0: none, the bucket's
+///   default encryption applies); `sse_kms_key_id`: the KMS key of `CYB_S3_SSE_KMS` (empty: the
+///   account's `aws/s3` key; must be empty otherwise).
+/// - `expected_bucket_owner`: a 12-digit AWS account id sent as `ExpectedBucketOwner` on every
+///   request (S3 refuses with `CYB_RESULT_STORAGE_ACCESS_DENIED` if another account owns the
+///   bucket). Empty: not checked.
+/// - `default_credentials_with_endpoint`: with an `endpoint` and NULL `credentials`, use the
+///   default AWS credential chain (an S3 VPC endpoint with IRSA or an instance role) instead of
+///   refusing. `false`: refused.
+///
+/// New fields are only ever appended, with zero meaning "default".
 typedef struct {
   cyb_str prefix;
   cyb_str region;
   cyb_str endpoint;
   const cyb_s3_credentials *credentials;
   cyb_aws_timeouts timeouts;
+  uint32_t retry_mode;
+  uint32_t server_side_encryption;
+  cyb_str sse_kms_key_id;
+  cyb_str expected_bucket_owner;
+  bool default_credentials_with_endpoint;
 } cyb_s3_options;
 
 #ifdef __cplusplus
@@ -736,7 +790,9 @@ cyb_result cyb_kek_resolver_stats(const cyb_kek_resolver *resolver,
 ///
 /// On success writes a new handle to `*out_client` (caller owns; free with
 /// `cyb_kms_client_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
-/// (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (endpoint URL not http(s)). Starts no thread.
+/// (invalid UTF-8, an unknown `retry_mode`), `CYB_RESULT_INVALID_CONFIG` (an endpoint URL that is
+/// not http(s), plain http off this machine, `max_attempts` above 10, an unusable
+/// `AWS_ENDPOINT_URL*`). Starts no thread.
 ///
 /// # Safety
 /// `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid;
@@ -919,8 +975,10 @@ CYB_API void cyb_storage_config_free(cyb_storage_config *config);
 /// On success writes a new handle to `*out_config` (caller owns; free with
 /// `cyb_storage_config_free`). Errors: `CYB_RESULT_NULL_PARAMETER` (a NULL pointer with a non-zero
 /// length, NULL `out_config`); `CYB_RESULT_INVALID_ARGUMENT` (bucket name breaks S3's rules, bad
-/// prefix, region or endpoint, invalid UTF-8, an empty access or secret key; messages never contain
-/// a secret). Starts no thread and opens no descriptor.
+/// prefix, region or endpoint, invalid UTF-8, an empty access or secret key, an endpoint without
+/// credentials or `default_credentials_with_endpoint`, an unknown `retry_mode` or
+/// `server_side_encryption`, a bad `sse_kms_key_id` or `expected_bucket_owner`, `max_attempts`
+/// above 10; messages never contain a secret). Starts no thread and opens no descriptor.
 ///
 /// # Safety
 /// `bucket` is NULL or points to `bucket_len` readable bytes; `options` is NULL or points to a

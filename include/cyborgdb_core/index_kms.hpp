@@ -385,7 +385,33 @@ inline std::vector<uint8_t> to_bytes(cyb_bytes b) {
     return b.len == 0 ? std::vector<uint8_t>() : std::vector<uint8_t>(b.data, b.data + b.len);
 }
 
+/// `d` in whole milliseconds for a C `_ms` field; InvalidArgumentError (`what` names the options)
+/// outside 0 .. 2^32-1.
+inline uint32_t to_millis(std::chrono::milliseconds d, const char* what) {
+    if (d.count() < 0 || d.count() > static_cast<std::chrono::milliseconds::rep>(UINT32_MAX)) {
+        throw_error(CYB_RESULT_INVALID_ARGUMENT,
+                    std::string(what) + " timeouts must be between 0 and 2^32-1 ms");
+    }
+    return static_cast<uint32_t>(d.count());
+}
+
+/// A view of `s` (empty for none); `s` must outlive the view.
+inline cyb_str view_of(const std::optional<std::string>& s) {
+    return s ? cyb_str{s->data(), s->size()} : cyb_str{nullptr, 0};
+}
+
 }  // namespace detail
+
+/// How AWS calls are retried (C: CYB_RETRY_MODE_*).
+enum class RetryMode : uint32_t {
+    /// AWS_RETRY_MODE, else retry_mode of the AWS profile, else Standard.
+    Default = CYB_RETRY_MODE_DEFAULT,
+    /// Randomized exponential backoff.
+    Standard = CYB_RETRY_MODE_STANDARD,
+    /// Standard plus a client-side rate limiter that holds requests back after throttling
+    /// answers (for tens of seconds after a first throttle: size the operation timeout for it).
+    Adaptive = CYB_RETRY_MODE_ADAPTIVE,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Storage
@@ -408,6 +434,16 @@ struct S3Credentials {
     std::optional<std::string> session_token;
 };
 
+/// Server-side encryption requested on every S3 PutObject (C: CYB_S3_SSE_*).
+enum class S3Encryption : uint32_t {
+    /// None requested: the bucket's default encryption applies.
+    None = CYB_S3_SSE_NONE,
+    /// SSE-S3 (AES256, keys managed by S3).
+    S3 = CYB_S3_SSE_S3,
+    /// SSE-KMS (aws:kms) with S3Options::sse_kms_key_id (none: the account's aws/s3 key).
+    KMS = CYB_S3_SSE_KMS,
+};
+
 /// Options of StorageConfig::S3. An empty region or endpoint is the same as none.
 ///   prefix       object-key prefix: envelope of index N is <prefix>/<storage key of N>.kms (a '/'
 ///                is added if missing; "" = the bucket's top level)
@@ -416,14 +452,32 @@ struct S3Credentials {
 ///   endpoint     S3-compatible endpoint (http:// or https://: MinIO, Ceph, R2); selects
 ///                path-style addressing. None: AWS S3, virtual-hosted addressing
 ///   credentials  none: the default AWS credential chain (only without an endpoint: a custom
-///                endpoint requires explicit credentials); otherwise exactly these
-/// Timeouts are the defaults (connect 3 s, attempt 5 s, operation 15 s, 3 attempts); the C API's
-/// cyb_s3_options sets them.
+///                endpoint requires explicit credentials, or default_credentials_with_endpoint);
+///                otherwise exactly these
+///   default_credentials_with_endpoint  with an endpoint and no credentials, use the default AWS
+///                chain anyway (an S3 VPC endpoint with IRSA or an instance role)
+///   server_side_encryption, sse_kms_key_id  requested on every PutObject (the key id only with
+///                S3Encryption::KMS; none: the account's aws/s3 key)
+///   expected_bucket_owner  12-digit AWS account id sent as ExpectedBucketOwner on every request
+///                (another owner: StorageAccessDeniedError)
+///   timeouts     zero durations and attempts mean the defaults (connect 3 s, attempt 5 s,
+///                operation 15 s, first retry backoff up to 1 s); max_attempts 0 means
+///                AWS_MAX_ATTEMPTS, else the profile's max_attempts, else 3 (at most 10)
 struct S3Options {
     std::string prefix = "";
     std::optional<std::string> region;
     std::optional<std::string> endpoint;
     std::optional<S3Credentials> credentials;
+    bool default_credentials_with_endpoint = false;
+    S3Encryption server_side_encryption = S3Encryption::None;
+    std::optional<std::string> sse_kms_key_id;
+    std::optional<std::string> expected_bucket_owner;
+    std::chrono::milliseconds connect_timeout{0};
+    std::chrono::milliseconds attempt_timeout{0};
+    std::chrono::milliseconds operation_timeout{0};
+    uint32_t max_attempts = 0;
+    std::chrono::milliseconds initial_backoff{0};
+    RetryMode retry_mode = RetryMode::Default;
 };
 
 /// Where index keystores, and so their KMS envelopes, are stored. Immutable, no public default
@@ -464,8 +518,11 @@ public:
     /// of machines have exactly one winner. Does no network I/O: the S3 client is set up by the
     /// first operation, within its time bound.
     /// Throws InvalidArgumentError for a bucket name that breaks S3's naming rules, a bad prefix,
-    /// region or endpoint, or credentials with an empty access or secret key (what() never
-    /// contains a secret). Operations on it may also throw StorageUnavailableError (timeout,
+    /// region or endpoint, credentials with an empty access or secret key (what() never
+    /// contains a secret), an endpoint without credentials or default_credentials_with_endpoint,
+    /// a bad sse_kms_key_id (or one without S3Encryption::KMS) or expected_bucket_owner, a timeout
+    /// out of range or max_attempts above 10; InvalidConfigError for an unusable AWS_MAX_ATTEMPTS,
+    /// AWS_RETRY_MODE or AWS_ENDPOINT_URL*. Operations on it may also throw StorageUnavailableError (timeout,
     /// unreachable, throttled, server error) and StorageAccessDeniedError (rejected credentials,
     /// no permission, no such bucket), and ForkedProcessError in a child forked after this call.
     static StorageConfig S3(std::string bucket, S3Options opts = {}) {
@@ -478,6 +535,16 @@ public:
         options.prefix = view(opts.prefix);
         options.region = optional_view(opts.region);
         options.endpoint = optional_view(opts.endpoint);
+        options.default_credentials_with_endpoint = opts.default_credentials_with_endpoint;
+        options.server_side_encryption = static_cast<uint32_t>(opts.server_side_encryption);
+        options.sse_kms_key_id = optional_view(opts.sse_kms_key_id);
+        options.expected_bucket_owner = optional_view(opts.expected_bucket_owner);
+        options.timeouts.connect_timeout_ms = detail::to_millis(opts.connect_timeout, "S3");
+        options.timeouts.attempt_timeout_ms = detail::to_millis(opts.attempt_timeout, "S3");
+        options.timeouts.operation_timeout_ms = detail::to_millis(opts.operation_timeout, "S3");
+        options.timeouts.max_attempts = opts.max_attempts;
+        options.timeouts.initial_backoff_ms = detail::to_millis(opts.initial_backoff, "S3");
+        options.retry_mode = static_cast<uint32_t>(opts.retry_mode);
         cyb_s3_credentials credentials{};
         if (opts.credentials) {
             credentials.access_key = view(opts.credentials->access_key);
@@ -674,17 +741,26 @@ private:
     std::array<uint8_t, kSize> bytes_{};
 };
 
-/// How a KMSClient reaches AWS. Zero durations and attempts mean the library's defaults
-/// (connect 3 s, attempt 5 s, operation 15 s, 3 attempts, first retry backoff up to 1 s).
+/// How a KMSClient reaches AWS. Zero durations mean the library's defaults (connect 3 s, attempt
+/// 5 s, operation 15 s, first retry backoff up to 1 s); max_attempts 0 means AWS_MAX_ATTEMPTS,
+/// else the AWS profile's max_attempts, else 3 (at most 10).
 struct KMSClientOptions {
     std::chrono::milliseconds connect_timeout{0};
     std::chrono::milliseconds attempt_timeout{0};
     std::chrono::milliseconds operation_timeout{0};
     uint32_t max_attempts = 0;
     std::chrono::milliseconds initial_backoff{0};
-    /// One endpoint for KMS, Secrets Manager and STS (VPC endpoint, emulator). Unset: the SDK's
-    /// resolution, which honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>.
+    RetryMode retry_mode = RetryMode::Default;
+    /// One endpoint for KMS, Secrets Manager and STS (emulator). Unset: the SDK's resolution,
+    /// which honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>. A service's own endpoint
+    /// below wins over it.
     std::optional<std::string> endpoint_url;
+    /// The KMS endpoint (e.g. a KMS VPC interface endpoint), instead of endpoint_url.
+    std::optional<std::string> kms_endpoint_url;
+    /// The Secrets Manager endpoint, instead of endpoint_url.
+    std::optional<std::string> secrets_manager_endpoint_url;
+    /// The STS endpoint (assuming slots' roles), instead of endpoint_url.
+    std::optional<std::string> sts_endpoint_url;
     /// Enables the development-only "local" provider (a master key in a file or an environment
     /// variable). Off by default: every local wrap and unwrap then throws UntrustedKeyError,
     /// whatever a stored envelope says.
@@ -726,7 +802,9 @@ struct WrappedKEK {
 class KMSClient {
 public:
     /// A client with an empty registry. No network I/O happens here.
-    /// Throws InvalidConfigError (endpoint URL not http(s)), InternalError.
+    /// Throws InvalidConfigError (an endpoint URL not http(s) or plain http off this machine,
+    /// max_attempts above 10, an unusable AWS_MAX_ATTEMPTS or AWS_RETRY_MODE),
+    /// InvalidArgumentError (a timeout out of range, an unknown retry_mode), InternalError.
     explicit KMSClient(const KMSClientOptions& options = {}) {
         detail::require_compatible_library();
         const std::string endpoint = options.endpoint_url.value_or("");
@@ -737,6 +815,11 @@ public:
         c_options.timeouts.max_attempts = options.max_attempts;
         c_options.timeouts.initial_backoff_ms = to_millis(options.initial_backoff);
         c_options.endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
+        c_options.kms_endpoint_url = detail::view_of(options.kms_endpoint_url);
+        c_options.secrets_manager_endpoint_url =
+            detail::view_of(options.secrets_manager_endpoint_url);
+        c_options.sts_endpoint_url = detail::view_of(options.sts_endpoint_url);
+        c_options.retry_mode = static_cast<uint32_t>(options.retry_mode);
         c_options.allow_local_provider = options.allow_local_provider;
         c_options.allow_insecure_http = options.allow_insecure_http;
         cyb_kms_client* raw = nullptr;
@@ -833,11 +916,7 @@ public:
 
 private:
     static uint32_t to_millis(std::chrono::milliseconds d) {
-        if (d.count() < 0 || d.count() > static_cast<std::chrono::milliseconds::rep>(UINT32_MAX)) {
-            detail::throw_error(CYB_RESULT_INVALID_ARGUMENT,
-                                "KMS client timeouts must be between 0 and 2^32-1 ms");
-        }
-        return static_cast<uint32_t>(d.count());
+        return detail::to_millis(d, "KMS client");
     }
 
     struct Deleter {

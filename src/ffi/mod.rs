@@ -30,7 +30,10 @@ pub use kek_resolver::*;
 pub use kms_client::*;
 pub use result::cyb_result;
 pub use storage_config::*;
-pub use timeouts::cyb_aws_timeouts;
+pub use timeouts::{
+    cyb_aws_timeouts, CYB_MAX_ATTEMPTS, CYB_RETRY_MODE_ADAPTIVE, CYB_RETRY_MODE_DEFAULT,
+    CYB_RETRY_MODE_STANDARD,
+};
 
 /// Major version of the library; matches Cargo.toml.
 pub const CYB_KMS_VERSION_MAJOR: u32 = 0;
