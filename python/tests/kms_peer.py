@@ -2,8 +2,8 @@
 not model: throttling, malformed answers, and a slow KMS (the GIL benchmark). Real HTTP on
 127.0.0.1, driven by the library's real AWS SDK client.
 
-Modes: "ok" (answers; the "ciphertext" is b"peer:" + plaintext), "throttle" (400
-ThrottlingException), "garbage" (200 with a body that is not JSON). `delay` seconds are slept
+Modes: "ok" (answers; the "ciphertext" is b"peer:" + plaintext), "error:<AWS error type>" (400
+with that __type, e.g. ThrottlingException), "garbage" (200 with a body that is not JSON). `delay` seconds are slept
 before every answer.
 """
 
@@ -35,8 +35,9 @@ class KmsPeer:
                 peer.calls += 1
                 if peer.delay:
                     threading.Event().wait(peer.delay)
-                if peer.mode == "throttle":
-                    return self.answer(400, {"__type": "ThrottlingException", "message": "slow down"})
+                if peer.mode.startswith("error:"):
+                    error_type = peer.mode.split(":", 1)[1]
+                    return self.answer(400, {"__type": error_type, "message": "refused by peer"})
                 if peer.mode == "garbage":
                     return self.answer(200, None, raw=b"\x00not json at all")
                 if target.endswith(".Encrypt"):
