@@ -55,11 +55,11 @@ fn to_py_err(py: Python<'_>, error: &cyborgdb_kms::Error) -> PyErr {
 }
 
 /// Converts a library result, raising its exception.
-trait IntoPy<T> {
+trait OrRaise<T> {
     fn or_raise(self, py: Python<'_>) -> PyResult<T>;
 }
 
-impl<T> IntoPy<T> for cyborgdb_kms::Result<T> {
+impl<T> OrRaise<T> for cyborgdb_kms::Result<T> {
     fn or_raise(self, py: Python<'_>) -> PyResult<T> {
         self.map_err(|e| to_py_err(py, &e))
     }
@@ -389,7 +389,7 @@ impl PyKmsBlob {
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let py = other.py();
         match other.cast::<PyKmsBlob>() {
-            Ok(other) => Ok(PyBool_from(py, self.inner == other.borrow().inner)),
+            Ok(other) => Ok(py_bool(py, self.inner == other.borrow().inner)),
             Err(_) => Ok(py.NotImplemented()),
         }
     }
@@ -423,8 +423,7 @@ impl PyKmsBlob {
     }
 }
 
-#[allow(non_snake_case)]
-fn PyBool_from(py: Python<'_>, value: bool) -> Py<PyAny> {
+fn py_bool(py: Python<'_>, value: bool) -> Py<PyAny> {
     pyo3::types::PyBool::new(py, value)
         .to_owned()
         .into_any()
@@ -609,7 +608,7 @@ impl PyKek {
         };
         let other = other.get();
         if std::ptr::eq(self, other) {
-            return Ok(PyBool_from(py, !self.wiped()));
+            return Ok(py_bool(py, !self.wiped()));
         }
         let mine = self.bytes.lock().unwrap_or_else(|p| p.into_inner());
         let theirs = other.bytes.lock().unwrap_or_else(|p| p.into_inner());
@@ -622,7 +621,7 @@ impl PyKek {
             }
             _ => false,
         };
-        Ok(PyBool_from(py, equal))
+        Ok(py_bool(py, equal))
     }
 
     fn __hash__(&self) -> PyResult<isize> {
@@ -901,7 +900,7 @@ impl PyKeySnapshot {
         match other.cast::<PyKeySnapshot>() {
             Ok(o) => {
                 let o = o.get();
-                PyBool_from(
+                py_bool(
                     py,
                     self.provider == o.provider
                         && self.key_id == o.key_id
