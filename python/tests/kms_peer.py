@@ -75,3 +75,18 @@ class KmsPeer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def main() -> None:
+    """``python kms_peer.py MODE DELAY_SECONDS``: serves in its own process (so its threads never
+    take the GIL of the process under test), prints ``PORT <n>``, stops at stdin EOF."""
+    import sys
+
+    peer = KmsPeer(sys.argv[1], float(sys.argv[2]))
+    print(f"PORT {peer.server.server_address[1]}", flush=True)
+    sys.stdin.read()
+    peer.close()
+
+
+if __name__ == "__main__":
+    main()
