@@ -235,7 +235,10 @@ impl PyStorageConfig {
         cache_policy: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let _ = cache_policy; // Vector-data caching of the full engine: no meaning for envelopes.
-        let inner = cyborgdb_kms::StorageConfig::disk(&path).or_raise(py)?;
+                              // Resolving the path touches the filesystem (canonicalize), which may block.
+        let inner = py
+            .detach(|| cyborgdb_kms::StorageConfig::disk(&path))
+            .or_raise(py)?;
         Ok(PyStorageConfig { inner })
     }
 
@@ -397,6 +400,37 @@ impl PyKmsBlob {
     fn __hash__(&self) -> PyResult<isize> {
         Err(PyTypeError::new_err(
             "unhashable type: 'KMSBlob' (it is mutable)",
+        ))
+    }
+
+    /// Pickles as its fields (the wrapped KEK is not a secret: it needs the KMS to open).
+    fn __reduce__<'py>(
+        slf: &Bound<'py, Self>,
+    ) -> PyResult<(
+        Bound<'py, PyAny>,
+        (
+            String,
+            String,
+            String,
+            String,
+            Bound<'py, PyBytes>,
+            u32,
+            i64,
+        ),
+    )> {
+        let py = slf.py();
+        let b = &slf.borrow().inner;
+        Ok((
+            slf.get_type().into_any(),
+            (
+                b.kms_name.clone(),
+                b.provider.clone(),
+                b.key_id.clone(),
+                b.region.clone(),
+                PyBytes::new(py, &b.wrapped_kek),
+                b.version,
+                b.created_at,
+            ),
         ))
     }
 

@@ -218,3 +218,10 @@ def test_unusual_but_valid_names_round_trip(storage):
     for name in names:
         cyborgdb.push_index_kms(storage, name, make_blob())
     assert sorted(cyborgdb.list_index_kms(storage)) == sorted(names)
+
+
+def test_kmsblob_pickles_with_every_field():
+    import pickle
+
+    blob = make_blob(version=5, wrapped=b"\x00\xff" * 10)
+    assert pickle.loads(pickle.dumps(blob)) == blob
