@@ -404,20 +404,7 @@ impl PyKmsBlob {
     }
 
     /// Pickles as its fields (the wrapped KEK is not a secret: it needs the KMS to open).
-    fn __reduce__<'py>(
-        slf: &Bound<'py, Self>,
-    ) -> PyResult<(
-        Bound<'py, PyAny>,
-        (
-            String,
-            String,
-            String,
-            String,
-            Bound<'py, PyBytes>,
-            u32,
-            i64,
-        ),
-    )> {
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<BlobReduce<'py>> {
         let py = slf.py();
         let b = &slf.borrow().inner;
         Ok((
@@ -456,6 +443,20 @@ impl PyKmsBlob {
         ))
     }
 }
+
+/// What `KMSBlob.__reduce__` returns: the class and its constructor's arguments.
+type BlobReduce<'py> = (
+    Bound<'py, PyAny>,
+    (
+        String,
+        String,
+        String,
+        String,
+        Bound<'py, PyBytes>,
+        u32,
+        i64,
+    ),
+);
 
 fn py_bool(py: Python<'_>, value: bool) -> Py<PyAny> {
     pyo3::types::PyBool::new(py, value)
