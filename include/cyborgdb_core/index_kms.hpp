@@ -33,9 +33,15 @@
 //     cyborg::WrapKeySizeError                           WRAP_KEY_SIZE
 //   cyborg::ForkedProcessError   std::runtime_error      FORKED_PROCESS
 //   cyborg::InternalError        std::runtime_error      PANIC and any unknown code
+//   cyborg::IncompatibleLibraryError  std::runtime_error (only; no result code): the loaded
+//                                libcyborgdb_kms has another major version than this header
 //
 // cyborg::Error is deliberately not a std::exception, so catch (const std::exception&) is never
 // ambiguous. Functions that allocate may also throw std::bad_alloc.
+//
+// Version check: the first StorageConfig or KMSClient made checks that the loaded library's major
+// version (cyb_version_number()) is this header's (CYB_KMS_VERSION_MAJOR), and throws
+// IncompatibleLibraryError if not, before any other call into the library.
 //
 // Thread-safety: a StorageConfig is immutable; it and its copies may be used by any number of
 // threads at once, and every free function may be called concurrently. A KMSBlob is a plain value.
@@ -47,8 +53,20 @@
 // throws ForkedProcessError from every call (never hangs); destroying it there is safe. Memory and
 // Disk StorageConfigs keep working. Objects created in the child work normally.
 
-#ifndef CYBORGDB_CORE_INDEX_KMS_HPP
-#define CYBORGDB_CORE_INDEX_KMS_HPP
+// C++17 or later (MSVC reports its standard in _MSVC_LANG unless /Zc:__cplusplus is given). C
+// code includes index_kms.h. Checked first, so it is the first diagnostic a wrong mode gives.
+#if !defined(__cplusplus)
+#  error "index_kms.hpp is a C++ header; C code includes index_kms.h"
+#elif defined(_MSVC_LANG)
+#  if _MSVC_LANG < 201703L
+#    error "index_kms.hpp needs C++17"
+#  endif
+#elif __cplusplus < 201703L
+#  error "index_kms.hpp needs C++17"
+#endif
+
+#ifndef CYB_INDEX_KMS_HPP
+#define CYB_INDEX_KMS_HPP
 
 #include <array>
 #include <chrono>
@@ -70,8 +88,9 @@ namespace cyborg {
 // Exceptions
 // ---------------------------------------------------------------------------------------------
 
-/// Mixin base of every exception this library throws: the C result code of the failure.
-/// Not derived from std::exception (the concrete types are, through exactly one standard base).
+/// Mixin base of every exception a failed library call throws: the C result code of the failure
+/// (IncompatibleLibraryError, thrown before any call, is not one). Not derived from
+/// std::exception (the concrete types are, through exactly one standard base).
 class Error {
 public:
     /// The C result code of the failure (e.g. CYB_RESULT_NOT_FOUND).
@@ -248,7 +267,45 @@ public:
         : std::runtime_error(what), Error(code) {}
 };
 
+/// The loaded libcyborgdb_kms has a different major version than the index_kms.hpp / index_kms.h
+/// the program was compiled with, so its ABI may differ: rebuild against the installed headers or
+/// install the library the program was built for. Not a cyborg::Error: no library call failed.
+class IncompatibleLibraryError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 namespace detail {
+
+/// Throws IncompatibleLibraryError unless `library_number` (cyb_version_number() of the loaded
+/// library, major * 10000 + minor * 100 + patch) has the same major version as `header_number`
+/// (CYB_KMS_VERSION_NUMBER of the headers compiled in). `library_version` is cyb_version().
+inline void check_library_version(uint32_t header_number, uint32_t library_number,
+                                  const char* library_version) {
+    if (header_number / 10000 == library_number / 10000) {
+        return;
+    }
+    const auto dotted = [](uint32_t number) {
+        return std::to_string(number / 10000) + "." + std::to_string(number / 100 % 100) + "." +
+               std::to_string(number % 100);
+    };
+    throw IncompatibleLibraryError(
+        "cyborgdb-kms: this program was compiled against index_kms.hpp " + dotted(header_number) +
+        " (major version " + std::to_string(header_number / 10000) +
+        ") but the loaded libcyborgdb_kms is " + std::string(library_version) + " (major version " +
+        std::to_string(library_number / 10000) +
+        "); rebuild the program against the installed library's headers, or install the "
+        "library version it was built with");
+}
+
+/// Checks once per process, at the first StorageConfig or KMSClient, that the loaded library
+/// matches this header's major version (see check_library_version). Thread-safe. After a failure
+/// every later call throws again.
+inline void require_compatible_library() {
+    static const bool compatible =
+        (check_library_version(CYB_KMS_VERSION_NUMBER, cyb_version_number(), cyb_version()), true);
+    static_cast<void>(compatible);
+}
 
 /// Throws the exception for `code`, with what() = "<CODE_NAME>: <message>".
 [[noreturn]] inline void throw_error(cyb_result code, const std::string& message) {
@@ -375,8 +432,10 @@ struct S3Options {
 class StorageConfig {
 public:
     /// A new, empty in-process store; its envelopes are gone when the last copy is destroyed.
-    /// Two calls give two distinct stores. Throws only std::bad_alloc / InternalError.
+    /// Two calls give two distinct stores. Throws only std::bad_alloc / InternalError (and
+    /// IncompatibleLibraryError, see "Version check" above).
     static StorageConfig Memory() {
+        detail::require_compatible_library();
         cyb_storage_config* raw = nullptr;
         detail::check(cyb_storage_config_new_memory(&raw));
         return StorageConfig(raw);
@@ -389,6 +448,7 @@ public:
     /// one containing NUL.
     static StorageConfig Disk(std::optional<std::filesystem::path> path,
                               CachePolicy cache_policy = {}) {
+        detail::require_compatible_library();
         static_cast<void>(cache_policy);
         if (!path) {
             detail::throw_error(CYB_RESULT_INVALID_ARGUMENT, "Disk storage needs a path");
@@ -409,6 +469,7 @@ public:
     /// unreachable, throttled, server error) and StorageAccessDeniedError (rejected credentials,
     /// no permission, no such bucket), and ForkedProcessError in a child forked after this call.
     static StorageConfig S3(std::string bucket, S3Options opts = {}) {
+        detail::require_compatible_library();
         const auto view = [](const std::string& s) { return cyb_str{s.data(), s.size()}; };
         const auto optional_view = [&view](const std::optional<std::string>& s) {
             return s ? view(*s) : cyb_str{nullptr, 0};
@@ -667,6 +728,7 @@ public:
     /// A client with an empty registry. No network I/O happens here.
     /// Throws InvalidConfigError (endpoint URL not http(s)), InternalError.
     explicit KMSClient(const KMSClientOptions& options = {}) {
+        detail::require_compatible_library();
         const std::string endpoint = options.endpoint_url.value_or("");
         cyb_kms_client_options c_options{};
         c_options.timeouts.connect_timeout_ms = to_millis(options.connect_timeout);
@@ -988,4 +1050,4 @@ private:
 
 }  // namespace cyborg
 
-#endif  // CYBORGDB_CORE_INDEX_KMS_HPP
+#endif  // CYB_INDEX_KMS_HPP
