@@ -85,7 +85,8 @@ cmake --build build-asan -j"$(nproc)"
 
 step "Python package: dev wheel (shared target dir), install into .venv-moto, pytest"
 # maturin (from scripts/bootstrap-moto.sh) builds python/ in the workspace's one target dir with
-# the dev profile; the tests start their own moto server and use target/debug/libcyborgdb_kms.so.
+# the dev profile; the tests start their own moto server and reach the C ABI through the shared
+# library the CTest step built (build/libcyborgdb_kms.so).
 rm -rf target/wheels
 "$(dirname "$CYB_MOTO_PYTHON")/maturin" build --profile dev --locked -m python/Cargo.toml \
   --interpreter "$CYB_MOTO_PYTHON" --out target/wheels

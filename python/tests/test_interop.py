@@ -1,4 +1,5 @@
-"""Interop with the C ABI (libcyborgdb_kms.so, which the C++ header wraps), in another process:
+"""Interop with the C ABI (the shared library CMake builds, build/libcyborgdb_kms.so, or the one
+$CYB_KMS_LIB names; the C++ header wraps it), in another process:
 an envelope written from C is read from Python and vice versa, on the same disk root and the
 same S3 prefix; a KEK created from Python resolves from C to the same bytes."""
 
@@ -16,8 +17,11 @@ from conftest import BUCKET, REPO, registry_yaml, s3_storage
 
 
 def c_library() -> str:
-    path = os.environ.get("CYB_KMS_LIB") or str(REPO / "target/debug/libcyborgdb_kms.so")
-    assert pathlib.Path(path).exists(), f"{path} is missing: run `cargo build` (scripts/test.sh does)"
+    path = os.environ.get("CYB_KMS_LIB") or str(REPO / "build/libcyborgdb_kms.so")
+    assert pathlib.Path(path).exists(), (
+        f"{path} is missing: build it with `cmake -S . -B build && cmake --build build` "
+        "(scripts/test.sh does), or set CYB_KMS_LIB"
+    )
     return path
 
 
