@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check and test: formatting, clippy, the C header drift check, then CTest (all C++
-# tests plus `cargo test`), then the C++ tests again under ASan+UBSan, then a short run of every
-# fuzz target (scripts/fuzz.sh smoke). Installs what is missing.
+# tests plus `cargo test`), then the C++ tests again under ASan+UBSan, then the Python package's
+# tests (pytest, python/tests), then a short run of every fuzz target (scripts/fuzz.sh smoke).
+# Installs what is missing.
 # Usage: scripts/test.sh        (CI runs exactly this through .ci/run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "dependencies: crate budget, duplicates, licences, THIRD_PARTY_NOTICES"
 scripts/deps.py selftest
@@ -81,6 +82,18 @@ step "CTest under ASan+UBSan: C++ tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCYB_CARGO_TARGET_DIR="$PWD/target" -DCYB_SANITIZE=ON -DCYB_CARGO_TEST=OFF >/dev/null
 cmake --build build-asan -j"$(nproc)"
 (cd build-asan && ctest --output-on-failure -j"$(nproc)")
+
+step "Python package: dev wheel (shared target dir), install into .venv-moto, pytest"
+# maturin (from scripts/bootstrap-moto.sh) builds python/ in the workspace's one target dir with
+# the dev profile; the tests start their own moto server and reach the C ABI through the shared
+# library the CTest step built (build/libcyborgdb_kms.so).
+rm -rf target/wheels
+"$(dirname "$CYB_MOTO_PYTHON")/maturin" build --profile dev --locked -m python/Cargo.toml \
+  --interpreter "$CYB_MOTO_PYTHON" --out target/wheels
+"$CYB_MOTO_PYTHON" -m pip install --quiet --disable-pip-version-check --force-reinstall --no-deps \
+  target/wheels/cyborgdb_core-*.whl
+# From the repository root, so the installed wheel is imported, not the source dir python/.
+"$CYB_MOTO_PYTHON" -m pytest -q -p no:cacheprovider python/tests
 
 step "fuzz smoke run (cargo-fuzz, nightly; each target a few seconds)"
 scripts/fuzz.sh smoke

@@ -1,0 +1,108 @@
+"""cyborgdb_core: per-index KMS envelopes for CyborgDB, and the KEK resolver of its service layer.
+
+The documented API (``StorageConfig``, ``KMSBlob``, ``create_index_kms``, ``push_index_kms``,
+``get_index_kms``, ``delete_index_kms``) plus ``list_index_kms``, the KMS client and the KEK
+resolver, built from the same Rust library as the C and C++ API: a Python and a C++ process share
+one keystore byte for byte. See ``help()`` on each name, or the type stubs.
+"""
+
+from ._errors import (
+    AlreadyExistsError,
+    ConflictError,
+    CorruptDataError,
+    DecryptFailedError,
+    Error,
+    ForkedProcessError,
+    InternalError,
+    InvalidArgumentError,
+    InvalidConfigError,
+    IOError,
+    KEKNotWrappedError,
+    KMSAccessDeniedError,
+    KMSBadResponseError,
+    KMSError,
+    KMSKeyDisabledError,
+    KMSKeyNotFoundError,
+    KMSThrottledError,
+    KMSUnavailableError,
+    NotFoundError,
+    ResultCode,
+    StorageAccessDeniedError,
+    StorageUnavailableError,
+    UnknownSlotError,
+    UntrustedKeyError,
+    WrapKeySizeError,
+)
+from ._native import (
+    KEK,
+    MAX_INDEX_NAME_LEN,
+    MAX_STRING_FIELD_LEN,
+    MAX_WRAPPED_KEK_LEN,
+    DriftEntry,
+    KEKCacheStats,
+    KEKResolver,
+    KeySnapshot,
+    KMSBlob,
+    KMSClient,
+    S3Credentials,
+    StorageConfig,
+    __version__,
+    create_index_kms,
+    delete_index_kms,
+    get_index_kms,
+    list_index_kms,
+    push_index_kms,
+)
+
+# `IOError` is left out of `__all__` so `from cyborgdb_core import *` never shadows the built-in.
+__all__ = [
+    "KEK",
+    "MAX_INDEX_NAME_LEN",
+    "MAX_STRING_FIELD_LEN",
+    "MAX_WRAPPED_KEK_LEN",
+    "AlreadyExistsError",
+    "ConflictError",
+    "CorruptDataError",
+    "DecryptFailedError",
+    "DriftEntry",
+    "Error",
+    "ForkedProcessError",
+    "InternalError",
+    "InvalidArgumentError",
+    "InvalidConfigError",
+    "KEKCacheStats",
+    "KEKNotWrappedError",
+    "KEKResolver",
+    "KMSAccessDeniedError",
+    "KMSBadResponseError",
+    "KMSBlob",
+    "KMSClient",
+    "KMSError",
+    "KMSKeyDisabledError",
+    "KMSKeyNotFoundError",
+    "KMSThrottledError",
+    "KMSUnavailableError",
+    "KeySnapshot",
+    "NotFoundError",
+    "ResultCode",
+    "S3Credentials",
+    "StorageAccessDeniedError",
+    "StorageConfig",
+    "StorageUnavailableError",
+    "UnknownSlotError",
+    "UntrustedKeyError",
+    "WrapKeySizeError",
+    "__version__",
+    "create_index_kms",
+    "delete_index_kms",
+    "get_index_kms",
+    "list_index_kms",
+    "push_index_kms",
+]
+
+# Exceptions show as `cyborgdb_core.NotFoundError` (and pickle by that name).
+for _name in dir():
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and issubclass(_obj, (Error, ResultCode)):
+        _obj.__module__ = __name__
+del _name, _obj
