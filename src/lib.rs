@@ -24,6 +24,7 @@ mod fs_bounded;
 pub mod fuzzing;
 pub mod index_name;
 pub mod kms;
+pub mod logging;
 pub mod resolver;
 mod runtime;
 pub mod storage;
@@ -37,5 +38,6 @@ pub use envelope::{
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
 pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Registry, Slot};
+pub use logging::{clear_log_callback, set_log_callback, LogLevel, LogRecord};
 pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
 pub use storage::{S3Credentials, S3Options, StorageConfig};
