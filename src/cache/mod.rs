@@ -343,14 +343,14 @@ impl KekCache {
             Some(entries) => log_event!(
                 LogLevel::Debug,
                 TARGET_CACHE,
-                "cached the KEK of index {index} (store {}) for {} s; {entries} KEKs cached",
+                "cached the KEK of index {index:?} (store {}) for {} s; {entries} KEKs cached",
                 location.id(),
                 core.ttl_nanos / 1_000_000_000
             ),
             None => log_event!(
                 LogLevel::Debug,
                 TARGET_CACHE,
-                "did not cache the KEK of index {index} (store {}): the cache was invalidated \
+                "did not cache the KEK of index {index:?} (store {}): the cache was invalidated \
                  while it was being unwrapped",
                 location.id()
             ),
@@ -377,7 +377,7 @@ impl KekCache {
             log_event!(
                 LogLevel::Debug,
                 TARGET_CACHE,
-                "invalidated the cached KEK of index {index} (store {})",
+                "invalidated the cached KEK of index {index:?} (store {})",
                 location.id()
             );
         }
@@ -506,7 +506,7 @@ impl Core {
             log_event!(
                 LogLevel::Debug,
                 TARGET_CACHE,
-                "evicted the KEK of index {} to stay within max_entries {}",
+                "evicted the KEK of index {:?} to stay within max_entries {}",
                 String::from_utf8_lossy(victim.get(8..).unwrap_or_default()),
                 self.max_entries
             );
