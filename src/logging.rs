@@ -10,10 +10,10 @@
 //! messages (index names, slot names, key ids, error kinds; never KEKs, wrap keys, ExternalIds or
 //! credentials). From the SDK only the event's `message` is taken — never its fields (`err = ?e`,
 //! `response = ?r`, `endpoint_params`), which can hold requests, responses and headers — only at
-//! DEBUG and above (the SDK logs raw bodies at TRACE), and never from the SDK's identity and
-//! credential modules. Every message, ours and the SDK's, then goes through the redaction that
-//! error messages from a peer get (`aws::sanitize_service_text`: runs of 32 or more base64/hex
-//! characters become `<redacted>`, control characters are escaped) and is cut at
+//! DEBUG and above (the SDK logs raw bodies at TRACE), and never from the SDK's identity,
+//! credential, SSO, token and login modules. Every message, ours and the SDK's, then goes through
+//! the redaction that error messages from a peer get (`aws::sanitize_service_text`: runs of 32 or
+//! more base64/hex characters become `<redacted>`, control characters are escaped) and is cut at
 //! [`MAX_LOG_MESSAGE_CHARS`].
 //!
 //! **Calls.** The callback runs on the thread that produced the event: a caller's thread or one
@@ -263,9 +263,12 @@ pub(crate) fn sdk_dispatch() -> &'static tracing::Dispatch {
 struct SdkEventBridge;
 
 /// SDK modules whose events are never passed on, whatever their level: they describe
-/// credentials and identities.
+/// credentials, identities and tokens (identity caches, credential providers and chains, SSO,
+/// web identity and login tokens).
 fn is_withheld_target(target: &str) -> bool {
-    target.contains("identity") || target.contains("credential") || target.contains("sso")
+    ["identity", "credential", "sso", "token", "login"]
+        .iter()
+        .any(|word| target.contains(word))
 }
 
 fn sdk_level(level: &tracing::Level) -> Option<LogLevel> {
@@ -363,6 +366,9 @@ mod tests {
             "aws_config::default_provider::credentials"
         ));
         assert!(is_withheld_target("aws_config::sso::token"));
+        assert!(is_withheld_target("aws_config::web_identity_token"));
+        assert!(is_withheld_target("aws_config::meta::token"));
+        assert!(is_withheld_target("aws_config::login"));
         assert!(!is_withheld_target(
             "aws_smithy_runtime::client::retries::strategy::standard"
         ));

@@ -290,8 +290,8 @@ fn sdk_retries_and_kms_errors_arrive_but_never_the_sdks_trace_events() {
         "attempt #1 failed with"
     ));
     let lines = lines.lock().unwrap();
-    // The SDK's TRACE events (raw bodies and headers) and its identity and credential modules
-    // never reach the callback.
+    // The SDK's TRACE events (raw bodies and headers) and its identity, credential and token
+    // modules never reach the callback.
     let withheld: Vec<_> = lines
         .iter()
         .filter(|l| !l.target.starts_with("cyborgdb_kms::"))
@@ -299,6 +299,7 @@ fn sdk_retries_and_kms_errors_arrive_but_never_the_sdks_trace_events() {
             l.level == LogLevel::Trace
                 || l.target.contains("identity")
                 || l.target.contains("credential")
+                || l.target.contains("token")
         })
         .collect();
     assert!(withheld.is_empty(), "{withheld:#?}");
