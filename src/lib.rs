@@ -9,7 +9,8 @@
 //!
 //! Layout: [`blob`] (the envelope and its validation), [`index_name`] (name rules and their
 //! file-name encoding), `codec` (the FlatBuffers file format), [`storage`] (one backend per kind of
-//! store), `envelope` (the operations) and [`ffi`] (the C boundary, no logic of its own).
+//! store), `envelope` (the operations), [`logging`] (the host's log callback) and [`ffi`] (the C
+//! boundary, no logic of its own).
 
 mod aws;
 pub mod blob;
