@@ -1015,7 +1015,7 @@ impl Session {
                 if *level <= 5 && !*null_callback {
                     LOG_THRESHOLD.fetch_max(*level, Ordering::SeqCst);
                 }
-                let got = unsafe { cyb_set_log_callback(*level, callback, 0x10 as *mut c_void) };
+                let got = cyb_set_log_callback(*level, callback, 0x10 as *mut c_void);
                 if *level > 5 {
                     check("cyb_set_log_callback", got, &[CYB_RESULT_INVALID_ARGUMENT]);
                 } else {
