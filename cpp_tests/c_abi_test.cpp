@@ -584,6 +584,9 @@ TEST(CVersion, MatchesTheMacros) {
                                  std::to_string(CYB_KMS_VERSION_MINOR) + "." +
                                  std::to_string(CYB_KMS_VERSION_PATCH);
     EXPECT_EQ(std::string(cyb_version()), expected);
+    EXPECT_EQ(cyb_version_number(), static_cast<uint32_t>(CYB_KMS_VERSION_NUMBER));
+    EXPECT_EQ(CYB_KMS_VERSION_NUMBER,
+              CYB_KMS_VERSION_MAJOR * 10000 + CYB_KMS_VERSION_MINOR * 100 + CYB_KMS_VERSION_PATCH);
     EXPECT_EQ(CYB_MAX_INDEX_NAME_LEN, 255);
     EXPECT_EQ(CYB_MAX_STRING_FIELD_LEN, 2048);
     EXPECT_EQ(CYB_MAX_WRAPPED_KEK_LEN, 8192);

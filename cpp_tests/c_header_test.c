@@ -15,6 +15,10 @@ _Static_assert(sizeof(cyb_result) == sizeof(uint32_t), "cyb_result is a uint32_t
 _Static_assert(CYB_RESULT_NOT_FOUND == 200, "result numbers are stable");
 _Static_assert(CYB_MAX_INDEX_NAME_LEN == 255, "limit macro");
 _Static_assert(CYB_RESULT_DECRYPT_FAILED == 400, "KMS result numbers are stable");
+/* CYB_KMS_VERSION_NUMBER works in #if, for compile-time version checks. */
+#if CYB_KMS_VERSION_NUMBER != CYB_KMS_VERSION_MAJOR * 10000 + CYB_KMS_VERSION_MINOR * 100 + CYB_KMS_VERSION_PATCH
+#error "CYB_KMS_VERSION_NUMBER is not major * 10000 + minor * 100 + patch"
+#endif
 
 #define CHECK(cond)                                                         \
     do {                                                                    \
@@ -34,6 +38,7 @@ int main(void) {
     snprintf(version, sizeof version, "%d.%d.%d", CYB_KMS_VERSION_MAJOR, CYB_KMS_VERSION_MINOR,
              CYB_KMS_VERSION_PATCH);
     CHECK(strcmp(cyb_version(), version) == 0);
+    CHECK(cyb_version_number() == CYB_KMS_VERSION_NUMBER);
 
     cyb_storage_config *config = NULL;
     CHECK(cyb_storage_config_new_memory(&config) == CYB_RESULT_OK);

@@ -592,3 +592,37 @@ TEST_P(CppApi, TryGetDistinguishesAbsenceFromErrors) {
     EXPECT_EQ(*got, aws_kms_blob());
     EXPECT_THROW(cyborg::TryGetIndexKMS(config(), std::string(256, 'x')), cyborg::InvalidArgumentError);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Version check (the mismatch through the real entry points: version_mismatch_test.cpp)
+// ---------------------------------------------------------------------------------------------
+
+TEST(CppVersion, LoadedLibraryIsTheHeadersVersionAndPassesTheCheck) {
+    EXPECT_EQ(cyb_version_number(), static_cast<uint32_t>(CYB_KMS_VERSION_NUMBER));
+    EXPECT_NO_THROW(cyborg::detail::require_compatible_library());
+    EXPECT_NO_THROW(cyborg::StorageConfig::Memory());
+}
+
+TEST(CppVersion, SameMajorIsCompatibleWhateverMinorAndPatch) {
+    EXPECT_NO_THROW(cyborg::detail::check_library_version(100, 100, "0.1.0"));
+    EXPECT_NO_THROW(cyborg::detail::check_library_version(100, 9999, "0.99.99"));
+    EXPECT_NO_THROW(cyborg::detail::check_library_version(10203, 10000, "1.0.0"));
+}
+
+TEST(CppVersion, OtherMajorThrowsIncompatibleLibraryErrorNamingBothVersions) {
+    try {
+        cyborg::detail::check_library_version(10203, 100, "0.1.0");
+        FAIL() << "no exception";
+    } catch (const cyborg::IncompatibleLibraryError& e) {
+        EXPECT_STREQ(e.what(),
+                     "cyborgdb-kms: this program was compiled against index_kms.hpp 1.2.3 (major "
+                     "version 1) but the loaded libcyborgdb_kms is 0.1.0 (major version 0); rebuild "
+                     "the program against the installed library's headers, or install the library "
+                     "version it was built with");
+    }
+    EXPECT_THROW(cyborg::detail::check_library_version(100, 20000, "2.0.0"),
+                 cyborg::IncompatibleLibraryError);
+    // A std::runtime_error, and deliberately not a cyborg::Error (no library call failed).
+    static_assert(std::is_base_of_v<std::runtime_error, cyborg::IncompatibleLibraryError>);
+    static_assert(!std::is_base_of_v<cyborg::Error, cyborg::IncompatibleLibraryError>);
+}

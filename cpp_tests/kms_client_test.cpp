@@ -363,3 +363,93 @@ TEST(KMSClient, ForkedChildGetsForkedProcessAndNewClientsWork) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// AWS settings (issue #14): per-service endpoints, retry mode and attempts
+
+TEST(KMSClientSettings, EachServiceGoesToItsOwnEndpoint) {
+    // The shared endpoint is closed: a call succeeds only if its service's own endpoint routed it.
+    cyborg::KMSClientOptions options;
+    options.endpoint_url = "http://127.0.0.1:9";
+    options.kms_endpoint_url = moto_endpoint();
+    options.secrets_manager_endpoint_url = moto_endpoint();
+    options.sts_endpoint_url = moto_endpoint();
+    options.max_attempts = 1;
+    options.retry_mode = cyborg::RetryMode::Adaptive;
+    cyborg::KMSClient client(options);
+    client.AddSlot("kms", {"aws-kms", "alias/cyborgdb-test", "us-east-1", {}, {}, {}});
+    client.AddSlot("secrets", {"aws", "cyborgdb-test/wrap-key", "us-east-1", {}, {}, {}});
+    const cyborg::WrappedKEK kms = client.WrapNewKEK("idx", "kms");
+    EXPECT_EQ(client.UnwrapKEK("idx", kms.blob), kms.kek);
+    const cyborg::WrappedKEK secrets = client.WrapNewKEK("idx", "secrets");
+    EXPECT_EQ(client.UnwrapKEK("idx", secrets.blob), secrets.kek);
+
+    // KMS alone pointed at the closed port: KMS calls fail, Secrets Manager calls still work.
+    options.endpoint_url = moto_endpoint();
+    options.kms_endpoint_url = "http://127.0.0.1:9";
+    options.secrets_manager_endpoint_url.reset();
+    cyborg::KMSClient kms_closed(options);
+    kms_closed.AddSlot("kms", {"aws-kms", "alias/cyborgdb-test", "us-east-1", {}, {}, {}});
+    kms_closed.AddSlot("secrets", {"aws", "cyborgdb-test/wrap-key", "us-east-1", {}, {}, {}});
+    expect_code<cyborg::KMSUnavailableError>([&] { kms_closed.WrapNewKEK("idx", "kms"); },
+                                             CYB_RESULT_KMS_UNAVAILABLE, "kms:Encrypt failed: unreachable");
+    const cyborg::WrappedKEK again = kms_closed.WrapNewKEK("idx", "secrets");
+    EXPECT_EQ(kms_closed.UnwrapKEK("idx", again.blob), again.kek);
+}
+
+TEST(KMSClientSettings, BadEndpointsAndAttemptsAreInvalidConfig) {
+    cyborg::KMSClientOptions bad;
+    bad.kms_endpoint_url = "ftp://x";
+    expect_code<cyborg::InvalidConfigError>([&] { cyborg::KMSClient c(bad); }, CYB_RESULT_INVALID_CONFIG,
+                                            "KMS kms_endpoint_url \"ftp://x\" must start with http:// or https://");
+    bad = {};
+    bad.sts_endpoint_url = "http://10.1.2.3";
+    expect_code<cyborg::InvalidConfigError>([&] { cyborg::KMSClient c(bad); }, CYB_RESULT_INVALID_CONFIG,
+                                            "KMS client: sts_endpoint_url \"http://10.1.2.3\" is plain http");
+    bad.allow_insecure_http = true;
+    cyborg::KMSClient allowed(bad);
+    bad = {};
+    bad.secrets_manager_endpoint_url = "http://[::1";
+    expect_code<cyborg::InvalidConfigError>([&] { cyborg::KMSClient c(bad); }, CYB_RESULT_INVALID_CONFIG,
+                                            "KMS secrets_manager_endpoint_url \"http://[::1\" is not a valid URL");
+    bad = {};
+    bad.max_attempts = 11;
+    expect_code<cyborg::InvalidConfigError>([&] { cyborg::KMSClient c(bad); }, CYB_RESULT_INVALID_CONFIG,
+                                            "KMS client max_attempts must be at most 10 (got 11)");
+    bad = {};
+    bad.retry_mode = static_cast<cyborg::RetryMode>(7);
+    expect_code<cyborg::InvalidArgumentError>([&] { cyborg::KMSClient c(bad); }, CYB_RESULT_INVALID_ARGUMENT,
+                                              "options.retry_mode is 7");
+}
+
+TEST(KMSClientSettingsCAbi, NewFieldsAreCheckedWithExactCodes) {
+    cyb_kms_client* out = nullptr;
+    cyb_kms_client_options options{};
+    options.retry_mode = 3;
+    EXPECT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(out, nullptr);
+    EXPECT_EQ(cyb_test::last_error(),
+              "options.retry_mode is 3: use CYB_RETRY_MODE_DEFAULT (0), "
+              "CYB_RETRY_MODE_STANDARD (1) or CYB_RETRY_MODE_ADAPTIVE (2)");
+    options = cyb_kms_client_options{};
+    options.sts_endpoint_url = cyb_str{nullptr, 4};
+    EXPECT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(out, nullptr);
+    const char invalid[] = {'\xff', '\xfe'};
+    options = cyb_kms_client_options{};
+    options.kms_endpoint_url = cyb_str{invalid, 2};
+    EXPECT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(out, nullptr);
+    options = cyb_kms_client_options{};
+    options.timeouts.max_attempts = 11;
+    EXPECT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_INVALID_CONFIG);
+    EXPECT_EQ(out, nullptr);
+    const std::string endpoint = "http://127.0.0.1:4566";
+    options = cyb_kms_client_options{};
+    options.retry_mode = CYB_RETRY_MODE_ADAPTIVE;
+    options.kms_endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
+    options.secrets_manager_endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
+    options.sts_endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
+    ASSERT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_OK);
+    cyb_kms_client_free(out);
+}

@@ -252,3 +252,115 @@ TEST(S3CAbi, RoundTripWithTimeoutsAndUnavailableWithinTheBound) {
     EXPECT_NE(last_error().find("S3 GetObject s3://cyborgdb-test-bucket/"), std::string::npos)
         << last_error();
 }
+
+// ---------------------------------------------------------------------------------------------
+// AWS settings (issue #14): encryption, bucket owner, timeouts, retry mode, default credentials
+
+TEST(S3Settings, EncryptionBucketOwnerTimeoutsAndRetryModeOnMoto) {
+    cyborg::S3Options opts = moto_options(unique_prefix());
+    opts.server_side_encryption = cyborg::S3Encryption::S3;
+    opts.expected_bucket_owner = "123456789012";  // moto's account
+    opts.connect_timeout = std::chrono::milliseconds(2000);
+    opts.attempt_timeout = std::chrono::milliseconds(5000);
+    opts.operation_timeout = std::chrono::milliseconds(20000);
+    opts.max_attempts = 2;
+    opts.initial_backoff = std::chrono::milliseconds(10);
+    opts.retry_mode = cyborg::RetryMode::Adaptive;
+    const auto config = cyborg::StorageConfig::S3(kBucket, opts);
+    cyborg::PushIndexKMS(config, "idx", aws_kms_blob("a"));
+    EXPECT_EQ(cyborg::GetIndexKMS(config, "idx"), aws_kms_blob("a"));
+    cyborg::DeleteIndexKMS(config, "idx");
+}
+
+TEST(S3Settings, UnreachableWithinTheCppTimeouts) {
+    cyborg::S3Options opts = moto_options("p");
+    opts.endpoint = "http://127.0.0.1:9";
+    opts.max_attempts = 1;
+    opts.operation_timeout = std::chrono::milliseconds(3000);
+    const auto config = cyborg::StorageConfig::S3(kBucket, opts);
+    expect_throws_code<cyborg::StorageUnavailableError>(
+        [&] { cyborg::GetIndexKMS(config, "idx"); }, CYB_RESULT_STORAGE_UNAVAILABLE, "unreachable");
+}
+
+TEST(S3Settings, InvalidSettingsThrowWithExactCodes) {
+    cyborg::S3Options opts = moto_options("p");
+    opts.expected_bucket_owner = "12345";
+    expect_throws_code<cyborg::InvalidArgumentError>(
+        [&] { cyborg::StorageConfig::S3(kBucket, opts); }, CYB_RESULT_INVALID_ARGUMENT,
+        "S3 expected_bucket_owner \"12345\" must be an AWS account id (12 digits)");
+    opts = moto_options("p");
+    opts.sse_kms_key_id = "alias/x";  // without S3Encryption::KMS
+    expect_throws_code<cyborg::InvalidArgumentError>(
+        [&] { cyborg::StorageConfig::S3(kBucket, opts); }, CYB_RESULT_INVALID_ARGUMENT,
+        "sse_kms_key_id is set but server_side_encryption is not CYB_S3_SSE_KMS");
+    opts.server_side_encryption = cyborg::S3Encryption::KMS;
+    opts.sse_kms_key_id = "alias/with space";
+    expect_throws_code<cyborg::InvalidArgumentError>(
+        [&] { cyborg::StorageConfig::S3(kBucket, opts); }, CYB_RESULT_INVALID_ARGUMENT,
+        "S3 server_side_encryption KMS key id \"alias/with space\" must be 1 to 2048 printable");
+    opts = moto_options("p");
+    opts.attempt_timeout = std::chrono::milliseconds(-1);
+    expect_throws_code<cyborg::InvalidArgumentError>(
+        [&] { cyborg::StorageConfig::S3(kBucket, opts); }, CYB_RESULT_INVALID_ARGUMENT,
+        "S3 timeouts must be between 0 and 2^32-1 ms");
+    opts = moto_options("p");
+    opts.max_attempts = 11;
+    expect_throws_code<cyborg::InvalidArgumentError>(
+        [&] { cyborg::StorageConfig::S3(kBucket, opts); }, CYB_RESULT_INVALID_ARGUMENT,
+        "max_attempts must be at most 10 (got 11)");
+    opts = moto_options("p");
+    opts.retry_mode = static_cast<cyborg::RetryMode>(9);
+    expect_throws_code<cyborg::InvalidArgumentError>(
+        [&] { cyborg::StorageConfig::S3(kBucket, opts); }, CYB_RESULT_INVALID_ARGUMENT,
+        "retry_mode is 9");
+}
+
+TEST(S3Settings, DefaultCredentialsWithAnEndpointByOptInOnly) {
+    cyborg::S3Options opts = moto_options(unique_prefix());
+    opts.credentials = std::nullopt;
+    expect_throws_code<cyborg::InvalidArgumentError>(
+        [&] { cyborg::StorageConfig::S3(kBucket, opts); }, CYB_RESULT_INVALID_ARGUMENT,
+        "default_credentials_with_endpoint for an AWS S3 VPC endpoint");
+    // Opted in: the default chain's credentials (AWS_ACCESS_KEY_ID from the CTest environment).
+    opts.default_credentials_with_endpoint = true;
+    const auto config = cyborg::StorageConfig::S3(kBucket, opts);
+    cyborg::PushIndexKMS(config, "idx", aws_kms_blob("a"));
+    EXPECT_EQ(cyborg::GetIndexKMS(config, "idx"), aws_kms_blob("a"));
+}
+
+TEST(S3SettingsCAbi, NewFieldsAreCheckedWithExactCodes) {
+    cyb_storage_config* out = kUntouchedConfig;
+    cyb_s3_options options{};
+    options.server_side_encryption = 9;
+    EXPECT_EQ(c_new_s3(kBucket, &options, &out), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(out, kUntouchedConfig);
+    EXPECT_EQ(last_error(),
+              "server_side_encryption is 9: use CYB_S3_SSE_NONE (0), "
+              "CYB_S3_SSE_S3 (1) or CYB_S3_SSE_KMS (2)");
+    options = cyb_s3_options{};
+    options.retry_mode = 3;
+    EXPECT_EQ(c_new_s3(kBucket, &options, &out), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(out, kUntouchedConfig);
+    options = cyb_s3_options{};
+    options.expected_bucket_owner = cyb_str{nullptr, 12};
+    EXPECT_EQ(c_new_s3(kBucket, &options, &out), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(last_error(), "cyb_storage_config_new_s3: argument `expected_bucket_owner` is NULL");
+    options = cyb_s3_options{};
+    options.server_side_encryption = CYB_S3_SSE_S3;
+    options.sse_kms_key_id = view("alias/x");
+    EXPECT_EQ(c_new_s3(kBucket, &options, &out), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(out, kUntouchedConfig);
+
+    // Every new field set: a handle, no I/O.
+    const std::string endpoint = "http://127.0.0.1:9";
+    options = cyb_s3_options{};
+    options.endpoint = view(endpoint);
+    options.default_credentials_with_endpoint = true;
+    options.server_side_encryption = CYB_S3_SSE_KMS;
+    options.sse_kms_key_id = view("alias/envelopes");
+    options.expected_bucket_owner = view("123456789012");
+    options.retry_mode = CYB_RETRY_MODE_STANDARD;
+    ASSERT_EQ(c_new_s3(kBucket, &options, &out), CYB_RESULT_OK);
+    ASSERT_NE(out, kUntouchedConfig);
+    cyb_storage_config_free(out);
+}

@@ -43,10 +43,137 @@ pub struct AwsTimeouts {
     pub attempt: Duration,
     /// Time for the whole operation, retries included. Default 15 s.
     pub operation: Duration,
-    /// Attempts per operation, the first included (1 = no retry). Default 3.
-    pub max_attempts: u32,
+    /// Attempts per operation, the first included (1 = no retry), at most [`MAX_ATTEMPTS_LIMIT`].
+    /// `None` (the default): `AWS_MAX_ATTEMPTS`, else `max_attempts` of the selected profile in
+    /// the shared AWS config file, else 3.
+    pub max_attempts: Option<u32>,
+    /// How retries are paced. `None` (the default): `AWS_RETRY_MODE`, else `retry_mode` of the
+    /// selected profile, else [`AwsRetryMode::Standard`].
+    pub retry_mode: Option<AwsRetryMode>,
     /// Upper bound of the first retry's randomized exponential backoff. Default 1 s (the SDK's).
     pub initial_backoff: Duration,
+}
+
+/// The SDK's retry strategies (`AWS_RETRY_MODE` / the profile's `retry_mode` spell them
+/// `standard` and `adaptive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsRetryMode {
+    /// Randomized exponential backoff, with a retry quota per client.
+    Standard,
+    /// As `Standard`, plus a client-side rate limiter that slows requests down after throttling
+    /// answers: for callers that share a throttled account and prefer waiting to failing.
+    Adaptive,
+}
+
+impl AwsRetryMode {
+    /// The spelling of `AWS_RETRY_MODE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AwsRetryMode::Standard => "standard",
+            AwsRetryMode::Adaptive => "adaptive",
+        }
+    }
+}
+
+/// Most attempts per operation accepted from the options, `AWS_MAX_ATTEMPTS` or the profile: more
+/// would only multiply the load on a failing service (the operation timeout still bounds time).
+pub const MAX_ATTEMPTS_LIMIT: u32 = 10;
+/// Attempts per operation when neither the options, the environment nor the profile set them.
+const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+
+/// The retry settings in force for one SDK configuration, after options, environment and profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RetrySettings {
+    pub(crate) max_attempts: u32,
+    pub(crate) mode: AwsRetryMode,
+}
+
+/// Reads a hostile attempts value (from `source`, e.g. `environment variable AWS_MAX_ATTEMPTS`):
+/// a whole number from 1 to [`MAX_ATTEMPTS_LIMIT`].
+fn parse_max_attempts(value: &str, source: &str) -> std::result::Result<u32, String> {
+    match value.trim().parse::<u64>() {
+        Ok(n @ 1..) if n <= u64::from(MAX_ATTEMPTS_LIMIT) => Ok(n as u32),
+        _ => Err(format!(
+            "{source} is {}: max attempts must be a whole number from 1 to {MAX_ATTEMPTS_LIMIT}",
+            quoted_prefix(value)
+        )),
+    }
+}
+
+/// Reads a hostile retry mode value (from `source`): `standard` or `adaptive`, any case.
+fn parse_retry_mode(value: &str, source: &str) -> std::result::Result<AwsRetryMode, String> {
+    let value_trimmed = value.trim();
+    if value_trimmed.eq_ignore_ascii_case("standard") {
+        Ok(AwsRetryMode::Standard)
+    } else if value_trimmed.eq_ignore_ascii_case("adaptive") {
+        Ok(AwsRetryMode::Adaptive)
+    } else {
+        Err(format!(
+            "{source} is {}: the retry mode must be \"standard\" or \"adaptive\"",
+            quoted_prefix(value)
+        ))
+    }
+}
+
+/// The value of environment variable `name`, if set; `Err` naming it if it is not UTF-8.
+fn env_text(name: &str) -> std::result::Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(value) => Ok(Some(value)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("environment variable {name} is not valid UTF-8"))
+        }
+    }
+}
+
+/// The retry settings of `timeouts`, with what the caller left unset taken from
+/// `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, else from `max_attempts` / `retry_mode` of `profile`
+/// (the selected profile of the shared config file, if one is given), else the defaults (3
+/// attempts, standard). Every source is checked: `Err` names the variable or profile key and
+/// the allowed values.
+pub(crate) fn resolve_retry(
+    timeouts: &AwsTimeouts,
+    profile: Option<&aws_config::profile::ProfileSet>,
+) -> std::result::Result<RetrySettings, String> {
+    let from_profile = |key: &str| {
+        profile.and_then(|set| {
+            set.get(key)
+                .map(|value| (value.to_owned(), set.selected_profile().to_owned()))
+        })
+    };
+    let max_attempts = match timeouts.max_attempts {
+        Some(n) => n,
+        None => match env_text("AWS_MAX_ATTEMPTS")? {
+            Some(value) => parse_max_attempts(&value, "environment variable AWS_MAX_ATTEMPTS")?,
+            None => match from_profile("max_attempts") {
+                Some((value, name)) => parse_max_attempts(
+                    &value,
+                    &format!(
+                        "max_attempts of profile {} in the AWS config file",
+                        quoted_prefix(&name)
+                    ),
+                )?,
+                None => DEFAULT_MAX_ATTEMPTS,
+            },
+        },
+    };
+    let mode = match timeouts.retry_mode {
+        Some(mode) => mode,
+        None => match env_text("AWS_RETRY_MODE")? {
+            Some(value) => parse_retry_mode(&value, "environment variable AWS_RETRY_MODE")?,
+            None => match from_profile("retry_mode") {
+                Some((value, name)) => parse_retry_mode(
+                    &value,
+                    &format!(
+                        "retry_mode of profile {} in the AWS config file",
+                        quoted_prefix(&name)
+                    ),
+                )?,
+                None => AwsRetryMode::Standard,
+            },
+        },
+    };
+    Ok(RetrySettings { max_attempts, mode })
 }
 
 impl AwsTimeouts {
@@ -62,8 +189,14 @@ impl AwsTimeouts {
                 return Err(format!("{name} timeout must not be zero"));
             }
         }
-        if self.max_attempts == 0 {
-            return Err("max_attempts must be at least 1".to_owned());
+        match self.max_attempts {
+            Some(0) => return Err("max_attempts must be at least 1".to_owned()),
+            Some(n) if n > MAX_ATTEMPTS_LIMIT => {
+                return Err(format!(
+                    "max_attempts must be at most {MAX_ATTEMPTS_LIMIT} (got {n})"
+                ))
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -225,7 +358,8 @@ impl Default for AwsTimeouts {
             connect: Duration::from_secs(3),
             attempt: Duration::from_secs(5),
             operation: Duration::from_secs(15),
-            max_attempts: 3,
+            max_attempts: None,
+            retry_mode: None,
             initial_backoff: Duration::from_secs(1),
         }
     }
@@ -234,11 +368,14 @@ impl Default for AwsTimeouts {
 /// Loads SDK configuration for `region` (`timeouts` already [checked](AwsTimeouts::check)): the
 /// standard chain (environment, profile, web identity, ECS/IMDS — `AWS_EC2_METADATA_DISABLED`
 /// honoured) unless `credentials` is given; `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`
-/// honoured unless `endpoint_url` is given.
+/// honoured unless `endpoint_url` is given; retries as [`resolve_retry`] settles them (the caller's
+/// options, else `AWS_MAX_ATTEMPTS` / `AWS_RETRY_MODE`, else the profile). Returns the
+/// configuration and the retry settings in force.
 ///
-/// Errors (the message names the variable): without `endpoint_url`, one of `endpoint_variables`
-/// (the ones the SDK will read for the caller's services) holds an unusable URL. The
-/// `endpoint_url` itself was checked when the caller was constructed.
+/// Errors (the message names the variable, file or profile key): without `endpoint_url`, one of
+/// `endpoint_variables` (the ones the SDK will read for the caller's services) holds an unusable
+/// URL; an unreadable profile file; an unusable retry setting in the environment or the profile.
+/// The `endpoint_url` itself was checked when the caller was constructed.
 /// Every config shares the process-wide HTTP client ([`crate::runtime::http_client`]).
 pub(crate) async fn load_sdk_config(
     region: &str,
@@ -246,7 +383,28 @@ pub(crate) async fn load_sdk_config(
     endpoint_url: Option<&str>,
     endpoint_variables: &[&str],
     credentials: Option<SharedCredentialsProvider>,
-) -> std::result::Result<SdkConfig, String> {
+) -> std::result::Result<(SdkConfig, RetrySettings), String> {
+    let files = profile_files()?;
+    // The profile is read for the retry settings only when the caller and the environment left
+    // one unset. A profile file that does not parse counts as empty, as it does for the SDK.
+    let profile = match (timeouts.max_attempts, timeouts.retry_mode) {
+        (Some(_), Some(_)) => None,
+        _ => aws_config::profile::load(
+            &aws_types::os_shim_internal::Fs::real(),
+            &aws_types::os_shim_internal::Env::real(),
+            &files,
+            None,
+        )
+        .await
+        .ok(),
+    };
+    let retry = resolve_retry(timeouts, profile.as_ref())?;
+    let retry_config = match retry.mode {
+        AwsRetryMode::Standard => RetryConfig::standard(),
+        AwsRetryMode::Adaptive => RetryConfig::adaptive(),
+    }
+    .with_max_attempts(retry.max_attempts)
+    .with_initial_backoff(timeouts.initial_backoff);
     let mut loader = aws_config::defaults(behavior_version())
         .region(Region::new(region.to_owned()))
         .timeout_config(
@@ -256,11 +414,7 @@ pub(crate) async fn load_sdk_config(
                 .operation_timeout(timeouts.operation)
                 .build(),
         )
-        .retry_config(
-            RetryConfig::standard()
-                .with_max_attempts(timeouts.max_attempts)
-                .with_initial_backoff(timeouts.initial_backoff),
-        );
+        .retry_config(retry_config);
     match endpoint_url {
         Some(url) => loader = loader.endpoint_url(url),
         None => check_endpoint_variables(endpoint_variables)?,
@@ -273,9 +427,9 @@ pub(crate) async fn load_sdk_config(
     if let Some(credentials) = credentials {
         loader = loader.credentials_provider(credentials);
     }
-    loader = loader.profile_files(profile_files()?);
+    loader = loader.profile_files(files);
     check_web_identity_token_file()?;
-    Ok(loader.load().await)
+    Ok((loader.load().await, retry))
 }
 
 /// Most bytes read of the shared config or credentials file.
@@ -1103,12 +1257,59 @@ mod tests {
             "attempt timeout must not be zero"
         );
         let no_attempts = AwsTimeouts {
-            max_attempts: 0,
+            max_attempts: Some(0),
             ..AwsTimeouts::default()
         };
         assert_eq!(
             no_attempts.check().unwrap_err(),
             "max_attempts must be at least 1"
+        );
+        let too_many = AwsTimeouts {
+            max_attempts: Some(MAX_ATTEMPTS_LIMIT + 1),
+            ..AwsTimeouts::default()
+        };
+        assert_eq!(
+            too_many.check().unwrap_err(),
+            "max_attempts must be at most 10 (got 11)"
+        );
+    }
+
+    #[test]
+    fn hostile_retry_values_are_refused_naming_their_source() {
+        let source = "environment variable AWS_MAX_ATTEMPTS";
+        assert_eq!(parse_max_attempts("4", source), Ok(4));
+        assert_eq!(parse_max_attempts(" 10 ", source), Ok(10));
+        for bad in [
+            "0",
+            "11",
+            "99999999999999999999999",
+            "-1",
+            "three",
+            "",
+            "4.5",
+        ] {
+            assert_eq!(
+                parse_max_attempts(bad, source).unwrap_err(),
+                format!(
+                    "environment variable AWS_MAX_ATTEMPTS is {}: max attempts must be a whole \
+                     number from 1 to 10",
+                    quoted_prefix(bad)
+                )
+            );
+        }
+        let source = "environment variable AWS_RETRY_MODE";
+        assert_eq!(
+            parse_retry_mode("adaptive", source),
+            Ok(AwsRetryMode::Adaptive)
+        );
+        assert_eq!(
+            parse_retry_mode("Standard", source),
+            Ok(AwsRetryMode::Standard)
+        );
+        assert_eq!(
+            parse_retry_mode("legacy", source).unwrap_err(),
+            "environment variable AWS_RETRY_MODE is \"legacy\": the retry mode must be \
+             \"standard\" or \"adaptive\""
         );
     }
 

@@ -30,7 +30,7 @@ pub mod resolver;
 mod runtime;
 pub mod storage;
 
-pub use aws::AwsTimeouts;
+pub use aws::{AwsRetryMode, AwsTimeouts, MAX_ATTEMPTS_LIMIT};
 pub use blob::{KmsBlob, Provider};
 pub use cache::{CacheStats, Clock, KekCacheOptions, ManualClock};
 pub use envelope::{
@@ -41,4 +41,4 @@ pub use index_name::IndexName;
 pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Registry, Slot};
 pub use logging::{clear_log_callback, set_log_callback, LogLevel, LogRecord};
 pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
-pub use storage::{S3Credentials, S3Options, StorageConfig};
+pub use storage::{S3Credentials, S3Options, S3ServerSideEncryption, StorageConfig};

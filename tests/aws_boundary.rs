@@ -110,7 +110,8 @@ fn fast_timeouts(max_attempts: u32) -> AwsTimeouts {
         connect: Duration::from_millis(500),
         attempt: Duration::from_millis(500),
         operation: Duration::from_secs(2),
-        max_attempts,
+        max_attempts: Some(max_attempts),
+        retry_mode: None,
         initial_backoff: Duration::from_millis(10),
     }
 }
@@ -166,6 +167,7 @@ fn s3_options(endpoint: Option<&str>, timeouts: AwsTimeouts) -> S3Options {
         endpoint: endpoint.map(str::to_owned),
         credentials: Some(S3Credentials::new("S3KEY", "s3-secret")),
         timeouts,
+        ..S3Options::default()
     }
 }
 

@@ -32,7 +32,7 @@ fn client(endpoint: &str, allow_local_provider: bool) -> KmsClient {
         endpoint_url: Some(endpoint.to_owned()),
         allow_local_provider,
         timeouts: AwsTimeouts {
-            max_attempts: 1,
+            max_attempts: Some(1),
             ..AwsTimeouts::default()
         },
         ..KmsClientOptions::default()

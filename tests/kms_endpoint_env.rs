@@ -25,7 +25,7 @@ fn service_and_global_endpoint_variables_are_honoured() {
         Ok("http://127.0.0.1:9")
     );
     let mut options = KmsClientOptions::default();
-    options.timeouts.max_attempts = 1;
+    options.timeouts.max_attempts = Some(1);
     let global_only = KmsClient::new(options.clone()).unwrap();
     global_only.add_slot("k", slot.clone()).unwrap();
     let err = global_only.wrap_new_kek("idx", "k").unwrap_err();

@@ -72,7 +72,8 @@ fn fast_timeouts(max_attempts: u32) -> AwsTimeouts {
         connect: Duration::from_millis(500),
         attempt: Duration::from_millis(300),
         operation: Duration::from_secs(10),
-        max_attempts,
+        max_attempts: Some(max_attempts),
+        retry_mode: None,
         initial_backoff: Duration::from_millis(10),
     }
 }
@@ -245,7 +246,8 @@ fn a_hanging_endpoint_fails_within_the_configured_timeout() {
         connect: Duration::from_millis(500),
         attempt: Duration::from_millis(250),
         operation: Duration::from_millis(800),
-        max_attempts: 3,
+        max_attempts: Some(3),
+        retry_mode: None,
         initial_backoff: Duration::from_millis(10),
     };
     let client = client_for(peer.endpoint(), timeouts.clone());

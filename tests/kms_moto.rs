@@ -497,7 +497,7 @@ fn invalid_client_options_are_rejected() {
         "KMS client operation timeout must not be zero"
     );
     options.timeouts = cyborgdb_kms::AwsTimeouts {
-        max_attempts: 0,
+        max_attempts: Some(0),
         ..cyborgdb_kms::AwsTimeouts::default()
     };
     let err = KmsClient::new(options).unwrap_err();

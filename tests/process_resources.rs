@@ -76,6 +76,7 @@ fn s3_options(endpoint: &str, prefix: &str) -> S3Options {
             operation: Duration::from_secs(30),
             ..AwsTimeouts::default()
         },
+        ..S3Options::default()
     }
 }
 

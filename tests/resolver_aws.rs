@@ -37,7 +37,7 @@ fn client(endpoint: &str, max_attempts: u32) -> KmsClient {
         timeouts: AwsTimeouts {
             attempt: Duration::from_secs(60),
             operation: Duration::from_secs(60),
-            max_attempts,
+            max_attempts: Some(max_attempts),
             initial_backoff: Duration::from_millis(10),
             ..AwsTimeouts::default()
         },
@@ -371,6 +371,7 @@ fn race_stores(dir: &std::path::Path) -> Vec<(&'static str, StorageConfig)> {
             endpoint: Some(moto().endpoint.clone()),
             credentials: Some(cyborgdb_kms::S3Credentials::new("S3KEY", "s3-secret")),
             timeouts: AwsTimeouts::default(),
+            ..Default::default()
         },
     )
     .unwrap();
@@ -575,6 +576,7 @@ fn an_s3_rewrap_is_a_put_with_if_match_and_a_412_is_a_conflict() {
                 endpoint: Some(server.endpoint.clone()),
                 credentials: Some(cyborgdb_kms::S3Credentials::new("S3KEY", "s3-secret")),
                 timeouts: AwsTimeouts::default(),
+                ..Default::default()
             },
         )
         .unwrap();

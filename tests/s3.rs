@@ -35,6 +35,7 @@ fn options(endpoint: &str, prefix: &str) -> S3Options {
         endpoint: Some(endpoint.into()),
         credentials: Some(S3Credentials::new(S3_ACCESS_KEY, S3_SECRET_KEY)),
         timeouts: AwsTimeouts::default(),
+        ..S3Options::default()
     }
 }
 
@@ -52,7 +53,8 @@ fn quick_timeouts() -> AwsTimeouts {
         connect: Duration::from_millis(500),
         attempt: Duration::from_millis(500),
         operation: Duration::from_secs(2),
-        max_attempts: 2,
+        max_attempts: Some(2),
+        retry_mode: None,
         initial_backoff: Duration::from_millis(10),
     }
 }
@@ -927,7 +929,8 @@ fn slow_pages_with_fresh_tokens_end_at_the_listing_deadline() {
         connect: Duration::from_secs(1),
         attempt: Duration::from_secs(1),
         operation: Duration::from_secs(1),
-        max_attempts: 1,
+        max_attempts: Some(1),
+        retry_mode: None,
         initial_backoff: Duration::from_millis(10),
     };
     let err = list_guarded(&fake_store(&server, timeouts)).unwrap_err();
@@ -1006,7 +1009,8 @@ fn a_server_that_never_answers_is_unavailable_within_the_operation_timeout() {
         connect: Duration::from_millis(300),
         attempt: Duration::from_millis(300),
         operation: Duration::from_secs(1),
-        max_attempts: 2,
+        max_attempts: Some(2),
+        retry_mode: None,
         initial_backoff: Duration::from_millis(10),
     };
     let store = fake_store(&server, timeouts.clone());
@@ -1056,7 +1060,7 @@ fn the_emulator_going_away_mid_run_is_unavailable_within_the_bound() {
     assert_eq!(get_index_kms(&store, "idx").unwrap(), aws_kms_blob(1));
 
     doomed.kill();
-    let bound = timeouts.operation * timeouts.max_attempts + Duration::from_secs(5);
+    let bound = timeouts.operation * timeouts.max_attempts.unwrap() + Duration::from_secs(5);
     let ops = every_operation(&store);
     for (operation, op) in ops {
         let started = Instant::now();

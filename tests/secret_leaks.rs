@@ -161,7 +161,8 @@ fn timeouts() -> AwsTimeouts {
         connect: Duration::from_millis(500),
         attempt: Duration::from_secs(2),
         operation: Duration::from_secs(5),
-        max_attempts: 1,
+        max_attempts: Some(1),
+        retry_mode: None,
         initial_backoff: Duration::from_millis(10),
     }
 }

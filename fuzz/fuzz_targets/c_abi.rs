@@ -191,6 +191,11 @@ enum Op {
         endpoint: Text,
         credentials: Option<(Text, Text, Text)>,
         timeouts: Timeouts,
+        retry_mode: u32,
+        server_side_encryption: u32,
+        sse_kms_key_id: Text,
+        expected_bucket_owner: Text,
+        default_credentials_with_endpoint: bool,
     },
     NewClient {
         null_options: bool,
@@ -198,6 +203,10 @@ enum Op {
         timeouts: Timeouts,
         allow_local_provider: bool,
         allow_insecure_http: bool,
+        retry_mode: u32,
+        kms_endpoint: Text,
+        secrets_manager_endpoint: Text,
+        sts_endpoint: Text,
     },
     NewResolver {
         null_options: bool,
@@ -837,40 +846,60 @@ impl Session {
                 endpoint,
                 credentials,
                 timeouts,
+                retry_mode,
+                server_side_encryption,
+                sse_kms_key_id,
+                expected_bucket_owner,
+                default_credentials_with_endpoint,
             } => {
                 let mut config = ptr::null_mut();
                 let got = bucket.with(|bp, bn| {
                     prefix.with_str(|prefix| {
                         region.with_str(|region| {
                             endpoint.with_str(|endpoint| {
-                                let call = |credentials: *const cyb_s3_credentials| {
-                                    let options = cyb_s3_options {
-                                        prefix,
-                                        region,
-                                        endpoint,
-                                        credentials,
-                                        timeouts: (*timeouts).into(),
-                                    };
-                                    let options_ptr =
-                                        if *null_options { ptr::null() } else { &options };
-                                    unsafe {
-                                        cyb_storage_config_new_s3(bp, bn, options_ptr, &mut config)
-                                    }
-                                };
-                                match credentials {
-                                    None => call(ptr::null()),
-                                    Some((a, s, t)) => a.with_str(|access_key| {
-                                        s.with_str(|secret_key| {
-                                            t.with_str(|session_token| {
-                                                call(&cyb_s3_credentials {
-                                                    access_key,
-                                                    secret_key,
-                                                    session_token,
+                                sse_kms_key_id.with_str(|sse_kms_key_id| {
+                                    expected_bucket_owner.with_str(|expected_bucket_owner| {
+                                        let call = |credentials: *const cyb_s3_credentials| {
+                                            let options = cyb_s3_options {
+                                                prefix,
+                                                region,
+                                                endpoint,
+                                                credentials,
+                                                timeouts: (*timeouts).into(),
+                                                retry_mode: *retry_mode,
+                                                server_side_encryption: *server_side_encryption,
+                                                sse_kms_key_id,
+                                                expected_bucket_owner,
+                                                default_credentials_with_endpoint:
+                                                    *default_credentials_with_endpoint,
+                                            };
+                                            let options_ptr =
+                                                if *null_options { ptr::null() } else { &options };
+                                            unsafe {
+                                                cyb_storage_config_new_s3(
+                                                    bp,
+                                                    bn,
+                                                    options_ptr,
+                                                    &mut config,
+                                                )
+                                            }
+                                        };
+                                        match credentials {
+                                            None => call(ptr::null()),
+                                            Some((a, s, t)) => a.with_str(|access_key| {
+                                                s.with_str(|secret_key| {
+                                                    t.with_str(|session_token| {
+                                                        call(&cyb_s3_credentials {
+                                                            access_key,
+                                                            secret_key,
+                                                            session_token,
+                                                        })
+                                                    })
                                                 })
-                                            })
-                                        })
-                                    }),
-                                }
+                                            }),
+                                        }
+                                    })
+                                })
                             })
                         })
                     })
@@ -893,23 +922,51 @@ impl Session {
                 timeouts,
                 allow_local_provider,
                 allow_insecure_http,
+                retry_mode,
+                kms_endpoint,
+                secrets_manager_endpoint,
+                sts_endpoint,
             } => {
                 let mut client = ptr::null_mut();
                 let got = endpoint.with_str(|endpoint_url| {
-                    let options = cyb_kms_client_options {
-                        timeouts: (*timeouts).into(),
-                        endpoint_url,
-                        allow_local_provider: *allow_local_provider,
-                        allow_insecure_http: *allow_insecure_http,
-                    };
-                    let options_ptr = if *null_options { ptr::null() } else { &options };
-                    unsafe { cyb_kms_client_new(options_ptr, &mut client) }
+                    kms_endpoint.with_str(|kms_endpoint_url| {
+                        secrets_manager_endpoint.with_str(|secrets_manager_endpoint_url| {
+                            sts_endpoint.with_str(|sts_endpoint_url| {
+                                let options = cyb_kms_client_options {
+                                    timeouts: (*timeouts).into(),
+                                    endpoint_url,
+                                    allow_local_provider: *allow_local_provider,
+                                    allow_insecure_http: *allow_insecure_http,
+                                    retry_mode: *retry_mode,
+                                    kms_endpoint_url,
+                                    secrets_manager_endpoint_url,
+                                    sts_endpoint_url,
+                                };
+                                let options_ptr =
+                                    if *null_options { ptr::null() } else { &options };
+                                unsafe { cyb_kms_client_new(options_ptr, &mut client) }
+                            })
+                        })
+                    })
                 });
                 let mut allowed = vec![CYB_RESULT_OK, CYB_RESULT_INVALID_CONFIG, CYB_RESULT_IO];
                 if !null_options {
-                    allowed = match endpoint.text() {
-                        Err(code) => vec![code],
-                        Ok(_) => allowed,
+                    // Checked in this order: retry_mode, then the endpoints as text.
+                    let first_bad_text = [
+                        endpoint,
+                        kms_endpoint,
+                        secrets_manager_endpoint,
+                        sts_endpoint,
+                    ]
+                    .iter()
+                    .find_map(|text| text.text().err());
+                    allowed = if *retry_mode > CYB_RETRY_MODE_ADAPTIVE {
+                        vec![CYB_RESULT_INVALID_ARGUMENT]
+                    } else {
+                        match first_bad_text {
+                            Some(code) => vec![code],
+                            None => allowed,
+                        }
                     };
                 }
                 check("cyb_kms_client_new", got, &allowed);

@@ -33,9 +33,15 @@
 //     cyborg::WrapKeySizeError                           WRAP_KEY_SIZE
 //   cyborg::ForkedProcessError   std::runtime_error      FORKED_PROCESS
 //   cyborg::InternalError        std::runtime_error      PANIC and any unknown code
+//   cyborg::IncompatibleLibraryError  std::runtime_error (only; no result code): the loaded
+//                                libcyborgdb_kms has another major version than this header
 //
 // cyborg::Error is deliberately not a std::exception, so catch (const std::exception&) is never
 // ambiguous. Functions that allocate may also throw std::bad_alloc.
+//
+// Version check: the first StorageConfig or KMSClient made checks that the loaded library's major
+// version (cyb_version_number()) is this header's (CYB_KMS_VERSION_MAJOR), and throws
+// IncompatibleLibraryError if not, before any other call into the library.
 //
 // Thread-safety: a StorageConfig is immutable; it and its copies may be used by any number of
 // threads at once, and every free function may be called concurrently. A KMSBlob is a plain value.
@@ -51,8 +57,20 @@
 // evictions, registry changes, drift, KMS failures, the AWS SDK's attempts and retries) to a
 // std::function; ClearLogCallback() stops them. See SetLogCallback for threads and ownership.
 
-#ifndef CYBORGDB_CORE_INDEX_KMS_HPP
-#define CYBORGDB_CORE_INDEX_KMS_HPP
+// C++17 or later (MSVC reports its standard in _MSVC_LANG unless /Zc:__cplusplus is given). C
+// code includes index_kms.h. Checked first, so it is the first diagnostic a wrong mode gives.
+#if !defined(__cplusplus)
+#  error "index_kms.hpp is a C++ header; C code includes index_kms.h"
+#elif defined(_MSVC_LANG)
+#  if _MSVC_LANG < 201703L
+#    error "index_kms.hpp needs C++17"
+#  endif
+#elif __cplusplus < 201703L
+#  error "index_kms.hpp needs C++17"
+#endif
+
+#ifndef CYB_INDEX_KMS_HPP
+#define CYB_INDEX_KMS_HPP
 
 #include <array>
 #include <chrono>
@@ -77,8 +95,9 @@ namespace cyborg {
 // Exceptions
 // ---------------------------------------------------------------------------------------------
 
-/// Mixin base of every exception this library throws: the C result code of the failure.
-/// Not derived from std::exception (the concrete types are, through exactly one standard base).
+/// Mixin base of every exception a failed library call throws: the C result code of the failure
+/// (IncompatibleLibraryError, thrown before any call, is not one). Not derived from
+/// std::exception (the concrete types are, through exactly one standard base).
 class Error {
 public:
     /// The C result code of the failure (e.g. CYB_RESULT_NOT_FOUND).
@@ -255,7 +274,45 @@ public:
         : std::runtime_error(what), Error(code) {}
 };
 
+/// The loaded libcyborgdb_kms has a different major version than the index_kms.hpp / index_kms.h
+/// the program was compiled with, so its ABI may differ: rebuild against the installed headers or
+/// install the library the program was built for. Not a cyborg::Error: no library call failed.
+class IncompatibleLibraryError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 namespace detail {
+
+/// Throws IncompatibleLibraryError unless `library_number` (cyb_version_number() of the loaded
+/// library, major * 10000 + minor * 100 + patch) has the same major version as `header_number`
+/// (CYB_KMS_VERSION_NUMBER of the headers compiled in). `library_version` is cyb_version().
+inline void check_library_version(uint32_t header_number, uint32_t library_number,
+                                  const char* library_version) {
+    if (header_number / 10000 == library_number / 10000) {
+        return;
+    }
+    const auto dotted = [](uint32_t number) {
+        return std::to_string(number / 10000) + "." + std::to_string(number / 100 % 100) + "." +
+               std::to_string(number % 100);
+    };
+    throw IncompatibleLibraryError(
+        "cyborgdb-kms: this program was compiled against index_kms.hpp " + dotted(header_number) +
+        " (major version " + std::to_string(header_number / 10000) +
+        ") but the loaded libcyborgdb_kms is " + std::string(library_version) + " (major version " +
+        std::to_string(library_number / 10000) +
+        "); rebuild the program against the installed library's headers, or install the "
+        "library version it was built with");
+}
+
+/// Checks once per process, at the first StorageConfig or KMSClient, that the loaded library
+/// matches this header's major version (see check_library_version). Thread-safe. After a failure
+/// every later call throws again.
+inline void require_compatible_library() {
+    static const bool compatible =
+        (check_library_version(CYB_KMS_VERSION_NUMBER, cyb_version_number(), cyb_version()), true);
+    static_cast<void>(compatible);
+}
 
 /// Throws the exception for `code`, with what() = "<CODE_NAME>: <message>".
 [[noreturn]] inline void throw_error(cyb_result code, const std::string& message) {
@@ -335,7 +392,33 @@ inline std::vector<uint8_t> to_bytes(cyb_bytes b) {
     return b.len == 0 ? std::vector<uint8_t>() : std::vector<uint8_t>(b.data, b.data + b.len);
 }
 
+/// `d` in whole milliseconds for a C `_ms` field; InvalidArgumentError (`what` names the options)
+/// outside 0 .. 2^32-1.
+inline uint32_t to_millis(std::chrono::milliseconds d, const char* what) {
+    if (d.count() < 0 || d.count() > static_cast<std::chrono::milliseconds::rep>(UINT32_MAX)) {
+        throw_error(CYB_RESULT_INVALID_ARGUMENT,
+                    std::string(what) + " timeouts must be between 0 and 2^32-1 ms");
+    }
+    return static_cast<uint32_t>(d.count());
+}
+
+/// A view of `s` (empty for none); `s` must outlive the view.
+inline cyb_str view_of(const std::optional<std::string>& s) {
+    return s ? cyb_str{s->data(), s->size()} : cyb_str{nullptr, 0};
+}
+
 }  // namespace detail
+
+/// How AWS calls are retried (C: CYB_RETRY_MODE_*).
+enum class RetryMode : uint32_t {
+    /// AWS_RETRY_MODE, else retry_mode of the AWS profile, else Standard.
+    Default = CYB_RETRY_MODE_DEFAULT,
+    /// Randomized exponential backoff.
+    Standard = CYB_RETRY_MODE_STANDARD,
+    /// Standard plus a client-side rate limiter that holds requests back after throttling
+    /// answers (for tens of seconds after a first throttle: size the operation timeout for it).
+    Adaptive = CYB_RETRY_MODE_ADAPTIVE,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Storage
@@ -358,6 +441,16 @@ struct S3Credentials {
     std::optional<std::string> session_token;
 };
 
+/// Server-side encryption requested on every S3 PutObject (C: CYB_S3_SSE_*).
+enum class S3Encryption : uint32_t {
+    /// None requested: the bucket's default encryption applies.
+    None = CYB_S3_SSE_NONE,
+    /// SSE-S3 (AES256, keys managed by S3).
+    S3 = CYB_S3_SSE_S3,
+    /// SSE-KMS (aws:kms) with S3Options::sse_kms_key_id (none: the account's aws/s3 key).
+    KMS = CYB_S3_SSE_KMS,
+};
+
 /// Options of StorageConfig::S3. An empty region or endpoint is the same as none.
 ///   prefix       object-key prefix: envelope of index N is <prefix>/<storage key of N>.kms (a '/'
 ///                is added if missing; "" = the bucket's top level)
@@ -366,14 +459,32 @@ struct S3Credentials {
 ///   endpoint     S3-compatible endpoint (http:// or https://: MinIO, Ceph, R2); selects
 ///                path-style addressing. None: AWS S3, virtual-hosted addressing
 ///   credentials  none: the default AWS credential chain (only without an endpoint: a custom
-///                endpoint requires explicit credentials); otherwise exactly these
-/// Timeouts are the defaults (connect 3 s, attempt 5 s, operation 15 s, 3 attempts); the C API's
-/// cyb_s3_options sets them.
+///                endpoint requires explicit credentials, or default_credentials_with_endpoint);
+///                otherwise exactly these
+///   default_credentials_with_endpoint  with an endpoint and no credentials, use the default AWS
+///                chain anyway (an S3 VPC endpoint with IRSA or an instance role)
+///   server_side_encryption, sse_kms_key_id  requested on every PutObject (the key id only with
+///                S3Encryption::KMS; none: the account's aws/s3 key)
+///   expected_bucket_owner  12-digit AWS account id sent as ExpectedBucketOwner on every request
+///                (another owner: StorageAccessDeniedError)
+///   timeouts     zero durations and attempts mean the defaults (connect 3 s, attempt 5 s,
+///                operation 15 s, first retry backoff up to 1 s); max_attempts 0 means
+///                AWS_MAX_ATTEMPTS, else the profile's max_attempts, else 3 (at most 10)
 struct S3Options {
     std::string prefix = "";
     std::optional<std::string> region;
     std::optional<std::string> endpoint;
     std::optional<S3Credentials> credentials;
+    bool default_credentials_with_endpoint = false;
+    S3Encryption server_side_encryption = S3Encryption::None;
+    std::optional<std::string> sse_kms_key_id;
+    std::optional<std::string> expected_bucket_owner;
+    std::chrono::milliseconds connect_timeout{0};
+    std::chrono::milliseconds attempt_timeout{0};
+    std::chrono::milliseconds operation_timeout{0};
+    uint32_t max_attempts = 0;
+    std::chrono::milliseconds initial_backoff{0};
+    RetryMode retry_mode = RetryMode::Default;
 };
 
 /// Where index keystores, and so their KMS envelopes, are stored. Immutable, no public default
@@ -382,8 +493,10 @@ struct S3Options {
 class StorageConfig {
 public:
     /// A new, empty in-process store; its envelopes are gone when the last copy is destroyed.
-    /// Two calls give two distinct stores. Throws only std::bad_alloc / InternalError.
+    /// Two calls give two distinct stores. Throws only std::bad_alloc / InternalError (and
+    /// IncompatibleLibraryError, see "Version check" above).
     static StorageConfig Memory() {
+        detail::require_compatible_library();
         cyb_storage_config* raw = nullptr;
         detail::check(cyb_storage_config_new_memory(&raw));
         return StorageConfig(raw);
@@ -396,6 +509,7 @@ public:
     /// one containing NUL.
     static StorageConfig Disk(std::optional<std::filesystem::path> path,
                               CachePolicy cache_policy = {}) {
+        detail::require_compatible_library();
         static_cast<void>(cache_policy);
         if (!path) {
             detail::throw_error(CYB_RESULT_INVALID_ARGUMENT, "Disk storage needs a path");
@@ -411,11 +525,15 @@ public:
     /// of machines have exactly one winner. Does no network I/O: the S3 client is set up by the
     /// first operation, within its time bound.
     /// Throws InvalidArgumentError for a bucket name that breaks S3's naming rules, a bad prefix,
-    /// region or endpoint, or credentials with an empty access or secret key (what() never
-    /// contains a secret). Operations on it may also throw StorageUnavailableError (timeout,
+    /// region or endpoint, credentials with an empty access or secret key (what() never
+    /// contains a secret), an endpoint without credentials or default_credentials_with_endpoint,
+    /// a bad sse_kms_key_id (or one without S3Encryption::KMS) or expected_bucket_owner, a timeout
+    /// out of range or max_attempts above 10; InvalidConfigError for an unusable AWS_MAX_ATTEMPTS,
+    /// AWS_RETRY_MODE or AWS_ENDPOINT_URL*. Operations on it may also throw StorageUnavailableError (timeout,
     /// unreachable, throttled, server error) and StorageAccessDeniedError (rejected credentials,
     /// no permission, no such bucket), and ForkedProcessError in a child forked after this call.
     static StorageConfig S3(std::string bucket, S3Options opts = {}) {
+        detail::require_compatible_library();
         const auto view = [](const std::string& s) { return cyb_str{s.data(), s.size()}; };
         const auto optional_view = [&view](const std::optional<std::string>& s) {
             return s ? view(*s) : cyb_str{nullptr, 0};
@@ -424,6 +542,16 @@ public:
         options.prefix = view(opts.prefix);
         options.region = optional_view(opts.region);
         options.endpoint = optional_view(opts.endpoint);
+        options.default_credentials_with_endpoint = opts.default_credentials_with_endpoint;
+        options.server_side_encryption = static_cast<uint32_t>(opts.server_side_encryption);
+        options.sse_kms_key_id = optional_view(opts.sse_kms_key_id);
+        options.expected_bucket_owner = optional_view(opts.expected_bucket_owner);
+        options.timeouts.connect_timeout_ms = detail::to_millis(opts.connect_timeout, "S3");
+        options.timeouts.attempt_timeout_ms = detail::to_millis(opts.attempt_timeout, "S3");
+        options.timeouts.operation_timeout_ms = detail::to_millis(opts.operation_timeout, "S3");
+        options.timeouts.max_attempts = opts.max_attempts;
+        options.timeouts.initial_backoff_ms = detail::to_millis(opts.initial_backoff, "S3");
+        options.retry_mode = static_cast<uint32_t>(opts.retry_mode);
         cyb_s3_credentials credentials{};
         if (opts.credentials) {
             credentials.access_key = view(opts.credentials->access_key);
@@ -620,17 +748,26 @@ private:
     std::array<uint8_t, kSize> bytes_{};
 };
 
-/// How a KMSClient reaches AWS. Zero durations and attempts mean the library's defaults
-/// (connect 3 s, attempt 5 s, operation 15 s, 3 attempts, first retry backoff up to 1 s).
+/// How a KMSClient reaches AWS. Zero durations mean the library's defaults (connect 3 s, attempt
+/// 5 s, operation 15 s, first retry backoff up to 1 s); max_attempts 0 means AWS_MAX_ATTEMPTS,
+/// else the AWS profile's max_attempts, else 3 (at most 10).
 struct KMSClientOptions {
     std::chrono::milliseconds connect_timeout{0};
     std::chrono::milliseconds attempt_timeout{0};
     std::chrono::milliseconds operation_timeout{0};
     uint32_t max_attempts = 0;
     std::chrono::milliseconds initial_backoff{0};
-    /// One endpoint for KMS, Secrets Manager and STS (VPC endpoint, emulator). Unset: the SDK's
-    /// resolution, which honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>.
+    RetryMode retry_mode = RetryMode::Default;
+    /// One endpoint for KMS, Secrets Manager and STS (emulator). Unset: the SDK's resolution,
+    /// which honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_<SERVICE>. A service's own endpoint
+    /// below wins over it.
     std::optional<std::string> endpoint_url;
+    /// The KMS endpoint (e.g. a KMS VPC interface endpoint), instead of endpoint_url.
+    std::optional<std::string> kms_endpoint_url;
+    /// The Secrets Manager endpoint, instead of endpoint_url.
+    std::optional<std::string> secrets_manager_endpoint_url;
+    /// The STS endpoint (assuming slots' roles), instead of endpoint_url.
+    std::optional<std::string> sts_endpoint_url;
     /// Enables the development-only "local" provider (a master key in a file or an environment
     /// variable). Off by default: every local wrap and unwrap then throws UntrustedKeyError,
     /// whatever a stored envelope says.
@@ -672,8 +809,11 @@ struct WrappedKEK {
 class KMSClient {
 public:
     /// A client with an empty registry. No network I/O happens here.
-    /// Throws InvalidConfigError (endpoint URL not http(s)), InternalError.
+    /// Throws InvalidConfigError (an endpoint URL not http(s) or plain http off this machine,
+    /// max_attempts above 10, an unusable AWS_MAX_ATTEMPTS or AWS_RETRY_MODE),
+    /// InvalidArgumentError (a timeout out of range, an unknown retry_mode), InternalError.
     explicit KMSClient(const KMSClientOptions& options = {}) {
+        detail::require_compatible_library();
         const std::string endpoint = options.endpoint_url.value_or("");
         cyb_kms_client_options c_options{};
         c_options.timeouts.connect_timeout_ms = to_millis(options.connect_timeout);
@@ -682,6 +822,11 @@ public:
         c_options.timeouts.max_attempts = options.max_attempts;
         c_options.timeouts.initial_backoff_ms = to_millis(options.initial_backoff);
         c_options.endpoint_url = cyb_str{endpoint.data(), endpoint.size()};
+        c_options.kms_endpoint_url = detail::view_of(options.kms_endpoint_url);
+        c_options.secrets_manager_endpoint_url =
+            detail::view_of(options.secrets_manager_endpoint_url);
+        c_options.sts_endpoint_url = detail::view_of(options.sts_endpoint_url);
+        c_options.retry_mode = static_cast<uint32_t>(options.retry_mode);
         c_options.allow_local_provider = options.allow_local_provider;
         c_options.allow_insecure_http = options.allow_insecure_http;
         cyb_kms_client* raw = nullptr;
@@ -778,11 +923,7 @@ public:
 
 private:
     static uint32_t to_millis(std::chrono::milliseconds d) {
-        if (d.count() < 0 || d.count() > static_cast<std::chrono::milliseconds::rep>(UINT32_MAX)) {
-            detail::throw_error(CYB_RESULT_INVALID_ARGUMENT,
-                                "KMS client timeouts must be between 0 and 2^32-1 ms");
-        }
-        return static_cast<uint32_t>(d.count());
+        return detail::to_millis(d, "KMS client");
     }
 
     struct Deleter {
@@ -1083,4 +1224,4 @@ inline void ClearLogCallback() { SetLogCallback(LogLevel::Off, LogCallback()); }
 
 }  // namespace cyborg
 
-#endif  // CYBORGDB_CORE_INDEX_KMS_HPP
+#endif  // CYB_INDEX_KMS_HPP

@@ -110,6 +110,15 @@ pub extern "C" fn cyb_version() -> *const c_char {
     ffi_value(VERSION.as_ptr().cast(), || VERSION.as_ptr().cast())
 }
 
+/// The library version as one number, major * 10000 + minor * 100 + patch: what
+/// `CYB_KMS_VERSION_NUMBER` was when the loaded library was built. A program compares the two to
+/// detect a header / library mismatch (the C++ header does so at first use).
+#[no_mangle]
+pub extern "C" fn cyb_version_number() -> u32 {
+    const NUMBER: u32 = super::CYB_KMS_VERSION_NUMBER;
+    ffi_value(NUMBER, || NUMBER)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +166,18 @@ mod tests {
     fn version_is_the_crate_version() {
         let version = unsafe { CStr::from_ptr(cyb_version()) };
         assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn version_number_is_major_minor_patch_of_the_crate_version() {
+        let parts: Vec<u32> = env!("CARGO_PKG_VERSION")
+            .split(['.', '-', '+'])
+            .take(3)
+            .map(|part| part.parse().unwrap())
+            .collect();
+        assert_eq!(
+            cyb_version_number(),
+            parts[0] * 10000 + parts[1] * 100 + parts[2]
+        );
     }
 }

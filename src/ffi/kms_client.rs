@@ -7,7 +7,7 @@ use super::blob::{cyb_kms_blob, cyb_str};
 use super::boundary::{ffi_call, ffi_value, Failure};
 use super::handle::{self, bytes_arg, kek_buffer, str_arg, try_out, try_ref, Castable};
 use super::result::cyb_result;
-use super::timeouts::cyb_aws_timeouts;
+use super::timeouts::{cyb_aws_timeouts, retry_mode};
 use crate::aws::AwsTimeouts;
 use crate::kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Slot};
 
@@ -27,13 +27,14 @@ impl Castable for cyb_kms_client {
 }
 
 /// Options of `cyb_kms_client_new`. Zero-initialize it (`= {0}`) for the defaults: every zero
-/// field means "default".
+/// field means "default". New fields are only ever appended, with zero meaning "default".
 #[repr(C)]
 pub struct cyb_kms_client_options {
     /// Time and retry bounds of every AWS call.
     pub timeouts: cyb_aws_timeouts,
     /// One endpoint URL for KMS, Secrets Manager and STS. Empty: the SDK's resolution, which
-    /// honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`.
+    /// honours `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`. A service's own endpoint
+    /// below wins over it.
     pub endpoint_url: cyb_str,
     /// Enables the development-only `local` provider (master key from a file or an environment
     /// variable). `false` (the default): every `local` wrap and unwrap fails with
@@ -44,6 +45,17 @@ pub struct cyb_kms_client_options {
     /// endpoint, as option or `AWS_ENDPOINT_URL*`, is `CYB_RESULT_INVALID_CONFIG`. Loopback is
     /// always allowed.
     pub allow_insecure_http: bool,
+    /// `CYB_RETRY_MODE_*` of every AWS call (0: `AWS_RETRY_MODE`, else the AWS profile's
+    /// `retry_mode`, else standard). Another value is `CYB_RESULT_INVALID_ARGUMENT`.
+    pub retry_mode: u32,
+    /// The KMS endpoint (e.g. a KMS VPC interface endpoint), instead of `endpoint_url`. Empty:
+    /// `endpoint_url`'s rule.
+    pub kms_endpoint_url: cyb_str,
+    /// The Secrets Manager endpoint, instead of `endpoint_url`. Empty: `endpoint_url`'s rule.
+    pub secrets_manager_endpoint_url: cyb_str,
+    /// The STS endpoint (assuming slots' roles), instead of `endpoint_url`. Empty:
+    /// `endpoint_url`'s rule.
+    pub sts_endpoint_url: cyb_str,
 }
 
 /// One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.
@@ -77,7 +89,9 @@ unsafe fn view<'a>(s: &cyb_str, parameter: &str) -> Result<&'a str, Failure> {
 ///
 /// On success writes a new handle to `*out_client` (caller owns; free with
 /// `cyb_kms_client_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
-/// (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (endpoint URL not http(s)). Starts no thread.
+/// (invalid UTF-8, an unknown `retry_mode`), `CYB_RESULT_INVALID_CONFIG` (an endpoint URL that is
+/// not http(s), plain http off this machine, `max_attempts` above 10, an unusable
+/// `AWS_ENDPOINT_URL*`). Starts no thread.
 ///
 /// # Safety
 /// `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid;
@@ -92,8 +106,21 @@ pub unsafe extern "C" fn cyb_kms_client_new(
         let mut rust_options = KmsClientOptions::default();
         if let Some(options) = unsafe { options.as_ref() } {
             rust_options.timeouts = AwsTimeouts::from(&options.timeouts);
-            let endpoint = unsafe { view(&options.endpoint_url, "options.endpoint_url") }?;
-            rust_options.endpoint_url = (!endpoint.is_empty()).then(|| endpoint.to_owned());
+            rust_options.timeouts.retry_mode =
+                retry_mode(options.retry_mode, "options.retry_mode")?;
+            let endpoint = |value: &cyb_str, name: &str| -> Result<Option<String>, Failure> {
+                let url = unsafe { view(value, name) }?;
+                Ok((!url.is_empty()).then(|| url.to_owned()))
+            };
+            rust_options.endpoint_url = endpoint(&options.endpoint_url, "options.endpoint_url")?;
+            rust_options.kms_endpoint_url =
+                endpoint(&options.kms_endpoint_url, "options.kms_endpoint_url")?;
+            rust_options.secrets_manager_endpoint_url = endpoint(
+                &options.secrets_manager_endpoint_url,
+                "options.secrets_manager_endpoint_url",
+            )?;
+            rust_options.sts_endpoint_url =
+                endpoint(&options.sts_endpoint_url, "options.sts_endpoint_url")?;
             rust_options.allow_local_provider = options.allow_local_provider;
             rust_options.allow_insecure_http = options.allow_insecure_http;
         }

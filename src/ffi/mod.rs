@@ -26,14 +26,17 @@ mod storage_config;
 mod timeouts;
 
 pub use blob::*;
-pub use boundary::{cyb_last_error_message, cyb_result_name, cyb_version};
+pub use boundary::{cyb_last_error_message, cyb_result_name, cyb_version, cyb_version_number};
 pub use envelope::*;
 pub use kek_resolver::*;
 pub use kms_client::*;
 pub use logging::{cyb_log_callback, cyb_log_level, cyb_log_record, cyb_set_log_callback};
 pub use result::cyb_result;
 pub use storage_config::*;
-pub use timeouts::cyb_aws_timeouts;
+pub use timeouts::{
+    cyb_aws_timeouts, CYB_MAX_ATTEMPTS, CYB_RETRY_MODE_ADAPTIVE, CYB_RETRY_MODE_DEFAULT,
+    CYB_RETRY_MODE_STANDARD,
+};
 
 /// Major version of the library; matches Cargo.toml.
 pub const CYB_KMS_VERSION_MAJOR: u32 = 0;
@@ -41,16 +44,25 @@ pub const CYB_KMS_VERSION_MAJOR: u32 = 0;
 pub const CYB_KMS_VERSION_MINOR: u32 = 1;
 /// Patch version of the library; matches Cargo.toml.
 pub const CYB_KMS_VERSION_PATCH: u32 = 0;
-/// Longest index name in bytes (`MAX_INDEX_NAME_LEN`).
+/// The version as one number, major * 10000 + minor * 100 + patch (0.1.0 is 100, 1.2.3 is 10203):
+/// compare it with `cyb_version_number()` at run time, or use it in `#if`.
+pub const CYB_KMS_VERSION_NUMBER: u32 =
+    CYB_KMS_VERSION_MAJOR * 10000 + CYB_KMS_VERSION_MINOR * 100 + CYB_KMS_VERSION_PATCH;
+/// Longest index name in bytes.
 pub const CYB_MAX_INDEX_NAME_LEN: usize = 255;
 /// Longest `kms_name`, `provider`, `key_id` or `region` in bytes.
 pub const CYB_MAX_STRING_FIELD_LEN: usize = 2048;
 /// Longest `wrapped_kek` in bytes.
 pub const CYB_MAX_WRAPPED_KEK_LEN: usize = 8192;
+/// Length of every KEK in bytes: the size of the `out_kek` / `kek` buffers.
+pub const CYB_KEK_LEN: usize = 32;
 
+// CYB_KMS_VERSION_NUMBER is unambiguous only while minor and patch stay below 100.
+const _: () = assert!(CYB_KMS_VERSION_MINOR < 100 && CYB_KMS_VERSION_PATCH < 100);
 const _: () = assert!(CYB_MAX_INDEX_NAME_LEN == crate::index_name::MAX_INDEX_NAME_LEN);
 const _: () = assert!(CYB_MAX_STRING_FIELD_LEN == crate::blob::MAX_STRING_FIELD_LEN);
 const _: () = assert!(CYB_MAX_WRAPPED_KEK_LEN == crate::blob::MAX_WRAPPED_KEK_LEN);
+const _: () = assert!(CYB_KEK_LEN == crate::kms::Kek::LEN);
 
 #[cfg(test)]
 mod tests {

@@ -7,8 +7,8 @@ use super::blob::cyb_str;
 use super::boundary::{ffi_call, ffi_value, Failure};
 use super::handle::{self, bytes_arg, str_arg, try_out, Castable};
 use super::result::cyb_result;
-use super::timeouts::cyb_aws_timeouts;
-use crate::storage::{S3Credentials, S3Options, StorageConfig};
+use super::timeouts::{cyb_aws_timeouts, retry_mode};
+use crate::storage::{S3Credentials, S3Options, S3ServerSideEncryption, StorageConfig};
 use crate::AwsTimeouts;
 
 /// A backing store for envelopes (Rust: `StorageConfig`). Immutable once made: one handle may be
@@ -83,16 +83,25 @@ pub unsafe extern "C" fn cyb_storage_config_free(config: *mut cyb_storage_config
 /// only, never for KMS calls. The library copies them; the caller may wipe its copy after the call.
 #[repr(C)]
 pub struct cyb_s3_credentials {
+    /// The access key id; required.
     pub access_key: cyb_str,
+    /// The secret access key; required.
     pub secret_key: cyb_str,
+    /// The session token of temporary credentials; empty for none.
     pub session_token: cyb_str,
 }
+
+/// Longest `cyb_s3_options.prefix` in bytes, counting the `/` added when it is missing, so every
+/// object key fits S3's 1024-byte limit.
+pub const CYB_MAX_S3_PREFIX_LEN: usize = 820;
+
+const _: () = assert!(CYB_MAX_S3_PREFIX_LEN == crate::storage::MAX_S3_PREFIX_LEN);
 
 /// Options of `cyb_storage_config_new_s3`. Zero-initialize (`cyb_s3_options o = {0};`) and set
 /// what you need: an empty string or a 0 number means "unset / default".
 ///
 /// - `prefix`: object-key prefix; envelopes are `<prefix>/<storage key>.kms` (a `/` is added if
-///   missing). Empty: the bucket's top level.
+///   missing; at most `CYB_MAX_S3_PREFIX_LEN` bytes with it). Empty: the bucket's top level.
 /// - `region`: the bucket's region. Empty: the default AWS chain (`AWS_REGION`, profile, instance
 ///   metadata); with an `endpoint` and nothing found there, `us-east-1`.
 /// - `endpoint`: an S3-compatible endpoint (`http://` or `https://`: MinIO, Ceph, R2, an emulator);
@@ -100,6 +109,19 @@ pub struct cyb_s3_credentials {
 /// - `credentials`: NULL = the default AWS credential chain (AWS S3 only: with an `endpoint`,
 ///   NULL is `CYB_RESULT_INVALID_ARGUMENT`); otherwise exactly these credentials.
 /// - `timeouts`: time and retry bounds of every S3 call (zero-initialized: the defaults).
+/// - `retry_mode`: `CYB_RETRY_MODE_*` of every S3 call (0: `AWS_RETRY_MODE`, else the profile's
+///   `retry_mode`, else standard).
+/// - `server_side_encryption`: `CYB_S3_SSE_*` requested on every PutObject (0: none, the bucket's
+///   default encryption applies); `sse_kms_key_id`: the KMS key of `CYB_S3_SSE_KMS` (empty: the
+///   account's `aws/s3` key; must be empty otherwise).
+/// - `expected_bucket_owner`: a 12-digit AWS account id sent as `ExpectedBucketOwner` on every
+///   request (S3 refuses with `CYB_RESULT_STORAGE_ACCESS_DENIED` if another account owns the
+///   bucket). Empty: not checked.
+/// - `default_credentials_with_endpoint`: with an `endpoint` and NULL `credentials`, use the
+///   default AWS credential chain (an S3 VPC endpoint with IRSA or an instance role) instead of
+///   refusing. `false`: refused.
+///
+/// New fields are only ever appended, with zero meaning "default".
 #[repr(C)]
 pub struct cyb_s3_options {
     pub prefix: cyb_str,
@@ -107,7 +129,19 @@ pub struct cyb_s3_options {
     pub endpoint: cyb_str,
     pub credentials: *const cyb_s3_credentials,
     pub timeouts: cyb_aws_timeouts,
+    pub retry_mode: u32,
+    pub server_side_encryption: u32,
+    pub sse_kms_key_id: cyb_str,
+    pub expected_bucket_owner: cyb_str,
+    pub default_credentials_with_endpoint: bool,
 }
+
+/// `server_side_encryption`: none requested (the bucket's default encryption applies).
+pub const CYB_S3_SSE_NONE: u32 = 0;
+/// `server_side_encryption`: SSE-S3 (`AES256`, keys managed by S3).
+pub const CYB_S3_SSE_S3: u32 = 1;
+/// `server_side_encryption`: SSE-KMS (`aws:kms`) with `sse_kms_key_id`.
+pub const CYB_S3_SSE_KMS: u32 = 2;
 
 /// Makes a store in the S3 bucket `bucket` (`bucket_len` bytes of UTF-8) with `options` (NULL:
 /// all defaults). No network I/O happens here: the S3 client is set up by the first operation,
@@ -117,8 +151,10 @@ pub struct cyb_s3_options {
 /// On success writes a new handle to `*out_config` (caller owns; free with
 /// `cyb_storage_config_free`). Errors: `CYB_RESULT_NULL_PARAMETER` (a NULL pointer with a non-zero
 /// length, NULL `out_config`); `CYB_RESULT_INVALID_ARGUMENT` (bucket name breaks S3's rules, bad
-/// prefix, region or endpoint, invalid UTF-8, an empty access or secret key; messages never contain
-/// a secret). Starts no thread and opens no descriptor.
+/// prefix, region or endpoint, invalid UTF-8, an empty access or secret key, an endpoint without
+/// credentials or `default_credentials_with_endpoint`, an unknown `retry_mode` or
+/// `server_side_encryption`, a bad `sse_kms_key_id` or `expected_bucket_owner`, `max_attempts`
+/// above 10; messages never contain a secret). Starts no thread and opens no descriptor.
 ///
 /// # Safety
 /// `bucket` is NULL or points to `bucket_len` readable bytes; `options` is NULL or points to a
@@ -172,11 +208,33 @@ unsafe fn s3_options(options: &cyb_s3_options) -> Result<S3Options, Failure> {
             })
         }
     };
+    let sse_kms_key_id = text(&options.sse_kms_key_id, "sse_kms_key_id")?;
+    let server_side_encryption = match (options.server_side_encryption, sse_kms_key_id) {
+        (CYB_S3_SSE_NONE, None) => None,
+        (CYB_S3_SSE_S3, None) => Some(S3ServerSideEncryption::S3Managed),
+        (CYB_S3_SSE_KMS, key_id) => Some(S3ServerSideEncryption::Kms { key_id }),
+        (CYB_S3_SSE_NONE | CYB_S3_SSE_S3, Some(_)) => {
+            return Err(Failure::invalid_argument(
+                "sse_kms_key_id is set but server_side_encryption is not CYB_S3_SSE_KMS".to_owned(),
+            ))
+        }
+        (other, _) => {
+            return Err(Failure::invalid_argument(format!(
+                "server_side_encryption is {other}: use CYB_S3_SSE_NONE (0), CYB_S3_SSE_S3 (1) \
+                 or CYB_S3_SSE_KMS (2)"
+            )))
+        }
+    };
+    let mut timeouts = AwsTimeouts::from(&options.timeouts);
+    timeouts.retry_mode = retry_mode(options.retry_mode, "retry_mode")?;
     Ok(S3Options {
         prefix: text(&options.prefix, "prefix")?.unwrap_or_default(),
         region: text(&options.region, "region")?,
         endpoint: text(&options.endpoint, "endpoint")?,
         credentials,
-        timeouts: AwsTimeouts::from(&options.timeouts),
+        default_credentials_with_endpoint: options.default_credentials_with_endpoint,
+        server_side_encryption,
+        expected_bucket_owner: text(&options.expected_bucket_owner, "expected_bucket_owner")?,
+        timeouts,
     })
 }

@@ -47,18 +47,36 @@ struct ClientKey {
     role: Option<(String, String, String)>,
 }
 
+/// The endpoints of the services the KMS client calls (already checked): each service's own, else
+/// the shared one, else (`None`) the SDK's resolution through `AWS_ENDPOINT_URL*`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ServiceEndpoints {
+    pub(crate) shared: Option<String>,
+    pub(crate) kms: Option<String>,
+    pub(crate) secrets_manager: Option<String>,
+    pub(crate) sts: Option<String>,
+}
+
+impl ServiceEndpoints {
+    /// Whether every service has an endpoint from the options (no `AWS_ENDPOINT_URL*` is read).
+    pub(crate) fn all_explicit(&self) -> bool {
+        self.shared.is_some()
+            || (self.kms.is_some() && self.secrets_manager.is_some() && self.sts.is_some())
+    }
+}
+
 /// The cache of [`ServiceClients`]. Thread-safe; concurrent first uses of one key build once.
 pub(crate) struct AwsClients {
     timeouts: AwsTimeouts,
-    endpoint_url: Option<String>,
+    endpoints: ServiceEndpoints,
     clients: Mutex<HashMap<ClientKey, Arc<OnceCell<ServiceClients>>>>,
 }
 
 impl AwsClients {
-    pub(crate) fn new(timeouts: AwsTimeouts, endpoint_url: Option<String>) -> AwsClients {
+    pub(crate) fn new(timeouts: AwsTimeouts, endpoints: ServiceEndpoints) -> AwsClients {
         AwsClients {
             timeouts,
-            endpoint_url,
+            endpoints,
             clients: Mutex::new(HashMap::new()),
         }
     }
@@ -98,26 +116,38 @@ impl AwsClients {
     }
 
     async fn build(&self, key: KeyRef<'_>) -> Result<ServiceClients, String> {
-        let endpoint = self.endpoint_url.as_deref();
-        let variables = KMS_ENDPOINT_VARIABLES;
-        let base = load_sdk_config(key.region, &self.timeouts, endpoint, variables, None).await?;
+        let endpoints = &self.endpoints;
+        let shared = endpoints.shared.as_deref();
+        let variables = match endpoints.all_explicit() {
+            true => &[][..],
+            false => KMS_ENDPOINT_VARIABLES,
+        };
+        let (base, _) =
+            load_sdk_config(key.region, &self.timeouts, shared, variables, None).await?;
         let config = match key.assume_role {
             None => base,
             Some(role) => {
                 // The same configuration (files read, endpoints checked once), with the role's
                 // credentials.
-                let provider = AssumeRoleCredentials::new(role, key.region, &base);
+                let sts_endpoint = endpoints.sts.as_deref();
+                let provider = AssumeRoleCredentials::new(role, key.region, &base, sts_endpoint);
                 base.to_builder()
                     .credentials_provider(SharedCredentialsProvider::new(provider))
                     .build()
             }
         };
-        let kms = aws_sdk_kms::config::Builder::from(&config)
-            .interceptor(ResponseBodyLimit::small())
-            .build();
-        let secrets = aws_sdk_secretsmanager::config::Builder::from(&config)
-            .interceptor(ResponseBodyLimit::small())
-            .build();
+        // A service's own endpoint replaces the shared one (already in `config`); without either,
+        // the builder keeps what the SDK resolved from `AWS_ENDPOINT_URL*`.
+        let mut kms = aws_sdk_kms::config::Builder::from(&config);
+        if let Some(url) = &endpoints.kms {
+            kms = kms.endpoint_url(url);
+        }
+        let kms = kms.interceptor(ResponseBodyLimit::small()).build();
+        let mut secrets = aws_sdk_secretsmanager::config::Builder::from(&config);
+        if let Some(url) = &endpoints.secrets_manager {
+            secrets = secrets.endpoint_url(url);
+        }
+        let secrets = secrets.interceptor(ResponseBodyLimit::small()).build();
         Ok(ServiceClients {
             kms: aws_sdk_kms::Client::from_conf(kms),
             secrets: aws_sdk_secretsmanager::Client::from_conf(secrets),
@@ -141,10 +171,20 @@ struct AssumeRoleCredentials {
 const ASSUME_ROLE_PROVIDER_NAME: &str = "cyborgdb-kms-assume-role";
 
 impl AssumeRoleCredentials {
-    fn new(role: &AssumeRole, region: &str, base: &aws_config::SdkConfig) -> Self {
+    /// `sts_endpoint`: the STS endpoint option, overriding the base config's endpoint.
+    fn new(
+        role: &AssumeRole,
+        region: &str,
+        base: &aws_config::SdkConfig,
+        sts_endpoint: Option<&str>,
+    ) -> Self {
         // As aws-config's provider does: no identity cache of its own (the clients using these
         // credentials cache them), the role's region.
-        let config = aws_sdk_sts::config::Builder::from(base)
+        let mut config = aws_sdk_sts::config::Builder::from(base);
+        if let Some(url) = sts_endpoint {
+            config = config.endpoint_url(url);
+        }
+        let config = config
             .identity_cache(IdentityCache::no_cache())
             .region(Region::new(region.to_owned()))
             .interceptor(ResponseBodyLimit::small())

@@ -4,14 +4,14 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use super::aws_clients::{AwsClients, KeyRef};
+use super::aws_clients::{AwsClients, KeyRef, ServiceEndpoints};
 use super::kek::Kek;
 use super::provider::{
     AeadProvider, AwsKmsProvider, KekProvider, LocalMasterKey, SecretsManagerKey,
 };
 use super::registry::{KeyIdentity, Registry, Slot};
 use crate::aws::{
-    check_endpoint_url, check_endpoint_variables, cleartext_endpoint, AwsTimeouts,
+    check_endpoint_url, check_endpoint_variables, cleartext_endpoint, resolve_retry, AwsTimeouts,
     KMS_ENDPOINT_VARIABLES,
 };
 use crate::blob::{KmsBlob, Provider};
@@ -23,12 +23,18 @@ use crate::runtime::SharedRuntime;
 /// How a [`KmsClient`] reaches AWS.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KmsClientOptions {
-    /// Connect / attempt / operation timeouts and retry attempts of every AWS call.
+    /// Connect / attempt / operation timeouts and retry attempts and mode of every AWS call.
     pub timeouts: AwsTimeouts,
-    /// One endpoint for every AWS service the client calls (KMS, Secrets Manager, STS), e.g. a
-    /// VPC endpoint or an emulator. `None`: the SDK's resolution, which honours
-    /// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_KMS` / `_SECRETS_MANAGER` / `_STS`.
+    /// One endpoint for every AWS service the client calls (KMS, Secrets Manager, STS), e.g. an
+    /// emulator. `None`: the SDK's resolution, which honours `AWS_ENDPOINT_URL` and
+    /// `AWS_ENDPOINT_URL_KMS` / `_SECRETS_MANAGER` / `_STS`. A service's own option below wins.
     pub endpoint_url: Option<String>,
+    /// The KMS endpoint (e.g. a KMS VPC interface endpoint), instead of `endpoint_url`.
+    pub kms_endpoint_url: Option<String>,
+    /// The Secrets Manager endpoint, instead of `endpoint_url`.
+    pub secrets_manager_endpoint_url: Option<String>,
+    /// The STS endpoint (used to assume slots' roles), instead of `endpoint_url`.
+    pub sts_endpoint_url: Option<String>,
     /// Lets slots and envelopes use the `local` provider (a master key in a file or an
     /// environment variable: development and examples only). Off by default: a client that did
     /// not enable it refuses every `local` wrap and unwrap with `UntrustedKey`, so stored data can
@@ -80,7 +86,11 @@ impl KmsClient {
     /// (a well-formed host and port; no user info, query or fragment) — the `endpoint_url` option
     /// or, without it, any of `AWS_ENDPOINT_URL` / `_KMS` / `_SECRETS_MANAGER` / `_STS` (the
     /// message names it) — a plain `http://` endpoint off this machine without
-    /// [`KmsClientOptions::allow_insecure_http`], a zero timeout or zero attempts.
+    /// [`KmsClientOptions::allow_insecure_http`] (also for `kms_endpoint_url`,
+    /// `secrets_manager_endpoint_url`, `sts_endpoint_url`), a zero timeout, zero or more than
+    /// [`crate::MAX_ATTEMPTS_LIMIT`] attempts, or (when the options leave them unset) an unusable
+    /// `AWS_MAX_ATTEMPTS` or `AWS_RETRY_MODE`. An unusable `max_attempts` / `retry_mode` in the
+    /// AWS profile is `InvalidConfig` from the first call that reaches AWS.
     pub fn new(options: KmsClientOptions) -> Result<KmsClient> {
         KmsClient::with_registry(Registry::new(), options)
     }
@@ -88,17 +98,37 @@ impl KmsClient {
     /// A client using `registry`. Errors as [`KmsClient::new`].
     pub fn with_registry(registry: Registry, options: KmsClientOptions) -> Result<KmsClient> {
         let invalid = |why: String| Error::new(ErrorKind::InvalidConfig, why);
-        match &options.endpoint_url {
-            Some(url) => {
-                check_endpoint_url(url).map_err(|why| invalid(format!("KMS endpoint_url {why}")))?
+        let endpoints = ServiceEndpoints {
+            shared: options.endpoint_url.clone(),
+            kms: options.kms_endpoint_url.clone(),
+            secrets_manager: options.secrets_manager_endpoint_url.clone(),
+            sts: options.sts_endpoint_url.clone(),
+        };
+        let explicit = [
+            ("endpoint_url", &endpoints.shared),
+            ("kms_endpoint_url", &endpoints.kms),
+            ("secrets_manager_endpoint_url", &endpoints.secrets_manager),
+            ("sts_endpoint_url", &endpoints.sts),
+        ];
+        for (name, url) in explicit {
+            if let Some(url) = url {
+                check_endpoint_url(url).map_err(|why| invalid(format!("KMS {name} {why}")))?;
             }
-            None => check_endpoint_variables(KMS_ENDPOINT_VARIABLES)
-                .map_err(|why| invalid(format!("KMS client: {why}")))?,
+        }
+        if !endpoints.all_explicit() {
+            check_endpoint_variables(KMS_ENDPOINT_VARIABLES)
+                .map_err(|why| invalid(format!("KMS client: {why}")))?;
         }
         if !options.allow_insecure_http {
-            if let Some((source, url)) =
-                cleartext_endpoint(options.endpoint_url.as_deref(), KMS_ENDPOINT_VARIABLES)
-            {
+            let from_options = explicit.iter().find_map(|(name, url)| {
+                let url = url.as_deref()?;
+                cleartext_endpoint(Some(url), &[]).map(|(_, url)| (name.to_string(), url))
+            });
+            let from_variables = match endpoints.all_explicit() {
+                true => None,
+                false => cleartext_endpoint(None, KMS_ENDPOINT_VARIABLES),
+            };
+            if let Some((source, url)) = from_options.or(from_variables) {
                 return Err(invalid(format!(
                     "KMS client: {source} {} is plain http to another host: KEKs, Secrets Manager \
                      values and role credentials would cross the network in clear text; use \
@@ -111,10 +141,10 @@ impl KmsClient {
             .timeouts
             .check()
             .map_err(|why| invalid(format!("KMS client {why}")))?;
-        let clients = Arc::new(AwsClients::new(
-            options.timeouts.clone(),
-            options.endpoint_url.clone(),
-        ));
+        // AWS_MAX_ATTEMPTS / AWS_RETRY_MODE are checked now; the profile's values on first use.
+        resolve_retry(&options.timeouts, None)
+            .map_err(|why| invalid(format!("KMS client: {why}")))?;
+        let clients = Arc::new(AwsClients::new(options.timeouts.clone(), endpoints));
         Ok(KmsClient {
             inner: Arc::new(Inner {
                 allow_local_provider: options.allow_local_provider,

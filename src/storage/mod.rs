@@ -20,7 +20,7 @@ use crate::index_name::IndexName;
 pub(crate) use disk::DiskStore;
 pub(crate) use memory::MemoryStore;
 use s3::S3Store;
-pub use s3::{S3Credentials, S3Options, MAX_S3_PREFIX_LEN};
+pub use s3::{S3Credentials, S3Options, S3ServerSideEncryption, MAX_S3_PREFIX_LEN};
 
 /// One kind of envelope store. Implementations are shared across threads and must make each call
 /// atomic: a reader sees a whole old or a whole new envelope, never a mix.

@@ -34,6 +34,7 @@ use aws_config::meta::region::RegionProviderChain;
 use aws_config::profile::region::ProfileFileRegionProvider;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
+use aws_sdk_s3::types::ServerSideEncryption;
 use aws_sdk_s3::Client;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
@@ -44,7 +45,8 @@ use super::Revision;
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
 use crate::aws::{
     check_endpoint_url, check_endpoint_variables, classify, load_sdk_config, profile_files,
-    transport_cause, AwsFailure, AwsTimeouts, ResponseBodyLimit, S3_ENDPOINT_VARIABLES,
+    resolve_retry, transport_cause, AwsFailure, AwsTimeouts, ResponseBodyLimit,
+    S3_ENDPOINT_VARIABLES,
 };
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{quoted_prefix, Error, ErrorKind, Result, Subject};
@@ -114,8 +116,8 @@ impl Drop for S3Credentials {
 }
 
 /// Options of [`crate::StorageConfig::s3`]. `Default` gives: no prefix, region from the default
-/// chain, AWS's own endpoint (virtual-hosted addressing), credentials from the default chain, and
-/// the default [`AwsTimeouts`].
+/// chain, AWS's own endpoint (virtual-hosted addressing), credentials from the default chain, no
+/// server-side encryption requested, no bucket owner check, and the default [`AwsTimeouts`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct S3Options {
     /// Key prefix: envelopes are `<prefix>/<storage key>.kms` (a `/` is added if missing; empty
@@ -130,11 +132,43 @@ pub struct S3Options {
     /// virtual-hosted addressing (or `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, if set).
     pub endpoint: Option<String>,
     /// Static credentials. `None`: the default AWS credential chain — for AWS S3 only: with an
-    /// `endpoint` they are required, so the chain's AWS identity is never sent to another store.
+    /// `endpoint` they are required, so the chain's AWS identity is never sent to another store,
+    /// unless [`S3Options::default_credentials_with_endpoint`] says otherwise.
     pub credentials: Option<S3Credentials>,
-    /// Connect / attempt / operation timeouts and retry attempts of every S3 call.
+    /// With an `endpoint` and no `credentials`, use the default AWS credential chain anyway: for
+    /// an endpoint that *is* AWS S3 under another name, e.g. an S3 VPC interface endpoint
+    /// (`https://bucket.vpce-....s3.<region>.vpce.amazonaws.com`) reached with IRSA or an
+    /// instance role. Off by default, so an AWS identity is never sent to an S3-compatible store
+    /// by accident. Ignored when `credentials` are given.
+    pub default_credentials_with_endpoint: bool,
+    /// Server-side encryption requested on every `PutObject`. `None`: the bucket's default
+    /// encryption applies.
+    pub server_side_encryption: Option<S3ServerSideEncryption>,
+    /// The AWS account id (12 digits) that must own the bucket, sent as `ExpectedBucketOwner`
+    /// (`x-amz-expected-bucket-owner`) on every S3 request: S3 answers 403 `AccessDenied`
+    /// (`StorageAccessDenied`) if another account owns it, so a bucket deleted and re-created by
+    /// someone else never receives envelopes. `None`: not checked.
+    pub expected_bucket_owner: Option<String>,
+    /// Connect / attempt / operation timeouts and retry attempts and mode of every S3 call.
     pub timeouts: AwsTimeouts,
 }
+
+/// Server-side encryption of stored envelopes (`x-amz-server-side-encryption` on `PutObject`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum S3ServerSideEncryption {
+    /// SSE-S3: keys managed by S3 (`AES256`).
+    S3Managed,
+    /// SSE-KMS (`aws:kms`) with the given KMS key (id, ARN or alias; `None`: the account's
+    /// `aws/s3` key). The writer needs `kms:GenerateDataKey` and readers `kms:Decrypt` on it.
+    Kms {
+        /// The KMS key for `x-amz-server-side-encryption-aws-kms-key-id`; `None` or empty: the
+        /// AWS-managed `aws/s3` key.
+        key_id: Option<String>,
+    },
+}
+
+/// Longest SSE-KMS key id accepted (a full alias or key ARN is far shorter).
+const MAX_SSE_KMS_KEY_ID_LEN: usize = 2048;
 
 /// The validated, normalized settings of one store.
 struct Settings {
@@ -144,6 +178,8 @@ struct Settings {
     region: Option<String>,
     endpoint: Option<String>,
     credentials: Option<S3Credentials>,
+    server_side_encryption: Option<S3ServerSideEncryption>,
+    expected_bucket_owner: Option<String>,
     timeouts: AwsTimeouts,
 }
 
@@ -153,8 +189,9 @@ struct Settings {
 pub(crate) struct S3Store {
     settings: Settings,
     runtime: SharedRuntime,
-    /// Built by the first operation that needs it; a failed build is retried by the next one.
-    client: tokio::sync::OnceCell<Client>,
+    /// Built by the first operation that needs it (with the attempts in force after options,
+    /// environment and profile); a failed build is retried by the next one.
+    client: tokio::sync::OnceCell<(Client, u32)>,
 }
 
 impl S3Store {
@@ -162,7 +199,8 @@ impl S3Store {
     ///
     /// Errors: `InvalidArgument` naming the offending field (never echoing a credential);
     /// `InvalidConfig` naming the variable if, without an `endpoint`, `AWS_ENDPOINT_URL_S3` or
-    /// `AWS_ENDPOINT_URL` holds an unusable URL.
+    /// `AWS_ENDPOINT_URL` holds an unusable URL, or (options leaving them unset) `AWS_MAX_ATTEMPTS` or
+    /// `AWS_RETRY_MODE` an unusable value.
     pub(crate) fn new(bucket: &str, options: S3Options) -> Result<Self> {
         validate_bucket(bucket)?;
         let prefix = normalize_prefix(&options.prefix)?;
@@ -175,15 +213,24 @@ impl S3Store {
         }
         match (&options.credentials, &options.endpoint) {
             (Some(credentials), _) => validate_credentials(credentials)?,
+            (None, Some(_)) if options.default_credentials_with_endpoint => {}
             (None, Some(_)) => {
                 return Err(Error::invalid_argument(
                     "an S3 endpoint needs explicit credentials: the AWS credential chain is never \
-                     sent to a custom endpoint (set S3Options.credentials)",
+                     sent to a custom endpoint (set S3Options.credentials, or \
+                     default_credentials_with_endpoint for an AWS S3 VPC endpoint)",
                 ))
             }
             (None, None) => {}
         }
+        let server_side_encryption = normalize_sse(options.server_side_encryption.clone())?;
+        if let Some(owner) = &options.expected_bucket_owner {
+            validate_bucket_owner(owner)?;
+        }
         validate_timeouts(&options.timeouts)?;
+        // AWS_MAX_ATTEMPTS / AWS_RETRY_MODE are checked now; the profile's values on first use.
+        resolve_retry(&options.timeouts, None)
+            .map_err(|why| Error::new(ErrorKind::InvalidConfig, format!("S3 storage: {why}")))?;
         let mut credentials = options.credentials.clone();
         if let Some(c) = credentials.as_mut() {
             if c.session_token.as_deref() == Some("") {
@@ -198,6 +245,8 @@ impl S3Store {
                 region: options.region.clone(),
                 endpoint: options.endpoint.clone(),
                 credentials,
+                server_side_encryption,
+                expected_bucket_owner: options.expected_bucket_owner.clone(),
                 timeouts: options.timeouts.clone(),
             },
             client: tokio::sync::OnceCell::new(),
@@ -230,6 +279,17 @@ impl S3Store {
 
     /// The client, built on first use within the operation timeout.
     async fn client(&self, subject: Subject<'_>, operation: &str, key: &str) -> Result<&Client> {
+        Ok(&self.client_and_attempts(subject, operation, key).await?.0)
+    }
+
+    /// The client and the attempts per call in force, built on first use within the operation
+    /// timeout.
+    async fn client_and_attempts(
+        &self,
+        subject: Subject<'_>,
+        operation: &str,
+        key: &str,
+    ) -> Result<&(Client, u32)> {
         self.client
             .get_or_try_init(|| async {
                 let limit = self.settings.timeouts.operation;
@@ -253,7 +313,7 @@ impl S3Store {
             })
     }
 
-    async fn build_client(&self) -> Result<Client> {
+    async fn build_client(&self) -> Result<(Client, u32)> {
         let s = &self.settings;
         let region =
             match &s.region {
@@ -294,7 +354,7 @@ impl S3Store {
             ))
         });
         let endpoint = s.endpoint.as_deref();
-        let sdk = load_sdk_config(
+        let (sdk, retry) = load_sdk_config(
             &region,
             &s.timeouts,
             endpoint,
@@ -307,7 +367,7 @@ impl S3Store {
             .force_path_style(s.endpoint.is_some())
             .interceptor(ResponseBodyLimit::s3())
             .build();
-        Ok(Client::from_conf(config))
+        Ok((Client::from_conf(config), retry.max_attempts))
     }
 
     /// Runs one operation on the process-wide runtime (`ForkedProcess` in a forked child).
@@ -382,7 +442,19 @@ impl S3Store {
             .bucket(&self.settings.bucket)
             .key(key)
             .content_type("application/octet-stream")
+            .set_expected_bucket_owner(self.settings.expected_bucket_owner.clone())
             .body(bytes.to_vec().into());
+        match &self.settings.server_side_encryption {
+            None => {}
+            Some(S3ServerSideEncryption::S3Managed) => {
+                request = request.server_side_encryption(ServerSideEncryption::Aes256)
+            }
+            Some(S3ServerSideEncryption::Kms { key_id }) => {
+                request = request
+                    .server_side_encryption(ServerSideEncryption::AwsKms)
+                    .set_ssekms_key_id(key_id.clone())
+            }
+        }
         match condition {
             PutCondition::None => {}
             PutCondition::Absent => request = request.if_none_match("*"),
@@ -434,6 +506,7 @@ impl S3Store {
             .get_object()
             .bucket(&self.settings.bucket)
             .key(key)
+            .set_expected_bucket_owner(self.settings.expected_bucket_owner.clone())
             .send()
             .await
         {
@@ -499,6 +572,7 @@ impl S3Store {
         let output = client
             .list_objects_v2()
             .bucket(&self.settings.bucket)
+            .set_expected_bucket_owner(self.settings.expected_bucket_owner.clone())
             .prefix(prefix)
             .delimiter("/")
             .set_continuation_token(token)
@@ -571,7 +645,7 @@ impl Drop for S3Store {
         if !self.runtime.in_owner_process() {
             // A forked child: the SDK client's destructors would reach into the parent's runtime,
             // whose threads are gone. Leak it instead.
-            if let Some(client) = self.client.get() {
+            if let Some((client, _)) = self.client.get() {
                 std::mem::forget(client.clone());
             }
         }
@@ -581,8 +655,9 @@ impl Drop for S3Store {
 impl super::EnvelopeBackend for S3Store {
     fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
         let key = self.object_key(index);
-        let attempts = self.settings.timeouts.max_attempts.max(1);
         self.run(async {
+            let subject = Subject::Index(index);
+            let (_, attempts) = *self.client_and_attempts(subject, "PutObject", &key).await?;
             let mut attempt = 1;
             loop {
                 match self
@@ -672,6 +747,7 @@ impl super::EnvelopeBackend for S3Store {
                 .delete_object()
                 .bucket(&self.settings.bucket)
                 .key(&key)
+                .set_expected_bucket_owner(self.settings.expected_bucket_owner.clone())
                 .send()
                 .await
             {
@@ -839,6 +915,39 @@ fn validate_region(region: &str) -> Result<()> {
     Ok(())
 }
 
+/// The SSE setting as stored: an empty SSE-KMS key id is none. `InvalidArgument` for a key id
+/// that is too long or not printable ASCII without spaces (it becomes a header value).
+fn normalize_sse(sse: Option<S3ServerSideEncryption>) -> Result<Option<S3ServerSideEncryption>> {
+    let Some(S3ServerSideEncryption::Kms {
+        key_id: Some(key_id),
+    }) = &sse
+    else {
+        return Ok(sse);
+    };
+    if key_id.is_empty() {
+        return Ok(Some(S3ServerSideEncryption::Kms { key_id: None }));
+    }
+    if key_id.len() > MAX_SSE_KMS_KEY_ID_LEN || !key_id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid_argument(format!(
+            "S3 server_side_encryption KMS key id {} must be 1 to {MAX_SSE_KMS_KEY_ID_LEN} \
+             printable ASCII characters without spaces",
+            quoted_prefix(key_id)
+        )));
+    }
+    Ok(sse)
+}
+
+/// An `ExpectedBucketOwner` must be an AWS account id: exactly 12 decimal digits.
+fn validate_bucket_owner(owner: &str) -> Result<()> {
+    if owner.len() == 12 && owner.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(());
+    }
+    Err(Error::invalid_argument(format!(
+        "S3 expected_bucket_owner {} must be an AWS account id (12 digits)",
+        quoted_prefix(owner)
+    )))
+}
+
 fn validate_endpoint(endpoint: &str) -> Result<()> {
     check_endpoint_url(endpoint)
         .map_err(|why| Error::invalid_argument(format!("S3 endpoint {why}")))
@@ -1004,7 +1113,7 @@ mod tests {
         t.attempt = Duration::ZERO;
         assert!(validate_timeouts(&t).is_err());
         let t = AwsTimeouts {
-            max_attempts: 0,
+            max_attempts: Some(0),
             ..AwsTimeouts::default()
         };
         assert!(validate_timeouts(&t).is_err());

@@ -1,0 +1,112 @@
+# CTest driver of shared_library_abi: checks the ABI of the built libcyborgdb_kms.so.
+#   1. its SONAME is libcyborgdb_kms.so.<major> and the file is libcyborgdb_kms.so.<version>;
+#   2. it exports (dynamic symbol table, defined) exactly the functions declared in index_kms.h,
+#      each under a version node CYB_KMS_<major>.<minor> of this major version, and nothing else
+#      (no symbol of a dependency, no Rust runtime symbol);
+#   3. a program linked against it records NEEDED libcyborgdb_kms.so.<major> and requires the
+#      version node.
+# Usage: cmake -DLIBRARY=<.so file> -DHEADER=<index_kms.h> -DCONSUMER=<executable> -DREADELF=<readelf>
+#              -DVERSION=<x.y.z> -P CheckSharedLibrary.cmake
+foreach(var LIBRARY HEADER CONSUMER READELF VERSION)
+  if(NOT DEFINED ${var} OR "${${var}}" STREQUAL "")
+    message(FATAL_ERROR "${var} is not set")
+  endif()
+endforeach()
+string(REGEX MATCH "^([0-9]+)\\.([0-9]+)\\.([0-9]+)$" _ "${VERSION}")
+set(major "${CMAKE_MATCH_1}")
+set(minor "${CMAKE_MATCH_2}")
+set(soname "libcyborgdb_kms.so.${major}")
+
+function(readelf out)
+  execute_process(COMMAND "${READELF}" --wide ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE text
+                  ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "readelf ${ARGN} failed (${rc}): ${err}")
+  endif()
+  set(${out} "${text}" PARENT_SCOPE)
+endfunction()
+
+# 1. File name and SONAME.
+get_filename_component(file_name "${LIBRARY}" NAME)
+if(NOT file_name STREQUAL "libcyborgdb_kms.so.${VERSION}")
+  message(FATAL_ERROR "library file is ${file_name}, expected libcyborgdb_kms.so.${VERSION}")
+endif()
+readelf(dynamic --dynamic "${LIBRARY}")
+string(REGEX MATCHALL "\\(SONAME\\)[^\n]*" soname_lines "${dynamic}")
+if(NOT soname_lines STREQUAL "(SONAME)             Library soname: [${soname}]")
+  message(FATAL_ERROR "expected SONAME ${soname}, found: '${soname_lines}'")
+endif()
+
+# 2. Exported symbols == the header's functions, all versioned.
+file(READ "${HEADER}" header)
+string(REGEX MATCHALL "CYB_API[^;(]*[ *]cyb_[a-z0-9_]+\\(" declarations "${header}")
+set(declared)
+foreach(declaration IN LISTS declarations)
+  string(REGEX MATCH "cyb_[a-z0-9_]+\\($" name "${declaration}")
+  string(REGEX REPLACE "\\($" "" name "${name}")
+  list(APPEND declared "${name}")
+endforeach()
+list(LENGTH declared declared_count)
+if(declared_count LESS 10)
+  message(FATAL_ERROR "found only ${declared_count} function declarations in ${HEADER}: ${declared}")
+endif()
+
+readelf(symbols --dyn-syms "${LIBRARY}")
+string(REPLACE "\n" ";" symbol_lines "${symbols}")
+set(exported)
+set(problems)
+foreach(line IN LISTS symbol_lines)
+  # "   Num:    Value          Size Type    Bind   Vis      Ndx Name"
+  if(NOT line MATCHES "^ *[0-9]+: +[0-9a-f]+ +[0-9]+ +([A-Z_]+) +([A-Z_]+) +([A-Z_]+) +([A-Z0-9_]+) +([^ ]+)$")
+    continue()
+  endif()
+  set(type "${CMAKE_MATCH_1}")
+  set(bind "${CMAKE_MATCH_2}")
+  set(ndx "${CMAKE_MATCH_4}")
+  set(full_name "${CMAKE_MATCH_5}")
+  if(ndx STREQUAL "UND" OR bind STREQUAL "LOCAL")
+    continue()  # imported from libc & co., or not visible
+  endif()
+  if(ndx STREQUAL "ABS" AND full_name MATCHES "^CYB_KMS_[0-9]+\\.[0-9]+(@@.*)?$")
+    continue()  # the definition of a version node (readelf shows it as a symbol)
+  endif()
+  if(NOT full_name MATCHES "^([^@]+)(@@?)(.*)$")
+    list(APPEND problems "${full_name}: exported without a version")
+    continue()
+  endif()
+  set(name "${CMAKE_MATCH_1}")
+  set(node "${CMAKE_MATCH_3}")
+  if(NOT node MATCHES "^CYB_KMS_${major}\\.([0-9]+)$" OR CMAKE_MATCH_1 GREATER minor)
+    list(APPEND problems "${full_name}: version node is not CYB_KMS_${major}.<0..${minor}>")
+  endif()
+  list(APPEND exported "${name}")
+endforeach()
+set(missing ${declared})
+list(REMOVE_ITEM missing ${exported})
+set(extra ${exported})
+list(REMOVE_ITEM extra ${declared})
+if(missing)
+  list(APPEND problems "declared in the header, not exported: ${missing}")
+endif()
+if(extra)
+  list(APPEND problems "exported, not declared in the header: ${extra}")
+endif()
+if(problems)
+  string(REPLACE ";" "\n  " problems "${problems}")
+  message(FATAL_ERROR "exported symbols of ${LIBRARY}:\n  ${problems}")
+endif()
+list(LENGTH exported exported_count)
+message("${file_name}: SONAME ${soname}, ${exported_count} exported functions = the header's")
+
+# 3. A consumer records the SONAME and the version node.
+readelf(consumer_dynamic --dynamic "${CONSUMER}")
+string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*libcyborgdb_kms[^\n]*" needed "${consumer_dynamic}")
+if(NOT needed STREQUAL "(NEEDED)             Shared library: [${soname}]")
+  message(FATAL_ERROR "${CONSUMER} should need ${soname}, records: '${needed}'")
+endif()
+readelf(consumer_versions --version-info "${CONSUMER}")
+if(NOT consumer_versions MATCHES "File: ${soname} [^\n]*\n[^\n]*Name: CYB_KMS_${major}\\.[0-9]+")
+  message(FATAL_ERROR "${CONSUMER} does not require a CYB_KMS_${major}.x version of ${soname}:\n"
+                      "${consumer_versions}")
+endif()
+message("${CONSUMER}: NEEDED ${soname}, requires its symbol version")
