@@ -244,7 +244,7 @@ fn sdk_retries_and_kms_errors_arrive_but_never_the_sdks_trace_events() {
     let client = KmsClient::new(KmsClientOptions {
         endpoint_url: Some(peer.endpoint().to_owned()),
         timeouts: AwsTimeouts {
-            max_attempts: 2,
+            max_attempts: Some(2),
             initial_backoff: Duration::from_millis(10),
             ..AwsTimeouts::default()
         },
