@@ -15,7 +15,12 @@
 //!    loopback fault peer answering each Decrypt after 20 ms — the round trip of a real KMS
 //!    region, where the requests really overlap. Reports the speed-ups.
 //!
-//! Knob: `KEK_BENCH_SCALE=<float>` multiplies iteration counts (default 1).
+//! 5. Logging on the hit path: the same hits with no log callback and with one installed at
+//!    `Trace`, in paired rounds (a hit has no event site; with no callback every event site on
+//!    the other paths costs one atomic load).
+//!
+//! Knobs: `KEK_BENCH_SCALE=<float>` multiplies iteration counts (default 1);
+//! `KEK_BENCH_HITS_ONLY=1` runs only the cache-hit measurements (1, 2 and 5; no moto).
 
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -42,6 +47,9 @@ fn main() {
     println!("| measurement | result | budget | verdict |");
     println!("|---|---|---|---|");
     cache_hits(scaled(200), scaled(2_000_000));
+    if std::env::var_os("KEK_BENCH_HITS_ONLY").is_some() {
+        return;
+    }
     let moto = common::moto::moto();
     cold_stampede(&moto.endpoint);
     let key = moto.create_kms_key("us-east-1");
@@ -157,6 +165,36 @@ fn cache_hits(samples: usize, ops: usize) {
         format_ns(hit.p90),
         hit.iterations,
         if hit.median <= 150.0 { "met" } else { "missed" }
+    );
+
+    // 5. The same hits without and with a log callback (at Trace), in paired rounds.
+    let (mut without, mut with) = (Vec::with_capacity(samples), Vec::with_capacity(samples));
+    let timed_batch = |out: &mut [u8; 32]| {
+        let start = Instant::now();
+        for _ in 0..batch {
+            resolve_c(r, s, black_box("orders"), out);
+            black_box(&*out);
+        }
+        start.elapsed().as_nanos() as f64 / batch as f64
+    };
+    for _ in 0..samples {
+        without.push(timed_batch(&mut out));
+        cyborgdb_kms::set_log_callback(cyborgdb_kms::LogLevel::Trace, |record| {
+            black_box(record.message.len());
+        })
+        .unwrap();
+        with.push(timed_batch(&mut out));
+        cyborgdb_kms::clear_log_callback().unwrap();
+    }
+    let (without, with) = (Stats::of(without, batch), Stats::of(with, batch));
+    println!(
+        "| cache-hit resolve via C ABI, no log callback vs callback at Trace: median (p10–p90), paired rounds | {} ({}–{}) vs {} ({}–{}) | — | — |",
+        format_ns(without.median),
+        format_ns(without.p10),
+        format_ns(without.p90),
+        format_ns(with.median),
+        format_ns(with.p10),
+        format_ns(with.p90),
     );
 
     // 2. Throughput: `ops` operations per thread, threads started together, in resolves (or

@@ -36,6 +36,9 @@ NAMES_STATIC_ASSERT(sizeof(cyb_result) == 4);
 NAMES_STATIC_ASSERT(sizeof(cyb_drift_status) == 4);
 NAMES_STATIC_ASSERT(CYB_DRIFT_IN_SYNC == 0 && CYB_DRIFT_DRIFTED == 1 && CYB_DRIFT_REWRAPPED == 2 &&
                     CYB_DRIFT_NOT_WRAPPED == 3 && CYB_DRIFT_FAILED == 4);
+NAMES_STATIC_ASSERT(sizeof(cyb_log_level) == 4);
+NAMES_STATIC_ASSERT(CYB_LOG_LEVEL_OFF == 0 && CYB_LOG_LEVEL_ERROR == 1 && CYB_LOG_LEVEL_WARN == 2 &&
+                    CYB_LOG_LEVEL_INFO == 3 && CYB_LOG_LEVEL_DEBUG == 4 && CYB_LOG_LEVEL_TRACE == 5);
 
 /* Every type, by value or (opaque handles) by pointer. */
 struct every_type {
@@ -56,6 +59,9 @@ struct every_type {
     cyb_kms_blob *blob;
     cyb_kms_client *client;
     cyb_storage_config *storage_config;
+    cyb_log_level log_level;
+    cyb_log_record log_record;
+    cyb_log_callback log_callback;
 };
 
 struct result_name {

@@ -9,7 +9,8 @@
 //!
 //! Layout: [`blob`] (the envelope and its validation), [`index_name`] (name rules and their
 //! file-name encoding), `codec` (the FlatBuffers file format), [`storage`] (one backend per kind of
-//! store), `envelope` (the operations) and [`ffi`] (the C boundary, no logic of its own).
+//! store), `envelope` (the operations), [`logging`] (the host's log callback) and [`ffi`] (the C
+//! boundary, no logic of its own).
 
 mod aws;
 pub mod blob;
@@ -24,6 +25,7 @@ mod fs_bounded;
 pub mod fuzzing;
 pub mod index_name;
 pub mod kms;
+pub mod logging;
 pub mod resolver;
 mod runtime;
 pub mod storage;
@@ -37,5 +39,6 @@ pub use envelope::{
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
 pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Registry, Slot};
+pub use logging::{clear_log_callback, set_log_callback, LogLevel, LogRecord};
 pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
 pub use storage::{S3Credentials, S3Options, S3ServerSideEncryption, StorageConfig};

@@ -30,6 +30,7 @@ use aws_smithy_http_client::{Builder as HttpClientBuilder, ConnectorBuilder};
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::logging::{log_event, LogLevel, TARGET_RUNTIME};
 
 /// Worker threads of the process-wide runtime. Callers' futures run on the callers' own threads
 /// (they block on them); workers drive I/O, timers and the connections' background tasks.
@@ -102,6 +103,13 @@ impl OwnerProcess {
 
     /// The `ForkedProcess` error for using `object` in a child forked after it was created.
     pub(crate) fn forked_error(&self, object: &str) -> Error {
+        log_event!(
+            LogLevel::Warn,
+            TARGET_RUNTIME,
+            "a {object} created in process {} was used in process {}, forked from it: refused",
+            self.pid,
+            std::process::id()
+        );
         Error::new(
             ErrorKind::ForkedProcess,
             format!(
@@ -125,14 +133,18 @@ struct ProcessRuntime {
 /// `Box::into_raw` and are never freed (a forked child leaks its parent's).
 static PROCESS_RUNTIME: AtomicPtr<ProcessRuntime> = AtomicPtr::new(std::ptr::null_mut());
 
-/// Makes this thread (a runtime worker or blocking thread) send its `tracing` events nowhere,
-/// whatever subscriber the host installed. At TRACE level the AWS SDK logs raw HTTP responses
-/// and errors — `Decrypt` plaintexts, Secrets Manager values, requests echoed by a peer — so its
-/// events must never reach a host's logs. [`SharedRuntime::run`] does the same for the calling
-/// thread while it drives a call. (The library logs nothing itself.)
-fn silence_sdk_logging_on_this_thread() {
-    // The guard restores the previous default when dropped; this thread keeps "none" for life.
-    std::mem::forget(tracing::dispatcher::set_default(&tracing::Dispatch::none()));
+/// Makes this thread (a runtime worker or blocking thread) send its `tracing` events to the
+/// library's own dispatcher, whatever subscriber the host installed. At TRACE level the AWS SDK
+/// logs raw HTTP responses and errors — `Decrypt` plaintexts, Secrets Manager values, requests
+/// echoed by a peer — so its events must never reach a host's `tracing` subscriber; the
+/// library's dispatcher ([`crate::logging::sdk_dispatch`]) passes only their redacted messages,
+/// at DEBUG level and above, to the log callback. [`SharedRuntime::run`] does the same for the
+/// calling thread while it drives a call.
+fn route_sdk_events_to_the_log_callback() {
+    // The guard restores the previous default when dropped; this thread keeps ours for life.
+    std::mem::forget(tracing::dispatcher::set_default(
+        crate::logging::sdk_dispatch(),
+    ));
 }
 
 impl ProcessRuntime {
@@ -141,7 +153,7 @@ impl ProcessRuntime {
             .worker_threads(WORKER_THREADS)
             .max_blocking_threads(MAX_BLOCKING_THREADS)
             .thread_name("cyborgdb-kms")
-            .on_thread_start(silence_sdk_logging_on_this_thread)
+            .on_thread_start(route_sdk_events_to_the_log_callback)
             .enable_all()
             .build()
             .map_err(|e| {
@@ -248,7 +260,7 @@ impl SharedRuntime {
         self.owner.check(&self.object)?;
         let runtime = &ProcessRuntime::get()?.runtime;
         let block_on = |future| {
-            tracing::dispatcher::with_default(&tracing::Dispatch::none(), || {
+            tracing::dispatcher::with_default(crate::logging::sdk_dispatch(), || {
                 runtime.block_on(future)
             })
         };

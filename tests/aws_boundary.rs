@@ -10,6 +10,9 @@
 //!
 //! Tests that need their own environment (endpoint variables, an AWS config file, a clean peak
 //! RSS) run this binary again as a child process with one `#[ignore]`d test selected.
+//!
+//! The library's log callback runs at its most verbose level throughout, and no line it receives
+//! may hold the KEK, the ExternalId or the S3 secret key ([`watch_logs`]).
 
 mod common;
 
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_s3::{FakeS3, Response};
 use common::fault_peer::{FaultPeer, Reply};
+use common::log_scan;
 use cyborgdb_kms::{
     get_index_kms, AwsTimeouts, ErrorKind, Kek, KmsBlob, KmsClient, KmsClientOptions,
     S3Credentials, S3Options, StorageConfig,
@@ -127,6 +131,7 @@ fn registry_yaml() -> String {
 /// A KMS client with [`registry_yaml`]'s slots, reaching AWS at `endpoint` (or, with `None`,
 /// wherever the SDK's resolution leads).
 fn kms_client(endpoint: Option<&str>, timeouts: AwsTimeouts) -> KmsClient {
+    watch_logs();
     let client = KmsClient::new(KmsClientOptions {
         endpoint_url: endpoint.map(str::to_owned),
         timeouts,
@@ -155,6 +160,7 @@ fn kms_blob(slot: &str) -> KmsBlob {
 }
 
 fn s3_options(endpoint: Option<&str>, timeouts: AwsTimeouts) -> S3Options {
+    watch_logs();
     S3Options {
         prefix: "ks".into(),
         region: Some("us-east-1".into()),
@@ -163,6 +169,21 @@ fn s3_options(endpoint: Option<&str>, timeouts: AwsTimeouts) -> S3Options {
         timeouts,
         ..S3Options::default()
     }
+}
+
+/// Scans every log line of this binary for the secrets its scenarios handle (see
+/// `common::log_scan`): the KEK the wrap tests send, the plaintext the peer returns, the
+/// ExternalId (as written and percent-encoded), the S3 secret key. Called by the KMS client and
+/// S3 option constructors here, so child processes watch too.
+fn watch_logs() {
+    let kek = known_kek();
+    log_scan::watch(&[
+        ("sent KEK", kek.as_bytes()),
+        ("returned KEK", &[1; 32]),
+        ("ExternalId", EXTERNAL_ID.as_bytes()),
+        ("ExternalId percent-encoded", b"ext%3A6f1c%2F9a1e"),
+        ("S3 secret key", b"s3-secret"),
+    ]);
 }
 
 /// The command that runs this test binary's `#[ignore]`d test `name` alone, with `env` set.

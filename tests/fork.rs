@@ -255,9 +255,10 @@ fn pre_fork() -> PreFork {
     }
 }
 
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 7] = [
     "a_pre_fork_s3_store_fails_with_forked_process",
     "a_pre_fork_aws_kms_client_fails_with_forked_process",
+    "use_after_fork_is_logged_as_a_warning",
     "a_pre_fork_resolver_fails_even_for_a_cached_kek",
     "memory_and_disk_stores_keep_working_in_the_child",
     "objects_created_in_the_child_work_against_moto",
@@ -310,6 +311,39 @@ fn main() {
                 client.unwrap_kek("idx", &objects.blob),
             )?;
             expect_forked("wrap", "KMS client", client.wrap_new_kek("idx", "prod"))
+        },
+    ));
+
+    failures.extend(run_in_child(
+        "use_after_fork_is_logged_as_a_warning",
+        || {
+            let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let kept = std::sync::Arc::clone(&lines);
+            cyborgdb_kms::set_log_callback(cyborgdb_kms::LogLevel::Warn, move |record| {
+                kept.lock().unwrap().push(format!(
+                    "{} {} {}",
+                    record.level.name(),
+                    record.target,
+                    record.message
+                ));
+            })
+            .map_err(|e| format!("set_log_callback: {e:?}"))?;
+            expect_forked(
+                "unwrap",
+                "KMS client",
+                objects.client.unwrap_kek("idx", &objects.blob),
+            )?;
+            cyborgdb_kms::clear_log_callback().map_err(|e| format!("clear: {e:?}"))?;
+            let lines = lines.lock().unwrap();
+            let expected = format!(
+            "WARN cyborgdb_kms::runtime a KMS client created in process {} was used in process {}, \
+             forked from it: refused",
+            parent_pid(),
+            std::process::id()
+        );
+            check(*lines == [expected.clone()], || {
+                format!("logged {lines:?}, expected [{expected:?}]")
+            })
         },
     ));
 

@@ -1,7 +1,9 @@
 //! The KMS client against our own fault-injecting peer (`tests/common/fault_peer.rs`), for what
 //! moto does not model: disabled or pending-deletion keys, throttling, server errors, malformed
 //! answers, slow and dead endpoints, and the exact wire contents of BYOK and KMS calls. The real
-//! AWS SDK runs against it; every error asserts its exact kind.
+//! AWS SDK runs against it; every error asserts its exact kind. The library's log callback runs
+//! at its most verbose level throughout, and no line it receives may hold a KEK the peer returns,
+//! the ExternalId or the S3 secret key ([`watch_logs`]).
 
 mod common;
 
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_s3::{FakeS3, Response};
 use common::fault_peer::{refused_endpoint, FaultPeer, Reply, Request};
+use common::log_scan;
 use cyborgdb_kms::kms::registry::AssumeRole;
 use cyborgdb_kms::{
     get_index_kms, push_index_kms, AwsTimeouts, ErrorKind, KmsBlob, KmsClient, KmsClientOptions,
@@ -20,7 +23,23 @@ const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd
 const CUSTOMER_KEY_ARN: &str =
     "arn:aws:kms:us-east-1:111122223333:key/0badc0de-12ab-34cd-56ef-1234567890ab";
 
+/// Scans every log line of this binary for the secrets its scenarios handle (see
+/// `common::log_scan`): the KEKs the peer's Decrypt answers carry, the BYOK ExternalId, the S3
+/// secret key. Called by every client constructor here.
+fn watch_logs() {
+    log_scan::watch(&[
+        ("returned KEK 4", &[4; 32]),
+        ("returned KEK 5", &[5; 32]),
+        ("returned KEK 6", &[6; 32]),
+        ("returned KEK 8", &[8; 32]),
+        ("returned KEK 9", &[9; 32]),
+        ("ExternalId", b"ext-6f1c9a1e"),
+        ("S3 secret key", b"s3-only-secret"),
+    ]);
+}
+
 fn client_for(endpoint: &str, timeouts: AwsTimeouts) -> KmsClient {
+    watch_logs();
     let client = KmsClient::new(KmsClientOptions {
         endpoint_url: Some(endpoint.to_owned()),
         timeouts,

@@ -3,10 +3,11 @@
 //! Every scenario here is hostile: a peer that echoes our requests (bodies, headers) into its
 //! error messages, answers with malformed or wrong-sized key material, endpoints that cannot be
 //! used, registry YAML with secrets next to its mistakes. The suite collects every error message
-//! (`Display`, `Debug`) and — through a TRACE-level `tracing` subscriber, as a Rust host that
-//! logs everything would install — every log line that reaches the host, then asserts that no KEK, wrap key, ExternalId, credential or secret
-//! value appears in it: raw, hex (either case) or base64 (standard or URL-safe, padded or not), in
-//! whole or in any 18-byte part.
+//! (`Display`, `Debug`) and every log line that reaches the host — through a TRACE-level
+//! `tracing` subscriber, as a Rust host that logs everything would install, and through the
+//! library's own log callback at its most verbose level — then asserts that no KEK, wrap key,
+//! ExternalId, credential or secret value appears in it: raw, hex (either case) or base64
+//! (standard or URL-safe, padded or not), in whole or in any 18-byte part.
 
 mod common;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 use aws_smithy_types::base64;
 use common::fake_s3::{FakeS3, Response};
 use common::fault_peer::{FaultPeer, Reply, Request};
+use common::log_scan::{self, needles};
 use cyborgdb_kms::kms::AssumeRole;
 use cyborgdb_kms::{
     get_index_kms, AwsTimeouts, Kek, KekCacheOptions, KekResolver, KmsBlob, KmsClient,
@@ -55,40 +57,6 @@ fn secrets() -> Vec<(&'static str, Vec<u8>)> {
         ("S3 session token", S3_SESSION_TOKEN.as_bytes().to_vec()),
         ("password-like secret", PASSWORD_SECRET.as_bytes().to_vec()),
     ]
-}
-
-/// Every text form of every window of `secret` a leak could take.
-fn needles(secret: &[u8]) -> Vec<String> {
-    const WINDOW: usize = 18;
-    let mut out = Vec::new();
-    let windows: Vec<&[u8]> = if secret.len() <= WINDOW {
-        vec![secret]
-    } else {
-        secret.windows(WINDOW).collect()
-    };
-    for part in windows {
-        if let Ok(text) = std::str::from_utf8(part) {
-            out.push(text.to_owned());
-        }
-        let hex: String = part.iter().map(|b| format!("{b:02x}")).collect();
-        out.push(hex.to_uppercase());
-        out.push(hex);
-        // Base64 of the part at each of the three alignments it can have inside a longer
-        // encoding: the characters that depend only on the part's own bytes.
-        for shift in 0..3usize {
-            let mut padded = vec![0u8; shift];
-            padded.extend_from_slice(part);
-            let encoded = base64::encode(&padded);
-            let skip = (shift * 4).div_ceil(3) + 1;
-            let keep = (part.len() * 4) / 3 - 2;
-            if encoded.len() > skip + keep {
-                let inner = &encoded[skip..skip + keep];
-                out.push(inner.to_owned());
-                out.push(inner.replace('+', "-").replace('/', "_"));
-            }
-        }
-    }
-    out
 }
 
 /// Everything the library said: error messages and log lines.
@@ -560,6 +528,9 @@ fn debug_scenarios() {
 #[test]
 fn no_secret_appears_in_any_message_or_log_line() {
     log_capture::Capture::install();
+    // The library's own log callback at its most verbose level: its lines are scanned below
+    // (no secrets given to watch, so it only records).
+    log_scan::watch(&[]);
     tracing::info!(target: "secret_leaks", "canary log line");
     kms_scenarios();
     s3_scenarios();
@@ -567,7 +538,32 @@ fn no_secret_appears_in_any_message_or_log_line() {
     registry_scenarios();
     debug_scenarios();
 
-    let seen = seen().lock().unwrap();
+    let callback_lines = log_scan::lines();
+    if std::env::var_os("CYB_SHOW_LOG_LINES").is_some() {
+        eprintln!("{}", callback_lines.join("\n"));
+    }
+    // The callback saw the library's events and the AWS SDK's (DEBUG and above, never TRACE).
+    for (target, what) in [
+        (" cyborgdb_kms::kms ", "the KMS client's events"),
+        (" aws_smithy_runtime", "the AWS SDK's events"),
+    ] {
+        assert!(
+            callback_lines.iter().any(|line| line.contains(target)),
+            "the log callback received {what}"
+        );
+    }
+    assert!(
+        !callback_lines
+            .iter()
+            .any(|line| line.starts_with("TRACE ") && !line.contains(" cyborgdb_kms::")),
+        "no TRACE event of the AWS SDK reaches the callback"
+    );
+    let mut seen = seen().lock().unwrap();
+    seen.extend(
+        callback_lines
+            .into_iter()
+            .map(|line| ("log callback".to_owned(), line)),
+    );
     assert!(seen.len() > 150, "the scenarios ran ({} lines)", seen.len());
     assert!(
         seen.iter()

@@ -7,7 +7,8 @@
 //! caller-key index creation, resolve of absent or provider-"none" envelopes, drift checks without
 //! re-wrap, and invalidation, all on in-memory stores; and the constructors of disk and S3 stores,
 //! KMS clients and resolvers (made and freed: constructors do no I/O), registry YAML loading and
-//! slot adds. Every string argument is its own exact-size heap allocation, so an over-read is an
+//! slot adds, and installing / removing a log callback that checks every record it receives.
+//! Every string argument is its own exact-size heap allocation, so an over-read is an
 //! AddressSanitizer report.
 //!
 //! Invariants: no call panics (`CYB_RESULT_PANIC`) or returns a code outside the documented set;
@@ -18,8 +19,9 @@
 #![no_main]
 
 use std::collections::BTreeMap;
-use std::ffi::{c_char, CStr};
+use std::ffi::{c_char, c_void, CStr};
 use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -219,6 +221,32 @@ enum Op {
         fields: [Text; 6],
         null_slot: bool,
     },
+    SetLogCallback {
+        level: u32,
+        null_callback: bool,
+    },
+}
+
+/// Threshold of the log callback the fuzzer installed (0: none).
+static LOG_THRESHOLD: AtomicU32 = AtomicU32::new(0);
+
+/// The fuzzer's log callback: every record is well formed (a level from 1 to the installed
+/// threshold; target and message valid UTF-8 of the given length, NUL-terminated, bounded). A
+/// failed check panics, which aborts the process (the callback is `extern "C"`).
+unsafe extern "C" fn check_log_record(userdata: *mut c_void, record: *const cyb_log_record) {
+    assert_eq!(userdata as usize, 0x10, "userdata is passed back unchanged");
+    let record = unsafe { &*record };
+    let level = record.level as u32;
+    assert!((1..=LOG_THRESHOLD.load(Ordering::SeqCst)).contains(&level));
+    for (ptr, len, max) in [
+        (record.target, record.target_len, 4 * 128 + 3),
+        (record.message, record.message_len, 4 * 1024 + 3),
+    ] {
+        let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
+        assert_eq!(bytes.len(), len, "NUL-terminated at the given length");
+        assert!(len <= max);
+        assert!(std::str::from_utf8(bytes).is_ok());
+    }
 }
 
 /// One KMS client and resolver for the whole run (each starts threads); emptied per input.
@@ -258,7 +286,12 @@ fuzz_target!(|data: &[u8]| {
     let mut input = Unstructured::new(data);
     let shared = shared();
     unsafe {
-        // The same starting state for every input: an empty registry and cache.
+        // The same starting state for every input: no log callback, an empty registry and cache.
+        assert_eq!(
+            cyb_set_log_callback(0, None, ptr::null_mut()),
+            CYB_RESULT_OK
+        );
+        LOG_THRESHOLD.store(0, Ordering::SeqCst);
         empty_registry(shared);
         assert_eq!(
             cyb_kek_invalidate_all(shared.resolver, ptr::null_mut()),
@@ -1024,6 +1057,29 @@ impl Session {
                     assert_ne!(got, CYB_RESULT_OK, "a bad argument was accepted");
                 }
                 empty_registry(shared);
+            }
+            Op::SetLogCallback {
+                level,
+                null_callback,
+            } => {
+                let callback: cyb_log_callback = if *null_callback {
+                    None
+                } else {
+                    Some(check_log_record)
+                };
+                // Raised before installing (a record at the new level may come at once), set
+                // exactly after.
+                if *level <= 5 && !*null_callback {
+                    LOG_THRESHOLD.fetch_max(*level, Ordering::SeqCst);
+                }
+                let got = cyb_set_log_callback(*level, callback, 0x10 as *mut c_void);
+                if *level > 5 {
+                    check("cyb_set_log_callback", got, &[CYB_RESULT_INVALID_ARGUMENT]);
+                } else {
+                    check("cyb_set_log_callback", got, &[CYB_RESULT_OK]);
+                    let installed = if *null_callback { 0 } else { *level };
+                    LOG_THRESHOLD.store(installed, Ordering::SeqCst);
+                }
             }
         }
     }

@@ -180,6 +180,34 @@ typedef uint32_t cyb_drift_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+/// Importance of a log event; a callback installed at a level receives that level and every more
+/// important one (lower number).
+enum cyb_log_level
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /// As a threshold: no events (the callback is removed).
+  CYB_LOG_LEVEL_OFF = 0,
+  /// An operation failed (a KMS call) and its caller gets an error.
+  CYB_LOG_LEVEL_ERROR = 1,
+  /// Something to look at: a failed resolve, drift, a failed re-wrap, use after fork().
+  CYB_LOG_LEVEL_WARN = 2,
+  /// A notable change of state: a KMS registry change, a re-wrap.
+  CYB_LOG_LEVEL_INFO = 3,
+  /// Routine events: KEK cache fills, evictions, expiry; the AWS SDK's attempts and retries.
+  CYB_LOG_LEVEL_DEBUG = 4,
+  /// Per-call detail: KEK cache misses. (The AWS SDK's own TRACE events are never passed on.)
+  CYB_LOG_LEVEL_TRACE = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cyb_log_level cyb_log_level;
+#else
+typedef uint32_t cyb_log_level;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 /// The result of `cyb_kek_check_drift`: one entry per stored envelope, in index-name order.
 /// Read-only; free with `cyb_drift_report_free`.
 typedef struct cyb_drift_report cyb_drift_report;
@@ -356,6 +384,28 @@ typedef struct {
   /// Session name for AssumeRole; empty for the default `cyborgdb-kms`.
   cyb_str role_session_name;
 } cyb_kms_slot;
+
+/// One log event, borrowed for the duration of the callback: copy what you keep. Both strings
+/// are UTF-8 without control characters, given as (pointer, length) and also NUL-terminated
+/// (`target[target_len] == '\0'`), so they can be printed with `%s` directly.
+typedef struct {
+  /// How important the event is (never `CYB_LOG_LEVEL_OFF`).
+  cyb_log_level level;
+  /// Where the event comes from: `cyborgdb_kms::cache`, `cyborgdb_kms::resolver`,
+  /// `cyborgdb_kms::kms`, `cyborgdb_kms::runtime`, or an AWS SDK module path.
+  const char *target;
+  /// Length of `target` in bytes, without the NUL.
+  size_t target_len;
+  /// The text: redacted, at most 1024 characters (+ `...`); never key material.
+  const char *message;
+  /// Length of `message` in bytes, without the NUL.
+  size_t message_len;
+} cyb_log_record;
+
+/// A log callback: receives the `userdata` given to `cyb_set_log_callback` and one event, valid
+/// only during the call. It must return normally: a C++ exception or a `longjmp` out of it
+/// aborts the process (the C++ wrapper catches every exception).
+typedef void (*cyb_log_callback)(void *userdata, const cyb_log_record *record);
 
 /// Static credentials for S3 storage (`cyb_s3_options.credentials`): an access key id and secret
 /// key, both required and non-empty, and an optional session token (empty = none). Used for S3
@@ -935,6 +985,29 @@ cyb_result cyb_kms_unwrap_kek(const cyb_kms_client *client,
                               const cyb_kms_blob *blob,
                               uint8_t *out_kek,
                               size_t out_kek_len);
+
+/// Installs `callback` to receive every log event at `level` or more important (a
+/// `cyb_log_level` number), replacing the previous callback; `callback` NULL or `level`
+/// `CYB_LOG_LEVEL_OFF` removes it. Until one is installed nothing is logged, at the cost of one
+/// atomic load per event site.
+///
+/// - **Threads.** The callback runs on the thread that produced the event — a caller's thread or
+///   one of the library's runtime threads — and may run on several threads at once: it and
+///   `userdata` must be safe to use that way. Keep it short; it must not block on the library.
+/// - **Lifetime of userdata.** When this function returns, the previous callback is not running
+///   on any thread and will never be called again with the previous `userdata`: free it then.
+///   To do so, this function waits for calls of the previous callback in progress.
+/// - **Re-entry.** Calling this function from inside a callback is refused with
+///   `CYB_RESULT_INVALID_ARGUMENT` (it would wait for itself). Library calls made from inside a
+///   callback work, but their own events are dropped.
+/// - **Never key material.** KEKs, wrap keys, ExternalIds and credentials never appear; AWS SDK
+///   events are passed on only at DEBUG and above, message only, redacted.
+/// - The record and its strings are valid only during the call. The callback must not unwind
+///   (no C++ exception, no `longjmp` out of it).
+///
+/// Errors: `CYB_RESULT_INVALID_ARGUMENT` for a `level` above `CYB_LOG_LEVEL_TRACE` or a call
+/// from inside a callback (nothing changes).
+CYB_API cyb_result cyb_set_log_callback(uint32_t level, cyb_log_callback callback, void *userdata);
 
 /// Makes a new, empty in-memory store. Everything using this handle shares its envelopes; they
 /// are gone when the handle is freed.

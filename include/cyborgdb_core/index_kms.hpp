@@ -52,6 +52,10 @@
 // fork(): in a child process, a KMSClient, KEKResolver or S3 StorageConfig created before the fork
 // throws ForkedProcessError from every call (never hangs); destroying it there is safe. Memory and
 // Disk StorageConfigs keep working. Objects created in the child work normally.
+//
+// Logging: SetLogCallback(level, callback) sends the library's diagnostics (KEK cache fills and
+// evictions, registry changes, drift, KMS failures, the AWS SDK's attempts and retries) to a
+// std::function; ClearLogCallback() stops them. See SetLogCallback for threads and ownership.
 
 // C++17 or later (MSVC reports its standard in _MSVC_LANG unless /Zc:__cplusplus is given). C
 // code includes index_kms.h. Checked first, so it is the first diagnostic a wrong mode gives.
@@ -73,10 +77,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -1126,6 +1133,94 @@ private:
     };
     std::unique_ptr<cyb_kek_resolver, Deleter> handle_;
 };
+
+
+/// Importance of a log event (the numbers of the C enum cyb_log_level). A callback installed at a
+/// level receives that level and every more important one.
+enum class LogLevel : uint32_t {
+    Off = CYB_LOG_LEVEL_OFF,      ///< As a threshold: no events.
+    Error = CYB_LOG_LEVEL_ERROR,  ///< An operation failed (a KMS call) and its caller gets an error.
+    Warn = CYB_LOG_LEVEL_WARN,    ///< A failed resolve, drift, a failed re-wrap, use after fork().
+    Info = CYB_LOG_LEVEL_INFO,    ///< A KMS registry change, a re-wrap.
+    Debug = CYB_LOG_LEVEL_DEBUG,  ///< KEK cache fills, evictions, expiry; AWS SDK attempts, retries.
+    Trace = CYB_LOG_LEVEL_TRACE,  ///< KEK cache misses.
+};
+
+/// A log callback: the event's level, target (e.g. "cyborgdb_kms::cache") and message. The
+/// string_views are valid only during the call: copy what you keep.
+using LogCallback =
+    std::function<void(LogLevel level, std::string_view target, std::string_view message)>;
+
+namespace detail {
+
+/// What SetLogCallback owns: the installed callback (heap copy) and the mutex serializing
+/// installs. Allocated once and never destroyed, so the library's runtime threads can still log
+/// while static destructors run at exit.
+struct LogState {
+    std::mutex mutex;
+    LogCallback* installed = nullptr;
+};
+
+inline LogState& log_state() {
+    static LogState* state = new LogState();
+    return *state;
+}
+
+/// Set while this thread runs a LogCallback.
+inline thread_local bool in_log_callback = false;
+
+/// The C callback: calls the LogCallback passed as userdata; swallows every exception, which
+/// must not cross the C ABI.
+inline void log_trampoline(void* userdata, const cyb_log_record* record) noexcept {
+    in_log_callback = true;
+    try {
+        (*static_cast<LogCallback*>(userdata))(
+            static_cast<LogLevel>(record->level),
+            std::string_view(record->target, record->target_len),
+            std::string_view(record->message, record->message_len));
+    } catch (...) {
+        // A throwing callback loses its event and nothing else.
+    }
+    in_log_callback = false;
+}
+
+}  // namespace detail
+
+/// Sends every log event at `level` or more important to `callback`, replacing the previous
+/// callback; an empty `callback` or LogLevel::Off removes it (as ClearLogCallback()).
+///
+/// - Ownership: the library keeps its own copy of `callback` until it is replaced or cleared;
+///   the previous copy is destroyed before this returns, once no call of it is in progress on any
+///   thread (this waits for such calls). The copy installed last is never destroyed, so logging
+///   during process exit is safe.
+/// - Threads: `callback` runs on the thread that produced the event — a caller's thread or one
+///   of the library's runtime threads — and possibly on several threads at once. Keep it short.
+/// - Exceptions thrown by `callback` are caught and discarded (they never cross the C ABI).
+/// - Never key material: KEKs, wrap keys, ExternalIds and credentials never appear in events.
+///
+/// Throws InvalidArgumentError when called from inside a log callback (it would wait for
+/// itself); the installed callback is then unchanged.
+inline void SetLogCallback(LogLevel level, LogCallback callback) {
+    if (detail::in_log_callback) {
+        detail::throw_error(CYB_RESULT_INVALID_ARGUMENT,
+                            "SetLogCallback: cannot be called from inside a log callback");
+    }
+    std::unique_ptr<LogCallback> next;
+    if (callback && level != LogLevel::Off) {
+        next = std::make_unique<LogCallback>(std::move(callback));
+    }
+    detail::LogState& state = detail::log_state();
+    std::lock_guard<std::mutex> lock(state.mutex);
+    detail::check(cyb_set_log_callback(static_cast<uint32_t>(level),
+                                       next ? &detail::log_trampoline : nullptr, next.get()));
+    // The library no longer calls the previous one.
+    delete state.installed;
+    state.installed = next.release();
+}
+
+/// Removes the log callback (destroying the library's copy); when this returns it is not running
+/// and never called again. Throws as SetLogCallback.
+inline void ClearLogCallback() { SetLogCallback(LogLevel::Off, LogCallback()); }
 
 }  // namespace cyborg
 

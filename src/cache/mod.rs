@@ -45,6 +45,7 @@ pub use stats::CacheStats;
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::MAX_INDEX_NAME_LEN;
 use crate::kms::Kek;
+use crate::logging::{log_event, LogLevel, TARGET_CACHE};
 use crate::runtime::{OwnerProcess, SharedRuntime};
 use crate::storage::StorageLocation;
 use stats::Counters;
@@ -325,6 +326,7 @@ impl KekCache {
             checked_generation: AtomicU64::new(ticket.generation),
             referenced: AtomicBool::new(false),
         });
+        let mut cached = None;
         core.edit(|map| {
             // Checked under the writer lock, which invalidations also take.
             if core.epoch.load(Ordering::Acquire) != ticket.epoch {
@@ -335,7 +337,24 @@ impl KekCache {
                 core.evict_one(map);
             }
             map.insert(Arc::from(key), entry);
+            cached = Some(map.len());
         });
+        match cached {
+            Some(entries) => log_event!(
+                LogLevel::Debug,
+                TARGET_CACHE,
+                "cached the KEK of index {index:?} (store {}) for {} s; {entries} KEKs cached",
+                location.id(),
+                core.ttl_nanos / 1_000_000_000
+            ),
+            None => log_event!(
+                LogLevel::Debug,
+                TARGET_CACHE,
+                "did not cache the KEK of index {index:?} (store {}): the cache was invalidated \
+                 while it was being unwrapped",
+                location.id()
+            ),
+        }
         if let Some(sweeper) = &self.sweeper {
             sweeper.wake();
         }
@@ -355,6 +374,12 @@ impl KekCache {
         let removed = key.is_some_and(|key| core.remove_locked(&writer, key, None));
         if removed {
             core.counters.invalidated(1);
+            log_event!(
+                LogLevel::Debug,
+                TARGET_CACHE,
+                "invalidated the cached KEK of index {index:?} (store {})",
+                location.id()
+            );
         }
         removed
     }
@@ -384,6 +409,11 @@ impl KekCache {
             core.entries.store(Arc::new(Map::new()));
         }
         core.counters.invalidated(removed);
+        log_event!(
+            LogLevel::Debug,
+            TARGET_CACHE,
+            "invalidated every cached KEK ({removed} dropped)"
+        );
         removed
     }
 
@@ -447,7 +477,16 @@ impl Core {
     fn drop_expired(&self, map: &mut Map, now: u64) {
         let before = map.len();
         map.retain(|_, entry| entry.expires_at > now);
-        self.counters.expired(before - map.len());
+        let expired = before - map.len();
+        self.counters.expired(expired);
+        if expired > 0 {
+            log_event!(
+                LogLevel::Debug,
+                TARGET_CACHE,
+                "dropped {expired} expired KEKs (wiped); {} KEKs cached",
+                map.len()
+            );
+        }
     }
 
     /// Removes one entry: the oldest not referenced since the last scan, else the oldest.
@@ -464,6 +503,13 @@ impl Core {
         if let Some(victim) = victim {
             map.remove(&victim);
             self.counters.evicted(1);
+            log_event!(
+                LogLevel::Debug,
+                TARGET_CACHE,
+                "evicted the KEK of index {:?} to stay within max_entries {}",
+                String::from_utf8_lossy(victim.get(8..).unwrap_or_default()),
+                self.max_entries
+            );
         }
     }
 

@@ -10,6 +10,7 @@
 //!   empty string.
 //! - Every body runs inside a panic boundary: a Rust panic becomes `CYB_RESULT_PANIC`.
 //! - The message of the last failed call on a thread is [`cyb_last_error_message`].
+//! - Diagnostics reach the host through one process-wide log callback, [`cyb_set_log_callback`].
 
 #![allow(non_camel_case_types)] // C names: cyb_snake_case handles and enums.
 
@@ -19,6 +20,7 @@ mod envelope;
 mod handle;
 mod kek_resolver;
 mod kms_client;
+mod logging;
 mod result;
 mod storage_config;
 mod timeouts;
@@ -28,6 +30,7 @@ pub use boundary::{cyb_last_error_message, cyb_result_name, cyb_version, cyb_ver
 pub use envelope::*;
 pub use kek_resolver::*;
 pub use kms_client::*;
+pub use logging::{cyb_log_callback, cyb_log_level, cyb_log_record, cyb_set_log_callback};
 pub use result::cyb_result;
 pub use storage_config::*;
 pub use timeouts::{

@@ -17,6 +17,7 @@ use crate::aws::{
 use crate::blob::{KmsBlob, Provider};
 use crate::error::{quoted_prefix, Error, ErrorKind, Result};
 use crate::index_name::IndexName;
+use crate::logging::{log_event, LogLevel, TARGET_KMS};
 use crate::runtime::SharedRuntime;
 
 /// How a [`KmsClient`] reaches AWS.
@@ -190,10 +191,18 @@ impl KmsClient {
             .write()
             .unwrap_or_else(|e| e.into_inner());
         if let Some(next) = change(&guard)? {
+            let slots = next.len();
             *guard = Arc::new(next);
-            self.inner
+            let generation = self
+                .inner
                 .registry_generation
-                .fetch_add(1, Ordering::AcqRel);
+                .fetch_add(1, Ordering::AcqRel)
+                + 1;
+            log_event!(
+                LogLevel::Info,
+                TARGET_KMS,
+                "KMS registry changed: {slots} slots (generation {generation})"
+            );
         }
         Ok(())
     }
@@ -293,7 +302,17 @@ impl KmsClient {
         };
         let provider = self.provider(slot.provider, &index)?;
         on_provider_call();
-        let wrapped_kek = self.inner.runtime.run(provider.wrap(key, &index, kek))?;
+        let wrapped_kek = self
+            .inner
+            .runtime
+            .run(provider.wrap(key, &index, kek))
+            .inspect_err(|e| log_provider_failure("wrapping", &index, slot_name, e))?;
+        log_event!(
+            LogLevel::Debug,
+            TARGET_KMS,
+            "wrapped a KEK for index {index} through slot {slot_name:?} ({})",
+            slot.provider.as_str()
+        );
         Ok(KmsBlob {
             kms_name: slot_name.to_owned(),
             provider: slot.provider.as_str().to_owned(),
@@ -348,9 +367,19 @@ impl KmsClient {
             assume_role: slot.assume_role.as_ref(),
         };
         on_provider_call();
-        self.inner
+        let kek = self
+            .inner
             .runtime
             .run(provider.unwrap(key, &index, &blob.wrapped_kek))
+            .inspect_err(|e| log_provider_failure("unwrapping", &index, &blob.kms_name, e))?;
+        log_event!(
+            LogLevel::Debug,
+            TARGET_KMS,
+            "unwrapped the KEK of index {index} through slot {:?} ({})",
+            blob.kms_name,
+            blob.provider
+        );
+        Ok(kek)
     }
 
     /// `ForkedProcess` (naming `index`) in a child forked after this client was created — before
@@ -382,6 +411,18 @@ impl KmsClient {
             )),
         }
     }
+}
+
+/// Logs a failed provider call (`action` is "wrapping" or "unwrapping"): the error's kind and its
+/// message, which never holds key material.
+fn log_provider_failure(action: &str, index: &IndexName, slot: &str, error: &Error) {
+    log_event!(
+        LogLevel::Error,
+        TARGET_KMS,
+        "{action} the KEK of index {index} through slot {slot:?} failed ({:?}): {}",
+        error.kind(),
+        error.message()
+    );
 }
 
 /// The key `blob` records, if `slot` trusts it; else `UntrustedKey` naming the slot's current

@@ -17,6 +17,7 @@ use crate::envelope::{create_index_kms, read_envelope};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::IndexName;
 use crate::kms::{Kek, KmsClient};
+use crate::logging::{log_event, LogLevel, TARGET_RESOLVER};
 use crate::storage::StorageConfig;
 use single_flight::Flights;
 
@@ -120,10 +121,15 @@ impl KekResolver {
     fn registry_changed(&self, generation: u64) {
         // Flush first, then record: until `registry_seen` moves, every caller keeps taking this
         // path, so none can hit an entry cached under the old registry in between.
-        self.inner.cache.invalidate_all();
+        let dropped = self.inner.cache.invalidate_all();
         self.inner
             .registry_seen
             .fetch_max(generation, Ordering::AcqRel);
+        log_event!(
+            LogLevel::Info,
+            TARGET_RESOLVER,
+            "the KMS registry changed (generation {generation}): dropped {dropped} cached KEKs"
+        );
     }
 
     #[cold]
@@ -137,6 +143,12 @@ impl KekResolver {
         let inner = &*self.inner;
         let counters = inner.cache.counters();
         counters.miss();
+        log_event!(
+            LogLevel::Trace,
+            TARGET_RESOLVER,
+            "KEK cache miss for index {}: reading its envelope",
+            crate::error::quoted_prefix(index_name)
+        );
         let result = IndexName::new(index_name).and_then(|index| {
             let location = storage.location();
             let ticket = inner.cache.ticket(location);
@@ -169,6 +181,13 @@ impl KekResolver {
             }
             Err(e) => {
                 counters.error();
+                log_event!(
+                    LogLevel::Warn,
+                    TARGET_RESOLVER,
+                    "resolving a KEK failed ({:?}): {}",
+                    e.kind(),
+                    e.message()
+                );
                 Err(e)
             }
         }

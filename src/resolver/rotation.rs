@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::index_name::IndexName;
 use crate::kms::client::trusted_key;
 use crate::kms::Slot;
+use crate::logging::{log_event, LogLevel, TARGET_RESOLVER};
 use crate::storage::{Revision, StorageConfig};
 
 /// Which key wraps a KEK: the fields an envelope snapshots from its slot.
@@ -206,6 +207,38 @@ impl KekResolver {
                 };
                 entry
             })
+            .inspect(log_drift)
             .collect())
+    }
+}
+
+/// One drift check's outcome for the log: drift and failures are warnings, a re-wrap is news.
+fn log_drift(entry: &DriftEntry) {
+    let (level, what) = match entry.status {
+        DriftStatus::InSync => (LogLevel::Debug, "in sync with its slot"),
+        DriftStatus::NotWrapped => (LogLevel::Debug, "not wrapped (provider none)"),
+        DriftStatus::Drifted => (
+            LogLevel::Warn,
+            "drifted: wrapped under a previous key of its slot",
+        ),
+        DriftStatus::Rewrapped => (LogLevel::Info, "re-wrapped under its slot's current key"),
+        DriftStatus::Failed => (LogLevel::Warn, "could not be checked"),
+    };
+    let slot = &entry.kms_name;
+    match &entry.error {
+        Some(e) => log_event!(
+            level,
+            TARGET_RESOLVER,
+            "drift check: index {:?} (slot {slot:?}) {what} ({:?}): {}",
+            entry.index,
+            e.kind(),
+            e.message()
+        ),
+        None => log_event!(
+            level,
+            TARGET_RESOLVER,
+            "drift check: index {:?} (slot {slot:?}) {what}",
+            entry.index
+        ),
     }
 }
