@@ -23,8 +23,9 @@
 #endif
 
 
-// Default bound on cached KEKs.
-#define DEFAULT_MAX_ENTRIES 10000
+// Default bound on cached KEKs: the most indexes one S3 listing collects. A full cache of this
+// size holds about 38 MB (≈ 380 heap bytes per entry, BENCHMARKS.md "Many indexes").
+#define DEFAULT_MAX_ENTRIES 100000
 
 // Major version of the library; matches Cargo.toml.
 #define CYB_KMS_VERSION_MAJOR 0
@@ -220,7 +221,7 @@ typedef struct {
   // TTL of a cached KEK in milliseconds. 0: `INDEX_KEK_CACHE_TTL_SECONDS` if set, else 60 s;
   // `CYB_KEK_CACHE_DISABLED` (-1): no caching; other negative values are rejected.
   int64_t ttl_ms;
-  // Most KEKs cached at once; 0: the default, 10000.
+  // Most KEKs cached at once; 0: the default, 100000.
   size_t max_entries;
 } cyb_kek_cache_options;
 

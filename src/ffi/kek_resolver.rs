@@ -39,7 +39,7 @@ pub struct cyb_kek_cache_options {
     /// TTL of a cached KEK in milliseconds. 0: `INDEX_KEK_CACHE_TTL_SECONDS` if set, else 60 s;
     /// `CYB_KEK_CACHE_DISABLED` (-1): no caching; other negative values are rejected.
     pub ttl_ms: i64,
-    /// Most KEKs cached at once; 0: the default, 10000.
+    /// Most KEKs cached at once; 0: the default, 100000.
     pub max_entries: usize,
 }
 
