@@ -19,7 +19,9 @@ foreach(f include/cyborgdb_core/index_kms.h include/cyborgdb_core/index_kms.hpp
           lib/libcyborgdb_kms.so lib/libcyborgdb_kms.a
           lib/cmake/CyborgDBKMS/CyborgDBKMSConfig.cmake
           lib/cmake/CyborgDBKMS/CyborgDBKMSConfigVersion.cmake
-          lib/pkgconfig/cyborgdb-kms.pc)
+          lib/pkgconfig/cyborgdb-kms.pc
+          share/doc/cyborgdb-kms/LICENSE share/doc/cyborgdb-kms/THIRD_PARTY_NOTICES
+          share/doc/cyborgdb-kms/CHANGELOG.md)
   if(NOT EXISTS "${prefix}/${f}")
     message(FATAL_ERROR "not installed: ${f}")
   endif()

@@ -9,7 +9,7 @@
 //
 // The slot uses the `local` provider — a 32-byte master key in <data-dir>/dev-master.key, made
 // here — so the example runs without AWS. `local` is for development only, never production: use
-// an `aws-kms` or `aws` slot there (README, "KMS providers").
+// an `aws-kms` or `aws` slot there (docs/providers.md).
 #include <cyborgdb_core/index_kms.hpp>
 
 #include <sys/stat.h>

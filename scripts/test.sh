@@ -28,6 +28,32 @@ cargo fmt --all -- --check
 step "cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "dependencies: crate budget, duplicates, licences, THIRD_PARTY_NOTICES"
+scripts/deps.py selftest
+scripts/deps.py check
+scripts/deps.py notices --check
+# The check must fail on a violation: a budget the tree cannot meet and a too-small allowlist.
+expect_deps_failure() {
+  local expected=$1 out
+  shift
+  if out=$(scripts/deps.py check "$@" 2>&1); then
+    echo "scripts/deps.py check $* passed; it must fail with: $expected" >&2
+    exit 1
+  fi
+  grep -qF -- "$expected" <<<"$out" || { echo "$out" >&2; echo "expected: $expected" >&2; exit 1; }
+}
+expect_deps_failure "duplicated, budget 0" --max-duplicates 0
+expect_deps_failure "crates linked, budget 10" --max-crates 10
+expect_deps_failure "is not satisfiable with the allowlist" --only-licenses MIT
+stale_notices=$(mktemp)
+cp THIRD_PARTY_NOTICES "$stale_notices"
+echo "a line the generator does not write" >> "$stale_notices"
+if scripts/deps.py notices --check --output "$stale_notices" 2>/dev/null; then
+  echo "scripts/deps.py notices --check accepted a stale notices file" >&2
+  exit 1
+fi
+rm -f "$stale_notices"
+
 step "build and C header drift check"
 cargo build --locked
 if git rev-parse --git-dir >/dev/null 2>&1; then

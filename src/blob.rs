@@ -101,7 +101,7 @@ impl FromStr for Provider {
 }
 
 impl KmsBlob {
-    /// Checks the rules every stored envelope meets (README, "Envelope rules"):
+    /// Checks the rules every stored envelope meets (docs/storage.md, "Envelope rules"):
     /// a known provider; string fields of at most [`MAX_STRING_FIELD_LEN`] bytes without NUL;
     /// `wrapped_kek` of at most [`MAX_WRAPPED_KEK_LEN`] bytes; provider `none` stores no
     /// `wrapped_kek`; `aws` and `aws-kms` need `kms_name`, `key_id`, `region` and `wrapped_kek`;

@@ -47,8 +47,20 @@
 // throws ForkedProcessError from every call (never hangs); destroying it there is safe. Memory and
 // Disk StorageConfigs keep working. Objects created in the child work normally.
 
-#ifndef CYBORGDB_CORE_INDEX_KMS_HPP
-#define CYBORGDB_CORE_INDEX_KMS_HPP
+// C++17 or later (MSVC reports its standard in _MSVC_LANG unless /Zc:__cplusplus is given). C
+// code includes index_kms.h. Checked first, so it is the first diagnostic a wrong mode gives.
+#if !defined(__cplusplus)
+#  error "index_kms.hpp is a C++ header; C code includes index_kms.h"
+#elif defined(_MSVC_LANG)
+#  if _MSVC_LANG < 201703L
+#    error "index_kms.hpp needs C++17"
+#  endif
+#elif __cplusplus < 201703L
+#  error "index_kms.hpp needs C++17"
+#endif
+
+#ifndef CYB_INDEX_KMS_HPP
+#define CYB_INDEX_KMS_HPP
 
 #include <array>
 #include <chrono>
@@ -988,4 +1000,4 @@ private:
 
 }  // namespace cyborg
 
-#endif  // CYBORGDB_CORE_INDEX_KMS_HPP
+#endif  // CYB_INDEX_KMS_HPP

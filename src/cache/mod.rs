@@ -13,7 +13,7 @@
 //!
 //! **Concurrency.** Readers load an immutable map snapshot (`arc_swap`) and never write shared
 //! memory except a once-per-entry "referenced" bit and their own hit-counter stripe, so hits
-//! scale across threads. The map is persistent (a hash array mapped trie, `imbl`): writers
+//! scale across threads. The map is persistent (a hash array mapped trie, `rpds`): writers
 //! (insert, remove, purge) serialize on one mutex, clone the snapshot in O(1), edit the clone in
 //! O(log n) — copying only the nodes on the key's path — and publish it. Filling the cache with
 //! n entries is O(n log n), not O(n²) as when every insert copied the whole map.
@@ -139,11 +139,11 @@ struct Entry {
     referenced: AtomicBool,
 }
 
-/// The published map: a persistent hash array mapped trie (`imbl`). Cloning a snapshot is O(1),
+/// The published map: a persistent hash array mapped trie (`rpds`). Cloning a snapshot is O(1),
 /// and an edit of the clone copies only the O(log n) nodes on its key's path, sharing the rest
 /// with the snapshot readers may still hold — so inserts and removals cost O(log n), not a copy
 /// of the whole map.
-type Map = imbl::HashMap<Key, Arc<Entry>>;
+type Map = rpds::HashTrieMapSync<Key, Arc<Entry>>;
 
 /// A stale place is dropped once a queue holds more than twice the live entries plus this.
 const COMPACTION_SLACK: usize = 64;
@@ -204,7 +204,10 @@ impl Order {
     /// entries (plus [`COMPACTION_SLACK`]): the queues stay O(entries), and since a compaction
     /// follows at least as many edits as it leaves places, it costs O(log n) amortized per edit.
     fn compact(&mut self, map: &Map) {
-        let limit = map.len().saturating_mul(2).saturating_add(COMPACTION_SLACK);
+        let limit = map
+            .size()
+            .saturating_mul(2)
+            .saturating_add(COMPACTION_SLACK);
         for queue in [&mut self.by_expiry, &mut self.clock] {
             if queue.len() > limit {
                 queue.retain(|place| Order::live(map, place).is_some());
@@ -275,7 +278,7 @@ impl KekCache {
             ));
         }
         let core = Arc::new(Core {
-            entries: ArcSwap::from_pointee(Map::new()),
+            entries: ArcSwap::from_pointee(Map::new_sync()),
             writer: Mutex::new(Order::new()),
             ttl_nanos: u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX),
             max_entries: options.max_entries,
@@ -418,12 +421,12 @@ impl KekCache {
         let expires_at = now.saturating_add(core.ttl_nanos);
         let mut map = Map::clone(&core.entries.load());
         core.drop_expired(&mut map, &mut order, now);
-        if !map.contains_key(key) && map.len() >= core.max_entries {
+        if !map.contains_key(key) && map.size() >= core.max_entries {
             core.evict_one(&mut map, &mut order);
         }
         let key: Key = Arc::from(key);
         let serial = order.push(&key);
-        map.insert(
+        map.insert_mut(
             key,
             Arc::new(Entry {
                 kek: kek.clone(),
@@ -484,9 +487,9 @@ impl KekCache {
         let core = &self.core;
         let mut order = core.lock_writer();
         core.epoch.fetch_add(1, Ordering::AcqRel);
-        let removed = core.entries.load().len();
+        let removed = core.entries.load().size();
         if removed > 0 {
-            core.entries.store(Arc::new(Map::new()));
+            core.entries.store(Arc::new(Map::new_sync()));
         }
         order.clear();
         core.counters.invalidated(removed);
@@ -502,7 +505,7 @@ impl KekCache {
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
-        self.core.counters.snapshot(self.core.entries.load().len())
+        self.core.counters.snapshot(self.core.entries.load().size())
     }
 }
 
@@ -527,7 +530,7 @@ impl Core {
         if present {
             let mut map = Map::clone(&snapshot);
             drop(snapshot);
-            map.remove(key);
+            map.remove_mut(key);
             order.compact(&map);
             self.entries.store(Arc::new(map));
         }
@@ -542,7 +545,7 @@ impl Core {
             match Order::live(map, place).map(|entry| entry.expires_at) {
                 Some(expires_at) if expires_at > now => break,
                 Some(_) => {
-                    map.remove(&*place.key);
+                    map.remove_mut(&*place.key);
                     expired += 1;
                 }
                 None => {}
@@ -570,7 +573,7 @@ impl Core {
                 order.clock.push_back(place);
                 continue;
             }
-            map.remove(&*place.key);
+            map.remove_mut(&*place.key);
             self.counters.evicted(1);
             return;
         }

@@ -304,7 +304,7 @@ mod tests {
 
     #[test]
     fn the_checksum_is_zlib_crc32_of_the_documented_encoding() {
-        // Recomputed by hand from the README's definition, as another language would.
+        // Recomputed by hand from the definition in docs/file-formats.md, as another language would.
         let mut canonical = vec![1u8];
         for field in [&b"a"[..], b"aws-kms", b"k", b"r", &[9, 9]] {
             canonical.extend_from_slice(&(field.len() as u32).to_le_bytes());

@@ -24,7 +24,9 @@ impl Castable for cyb_kms_blob {
 /// NULL only if `len` is 0.
 #[repr(C)]
 pub struct cyb_str {
+    /// The first byte; may be NULL when `len` is 0.
     pub data: *const c_char,
+    /// Length in bytes.
     pub len: usize,
 }
 
@@ -32,7 +34,9 @@ pub struct cyb_str {
 /// owning handle is modified or freed.
 #[repr(C)]
 pub struct cyb_bytes {
+    /// The first byte; may be NULL when `len` is 0.
     pub data: *const u8,
+    /// Length in bytes.
     pub len: usize,
 }
 

@@ -33,13 +33,22 @@ impl Castable for cyb_kek_resolver {
 /// `cyb_kek_cache_options.ttl_ms` value that turns caching off (every resolve unwraps).
 pub const CYB_KEK_CACHE_DISABLED: i64 = -1;
 
+/// Most KEKs a resolver caches when `cyb_kek_cache_options.max_entries` is 0.
+pub const CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES: usize = 100_000;
+
+/// Most threads one `cyb_kek_warm_up` call may use (its `parallelism`).
+pub const CYB_MAX_WARM_UP_PARALLELISM: usize = 256;
+
+const _: () = assert!(CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES == DEFAULT_MAX_ENTRIES);
+const _: () = assert!(CYB_MAX_WARM_UP_PARALLELISM == crate::resolver::MAX_WARM_UP_PARALLELISM);
+
 /// Options of `cyb_kek_resolver_new`. Zero-initialize it (`= {0}`) for the defaults.
 #[repr(C)]
 pub struct cyb_kek_cache_options {
     /// TTL of a cached KEK in milliseconds. 0: `INDEX_KEK_CACHE_TTL_SECONDS` if set, else 60 s;
     /// `CYB_KEK_CACHE_DISABLED` (-1): no caching; other negative values are rejected.
     pub ttl_ms: i64,
-    /// Most KEKs cached at once; 0: the default, 100000.
+    /// Most KEKs cached at once; 0: the default, `CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES` (100000).
     pub max_entries: usize,
 }
 
@@ -121,17 +130,23 @@ impl Castable for cyb_drift_report {
 /// freed); a snapshot that is unknown is three empty strings.
 #[repr(C)]
 pub struct cyb_drift_entry {
+    /// The index the envelope belongs to.
     pub index_name: cyb_str,
+    /// The verdict on the envelope.
     pub status: cyb_drift_status,
     /// The envelope's slot name.
     pub kms_name: cyb_str,
-    /// The key the stored envelope was wrapped with (before any re-wrap).
+    /// The provider of the key the stored envelope was wrapped with (before any re-wrap).
     pub stored_provider: cyb_str,
+    /// The key id of that key.
     pub stored_key_id: cyb_str,
+    /// The region of that key.
     pub stored_region: cyb_str,
-    /// The key the registry slot names now.
+    /// The provider of the key the registry slot names now.
     pub configured_provider: cyb_str,
+    /// The key id of that key.
     pub configured_key_id: cyb_str,
+    /// The region of that key.
     pub configured_region: cyb_str,
     /// `CYB_RESULT_OK`, or why the status is `CYB_DRIFT_FAILED`.
     pub error_code: cyb_result,
@@ -418,7 +433,7 @@ pub unsafe extern "C" fn cyb_drift_report_free(report: *mut cyb_drift_report) {
 /// `cyb_kek_resolve` would give). One failure does not stop the others; the call itself succeeds.
 ///
 /// Errors: `CYB_RESULT_NULL_PARAMETER` (a NULL array with `count` > 0);
-/// `CYB_RESULT_INVALID_ARGUMENT` (`parallelism` 0 or above 256, a name that is not UTF-8).
+/// `CYB_RESULT_INVALID_ARGUMENT` (`parallelism` 0 or above `CYB_MAX_WARM_UP_PARALLELISM` (256), a name that is not UTF-8).
 ///
 /// # Safety
 /// `resolver` and `config` are NULL or live handles; `index_names` is NULL or points to `count`

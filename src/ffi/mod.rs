@@ -38,16 +38,19 @@ pub const CYB_KMS_VERSION_MAJOR: u32 = 0;
 pub const CYB_KMS_VERSION_MINOR: u32 = 1;
 /// Patch version of the library; matches Cargo.toml.
 pub const CYB_KMS_VERSION_PATCH: u32 = 0;
-/// Longest index name in bytes (`MAX_INDEX_NAME_LEN`).
+/// Longest index name in bytes.
 pub const CYB_MAX_INDEX_NAME_LEN: usize = 255;
 /// Longest `kms_name`, `provider`, `key_id` or `region` in bytes.
 pub const CYB_MAX_STRING_FIELD_LEN: usize = 2048;
 /// Longest `wrapped_kek` in bytes.
 pub const CYB_MAX_WRAPPED_KEK_LEN: usize = 8192;
+/// Length of every KEK in bytes: the size of the `out_kek` / `kek` buffers.
+pub const CYB_KEK_LEN: usize = 32;
 
 const _: () = assert!(CYB_MAX_INDEX_NAME_LEN == crate::index_name::MAX_INDEX_NAME_LEN);
 const _: () = assert!(CYB_MAX_STRING_FIELD_LEN == crate::blob::MAX_STRING_FIELD_LEN);
 const _: () = assert!(CYB_MAX_WRAPPED_KEK_LEN == crate::blob::MAX_WRAPPED_KEK_LEN);
+const _: () = assert!(CYB_KEK_LEN == crate::kms::Kek::LEN);
 
 #[cfg(test)]
 mod tests {

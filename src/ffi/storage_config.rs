@@ -83,16 +83,25 @@ pub unsafe extern "C" fn cyb_storage_config_free(config: *mut cyb_storage_config
 /// only, never for KMS calls. The library copies them; the caller may wipe its copy after the call.
 #[repr(C)]
 pub struct cyb_s3_credentials {
+    /// The access key id; required.
     pub access_key: cyb_str,
+    /// The secret access key; required.
     pub secret_key: cyb_str,
+    /// The session token of temporary credentials; empty for none.
     pub session_token: cyb_str,
 }
+
+/// Longest `cyb_s3_options.prefix` in bytes, counting the `/` added when it is missing, so every
+/// object key fits S3's 1024-byte limit.
+pub const CYB_MAX_S3_PREFIX_LEN: usize = 820;
+
+const _: () = assert!(CYB_MAX_S3_PREFIX_LEN == crate::storage::MAX_S3_PREFIX_LEN);
 
 /// Options of `cyb_storage_config_new_s3`. Zero-initialize (`cyb_s3_options o = {0};`) and set
 /// what you need: an empty string or a 0 number means "unset / default".
 ///
 /// - `prefix`: object-key prefix; envelopes are `<prefix>/<storage key>.kms` (a `/` is added if
-///   missing). Empty: the bucket's top level.
+///   missing; at most `CYB_MAX_S3_PREFIX_LEN` bytes with it). Empty: the bucket's top level.
 /// - `region`: the bucket's region. Empty: the default AWS chain (`AWS_REGION`, profile, instance
 ///   metadata); with an `endpoint` and nothing found there, `us-east-1`.
 /// - `endpoint`: an S3-compatible endpoint (`http://` or `https://`: MinIO, Ceph, R2, an emulator);
