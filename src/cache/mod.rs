@@ -63,7 +63,8 @@ pub const TTL_ENV_VAR: &str = "INDEX_KEK_CACHE_TTL_SECONDS";
 /// TTL when neither the options nor [`TTL_ENV_VAR`] set one.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// Default bound on cached KEKs: the most indexes one S3 listing collects. A full cache of this
-/// size holds about 38 MB (≈ 380 heap bytes per entry, BENCHMARKS.md "Many indexes").
+/// size holds about 32–38 MB (≈ 324 heap bytes, ≈ 377 bytes of RSS per entry: BENCHMARKS.md,
+/// "Many indexes").
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
 /// Configuration of a resolver's KEK cache.
