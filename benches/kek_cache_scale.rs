@@ -255,6 +255,7 @@ fn hits(full: &KekResolver, storage: &StorageConfig, names: &[String], client: &
         format_ns(walk_all),
         format_ns(walk_small)
     );
+    threads(full, storage, names);
     assert_eq!(
         (
             full.stats().misses,
@@ -263,5 +264,64 @@ fn hits(full: &KekResolver, storage: &StorageConfig, names: &[String], client: &
         ),
         misses,
         "every timed call was a hit"
+    );
+}
+
+/// Hits per second on two threads (two different indexes) vs one, on the full cache, paired in 7
+/// rounds with a pure-compute control (this VM's own 1 → 2 thread scaling in the same round).
+fn threads(full: &KekResolver, storage: &StorageConfig, names: &[String]) {
+    const OPS: usize = 1_000_000;
+    let run = |keys: &[&str], control: bool| -> f64 {
+        let barrier = std::sync::Barrier::new(keys.len());
+        let slowest = std::thread::scope(|scope| {
+            let handles: Vec<_> = keys
+                .iter()
+                .map(|name| {
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+                        let mut out = [0u8; 32];
+                        barrier.wait();
+                        let start = Instant::now();
+                        for _ in 0..OPS {
+                            if control {
+                                for _ in 0..24 {
+                                    x ^= x << 13;
+                                    x ^= x >> 7;
+                                    x ^= x << 17;
+                                }
+                                black_box(x);
+                            } else {
+                                full.resolve_into(storage, black_box(name), &mut out)
+                                    .unwrap();
+                            }
+                        }
+                        start.elapsed()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .max()
+                .unwrap()
+        });
+        (OPS * keys.len()) as f64 / slowest.as_secs_f64()
+    };
+    let (a, b) = (names[0].as_str(), names[names.len() / 2].as_str());
+    let (mut hits, mut machine) = (vec![], vec![]);
+    for _ in 0..7 {
+        hits.push(run(&[a, b], false) / run(&[a], false));
+        machine.push(run(&["x", "x"], true) / run(&["x"], true));
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "| hits, 2 threads vs 1 on two indexes, {} entries (median of 7 paired rounds) vs machine control | {:.2}× vs {:.2}× |",
+        names.len(),
+        median(hits),
+        median(machine)
     );
 }
