@@ -54,7 +54,7 @@
 #define CYB_KEK_CACHE_DISABLED -1
 
 /// Most KEKs a resolver caches when `cyb_kek_cache_options.max_entries` is 0.
-#define CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES 10000
+#define CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES 100000
 
 /// Most threads one `cyb_kek_warm_up` call may use (its `parallelism`).
 #define CYB_MAX_WARM_UP_PARALLELISM 256
@@ -270,7 +270,7 @@ typedef struct {
   /// TTL of a cached KEK in milliseconds. 0: `INDEX_KEK_CACHE_TTL_SECONDS` if set, else 60 s;
   /// `CYB_KEK_CACHE_DISABLED` (-1): no caching; other negative values are rejected.
   int64_t ttl_ms;
-  /// Most KEKs cached at once; 0: the default, `CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES` (10000).
+  /// Most KEKs cached at once; 0: the default, `CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES` (100000).
   size_t max_entries;
 } cyb_kek_cache_options;
 

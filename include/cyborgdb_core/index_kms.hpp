@@ -933,7 +933,7 @@ private:
 };
 
 /// Configuration of a KEKResolver's cache. Unset TTL: INDEX_KEK_CACHE_TTL_SECONDS if set, else
-/// 60 s. A zero TTL turns caching off. max_entries 0: the default, 10000.
+/// 60 s. A zero TTL turns caching off. max_entries 0: the default, 100000.
 struct KEKCacheOptions {
     std::optional<std::chrono::milliseconds> ttl;
     std::size_t max_entries = 0;

@@ -13,15 +13,24 @@
 //!
 //! **Concurrency.** Readers load an immutable map snapshot (`arc_swap`) and never write shared
 //! memory except a once-per-entry "referenced" bit and their own hit-counter stripe, so hits
-//! scale across threads. Writers (insert, remove, purge) copy the map under one mutex; they are
-//! on the slow path behind a provider call.
+//! scale across threads. The map is persistent (a hash array mapped trie, `rpds`): writers
+//! (insert, remove, purge) serialize on one mutex, clone the snapshot in O(1), edit the clone in
+//! O(log n) — copying only the nodes on the key's path — and publish it. Filling the cache with
+//! n entries is O(n log n), not O(n²) as when every insert copied the whole map.
 //!
-//! **Eviction.** When an insert would exceed `max_entries`, expired entries go first, then the
-//! oldest entry not referenced since the last eviction (a CLOCK approximation of LRU that costs
-//! readers nothing), else the oldest. **Expiry.** A sweeper task on the library's process-wide
-//! runtime (started by the first insert; no thread of its own) wakes at the earliest expiry and
-//! drops expired entries. It holds the cache only weakly, so dropping the last handle frees the
-//! cache at once and the task ends; every KEK is a [`Kek`], zeroed when its last reference goes.
+//! **Eviction.** When an insert would exceed `max_entries`, expired entries go first, then one
+//! entry chosen by the CLOCK algorithm (a second-chance approximation of LRU that costs readers
+//! nothing): the eviction hand walks the entries in insertion order; one hit since the hand last
+//! passed it has its bit cleared and another lap, the first one not hit goes; if all were hit,
+//! the oldest goes. **Expiry.** Every entry has the same TTL, so insertion order is expiry order:
+//! the writers keep a queue of entries in that order, drop expired ones from its front (O(1)
+//! each), and a sweeper task on the library's process-wide runtime (started by the first insert;
+//! no thread of its own) sleeps until the front entry expires. An insert wakes it only when the
+//! new entry expires before the sweeper's next look (in practice: when it was idle on an empty
+//! cache). The sweeper holds the cache only weakly, so dropping the last handle frees the cache
+//! at once and the task ends; every KEK is a [`Kek`], zeroed when its last reference goes — when
+//! its entry is evicted, expires or is invalidated, as soon as no reader still holds the snapshot
+//! it was in.
 //!
 //! **fork.** In a child forked after the cache was created, its methods do nothing (lookups miss,
 //! inserts and invalidations are no-ops) and never take a lock a vanished parent thread might
@@ -31,7 +40,7 @@
 mod clock;
 mod stats;
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
@@ -54,8 +63,10 @@ use stats::Counters;
 pub const TTL_ENV_VAR: &str = "INDEX_KEK_CACHE_TTL_SECONDS";
 /// TTL when neither the options nor [`TTL_ENV_VAR`] set one.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
-/// Default bound on cached KEKs.
-pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
+/// Default bound on cached KEKs: the most indexes one S3 listing collects. A full cache of this
+/// size holds about 32–38 MB (≈ 324 heap bytes, ≈ 377 bytes of RSS per entry: BENCHMARKS.md,
+/// "Many indexes").
+pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
 /// Configuration of a resolver's KEK cache.
 #[derive(Clone, Debug)]
@@ -120,15 +131,99 @@ const KEY_CAPACITY: usize = 8 + MAX_INDEX_NAME_LEN;
 struct Entry {
     kek: Kek,
     digest: [u8; 32],
-    inserted_at: u64,
+    /// Unique to this insert: tells this entry's places in the writers' queues from those of an
+    /// entry it replaced under the same key.
+    serial: u64,
     expires_at: u64,
     /// The store's write generation when the envelope behind `digest` was last read.
     checked_generation: AtomicU64,
-    /// Set by hits, cleared by eviction scans.
+    /// Set by hits, cleared when the eviction hand passes the entry.
     referenced: AtomicBool,
 }
 
-type Map = HashMap<Key, Arc<Entry>>;
+/// The published map: a persistent hash array mapped trie (`rpds`). Cloning a snapshot is O(1),
+/// and an edit of the clone copies only the O(log n) nodes on its key's path, sharing the rest
+/// with the snapshot readers may still hold — so inserts and removals cost O(log n), not a copy
+/// of the whole map.
+type Map = rpds::HashTrieMapSync<Key, Arc<Entry>>;
+
+/// A stale place is dropped once a queue holds more than twice the live entries plus this.
+const COMPACTION_SLACK: usize = 64;
+
+/// An entry's place in one of the writers' queues.
+struct Place {
+    key: Key,
+    serial: u64,
+}
+
+/// The writers' bookkeeping, guarded by [`Core::writer`]. Each entry in the map has exactly one
+/// place in each queue; an entry removed or replaced leaves its places behind (stale), to be
+/// dropped when they reach a queue's front or by [`Order::compact`].
+struct Order {
+    /// Places in insertion order, which is expiry order: one TTL for every entry, and the
+    /// monotonic clock is read under the writer lock. Expired entries are at the front.
+    by_expiry: VecDeque<Place>,
+    /// The CLOCK eviction ring, its hand at the front: a referenced entry there has its bit
+    /// cleared and goes to the back (a second chance); an unreferenced one is evicted.
+    clock: VecDeque<Place>,
+    next_serial: u64,
+    /// When the sweeper task will next look at the cache (`u64::MAX`: only when woken). An
+    /// insert wakes it only if the new entry expires before that — in practice only when the
+    /// cache was empty, since later inserts expire later.
+    sweeper_looks_at: u64,
+}
+
+impl Order {
+    fn new() -> Order {
+        Order {
+            by_expiry: VecDeque::new(),
+            clock: VecDeque::new(),
+            next_serial: 0,
+            sweeper_looks_at: u64::MAX,
+        }
+    }
+
+    /// The entry `place` stands for, if it is still in `map`.
+    fn live<'m>(map: &'m Map, place: &Place) -> Option<&'m Arc<Entry>> {
+        map.get(&*place.key)
+            .filter(|entry| entry.serial == place.serial)
+    }
+
+    /// Queues a new entry under `key`; returns its serial.
+    fn push(&mut self, key: &Key) -> u64 {
+        let serial = self.next_serial;
+        self.next_serial += 1;
+        for queue in [&mut self.by_expiry, &mut self.clock] {
+            queue.push_back(Place {
+                key: Arc::clone(key),
+                serial,
+            });
+        }
+        serial
+    }
+
+    /// Drops the stale places of a queue that holds more than twice as many places as `map` has
+    /// entries (plus [`COMPACTION_SLACK`]): the queues stay O(entries), and since a compaction
+    /// follows at least as many edits as it leaves places, it costs O(log n) amortized per edit.
+    fn compact(&mut self, map: &Map) {
+        let limit = map
+            .size()
+            .saturating_mul(2)
+            .saturating_add(COMPACTION_SLACK);
+        for queue in [&mut self.by_expiry, &mut self.clock] {
+            if queue.len() > limit {
+                queue.retain(|place| Order::live(map, place).is_some());
+                queue.shrink_to(limit);
+            }
+        }
+    }
+
+    /// Forgets every place (the map was emptied).
+    fn clear(&mut self) {
+        self.by_expiry = VecDeque::new();
+        self.clock = VecDeque::new();
+    }
+}
 
 /// What a lookup found.
 pub(crate) enum Probe {
@@ -161,8 +256,9 @@ pub(crate) struct KekCache {
 
 struct Core {
     entries: ArcSwap<Map>,
-    /// Serializes writers (each copies the map, edits, and publishes the copy).
-    writer: Mutex<()>,
+    /// Serializes writers (each clones the snapshot, edits the clone and publishes it) and holds
+    /// their queues.
+    writer: Mutex<Order>,
     ttl_nanos: u64,
     max_entries: usize,
     clock: Clock,
@@ -184,8 +280,8 @@ impl KekCache {
             ));
         }
         let core = Arc::new(Core {
-            entries: ArcSwap::from_pointee(Map::new()),
-            writer: Mutex::new(()),
+            entries: ArcSwap::from_pointee(Map::new_sync()),
+            writer: Mutex::new(Order::new()),
             ttl_nanos: u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX),
             max_entries: options.max_entries,
             clock: options.clock.clone(),
@@ -317,45 +413,55 @@ impl KekCache {
             }
         }
         let core = &self.core;
-        let now = core.clock.now();
-        let entry = Arc::new(Entry {
-            kek: kek.clone(),
-            digest,
-            inserted_at: now,
-            expires_at: now.saturating_add(core.ttl_nanos),
-            checked_generation: AtomicU64::new(ticket.generation),
-            referenced: AtomicBool::new(false),
-        });
-        let mut cached = None;
-        core.edit(|map| {
-            // Checked under the writer lock, which invalidations also take.
-            if core.epoch.load(Ordering::Acquire) != ticket.epoch {
-                return;
-            }
-            core.drop_expired(map, now);
-            if !map.contains_key(key) && map.len() >= core.max_entries {
-                core.evict_one(map);
-            }
-            map.insert(Arc::from(key), entry);
-            cached = Some(map.len());
-        });
-        match cached {
-            Some(entries) => log_event!(
-                LogLevel::Debug,
-                TARGET_CACHE,
-                "cached the KEK of index {index:?} (store {}) for {} s; {entries} KEKs cached",
-                location.id(),
-                core.ttl_nanos / 1_000_000_000
-            ),
-            None => log_event!(
+        let mut order = core.lock_writer();
+        // Checked under the writer lock, which invalidations also take.
+        if core.epoch.load(Ordering::Acquire) != ticket.epoch {
+            log_event!(
                 LogLevel::Debug,
                 TARGET_CACHE,
                 "did not cache the KEK of index {index:?} (store {}): the cache was invalidated \
                  while it was being unwrapped",
                 location.id()
-            ),
+            );
+            return;
         }
-        if let Some(sweeper) = &self.sweeper {
+        // Read under the lock, so entries enter the queues in expiry order.
+        let now = core.clock.now();
+        let expires_at = now.saturating_add(core.ttl_nanos);
+        let mut map = Map::clone(&core.entries.load());
+        core.drop_expired(&mut map, &mut order, now);
+        if !map.contains_key(key) && map.size() >= core.max_entries {
+            core.evict_one(&mut map, &mut order);
+        }
+        let key: Key = Arc::from(key);
+        let serial = order.push(&key);
+        map.insert_mut(
+            key,
+            Arc::new(Entry {
+                kek: kek.clone(),
+                digest,
+                serial,
+                expires_at,
+                checked_generation: AtomicU64::new(ticket.generation),
+                referenced: AtomicBool::new(false),
+            }),
+        );
+        order.compact(&map);
+        let entries = map.size();
+        core.entries.store(Arc::new(map));
+        log_event!(
+            LogLevel::Debug,
+            TARGET_CACHE,
+            "cached the KEK of index {index:?} (store {}) for {} s; {entries} KEKs cached",
+            location.id(),
+            core.ttl_nanos / 1_000_000_000
+        );
+        let wake = expires_at < order.sweeper_looks_at;
+        if wake {
+            order.sweeper_looks_at = expires_at;
+        }
+        drop(order);
+        if let Some(sweeper) = self.sweeper.as_ref().filter(|_| wake) {
             sweeper.wake();
         }
     }
@@ -369,9 +475,9 @@ impl KekCache {
         let mut buffer = [0u8; KEY_CAPACITY];
         let key = key_into(&mut buffer, location, index);
         let core = &self.core;
-        let writer = core.lock_writer();
+        let mut order = core.lock_writer();
         core.epoch.fetch_add(1, Ordering::AcqRel);
-        let removed = key.is_some_and(|key| core.remove_locked(&writer, key, None));
+        let removed = key.is_some_and(|key| core.remove_locked(&mut order, key, None));
         if removed {
             core.counters.invalidated(1);
             log_event!(
@@ -402,12 +508,13 @@ impl KekCache {
             return 0;
         }
         let core = &self.core;
-        let _writer = core.lock_writer();
+        let mut order = core.lock_writer();
         core.epoch.fetch_add(1, Ordering::AcqRel);
-        let removed = core.entries.load().len();
+        let removed = core.entries.load().size();
         if removed > 0 {
-            core.entries.store(Arc::new(Map::new()));
+            core.entries.store(Arc::new(Map::new_sync()));
         }
+        order.clear();
         core.counters.invalidated(removed);
         log_event!(
             LogLevel::Debug,
@@ -426,110 +533,124 @@ impl KekCache {
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
-        self.core.counters.snapshot(self.core.entries.load().len())
+        self.core.counters.snapshot(self.core.entries.load().size())
     }
 }
 
 impl Core {
-    fn lock_writer(&self) -> MutexGuard<'_, ()> {
+    fn lock_writer(&self) -> MutexGuard<'_, Order> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Runs `change` on a copy of the map under the writer lock and publishes the copy.
-    fn edit(&self, change: impl FnOnce(&mut Map)) {
-        let writer = self.lock_writer();
-        self.edit_locked(&writer, change);
-    }
-
-    /// As `edit`, the writer lock being held (`_writer`).
-    fn edit_locked(&self, _writer: &MutexGuard<'_, ()>, change: impl FnOnce(&mut Map)) {
-        let mut map = Map::clone(&self.entries.load());
-        change(&mut map);
-        self.entries.store(Arc::new(map));
-    }
-
-    /// Removes the entry under `key` — only if it is still `only`, when given — copying the map
+    /// Removes the entry under `key` — only if it is still `only`, when given — editing the map
     /// only if there is something to remove. Returns whether it removed one.
     fn remove(&self, key: &[u8], only: Option<&Arc<Entry>>) -> bool {
-        let writer = self.lock_writer();
-        self.remove_locked(&writer, key, only)
+        let mut order = self.lock_writer();
+        self.remove_locked(&mut order, key, only)
     }
 
-    fn remove_locked(
-        &self,
-        writer: &MutexGuard<'_, ()>,
-        key: &[u8],
-        only: Option<&Arc<Entry>>,
-    ) -> bool {
-        let present = self
-            .entries
-            .load()
+    /// As `remove`, the writer lock being held (`order` is what it guards).
+    fn remove_locked(&self, order: &mut Order, key: &[u8], only: Option<&Arc<Entry>>) -> bool {
+        let snapshot = self.entries.load();
+        let present = snapshot
             .get(key)
             .is_some_and(|e| only.is_none_or(|only| Arc::ptr_eq(e, only)));
         if present {
-            self.edit_locked(writer, |map| {
-                map.remove(key);
-            });
+            let mut map = Map::clone(&snapshot);
+            drop(snapshot);
+            map.remove_mut(key);
+            order.compact(&map);
+            self.entries.store(Arc::new(map));
         }
         present
     }
 
-    fn drop_expired(&self, map: &mut Map, now: u64) {
-        let before = map.len();
-        map.retain(|_, entry| entry.expires_at > now);
-        let expired = before - map.len();
+    /// Removes from `map` the entries expired at `now` (they are at the front of the expiry
+    /// queue, behind stale places that go too) and counts them; returns how many.
+    fn drop_expired(&self, map: &mut Map, order: &mut Order, now: u64) -> usize {
+        let mut expired = 0;
+        while let Some(place) = order.by_expiry.front() {
+            match Order::live(map, place).map(|entry| entry.expires_at) {
+                Some(expires_at) if expires_at > now => break,
+                Some(_) => {
+                    map.remove_mut(&*place.key);
+                    expired += 1;
+                }
+                None => {}
+            }
+            order.by_expiry.pop_front();
+        }
         self.counters.expired(expired);
         if expired > 0 {
             log_event!(
                 LogLevel::Debug,
                 TARGET_CACHE,
                 "dropped {expired} expired KEKs (wiped); {} KEKs cached",
-                map.len()
+                map.size()
             );
         }
+        expired
     }
 
-    /// Removes one entry: the oldest not referenced since the last scan, else the oldest.
-    fn evict_one(&self, map: &mut Map) {
-        let victim = map
-            .iter()
-            .filter(|(_, e)| !e.referenced.load(Ordering::Relaxed))
-            .min_by_key(|(_, e)| e.inserted_at)
-            .or_else(|| map.iter().min_by_key(|(_, e)| e.inserted_at))
-            .map(|(key, _)| Arc::clone(key));
-        for entry in map.values() {
-            entry.referenced.store(false, Ordering::Relaxed);
-        }
-        if let Some(victim) = victim {
-            map.remove(&victim);
+    /// Evicts one entry by the CLOCK algorithm: from the hand, a referenced entry has its bit
+    /// cleared and goes to the back of the ring; the first unreferenced one goes. When every
+    /// entry was referenced, that is the oldest, after one lap. The hand passes each entry at
+    /// most once per eviction (hits racing with it cannot keep it going), and each entry it
+    /// passes was hit since it last passed: O(1) amortized.
+    fn evict_one(&self, map: &mut Map, order: &mut Order) {
+        let mut second_chances = order.clock.len();
+        while let Some(place) = order.clock.pop_front() {
+            let Some(entry) = Order::live(map, &place) else {
+                continue;
+            };
+            if second_chances > 0 && entry.referenced.load(Ordering::Relaxed) {
+                entry.referenced.store(false, Ordering::Relaxed);
+                second_chances -= 1;
+                order.clock.push_back(place);
+                continue;
+            }
+            map.remove_mut(&*place.key);
             self.counters.evicted(1);
             log_event!(
                 LogLevel::Debug,
                 TARGET_CACHE,
                 "evicted the KEK of index {:?} to stay within max_entries {}",
-                String::from_utf8_lossy(victim.get(8..).unwrap_or_default()),
+                String::from_utf8_lossy(place.key.get(8..).unwrap_or_default()),
                 self.max_entries
             );
+            return;
         }
     }
 
+    /// Drops expired entries; returns how many.
     fn purge_expired(&self) -> usize {
+        let mut order = self.lock_writer();
+        self.purge_expired_locked(&mut order)
+    }
+
+    fn purge_expired_locked(&self, order: &mut Order) -> usize {
         let now = self.clock.now();
-        if self.entries.load().values().all(|e| e.expires_at > now) {
-            return 0;
+        let mut map = Map::clone(&self.entries.load());
+        let purged = self.drop_expired(&mut map, order, now);
+        if purged > 0 {
+            order.compact(&map);
+            self.entries.store(Arc::new(map));
         }
-        let mut purged = 0;
-        self.edit(|map| {
-            let before = map.len();
-            self.drop_expired(map, now);
-            purged = before - map.len();
-        });
         purged
     }
 
-    /// When the earliest entry expires, in this clock's nanoseconds.
-    fn next_expiry(&self) -> Option<u64> {
-        self.entries.load().values().map(|e| e.expires_at).min()
+    /// The sweeper's visit: drops expired entries, then returns (and records) when the earliest
+    /// remaining entry expires, in this clock's nanoseconds (`None`: the cache is empty).
+    fn sweep(&self) -> Option<u64> {
+        let mut order = self.lock_writer();
+        self.purge_expired_locked(&mut order);
+        // The front place is live now: `drop_expired` stops only at a live, unexpired entry.
+        let next = order
+            .by_expiry
+            .front()
+            .and_then(|place| Order::live(&self.entries.load(), place).map(|e| e.expires_at));
+        order.sweeper_looks_at = next.unwrap_or(u64::MAX);
+        next
     }
 }
 
@@ -557,11 +678,15 @@ struct Sweeper {
     signal: Arc<SweepSignal>,
 }
 
-/// Wakes the sweeper task: a new entry (it may expire first) or the cache's drop (`stop`).
+/// Wakes the sweeper task: a first entry to expire (see `Order::sweeper_looks_at`) or the
+/// cache's drop (`stop`).
 #[derive(Default)]
 struct SweepSignal {
     wake: Notify,
     stop: AtomicBool,
+    /// Wakes by inserts, counted for the tests.
+    #[cfg(test)]
+    wakes: AtomicU64,
 }
 
 impl Sweeper {
@@ -586,6 +711,8 @@ impl Sweeper {
     }
 
     fn wake(&self) {
+        #[cfg(test)]
+        self.signal.wakes.fetch_add(1, Ordering::Relaxed);
         self.signal.wake.notify_one();
     }
 }
@@ -601,7 +728,8 @@ impl Drop for Sweeper {
     }
 }
 
-/// The sweeper task: sleeps until the earliest expiry (or a new entry, or stop), then purges.
+/// The sweeper task: sleeps until the earliest expiry (or a wake by an insert, or stop), then
+/// purges.
 /// Holds the cache only weakly, and strongly only while purging.
 async fn sweep(core: Weak<Core>, signal: Arc<SweepSignal>) {
     loop {
@@ -612,8 +740,7 @@ async fn sweep(core: Weak<Core>, signal: Arc<SweepSignal>) {
             let Some(core) = core.upgrade() else {
                 return;
             };
-            core.purge_expired();
-            core.next_expiry()
+            core.sweep()
                 .map(|at| Duration::from_nanos(at.saturating_sub(core.clock.now())))
         };
         // A wake between computing `wait` and here is not lost: `notify_one` leaves a permit.
@@ -631,6 +758,7 @@ async fn sweep(core: Weak<Core>, signal: Arc<SweepSignal>) {
 mod tests {
     use super::*;
     use crate::storage::StorageConfig;
+    use std::sync::atomic::AtomicUsize;
 
     fn cache(max_entries: usize) -> (KekCache, ManualClock) {
         let clock = ManualClock::new();
@@ -767,5 +895,245 @@ mod tests {
             cache.probe(location, &long, &mut out),
             Probe::Miss
         ));
+    }
+
+    fn kek(byte: u8) -> Kek {
+        Kek::from_slice(&[byte; 32]).unwrap()
+    }
+
+    /// Inserts `kek` for `index` under a ticket taken now.
+    fn put(cache: &KekCache, location: &StorageLocation, index: &str, kek: &Kek) {
+        cache.insert(location, index, kek, [1; 32], cache.ticket(location));
+    }
+
+    fn hit(cache: &KekCache, location: &StorageLocation, index: &str) -> Option<[u8; 32]> {
+        let mut out = [0u8; 32];
+        matches!(cache.probe(location, index, &mut out), Probe::Hit).then_some(out)
+    }
+
+    /// The writers' queue lengths (expiry, clock).
+    fn queue_lengths(cache: &KekCache) -> (usize, usize) {
+        let order = cache.core.lock_writer();
+        (order.by_expiry.len(), order.clock.len())
+    }
+
+    #[test]
+    fn a_hundred_thousand_entries_fill_hit_and_are_all_invalidated() {
+        const COUNT: usize = 100_000;
+        let (cache, _clock) = cache(COUNT);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        for i in 0..COUNT {
+            put(&cache, location, &format!("index-{i}"), &kek(i as u8));
+        }
+        let stats = cache.stats();
+        assert_eq!((stats.entries, stats.evictions), (COUNT as u64, 0));
+        for i in (0..COUNT).step_by(997) {
+            assert_eq!(
+                hit(&cache, location, &format!("index-{i}")),
+                Some([i as u8; 32])
+            );
+        }
+        assert_eq!(queue_lengths(&cache), (COUNT, COUNT));
+        assert_eq!(cache.invalidate_all(), COUNT);
+        assert_eq!(cache.stats().entries, 0);
+        assert_eq!(queue_lengths(&cache), (0, 0));
+        for i in (0..COUNT).step_by(997) {
+            assert_eq!(hit(&cache, location, &format!("index-{i}")), None);
+        }
+        // The cache works as before.
+        put(&cache, location, "index-0", &kek(9));
+        assert_eq!(hit(&cache, location, "index-0"), Some([9; 32]));
+    }
+
+    #[test]
+    fn the_bound_evicts_the_oldest_entry_not_hit_since_the_hand_passed() {
+        let (cache, _clock) = cache(3);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        for (name, byte) in [("a", 1), ("b", 2), ("c", 3)] {
+            put(&cache, location, name, &kek(byte));
+        }
+        assert!(hit(&cache, location, "a").is_some());
+        assert!(hit(&cache, location, "c").is_some());
+        put(&cache, location, "d", &kek(4)); // a and c get a second chance: b goes
+        assert_eq!(hit(&cache, location, "b"), None);
+        put(&cache, location, "e", &kek(5)); // c was hit since the hand passed it; a was not
+        assert_eq!(hit(&cache, location, "a"), None);
+        for name in ["c", "d", "e"] {
+            assert!(hit(&cache, location, name).is_some(), "{name}");
+        }
+        // The ring is now d, c (sent back when e came), e. Every entry hit: after one lap, the
+        // one at the hand goes.
+        put(&cache, location, "f", &kek(6));
+        assert_eq!(hit(&cache, location, "d"), None);
+        for name in ["c", "e", "f"] {
+            assert!(hit(&cache, location, name).is_some(), "{name}");
+        }
+        assert_eq!(cache.stats().evictions, 3);
+    }
+
+    #[test]
+    fn a_full_cache_evicts_in_insertion_order_and_keeps_the_newest() {
+        let (cache, _clock) = cache(1_000);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        for i in 0..10_000 {
+            put(&cache, location, &format!("index-{i}"), &kek(i as u8));
+        }
+        let stats = cache.stats();
+        assert_eq!((stats.entries, stats.evictions), (1_000, 9_000));
+        for i in 0..10_000 {
+            let cached = hit(&cache, location, &format!("index-{i}"));
+            assert_eq!(cached.is_some(), i >= 9_000, "index-{i}");
+        }
+        let (by_expiry, clock) = queue_lengths(&cache);
+        assert!(by_expiry <= 2 * 1_000 + COMPACTION_SLACK, "{by_expiry}");
+        assert!(clock <= 2 * 1_000 + COMPACTION_SLACK, "{clock}");
+    }
+
+    #[test]
+    fn replacing_and_removing_entries_keeps_the_queues_bounded() {
+        let (cache, _clock) = cache(10);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        for round in 0..10_000u32 {
+            put(&cache, location, "hot", &kek(round as u8));
+            put(&cache, location, "other", &kek(round as u8));
+            if round % 3 == 0 {
+                cache.invalidate(location, "other");
+            }
+            let (by_expiry, clock) = queue_lengths(&cache);
+            assert!(by_expiry <= 2 * 2 + COMPACTION_SLACK, "{by_expiry}");
+            assert!(clock <= 2 * 2 + COMPACTION_SLACK, "{clock}");
+        }
+        // The latest insert is what is cached.
+        assert_eq!(hit(&cache, location, "hot"), Some([(9_999u32 as u8); 32]));
+        assert_eq!(cache.stats().evictions, 0);
+    }
+
+    #[test]
+    fn entries_expire_in_insertion_order_also_after_replacement() {
+        let (cache, clock) = cache(10);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        put(&cache, location, "a", &kek(1));
+        clock.advance(Duration::from_secs(4));
+        put(&cache, location, "b", &kek(2));
+        clock.advance(Duration::from_secs(4));
+        put(&cache, location, "a", &kek(3)); // replaces a: expires at 18 s, b at 14 s
+        clock.advance(Duration::from_secs(6)); // 14 s
+        assert_eq!(cache.purge_expired(), 1);
+        assert_eq!(hit(&cache, location, "b"), None);
+        assert_eq!(hit(&cache, location, "a"), Some([3; 32]));
+        clock.advance(Duration::from_secs(4)); // 18 s
+        assert_eq!(cache.purge_expired(), 1);
+        let stats = cache.stats();
+        assert_eq!((stats.entries, stats.expirations), (0, 2));
+        assert_eq!(queue_lengths(&cache).0, 0);
+    }
+
+    #[test]
+    fn concurrent_fills_never_outlive_an_invalidation() {
+        const WRITERS: usize = 2;
+        const ROUNDS: usize = 2_000;
+        const INDEXES: usize = 50;
+        let (cache, _clock) = cache(INDEXES);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        let finished = AtomicUsize::new(0);
+        let index = |i: usize| format!("index-{}", i % INDEXES);
+        // The invalidation epoch right after the last invalidation covering each index.
+        let last_invalidation = std::thread::scope(|scope| {
+            for writer in 0..WRITERS {
+                let (cache, finished) = (&cache, &finished);
+                scope.spawn(move || {
+                    for round in 0..ROUNDS {
+                        // A fill: ticket first, KEK later. The KEK records the epoch it began in.
+                        let ticket = cache.ticket(location);
+                        let mut bytes = [0u8; 32];
+                        bytes[..8].copy_from_slice(&ticket.epoch.to_le_bytes());
+                        let kek = Kek::from_slice(&bytes).unwrap();
+                        cache.insert(location, &index(writer + round), &kek, [1; 32], ticket);
+                    }
+                    finished.fetch_add(1, Ordering::AcqRel);
+                });
+            }
+            let (cache, finished) = (&cache, &finished);
+            scope
+                .spawn(move || {
+                    // Only this thread invalidates, so the epoch after its call is its own.
+                    let mut last = [0u64; INDEXES];
+                    let mut round = 0;
+                    while finished.load(Ordering::Acquire) < WRITERS {
+                        if round % 4 == 0 {
+                            cache.invalidate_all();
+                            last = [cache.core.epoch.load(Ordering::Acquire); INDEXES];
+                        } else {
+                            cache.invalidate(location, &index(round));
+                            last[round % INDEXES] = cache.core.epoch.load(Ordering::Acquire);
+                        }
+                        round += 1;
+                    }
+                    last
+                })
+                .join()
+                .unwrap()
+        });
+        let mut out = [0u8; 32];
+        for (i, &invalidated_at) in last_invalidation.iter().enumerate() {
+            if let Probe::Hit = cache.probe(location, &index(i), &mut out) {
+                let began = u64::from_le_bytes(out[..8].try_into().unwrap());
+                assert!(
+                    began >= invalidated_at,
+                    "index-{i}: {began} < {invalidated_at}"
+                );
+            }
+        }
+        let entries = cache.stats().entries as usize;
+        assert!(entries <= INDEXES);
+        assert!(queue_lengths(&cache).0 <= 2 * entries + COMPACTION_SLACK);
+    }
+
+    #[test]
+    fn the_sweeper_is_woken_only_by_an_insert_into_an_empty_cache() {
+        let cache = KekCache::new(&KekCacheOptions {
+            ttl: Some(Duration::from_secs(600)),
+            max_entries: 100,
+            clock: Clock::System,
+        })
+        .unwrap();
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        for i in 0..50 {
+            put(&cache, location, &format!("index-{i}"), &kek(1));
+        }
+        let sweeper = cache.sweeper.as_ref().unwrap();
+        // Later inserts expire later than the first: the sweeper already looks then.
+        assert_eq!(sweeper.signal.wakes.load(Ordering::Relaxed), 1);
+        cache.invalidate_all();
+        put(&cache, location, "again", &kek(2));
+        // The sweeper still looks at the first entry's expiry, which is earlier.
+        assert_eq!(sweeper.signal.wakes.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn an_insert_wakes_the_sweeper_only_before_its_next_look() {
+        let (cache, clock) = cache(10);
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        assert_eq!(cache.core.lock_writer().sweeper_looks_at, u64::MAX);
+        put(&cache, location, "a", &kek(1));
+        let first = cache.core.lock_writer().sweeper_looks_at;
+        assert_eq!(first, 10_000_000_000);
+        clock.advance(Duration::from_secs(1));
+        put(&cache, location, "b", &kek(2));
+        assert_eq!(cache.core.lock_writer().sweeper_looks_at, first);
+        // A visit records the earliest expiry left, or "only when woken" for an empty cache.
+        assert_eq!(cache.core.sweep(), Some(first));
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(cache.core.sweep(), None);
+        assert_eq!(cache.core.lock_writer().sweeper_looks_at, u64::MAX);
+        assert_eq!(cache.stats().expirations, 2);
     }
 }

@@ -34,7 +34,7 @@ impl Castable for cyb_kek_resolver {
 pub const CYB_KEK_CACHE_DISABLED: i64 = -1;
 
 /// Most KEKs a resolver caches when `cyb_kek_cache_options.max_entries` is 0.
-pub const CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES: usize = 10_000;
+pub const CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES: usize = 100_000;
 
 /// Most threads one `cyb_kek_warm_up` call may use (its `parallelism`).
 pub const CYB_MAX_WARM_UP_PARALLELISM: usize = 256;
@@ -48,7 +48,7 @@ pub struct cyb_kek_cache_options {
     /// TTL of a cached KEK in milliseconds. 0: `INDEX_KEK_CACHE_TTL_SECONDS` if set, else 60 s;
     /// `CYB_KEK_CACHE_DISABLED` (-1): no caching; other negative values are rejected.
     pub ttl_ms: i64,
-    /// Most KEKs cached at once; 0: the default, `CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES` (10000).
+    /// Most KEKs cached at once; 0: the default, `CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES` (100000).
     pub max_entries: usize,
 }
 

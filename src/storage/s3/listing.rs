@@ -4,7 +4,7 @@
 //! one SDK call, bounded by the attempt and operation timeouts, body included.)
 //!
 //! Each limit is generous for a real store (the design scale is thousands of indexes per
-//! keystore; the resolver's cache holds 10 000 by default) and small enough that a listing ends
+//! keystore; the resolver's cache holds 100 000 by default) and small enough that a listing ends
 //! in bounded time and memory whatever the server sends:
 //!
 //! | bound | value | a real store needs |
