@@ -24,12 +24,17 @@
 //! running and is never called again (it is dropped before they return); they wait for calls of
 //! it in progress on other threads, so they must not be called from inside a callback (refused
 //! with `InvalidArgument`). Events produced while a replacement is waiting may be dropped.
+//!
+//! **fork().** Once a callback has been set, `pthread_atfork` handlers take the callback's lock
+//! for writing before every `fork()` (waiting for calls in progress on other threads) and release
+//! it in parent and child, so a child never inherits the lock held by a thread it does not have:
+//! setting, clearing and logging work in the child. A fork from inside a callback skips this.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{OnceLock, RwLock, TryLockError};
+use std::sync::{Once, OnceLock, RwLock, RwLockWriteGuard, TryLockError};
 
 use crate::error::{Error, Result};
 
@@ -124,6 +129,46 @@ static SINK: RwLock<Option<Sink>> = RwLock::new(None);
 thread_local! {
     /// Set while this thread runs the callback.
     static IN_CALLBACK: Cell<bool> = const { Cell::new(false) };
+    /// The lock on [`SINK`] that [`before_fork`] took on this (the forking) thread, released by
+    /// [`after_fork`] in the parent and, through its copy of this thread, in the child.
+    static HELD_ACROSS_FORK: RefCell<Option<RwLockWriteGuard<'static, Option<Sink>>>> =
+        const { RefCell::new(None) };
+}
+
+/// Registers the fork handlers, once per process, at the first set or clear.
+fn register_fork_handlers() {
+    static REGISTERED: Once = Once::new();
+    REGISTERED.call_once(|| {
+        // SAFETY: registers three `extern "C"` functions that never unwind (below). If the
+        // registration fails (ENOMEM), forks are as without it: documented residual.
+        unsafe {
+            libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork));
+        }
+    });
+}
+
+/// `pthread_atfork` prepare handler: takes [`SINK`] for writing, so no other thread is inside
+/// the callback or replacing it while the process forks. Skipped inside a callback (this thread
+/// holds the read lock; waiting would deadlock).
+extern "C" fn before_fork() {
+    if IN_CALLBACK.try_with(Cell::get).unwrap_or(true) {
+        return;
+    }
+    let guard = SINK.write().unwrap_or_else(|e| e.into_inner());
+    let _ = HELD_ACROSS_FORK.try_with(|held| {
+        if let Ok(mut held) = held.try_borrow_mut() {
+            *held = Some(guard);
+        }
+    });
+}
+
+/// `pthread_atfork` parent and child handler: releases what [`before_fork`] took.
+extern "C" fn after_fork() {
+    let _ = HELD_ACROSS_FORK.try_with(|held| {
+        if let Ok(mut held) = held.try_borrow_mut() {
+            held.take();
+        }
+    });
 }
 
 /// Installs `callback` for every event at `threshold` or more important, replacing any previous
@@ -157,6 +202,7 @@ fn replace_sink(next: Option<Sink>) -> Result<()> {
             "the log callback cannot be set or cleared from inside a log callback",
         ));
     }
+    register_fork_handlers();
     let level = next.as_ref().map_or(0, |sink| sink.threshold as u8);
     let previous = {
         let mut sink = SINK.write().unwrap_or_else(|e| e.into_inner());

@@ -255,10 +255,11 @@ fn pre_fork() -> PreFork {
     }
 }
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "a_pre_fork_s3_store_fails_with_forked_process",
     "a_pre_fork_aws_kms_client_fails_with_forked_process",
     "use_after_fork_is_logged_as_a_warning",
+    "setting_the_log_callback_works_in_a_child_forked_during_a_callback",
     "a_pre_fork_resolver_fails_even_for_a_cached_kek",
     "memory_and_disk_stores_keep_working_in_the_child",
     "objects_created_in_the_child_work_against_moto",
@@ -346,6 +347,39 @@ fn main() {
             })
         },
     ));
+
+    // Another thread of the parent is inside the log callback (holding its lock) when the
+    // process forks. Without the library's fork handlers the child inherits the held lock and
+    // setting the callback there waits forever (the hang guard kills it).
+    let name = "setting_the_log_callback_works_in_a_child_forked_during_a_callback";
+    if selected(name) {
+        let (entered, callback_entered) = std::sync::mpsc::channel();
+        let entered = std::sync::Mutex::new(Some(entered));
+        cyborgdb_kms::set_log_callback(cyborgdb_kms::LogLevel::Warn, move |_| {
+            if let Some(entered) = entered.lock().unwrap().take() {
+                entered.send(()).unwrap();
+                // Still inside the callback when the main thread forks (it waits for `entered`).
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+        .unwrap();
+        failures.extend(std::thread::scope(|scope| {
+            scope.spawn(|| {
+                // A failed resolve logs a Warn event on this thread.
+                let _ = objects.resolver.resolve(&objects.memory, "no-such-index");
+            });
+            callback_entered
+                .recv_timeout(HANG_GUARD)
+                .expect("the failed resolve reached the log callback");
+            run_in_child(name, || {
+                cyborgdb_kms::set_log_callback(cyborgdb_kms::LogLevel::Warn, |_| {})
+                    .map_err(|e| format!("set_log_callback in the child: {e:?}"))?;
+                cyborgdb_kms::clear_log_callback()
+                    .map_err(|e| format!("clear_log_callback in the child: {e:?}"))
+            })
+        }));
+        cyborgdb_kms::clear_log_callback().unwrap();
+    }
 
     failures.extend(run_in_child(
         "a_pre_fork_resolver_fails_even_for_a_cached_kek",
