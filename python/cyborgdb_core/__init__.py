@@ -53,6 +53,7 @@ from ._native import (
     list_index_kms,
     push_index_kms,
 )
+from ._options import RetryMode, S3Encryption
 
 # `IOError` is left out of `__all__` so `from cyborgdb_core import *` never shadows the built-in.
 __all__ = [
@@ -85,7 +86,9 @@ __all__ = [
     "KeySnapshot",
     "NotFoundError",
     "ResultCode",
+    "RetryMode",
     "S3Credentials",
+    "S3Encryption",
     "StorageAccessDeniedError",
     "StorageConfig",
     "StorageUnavailableError",
@@ -103,6 +106,6 @@ __all__ = [
 # Exceptions show as `cyborgdb_core.NotFoundError` (and pickle by that name).
 for _name in dir():
     _obj = globals()[_name]
-    if isinstance(_obj, type) and issubclass(_obj, (Error, ResultCode)):
+    if isinstance(_obj, type) and issubclass(_obj, (Error, ResultCode, RetryMode, S3Encryption)):
         _obj.__module__ = __name__
 del _name, _obj

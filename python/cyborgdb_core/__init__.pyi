@@ -148,6 +148,31 @@ class InternalError(Error, RuntimeError):
     """A bug in the library (PANIC) or an unknown result code."""
 
 # ---------------------------------------------------------------------------------------------
+# Option values (str enums: a member or its value is accepted; None is C++'s Default / None)
+# ---------------------------------------------------------------------------------------------
+
+class RetryMode(str, enum.Enum):
+    """How AWS calls are retried (C++ ``RetryMode``; the values are ``AWS_RETRY_MODE``'s).
+    ``retry_mode=None`` means ``AWS_RETRY_MODE``, else the AWS profile's ``retry_mode``, else
+    STANDARD."""
+
+    STANDARD = "standard"
+    """Randomized exponential backoff."""
+    ADAPTIVE = "adaptive"
+    """STANDARD plus a client-side rate limiter that holds requests back after throttling answers
+    (for tens of seconds after a first throttle: size the operation timeout for it)."""
+
+class S3Encryption(str, enum.Enum):
+    """Server-side encryption requested on every S3 PutObject (C++ ``S3Encryption``; the values
+    are S3's ``x-amz-server-side-encryption``). ``server_side_encryption=None`` requests none:
+    the bucket's default encryption applies."""
+
+    S3 = "AES256"
+    """SSE-S3: keys managed by S3."""
+    KMS = "aws:kms"
+    """SSE-KMS with ``sse_kms_key_id`` (None: the account's ``aws/s3`` key)."""
+
+# ---------------------------------------------------------------------------------------------
 # Storage
 # ---------------------------------------------------------------------------------------------
 
@@ -182,16 +207,41 @@ class StorageConfig:
         endpoint: Optional[str] = None,
         prefix: str = "",
         credentials: Optional[S3Credentials] = None,
+        default_credentials_with_endpoint: bool = False,
+        server_side_encryption: Optional[Union[S3Encryption, str]] = None,
+        sse_kms_key_id: Optional[str] = None,
+        expected_bucket_owner: Optional[str] = None,
+        connect_timeout: Optional[float] = None,
+        attempt_timeout: Optional[float] = None,
+        operation_timeout: Optional[float] = None,
+        max_attempts: Optional[int] = None,
+        initial_backoff: Optional[float] = None,
+        retry_mode: Optional[Union[RetryMode, str]] = None,
     ) -> "StorageConfig":
         """A bucket in S3 or an S3-compatible store, shared by every node using the same bucket
-        and prefix. ``endpoint`` (http:// or https://) selects path-style addressing and then
-        requires ``credentials``; without credentials the AWS default chain is used. Empty
-        ``region`` / ``endpoint`` mean none. No network I/O here. Timeouts are the library's
-        defaults (connect 3 s, attempt 5 s, operation 15 s, 3 attempts).
+        and prefix; the keyword arguments are C++'s ``S3Options``. No network I/O here. Empty
+        strings mean none.
 
-        Raises InvalidArgumentError (bucket name, prefix, region, endpoint, credentials; the
-        message never contains a secret). Operations may raise StorageUnavailableError,
-        StorageAccessDeniedError, and ForkedProcessError in a child forked after this call."""
+        ``endpoint`` (http:// or https://) selects path-style addressing and then requires
+        ``credentials``, unless ``default_credentials_with_endpoint`` (an S3 VPC endpoint reached
+        with IRSA or an instance role: use the default AWS chain anyway); without an endpoint and
+        credentials the default AWS chain is used. ``server_side_encryption`` (``S3Encryption``,
+        None: the bucket's default) is requested on every PutObject; ``sse_kms_key_id`` only with
+        ``S3Encryption.KMS`` (None: the account's ``aws/s3`` key). ``expected_bucket_owner``: the
+        12-digit AWS account id sent as ExpectedBucketOwner on every request (another owner:
+        StorageAccessDeniedError). Timeouts are in seconds; None means the library defaults
+        (connect 3 s, attempt 5 s, operation 15 s, first backoff up to 1 s); ``max_attempts``
+        None means AWS_MAX_ATTEMPTS, else the AWS profile's, else 3 (at most 10);
+        ``retry_mode`` None means AWS_RETRY_MODE, else the profile's, else standard.
+
+        Raises InvalidArgumentError (bucket name, prefix, region, endpoint, credentials, an
+        endpoint without credentials or default_credentials_with_endpoint, an unknown
+        server_side_encryption or retry_mode, sse_kms_key_id without S3Encryption.KMS or too long,
+        expected_bucket_owner not 12 digits, a timeout not positive, max_attempts not 1..10; the
+        message never contains a secret), InvalidConfigError (an unusable AWS_MAX_ATTEMPTS,
+        AWS_RETRY_MODE or AWS_ENDPOINT_URL*), TypeError naming a parameter of the wrong type.
+        Operations may raise StorageUnavailableError, StorageAccessDeniedError, and
+        ForkedProcessError in a child forked after this call."""
 
 # ---------------------------------------------------------------------------------------------
 # Envelopes
@@ -317,19 +367,31 @@ class KMSClient:
         operation_timeout: Optional[float] = None,
         max_attempts: Optional[int] = None,
         initial_backoff: Optional[float] = None,
+        retry_mode: Optional[Union[RetryMode, str]] = None,
         endpoint_url: Optional[str] = None,
+        kms_endpoint_url: Optional[str] = None,
+        secrets_manager_endpoint_url: Optional[str] = None,
+        sts_endpoint_url: Optional[str] = None,
         allow_local_provider: bool = False,
         allow_insecure_http: bool = False,
     ) -> None:
         """A client, with the registry (``kms.registry`` section, ``${VAR}`` substituted) from
-        YAML text or a file (at most one). Timeouts are in seconds; None means the library
-        defaults (connect 3 s, attempt 5 s, operation 15 s, 3 attempts, first backoff up to 1 s).
-        ``endpoint_url``: one endpoint for KMS, Secrets Manager and STS (else the SDK's
-        resolution, honouring AWS_ENDPOINT_URL*). ``allow_local_provider`` enables "local" slots;
-        ``allow_insecure_http`` allows http:// to a host other than this machine.
+        YAML text or a file (at most one); the other keyword arguments are C++'s
+        ``KMSClientOptions``. Timeouts are in seconds; None means the library defaults (connect
+        3 s, attempt 5 s, operation 15 s, first backoff up to 1 s). ``max_attempts`` None means
+        AWS_MAX_ATTEMPTS, else the AWS profile's max_attempts, else 3 (at most 10);
+        ``retry_mode`` (``RetryMode``) None means AWS_RETRY_MODE, else the profile's, else
+        standard. ``endpoint_url``: one endpoint for KMS, Secrets Manager and STS (else the SDK's
+        resolution, honouring AWS_ENDPOINT_URL*); ``kms_endpoint_url``,
+        ``secrets_manager_endpoint_url``, ``sts_endpoint_url``: one service's endpoint (e.g. a VPC
+        interface endpoint), winning over ``endpoint_url``. Empty strings mean none.
+        ``allow_local_provider`` enables "local" slots; ``allow_insecure_http`` allows http:// to
+        a host other than this machine.
 
-        Raises InvalidConfigError (registry, endpoint), InvalidArgumentError (a timeout not
-        positive, max_attempts 0, both registry sources)."""
+        Raises InvalidConfigError (registry, an endpoint not http(s) or plain http off this
+        machine, max_attempts above 10, an unusable AWS_MAX_ATTEMPTS or AWS_RETRY_MODE),
+        InvalidArgumentError (a timeout not positive, max_attempts below 1, an unknown retry_mode,
+        both registry sources), TypeError naming a parameter of the wrong type."""
     def load_registry_yaml(self, yaml: str) -> int:
         """Replaces the registry with the ``kms.registry`` section of ``yaml``; returns the number
         of slots. On error the registry in use is unchanged. Raises InvalidConfigError."""

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use cyborgdb_kms::ffi::cyb_result;
 use cyborgdb_kms::{
-    AwsTimeouts, DriftStatus, KekCacheOptions, KeyIdentity, KmsBlob, KmsClientOptions,
-    S3Credentials, S3Options, Slot,
+    AwsRetryMode, AwsTimeouts, DriftStatus, KekCacheOptions, KeyIdentity, KmsBlob,
+    KmsClientOptions, S3Credentials, S3Options, S3ServerSideEncryption, Slot,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -157,6 +157,127 @@ fn seconds_arg(py: Python<'_>, value: Option<f64>, what: &str) -> PyResult<Durat
     }
 }
 
+/// The time and retry bounds of AWS calls from the keyword arguments shared by `KMSClient` and
+/// `StorageConfig.s3`. `None` means the library's default for each, as the C ABI's zeros do
+/// (`max_attempts`: `AWS_MAX_ATTEMPTS`, else the profile's, else 3; `retry_mode`:
+/// `AWS_RETRY_MODE`, else the profile's, else standard). Raises InvalidArgumentError for a
+/// timeout that is not positive, `max_attempts` below 1 or an unknown retry mode, TypeError for
+/// a wrong type (the library checks the upper bound of `max_attempts`).
+fn timeouts_arg(
+    py: Python<'_>,
+    connect_timeout: Option<f64>,
+    attempt_timeout: Option<f64>,
+    operation_timeout: Option<f64>,
+    max_attempts: Option<&Bound<'_, PyAny>>,
+    initial_backoff: Option<f64>,
+    retry_mode: Option<&Bound<'_, PyAny>>,
+) -> PyResult<AwsTimeouts> {
+    let defaults = AwsTimeouts::default();
+    let or_default = |value: Duration, default: Duration| {
+        if value.is_zero() {
+            default
+        } else {
+            value
+        }
+    };
+    let max_attempts = match max_attempts {
+        None => None,
+        Some(value) => {
+            // TypeError for a non-int; past u32, the library's own "above 10" error.
+            let attempts = match int_arg::<i64>(value, "max_attempts", "1..=10") {
+                Ok(n) => n,
+                Err(e) if e.is_instance_of::<PyTypeError>(py) => return Err(e),
+                Err(_) if value.gt(0)? => i64::MAX,
+                Err(_) => 0,
+            };
+            if attempts < 1 {
+                return Err(invalid_argument(py, "max_attempts must be at least 1"));
+            }
+            Some(u32::try_from(attempts).unwrap_or(u32::MAX))
+        }
+    };
+    Ok(AwsTimeouts {
+        connect: or_default(
+            seconds_arg(py, connect_timeout, "connect_timeout")?,
+            defaults.connect,
+        ),
+        attempt: or_default(
+            seconds_arg(py, attempt_timeout, "attempt_timeout")?,
+            defaults.attempt,
+        ),
+        operation: or_default(
+            seconds_arg(py, operation_timeout, "operation_timeout")?,
+            defaults.operation,
+        ),
+        max_attempts,
+        retry_mode: match retry_mode {
+            None => None,
+            Some(value) => Some(retry_mode_arg(py, value)?),
+        },
+        initial_backoff: or_default(
+            seconds_arg(py, initial_backoff, "initial_backoff")?,
+            defaults.initial_backoff,
+        ),
+    })
+}
+
+/// A `RetryMode` member or its value ("standard", "adaptive") as the library's retry mode.
+/// Raises InvalidArgumentError for another string, TypeError for a non-string.
+fn retry_mode_arg(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<AwsRetryMode> {
+    let text = str_arg(value, "retry_mode")?;
+    [AwsRetryMode::Standard, AwsRetryMode::Adaptive]
+        .into_iter()
+        .find(|mode| mode.as_str() == text)
+        .ok_or_else(|| {
+            invalid_argument(
+                py,
+                &format!(
+                    "retry_mode is {}: use RetryMode.STANDARD (\"standard\"), \
+                     RetryMode.ADAPTIVE (\"adaptive\") or None (AWS_RETRY_MODE, else the \
+                     profile's, else standard)",
+                    py_repr(py, &short_prefix(&text)).unwrap_or_default()
+                ),
+            )
+        })
+}
+
+/// The server-side encryption of `StorageConfig.s3` from an `S3Encryption` member or its value
+/// ("AES256", "aws:kms") and the SSE-KMS key (empty: none, the account's `aws/s3` key). Raises
+/// InvalidArgumentError for another string or a key without SSE-KMS, TypeError for a non-string.
+fn server_side_encryption_arg(
+    py: Python<'_>,
+    encryption: Option<&Bound<'_, PyAny>>,
+    sse_kms_key_id: Option<String>,
+) -> PyResult<Option<S3ServerSideEncryption>> {
+    let key_id = sse_kms_key_id.filter(|k| !k.is_empty());
+    let encryption = match encryption {
+        None => None,
+        Some(value) => Some(str_arg(value, "server_side_encryption")?),
+    };
+    match (encryption.as_deref(), key_id) {
+        (None, None) => Ok(None),
+        (Some("AES256"), None) => Ok(Some(S3ServerSideEncryption::S3Managed)),
+        (Some("aws:kms"), key_id) => Ok(Some(S3ServerSideEncryption::Kms { key_id })),
+        (None | Some("AES256"), Some(_)) => Err(invalid_argument(
+            py,
+            "sse_kms_key_id is set but server_side_encryption is not S3Encryption.KMS",
+        )),
+        (Some(other), _) => Err(invalid_argument(
+            py,
+            &format!(
+                "server_side_encryption is {}: use S3Encryption.S3 (\"AES256\"), \
+                 S3Encryption.KMS (\"aws:kms\") or None (the bucket's default encryption)",
+                py_repr(py, &short_prefix(other)).unwrap_or_default()
+            ),
+        )),
+    }
+}
+
+/// The first 64 characters of a rejected value, so an error message stays short.
+fn short_prefix(value: &str) -> String {
+    value.chars().take(64).collect()
+}
+
 /// A Python `repr` of a string, as the field values appear in `KMSBlob.__repr__`.
 fn py_repr(py: Python<'_>, value: &str) -> PyResult<String> {
     Ok(PyString::new(py, value).repr()?.to_string())
@@ -243,7 +364,8 @@ impl PyStorageConfig {
     }
 
     #[staticmethod]
-    #[pyo3(signature = (bucket, *, region=None, endpoint=None, prefix=String::new(), credentials=None))]
+    #[pyo3(signature = (bucket, *, region=None, endpoint=None, prefix=String::new(), credentials=None, default_credentials_with_endpoint=false, server_side_encryption=None, sse_kms_key_id=None, expected_bucket_owner=None, connect_timeout=None, attempt_timeout=None, operation_timeout=None, max_attempts=None, initial_backoff=None, retry_mode=None))]
+    #[allow(clippy::too_many_arguments)]
     fn s3(
         py: Python<'_>,
         bucket: String,
@@ -251,6 +373,16 @@ impl PyStorageConfig {
         endpoint: Option<String>,
         prefix: String,
         credentials: Option<PyRef<'_, PyS3Credentials>>,
+        default_credentials_with_endpoint: bool,
+        server_side_encryption: Option<&Bound<'_, PyAny>>,
+        sse_kms_key_id: Option<String>,
+        expected_bucket_owner: Option<String>,
+        connect_timeout: Option<f64>,
+        attempt_timeout: Option<f64>,
+        operation_timeout: Option<f64>,
+        max_attempts: Option<&Bound<'_, PyAny>>,
+        initial_backoff: Option<f64>,
+        retry_mode: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let empty_is_none = |s: Option<String>| s.filter(|s| !s.is_empty());
         let options = S3Options {
@@ -258,7 +390,22 @@ impl PyStorageConfig {
             region: empty_is_none(region),
             endpoint: empty_is_none(endpoint),
             credentials: credentials.map(|c| c.inner.clone()),
-            timeouts: AwsTimeouts::default(),
+            default_credentials_with_endpoint,
+            server_side_encryption: server_side_encryption_arg(
+                py,
+                server_side_encryption,
+                sse_kms_key_id,
+            )?,
+            expected_bucket_owner: empty_is_none(expected_bucket_owner),
+            timeouts: timeouts_arg(
+                py,
+                connect_timeout,
+                attempt_timeout,
+                operation_timeout,
+                max_attempts,
+                initial_backoff,
+                retry_mode,
+            )?,
         };
         let inner = cyborgdb_kms::StorageConfig::s3(&bucket, options).or_raise(py)?;
         Ok(PyStorageConfig { inner })
@@ -705,7 +852,7 @@ struct PyKmsClient {
 #[pymethods]
 impl PyKmsClient {
     #[new]
-    #[pyo3(signature = (*, registry_yaml=None, registry_file=None, connect_timeout=None, attempt_timeout=None, operation_timeout=None, max_attempts=None, initial_backoff=None, endpoint_url=None, allow_local_provider=false, allow_insecure_http=false))]
+    #[pyo3(signature = (*, registry_yaml=None, registry_file=None, connect_timeout=None, attempt_timeout=None, operation_timeout=None, max_attempts=None, initial_backoff=None, retry_mode=None, endpoint_url=None, kms_endpoint_url=None, secrets_manager_endpoint_url=None, sts_endpoint_url=None, allow_local_provider=false, allow_insecure_http=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -714,9 +861,13 @@ impl PyKmsClient {
         connect_timeout: Option<f64>,
         attempt_timeout: Option<f64>,
         operation_timeout: Option<f64>,
-        max_attempts: Option<u32>,
+        max_attempts: Option<&Bound<'_, PyAny>>,
         initial_backoff: Option<f64>,
+        retry_mode: Option<&Bound<'_, PyAny>>,
         endpoint_url: Option<String>,
+        kms_endpoint_url: Option<String>,
+        secrets_manager_endpoint_url: Option<String>,
+        sts_endpoint_url: Option<String>,
         allow_local_provider: bool,
         allow_insecure_http: bool,
     ) -> PyResult<Self> {
@@ -726,41 +877,22 @@ impl PyKmsClient {
                 "registry_yaml and registry_file are mutually exclusive",
             ));
         }
-        // Unset values take the library's defaults, as the C ABI's zeros do.
-        let defaults = AwsTimeouts::default();
-        let or_default = |value: Duration, default: Duration| {
-            if value.is_zero() {
-                default
-            } else {
-                value
-            }
-        };
-        let timeouts = AwsTimeouts {
-            connect: or_default(
-                seconds_arg(py, connect_timeout, "connect_timeout")?,
-                defaults.connect,
-            ),
-            attempt: or_default(
-                seconds_arg(py, attempt_timeout, "attempt_timeout")?,
-                defaults.attempt,
-            ),
-            operation: or_default(
-                seconds_arg(py, operation_timeout, "operation_timeout")?,
-                defaults.operation,
-            ),
-            max_attempts: match max_attempts {
-                Some(0) => return Err(invalid_argument(py, "max_attempts must be at least 1")),
-                Some(n) => n,
-                None => defaults.max_attempts,
-            },
-            initial_backoff: or_default(
-                seconds_arg(py, initial_backoff, "initial_backoff")?,
-                defaults.initial_backoff,
-            ),
-        };
+        // An empty endpoint is the same as none, as in the C ABI.
+        let empty_is_none = |s: Option<String>| s.filter(|s| !s.is_empty());
         let options = KmsClientOptions {
-            timeouts,
-            endpoint_url: endpoint_url.filter(|e| !e.is_empty()),
+            timeouts: timeouts_arg(
+                py,
+                connect_timeout,
+                attempt_timeout,
+                operation_timeout,
+                max_attempts,
+                initial_backoff,
+                retry_mode,
+            )?,
+            endpoint_url: empty_is_none(endpoint_url),
+            kms_endpoint_url: empty_is_none(kms_endpoint_url),
+            secrets_manager_endpoint_url: empty_is_none(secrets_manager_endpoint_url),
+            sts_endpoint_url: empty_is_none(sts_endpoint_url),
             allow_local_provider,
             allow_insecure_http,
         };

@@ -29,14 +29,21 @@ class S3Credentials(ctypes.Structure):
     _fields_ = [("access_key", Str), ("secret_key", Str), ("session_token", Str)]
 
 
+# The layouts of cyb_s3_options and cyb_kms_client_options (include/cyborgdb_core/index_kms.h),
+# field for field: ctypes zero-fills what the peer leaves unset, as `= {0}` does in C.
 class S3Options(ctypes.Structure):
     _fields_ = [("prefix", Str), ("region", Str), ("endpoint", Str),
-                ("credentials", ctypes.POINTER(S3Credentials)), ("timeouts", Timeouts)]
+                ("credentials", ctypes.POINTER(S3Credentials)), ("timeouts", Timeouts),
+                ("retry_mode", ctypes.c_uint32), ("server_side_encryption", ctypes.c_uint32),
+                ("sse_kms_key_id", Str), ("expected_bucket_owner", Str),
+                ("default_credentials_with_endpoint", ctypes.c_bool)]
 
 
 class ClientOptions(ctypes.Structure):
     _fields_ = [("timeouts", Timeouts), ("endpoint_url", Str),
-                ("allow_local_provider", ctypes.c_bool), ("allow_insecure_http", ctypes.c_bool)]
+                ("allow_local_provider", ctypes.c_bool), ("allow_insecure_http", ctypes.c_bool),
+                ("retry_mode", ctypes.c_uint32), ("kms_endpoint_url", Str),
+                ("secrets_manager_endpoint_url", Str), ("sts_endpoint_url", Str)]
 
 
 def text(value: str) -> Str:
