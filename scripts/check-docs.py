@@ -10,7 +10,8 @@
   the CMake package (`cyborgdb::kms_cpp`);
 - every `tests/<file>.rs::<test>` names a test function of that file, and every quoted repository
   path (`tests/...`, `src/...`, `scripts/...`, ...) exists;
-- README.md's C example is examples/quickstart.c, whole, and its C++ example is a shortening of
+- README.md's C example is examples/quickstart.c, whole, its Python example
+  examples/quickstart.py, whole (python/tests/test_examples.py runs it), and its C++ example is a shortening of
   examples/s3_quickstart.cpp (its lines, in order), so the front page shows code the tests run.
 
 Exits 1 listing every problem. Usage: scripts/check-docs.py [REPO_ROOT]"""
@@ -153,6 +154,9 @@ def check_front_page_examples():
     c_blocks = fenced_blocks("README.md", "c")
     if not c_blocks or c_blocks[0] != read("examples/quickstart.c"):
         problems.append("README.md: the C example is not examples/quickstart.c verbatim")
+    python_blocks = fenced_blocks("README.md", "python")
+    if not python_blocks or python_blocks[0] != read("examples/quickstart.py"):
+        problems.append("README.md: the Python example is not examples/quickstart.py verbatim")
     cpp_blocks = fenced_blocks("README.md", "cpp")
     if not cpp_blocks:
         problems.append("README.md: no C++ example")
