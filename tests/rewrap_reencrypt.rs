@@ -14,7 +14,7 @@ use common::moto::{moto, unique};
 use cyborgdb_kms::kms::registry::AssumeRole;
 use cyborgdb_kms::{
     get_index_kms, push_index_kms, DriftStatus, ErrorKind, KekCacheOptions, KekResolver,
-    KeyIdentity, KmsBlob, KmsClient, KmsClientOptions, Provider, Slot, StorageConfig,
+    KeyIdentity, KmsBlob, KmsClient, KmsClientOptions, LogLevel, Provider, Slot, StorageConfig,
 };
 
 const REGION: &str = "us-east-1";
@@ -385,6 +385,8 @@ fn rotated_at(peer: &FaultPeer) -> (KekResolver, StorageConfig, KmsBlob) {
 
 #[test]
 fn reencrypt_access_denied_or_unsupported_falls_back_with_the_same_result() {
+    // The KEK the peer hands out must never reach a log line (the scan aborts the binary).
+    common::log_scan::watch(&[("fallback KEK", &[7u8; 32])]);
     for code in ["AccessDeniedException", "UnsupportedOperationException"] {
         let peer = FaultPeer::start(move |request| match request.target() {
             Some(REENCRYPT) => Reply::aws_error(400, code, "not for this caller"),
@@ -397,6 +399,14 @@ fn reencrypt_access_denied_or_unsupported_falls_back_with_the_same_result() {
         assert_eq!(new.wrapped_kek, b"under key B", "{code}");
         assert_eq!(new.key_id, NEW_KEY_ARN, "{code}");
         assert_eq!(get_index_kms(&storage, "idx").unwrap(), new, "{code}");
+        let warning = format!(
+            "{} cyborgdb_kms::kms re-wrapping the KEK of index \"idx\" to slot \"kms\" falls back to kms:Decrypt + kms:Encrypt",
+            LogLevel::Warn.name()
+        );
+        let warned = common::log_scan::lines()
+            .iter()
+            .any(|line| line.starts_with(&warning) && line.contains(code));
+        assert!(warned, "{code}: {:#?}", common::log_scan::lines());
     }
 }
 
