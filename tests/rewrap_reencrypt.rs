@@ -138,6 +138,18 @@ fn create_secret(region: &str) -> String {
     name
 }
 
+/// A new KMS key created with `config`'s credentials (e.g. in a customer's account); its ARN.
+fn create_key_as(config: &aws_config::SdkConfig) -> String {
+    common::moto::runtime()
+        .block_on(aws_sdk_kms::Client::new(config).create_key().send())
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned()
+}
+
 #[test]
 fn an_aws_kms_to_aws_kms_rewrap_is_one_reencrypt_and_keeps_the_kek() {
     let peer = recording_moto();
@@ -292,14 +304,7 @@ fn other_providers_regions_and_roles_fall_back_to_decrypt_and_encrypt() {
     // principal only, so a change of role is two calls.
     let role_arn = "arn:aws:iam::111122223333:role/reencrypt-byok";
     let customer = moto().customer_config(REGION, role_arn);
-    let customer_key = common::moto::runtime()
-        .block_on(aws_sdk_kms::Client::new(&customer).create_key().send())
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let customer_key = create_key_as(&customer);
     let mut byok = slot(Provider::AwsKms, &customer_key, REGION);
     byok.assume_role = Some(AssumeRole {
         role_arn: role_arn.into(),
@@ -338,14 +343,7 @@ fn other_providers_regions_and_roles_fall_back_to_decrypt_and_encrypt() {
     }
     // Same role on both sides: one call again.
     let mut byok_two = client.registry().require("byok").unwrap().clone();
-    byok_two.key_id = common::moto::runtime()
-        .block_on(aws_sdk_kms::Client::new(&customer).create_key().send())
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    byok_two.key_id = create_key_as(&customer);
     client.add_slot("byok-two", byok_two).unwrap();
     r.rewrap(&storage, "idx", "byok").unwrap();
     let before = calls(&peer);
