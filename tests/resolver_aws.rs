@@ -397,7 +397,7 @@ fn a_push_that_lands_during_a_rewrap_wins_and_the_rewrap_is_a_conflict() {
             let storage = storage.clone();
             let pushed = pushed.clone();
             FaultPeer::start(move |request| match request.target() {
-                Some("TrentService.Encrypt") => {
+                Some("TrentService.Encrypt" | "TrentService.ReEncrypt") => {
                     push_index_kms(&storage, "idx", &pushed).unwrap();
                     Reply::kms_encrypt(KEY_ARN, b"re-wrapped")
                 }
@@ -418,7 +418,7 @@ fn a_push_that_lands_during_a_rewrap_wins_and_the_rewrap_is_a_conflict() {
         let peer = {
             let storage = storage.clone();
             FaultPeer::start(move |request| match request.target() {
-                Some("TrentService.Encrypt") => {
+                Some("TrentService.Encrypt" | "TrentService.ReEncrypt") => {
                     cyborgdb_kms::delete_index_kms(&storage, "idx").unwrap();
                     Reply::kms_encrypt(KEY_ARN, b"re-wrapped")
                 }
@@ -440,7 +440,9 @@ fn a_push_that_lands_during_a_rewrap_wins_and_the_rewrap_is_a_conflict() {
         );
         // Undisturbed, the same re-wrap goes through.
         let peer = FaultPeer::start(|request| match request.target() {
-            Some("TrentService.Encrypt") => Reply::kms_encrypt(KEY_ARN, b"re-wrapped"),
+            Some("TrentService.Encrypt" | "TrentService.ReEncrypt") => {
+                Reply::kms_encrypt(KEY_ARN, b"re-wrapped")
+            }
             _ => Reply::kms_decrypt(KEY_ARN, &[1; 32]),
         });
         let r = resolver(client(peer.endpoint(), 1));

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use super::aws_clients::{AwsClients, KeyRef, ServiceEndpoints};
 use super::kek::Kek;
 use super::provider::{
-    AeadProvider, AwsKmsProvider, KekProvider, LocalMasterKey, SecretsManagerKey,
+    AeadProvider, AwsKmsProvider, KekProvider, LocalMasterKey, ReEncrypted, SecretsManagerKey,
 };
 use super::registry::{KeyIdentity, Registry, Slot};
 use crate::aws::{
@@ -313,15 +313,92 @@ impl KmsClient {
             "wrapped a KEK for index {index} through slot {slot_name:?} ({})",
             slot.provider.as_str()
         );
-        Ok(KmsBlob {
-            kms_name: slot_name.to_owned(),
-            provider: slot.provider.as_str().to_owned(),
-            key_id: slot.key_id.clone(),
-            region: slot.region.clone(),
-            wrapped_kek,
-            version: 1,
-            created_at: crate::envelope::unix_now(),
-        })
+        Ok(new_envelope(slot_name, slot, wrapped_kek))
+    }
+
+    /// Re-wraps the KEK in `blob` (the envelope of `index_name`) under slot `slot_name` with one
+    /// `kms:ReEncrypt`, so the KEK never leaves KMS. Applies when the envelope's key and the
+    /// slot's key are both `aws-kms`, in the same region, reached with the same credentials (the
+    /// envelope's slot and `slot_name` name the same role, or none): ReEncrypt is one call, signed
+    /// by one principal in one region. Otherwise, or when KMS refuses ReEncrypt in a way
+    /// Decrypt + Encrypt may answer (see `REENCRYPT_FALLBACK_CODES` in the provider; logged as a
+    /// warning), returns `Ok(None)` and the caller unwraps and wraps instead.
+    ///
+    /// The envelope is checked as by [`KmsClient::unwrap_kek`] (slot, key trust) before any KMS
+    /// call. `on_provider_call` runs just before ReEncrypt is sent. The envelope returned is as
+    /// [`KmsClient::wrap_kek`]'s.
+    ///
+    /// Errors: those of `unwrap_kek` and `wrap_kek`, the provider's named `kms:ReEncrypt`.
+    pub(crate) fn reencrypt_kek_counted(
+        &self,
+        index_name: &str,
+        blob: &KmsBlob,
+        slot_name: &str,
+        on_provider_call: impl FnOnce(),
+    ) -> Result<Option<KmsBlob>> {
+        let index = IndexName::new(index_name)?;
+        self.check_process(&index)?;
+        let provider = blob
+            .validate()
+            .map_err(|e| e.context(format_args!("index {index}: invalid KMS envelope")))?;
+        if provider != Provider::AwsKms {
+            return Ok(None);
+        }
+        let registry = self.registry();
+        let source_slot = registry
+            .require(&blob.kms_name)
+            .map_err(|e| e.context(format_args!("index {index}")))?;
+        let stored = trusted_key(&index, blob, source_slot)?;
+        let slot = registry
+            .require(slot_name)
+            .map_err(|e| e.context(format_args!("index {index}")))?;
+        if slot.provider != Provider::AwsKms
+            || slot.region != stored.region
+            || slot.assume_role != source_slot.assume_role
+        {
+            return Ok(None);
+        }
+        let source = KeyRef {
+            key_id: &stored.key_id,
+            region: &stored.region,
+            assume_role: source_slot.assume_role.as_ref(),
+        };
+        let destination = KeyRef {
+            key_id: &slot.key_id,
+            region: &slot.region,
+            assume_role: slot.assume_role.as_ref(),
+        };
+        on_provider_call();
+        let reencrypted = self
+            .inner
+            .runtime
+            .run(
+                self.inner
+                    .aws_kms
+                    .reencrypt(source, destination, &index, &blob.wrapped_kek),
+            )
+            .inspect_err(|e| log_provider_failure("re-encrypting", &index, slot_name, e))?;
+        match reencrypted {
+            ReEncrypted::Wrapped(wrapped_kek) => {
+                log_event!(
+                    LogLevel::Debug,
+                    TARGET_KMS,
+                    "re-encrypted the KEK of index {index} from slot {:?} to slot {slot_name:?} inside KMS",
+                    blob.kms_name
+                );
+                Ok(Some(new_envelope(slot_name, slot, wrapped_kek)))
+            }
+            ReEncrypted::NotApplicable(why) => {
+                log_event!(
+                    LogLevel::Warn,
+                    TARGET_KMS,
+                    "re-wrapping the KEK of index {index} to slot {slot_name:?} falls back to kms:Decrypt + kms:Encrypt (the KEK passes through this process; grant kms:ReEncryptFrom and kms:ReEncryptTo to keep it inside KMS) ({:?}): {}",
+                    why.kind(),
+                    why.message()
+                );
+                Ok(None)
+            }
+        }
     }
 
     /// Unwraps the KEK of `index_name` from its envelope `blob`.
@@ -413,8 +490,21 @@ impl KmsClient {
     }
 }
 
-/// Logs a failed provider call (`action` is "wrapping" or "unwrapping"): the error's kind and its
-/// message, which never holds key material.
+/// A fresh envelope (version 1, created now) holding `wrapped_kek` under `slot`'s current key.
+fn new_envelope(slot_name: &str, slot: &Slot, wrapped_kek: Vec<u8>) -> KmsBlob {
+    KmsBlob {
+        kms_name: slot_name.to_owned(),
+        provider: slot.provider.as_str().to_owned(),
+        key_id: slot.key_id.clone(),
+        region: slot.region.clone(),
+        wrapped_kek,
+        version: 1,
+        created_at: crate::envelope::unix_now(),
+    }
+}
+
+/// Logs a failed provider call (`action` is "wrapping", "unwrapping" or "re-encrypting"): the
+/// error's kind and its message, which never holds key material.
 fn log_provider_failure(action: &str, index: &IndexName, slot: &str, error: &Error) {
     log_event!(
         LogLevel::Error,

@@ -81,6 +81,12 @@ impl KekResolver {
     /// `version` + 1 and a new `created_at`; the index's cached KEK is invalidated, so the next
     /// resolve unwraps the new envelope. Returns the new envelope.
     ///
+    /// From an `aws-kms` key to an `aws-kms` slot in the same region reached with the same
+    /// credentials (both slots name the same role, or none), the re-wrap is one `kms:ReEncrypt`
+    /// and the KEK never leaves KMS; otherwise (or if KMS answers ReEncrypt with
+    /// `AccessDeniedException` / `UnsupportedOperationException`, logged as a warning) it is
+    /// `kms:Decrypt` / unwrap through the old key and wrap through the slot.
+    ///
     /// The old wrap key must still be reachable (the KEK is unwrapped with the envelope's
     /// snapshot). If anything fails, the stored envelope is unchanged. The write is a
     /// compare-and-swap against the envelope that was unwrapped: if another write (a push,
@@ -113,8 +119,19 @@ impl KekResolver {
         revision: &Revision,
         slot_name: &str,
     ) -> Result<KmsBlob> {
-        let kek = self.unwrap(index, old)?;
-        let mut new = self.wrap(index, slot_name, &kek)?;
+        let counters = self.inner.cache.counters();
+        let reencrypted =
+            self.client()
+                .reencrypt_kek_counted(index.as_str(), old, slot_name, || {
+                    counters.provider_call()
+                })?;
+        let mut new = match reencrypted {
+            Some(new) => new,
+            None => {
+                let kek = self.unwrap(index, old)?;
+                self.wrap(index, slot_name, &kek)?
+            }
+        };
         new.version = old.version.checked_add(1).ok_or_else(|| {
             Error::invalid_argument(format!(
                 "index {index}: envelope version is at its maximum ({})",

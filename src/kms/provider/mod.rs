@@ -10,7 +10,7 @@ mod secrets_manager;
 use std::future::Future;
 use std::pin::Pin;
 
-pub(crate) use aws_kms::AwsKmsProvider;
+pub(crate) use aws_kms::{AwsKmsProvider, ReEncrypted};
 pub(crate) use local::LocalMasterKey;
 pub(crate) use secrets_manager::SecretsManagerKey;
 
