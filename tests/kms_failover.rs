@@ -390,3 +390,76 @@ fn region_endpoint_options_are_checked_at_construction() {
         err.message()
     );
 }
+
+#[test]
+fn c_abi_stats_start_at_zero_and_refuse_null_parameters() {
+    use cyborgdb_kms::ffi::{
+        cyb_kms_client, cyb_kms_client_free, cyb_kms_client_new, cyb_kms_client_stats,
+        cyb_kms_failover_stats, cyb_result,
+    };
+    let mut client: *mut cyb_kms_client = std::ptr::null_mut();
+    assert_eq!(
+        unsafe { cyb_kms_client_new(std::ptr::null(), &mut client) },
+        cyb_result::CYB_RESULT_OK
+    );
+    let mut stats = cyb_kms_failover_stats {
+        region_failovers: 7,
+        replica_unwraps: 7,
+    };
+    assert_eq!(
+        unsafe { cyb_kms_client_stats(client, &mut stats) },
+        cyb_result::CYB_RESULT_OK
+    );
+    assert_eq!(stats, cyb_kms_failover_stats::default());
+    assert_eq!(
+        unsafe { cyb_kms_client_stats(client, std::ptr::null_mut()) },
+        cyb_result::CYB_RESULT_NULL_PARAMETER
+    );
+    assert_eq!(
+        unsafe { cyb_kms_client_stats(std::ptr::null(), &mut stats) },
+        cyb_result::CYB_RESULT_NULL_PARAMETER
+    );
+    unsafe { cyb_kms_client_free(client) };
+}
+
+#[test]
+fn a_yaml_slot_fails_over_through_one_shared_endpoint() {
+    // One endpoint for every region (a proxy): the peer answers by the key the request pins.
+    let primary_arn = KEY_ARN.to_owned();
+    let replica_arn = arn_in(REPLICA);
+    let peer = FaultPeer::start(move |request| {
+        let body = request.body_text();
+        if body.contains(&format!("\"KeyId\":\"{primary_arn}\"")) {
+            Reply::aws_error(503, "KMSInternalException", "region down")
+        } else if body.contains(&format!("\"KeyId\":\"{replica_arn}\""))
+            && body.contains("\"cyborgdb:index\":\"from-yaml\"")
+        {
+            Reply::kms_decrypt(&replica_arn, &KEK)
+        } else {
+            Reply::aws_error(400, "AccessDeniedException", "unexpected key")
+        }
+    });
+    log_scan::watch(&[("returned KEK", &KEK)]);
+    let client = KmsClient::new(KmsClientOptions {
+        endpoint_url: Some(peer.endpoint().to_owned()),
+        timeouts: fast_timeouts(),
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
+    let yaml = format!(
+        "kms:\n  registry:\n    mrk:\n      provider: aws-kms\n      key_id: {KEY_ARN}\n      region: {PRIMARY}\n      replica_regions:\n        - {REPLICA}\n"
+    );
+    assert_eq!(client.load_registry_yaml(&yaml).unwrap(), 1);
+    let kek = client
+        .unwrap_kek("from-yaml", &envelope("from-yaml"))
+        .unwrap();
+    assert_eq!(kek.as_bytes(), &KEK);
+    assert_eq!(peer.count_target("TrentService.Decrypt"), 3);
+    assert_eq!(
+        client.stats(),
+        KmsClientStats {
+            region_failovers: 1,
+            replica_unwraps: 1
+        }
+    );
+}
