@@ -463,3 +463,40 @@ fn a_yaml_slot_fails_over_through_one_shared_endpoint() {
         }
     );
 }
+
+#[test]
+fn the_resolver_fails_over_once_and_reports_a_replica_envelope_as_drifted() {
+    use cyborgdb_kms::{push_index_kms, DriftStatus, KekCacheOptions, KekResolver, StorageConfig};
+    let primary = FaultPeer::start(|_| Reply::aws_error(503, "KMSInternalException", "down"));
+    let replica = healthy_region(REPLICA, "cached");
+    let client = failover_client(
+        KEY_ARN,
+        &[REPLICA],
+        &[(PRIMARY, primary.endpoint()), (REPLICA, replica.endpoint())],
+    );
+    let storage = StorageConfig::memory();
+    push_index_kms(&storage, "cached", &envelope("cached")).unwrap();
+    let resolver = KekResolver::new(client.clone(), KekCacheOptions::default()).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            resolver.resolve(&storage, "cached").unwrap().as_bytes(),
+            &KEK
+        );
+    }
+    // One fill, one failover: later resolves are cache hits.
+    assert_eq!(resolver.stats().provider_calls, 1);
+    assert_eq!(replica.count_target("TrentService.Decrypt"), 1);
+    assert_eq!(client.stats().region_failovers, 1);
+
+    // An envelope recording a listed replica region is trusted, and reported as drifted (new
+    // KEKs are wrapped in the slot's region); drift repair would re-wrap it there.
+    let at_replica = KmsBlob {
+        key_id: arn_in(REPLICA),
+        region: REPLICA.into(),
+        ..envelope("cached")
+    };
+    push_index_kms(&storage, "cached", &at_replica).unwrap();
+    let report = resolver.check_drift(&storage, false).unwrap();
+    assert_eq!(report.len(), 1);
+    assert_eq!(report[0].status, DriftStatus::Drifted, "{:?}", report[0]);
+}
