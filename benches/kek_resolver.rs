@@ -83,6 +83,7 @@ fn local_client(dir: &std::path::Path) -> KmsClient {
             "local",
             Slot {
                 previous_keys: Vec::new(),
+                replica_regions: Vec::new(),
                 provider: Provider::Local,
                 key_id: format!("file:{}", key.display()),
                 region: String::new(),

@@ -49,6 +49,7 @@ struct every_type {
     cyb_kek_cache_options cache_options;
     cyb_drift_entry drift_entry;
     cyb_kek_cache_stats cache_stats;
+    cyb_kms_failover_stats failover_stats;
     cyb_aws_timeouts timeouts;
     cyb_kms_client_options client_options;
     cyb_kms_slot slot;

@@ -143,6 +143,10 @@ int main(void) {
     CHECK(cyb_kek_invalidate(resolver, memory, "r", 1, &removed) == CYB_RESULT_OK && removed);
     memset(created, 0, sizeof created);
     memset(unwrapped, 0, sizeof unwrapped);
+    cyb_kms_failover_stats failover_stats = {1, 1};
+    CHECK(cyb_kms_client_stats(client, &failover_stats) == CYB_RESULT_OK);
+    CHECK(failover_stats.region_failovers == 0 && failover_stats.replica_unwraps == 0);
+    CHECK(cyb_kms_client_stats(client, NULL) == CYB_RESULT_NULL_PARAMETER);
     cyb_kek_resolver_free(resolver);
     cyb_storage_config_free(memory);
     cyb_kms_client_free(client);

@@ -453,3 +453,18 @@ TEST(KMSClientSettingsCAbi, NewFieldsAreCheckedWithExactCodes) {
     ASSERT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_OK);
     cyb_kms_client_free(out);
 }
+
+TEST(KMSClient, ReplicaRegionsLoadFromYAMLAndFailoverStatsStartAtZero) {
+    cyborg::KMSClient client{cyborg::KMSClientOptions{}};
+    const std::string slot =
+        "kms:\n  registry:\n    mrk:\n      provider: aws-kms\n"
+        "      key_id: arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab\n"
+        "      region: us-east-1\n";
+    EXPECT_EQ(client.LoadRegistryYAML(slot + "      replica_regions: [us-west-2, eu-west-1]\n"), 1u);
+    const cyb_kms_failover_stats stats = client.Stats();
+    EXPECT_EQ(stats.region_failovers, 0u);
+    EXPECT_EQ(stats.replica_unwraps, 0u);
+    expect_code<cyborg::InvalidConfigError>(
+        [&] { client.LoadRegistryYAML(slot + "      replica_regions: [us-west-2, us-east-1]\n"); },
+        CYB_RESULT_INVALID_CONFIG, "KMS slot \"mrk\": replica_regions[1] is the slot's own region");
+}

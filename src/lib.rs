@@ -38,7 +38,7 @@ pub use envelope::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
-pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Registry, Slot};
+pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, KmsClientStats, Registry, Slot};
 pub use logging::{clear_log_callback, set_log_callback, LogLevel, LogRecord};
 pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
 pub use storage::{S3Credentials, S3Options, S3ServerSideEncryption, StorageConfig};

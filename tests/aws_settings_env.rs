@@ -40,6 +40,7 @@ fn kms_client(endpoint: &str, timeouts: AwsTimeouts) -> cyborgdb_kms::Result<Kms
         "kms",
         Slot {
             previous_keys: Vec::new(),
+            replica_regions: Vec::new(),
             provider: Provider::AwsKms,
             key_id: KEY_ARN.into(),
             region: "us-east-1".into(),

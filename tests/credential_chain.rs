@@ -128,6 +128,7 @@ fn child_wraps() {
                 region: "us-east-1".into(),
                 assume_role: None,
                 previous_keys: Vec::new(),
+                replica_regions: Vec::new(),
             },
         )
         .unwrap();

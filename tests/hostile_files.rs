@@ -78,6 +78,7 @@ fn local_slot(key_file: &Path) -> Slot {
         region: String::new(),
         assume_role: None,
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
     }
 }
 

@@ -24,6 +24,7 @@ fn slot(provider: Provider, key_id: &str, region: &str) -> Slot {
         region: region.to_owned(),
         assume_role: None,
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
     }
 }
 

@@ -13,6 +13,7 @@ fn service_and_global_endpoint_variables_are_honoured() {
     let key = moto.create_kms_key("us-east-1");
     let slot = Slot {
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
         provider: Provider::AwsKms,
         key_id: key,
         region: "us-east-1".into(),

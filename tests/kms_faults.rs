@@ -55,6 +55,7 @@ fn client_for(endpoint: &str, timeouts: AwsTimeouts) -> KmsClient {
                 name,
                 Slot {
                     previous_keys: Vec::new(),
+                    replica_regions: Vec::new(),
                     provider,
                     key_id: key_id.into(),
                     region: "us-east-1".into(),
@@ -285,6 +286,7 @@ fn byok_client(peer: &FaultPeer, session_name: Option<&str>) -> KmsClient {
             "acme",
             Slot {
                 previous_keys: Vec::new(),
+                replica_regions: Vec::new(),
                 provider: Provider::AwsKms,
                 key_id: CUSTOMER_KEY_ARN.into(),
                 region: "us-east-1".into(),

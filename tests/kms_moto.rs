@@ -27,6 +27,7 @@ fn client() -> KmsClient {
 fn slot(provider: Provider, key_id: &str, region: &str) -> Slot {
     Slot {
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
         provider,
         key_id: key_id.to_owned(),
         region: region.to_owned(),
@@ -297,6 +298,7 @@ fn byok_reaches_keys_in_the_customer_account_through_assume_role() {
     ] {
         let byok = Slot {
             previous_keys: Vec::new(),
+            replica_regions: Vec::new(),
             assume_role: Some(role.clone()),
             ..slot(provider, key_id, REGION)
         };
@@ -410,6 +412,7 @@ fn local_provider_round_trip_from_file_and_env() {
     .unwrap();
     let local = |key_id: String| Slot {
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
         provider: Provider::Local,
         key_id,
         region: String::new(),

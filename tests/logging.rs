@@ -67,6 +67,7 @@ fn local_slot(dir: &std::path::Path, name: &str, fill: u8) -> Slot {
     std::fs::write(&path, [fill; 32]).unwrap();
     Slot {
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
         provider: Provider::Local,
         key_id: format!("file:{}", path.display()),
         region: String::new(),
@@ -256,6 +257,7 @@ fn sdk_retries_and_kms_errors_arrive_but_never_the_sdks_trace_events() {
             "kms",
             Slot {
                 previous_keys: Vec::new(),
+                replica_regions: Vec::new(),
                 provider: Provider::AwsKms,
                 key_id: "alias/throttled".into(),
                 region: "us-east-1".into(),

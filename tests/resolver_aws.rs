@@ -24,6 +24,7 @@ const DECRYPT: &str = "TrentService.Decrypt";
 fn slot(provider: Provider, key_id: &str) -> Slot {
     Slot {
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
         provider,
         key_id: key_id.to_owned(),
         region: REGION.to_owned(),
@@ -480,6 +481,7 @@ fn concurrent_rewraps_from_separate_resolvers_lose_no_update() {
     std::fs::write(&key, [3u8; 32]).unwrap();
     let local = Slot {
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
         provider: Provider::Local,
         key_id: format!("file:{}", key.display()),
         region: String::new(),
@@ -543,6 +545,7 @@ fn an_s3_rewrap_is_a_put_with_if_match_and_a_412_is_a_conflict() {
     .unwrap();
     let local = Slot {
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
         provider: Provider::Local,
         key_id: format!("file:{}", key.display()),
         region: String::new(),

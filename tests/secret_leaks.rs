@@ -180,6 +180,7 @@ fn client(endpoint: &str) -> KmsClient {
         region: "us-east-1".to_owned(),
         assume_role: role,
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
     };
     client
         .add_slot("kms", slot(Provider::AwsKms, KEY_ARN, None))
@@ -482,6 +483,7 @@ fn endpoint_scenarios() {
                             region: "us-east-1".into(),
                             assume_role: None,
                             previous_keys: Vec::new(),
+                            replica_regions: Vec::new(),
                         },
                     )
                     .unwrap();

@@ -371,6 +371,7 @@ fn no_copy_of_a_wrap_key_or_kek_stays_on_a_stack_after_wrap_and_unwrap() {
         region: region.to_owned(),
         assume_role: None,
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
     };
     let cases = [
         (

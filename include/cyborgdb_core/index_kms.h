@@ -368,6 +368,15 @@ typedef struct {
   cyb_str sts_endpoint_url;
 } cyb_kms_client_options;
 
+/// Counters of a KMS client since it was created (see `cyb_kms_client_stats`). Both only grow.
+typedef struct {
+  /// Times an unwrap moved on from an unavailable region of a multi-Region key to the next
+  /// one (a slot's `replica_regions`); an unwrap that tries three regions counts 2.
+  uint64_t region_failovers;
+  /// Unwraps answered by a region other than the one the envelope records, after a failover.
+  uint64_t replica_unwraps;
+} cyb_kms_failover_stats;
+
 /// One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.
 typedef struct {
   /// `"aws-kms"`, `"aws"`, or `"local"` (development only).
@@ -856,6 +865,16 @@ cyb_result cyb_kms_client_new(const cyb_kms_client_options *options,
 /// # Safety
 /// `client` is NULL or a handle from `cyb_kms_client_new` that no thread uses any more.
 CYB_API void cyb_kms_client_free(cyb_kms_client *client);
+
+/// Writes the client's counters to `*out_stats`.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`.
+///
+/// # Safety
+/// `client` is NULL or a live handle; `out_stats` is NULL or writable.
+CYB_API
+cyb_result cyb_kms_client_stats(const cyb_kms_client *client,
+                                cyb_kms_failover_stats *out_stats);
 
 /// Replaces the client's registry with the `kms.registry` section of the YAML text `yaml`
 /// (`yaml_len` bytes). `${VAR}` and `${VAR:-default}` are substituted from the environment. On

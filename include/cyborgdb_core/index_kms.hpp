@@ -918,6 +918,14 @@ public:
         return kek;
     }
 
+    /// Region failover counters (multi-Region keys, a slot's replica_regions): moves to the next
+    /// region, and unwraps a failover answered. Both only grow.
+    cyb_kms_failover_stats Stats() const {
+        cyb_kms_failover_stats c{};
+        detail::check(cyb_kms_client_stats(handle_.get(), &c));
+        return c;
+    }
+
     /// The C handle, borrowed: valid as long as this KMSClient lives.
     const cyb_kms_client* c_handle() const noexcept { return handle_.get(); }
 

@@ -138,6 +138,40 @@ pub unsafe extern "C" fn cyb_kms_client_free(client: *mut cyb_kms_client) {
     ffi_value((), || unsafe { handle::free(client) })
 }
 
+/// Counters of a KMS client since it was created (see `cyb_kms_client_stats`). Both only grow.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct cyb_kms_failover_stats {
+    /// Times an unwrap moved on from an unavailable region of a multi-Region key to the next
+    /// one (a slot's `replica_regions`); an unwrap that tries three regions counts 2.
+    pub region_failovers: u64,
+    /// Unwraps answered by a region other than the one the envelope records, after a failover.
+    pub replica_unwraps: u64,
+}
+
+/// Writes the client's counters to `*out_stats`.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`.
+///
+/// # Safety
+/// `client` is NULL or a live handle; `out_stats` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kms_client_stats(
+    client: *const cyb_kms_client,
+    out_stats: *mut cyb_kms_failover_stats,
+) -> cyb_result {
+    ffi_call("cyb_kms_client_stats", || {
+        let client = try_ref!(client);
+        let out = try_out!(out_stats);
+        let stats = client.stats();
+        *out = cyb_kms_failover_stats {
+            region_failovers: stats.region_failovers,
+            replica_unwraps: stats.replica_unwraps,
+        };
+        Ok(())
+    })
+}
+
 /// Replaces the client's registry with the `kms.registry` section of the YAML text `yaml`
 /// (`yaml_len` bytes). `${VAR}` and `${VAR:-default}` are substituted from the environment. On
 /// success writes the number of slots to `*out_slots` unless it is NULL; on error the registry

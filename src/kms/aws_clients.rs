@@ -1,7 +1,7 @@
 //! SDK clients for the AWS providers, built once per (region, role) and reused, plus the mapping
 //! of SDK failures to [`ErrorKind`]s an operator can act on.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -53,6 +53,8 @@ struct ClientKey {
 pub(crate) struct ServiceEndpoints {
     pub(crate) shared: Option<String>,
     pub(crate) kms: Option<String>,
+    /// KMS endpoints of particular regions, before `kms` for keys in those regions.
+    pub(crate) kms_by_region: BTreeMap<String, String>,
     pub(crate) secrets_manager: Option<String>,
     pub(crate) sts: Option<String>,
 }
@@ -139,7 +141,11 @@ impl AwsClients {
         // A service's own endpoint replaces the shared one (already in `config`); without either,
         // the builder keeps what the SDK resolved from `AWS_ENDPOINT_URL*`.
         let mut kms = aws_sdk_kms::config::Builder::from(&config);
-        if let Some(url) = &endpoints.kms {
+        if let Some(url) = endpoints
+            .kms_by_region
+            .get(key.region)
+            .or(endpoints.kms.as_ref())
+        {
             kms = kms.endpoint_url(url);
         }
         let kms = kms.interceptor(ResponseBodyLimit::small()).build();

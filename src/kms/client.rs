@@ -1,5 +1,6 @@
 //! [`KmsClient`]: wraps new KEKs for indexes and unwraps them again through the registry's slots.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -9,7 +10,7 @@ use super::kek::Kek;
 use super::provider::{
     AeadProvider, AwsKmsProvider, KekProvider, LocalMasterKey, ReEncrypted, SecretsManagerKey,
 };
-use super::registry::{KeyIdentity, Registry, Slot};
+use super::registry::{is_multi_region_key_id, key_id_in_region, KeyIdentity, Registry, Slot};
 use crate::aws::{
     check_endpoint_url, check_endpoint_variables, cleartext_endpoint, resolve_retry, AwsTimeouts,
     KMS_ENDPOINT_VARIABLES,
@@ -19,6 +20,16 @@ use crate::error::{quoted_prefix, Error, ErrorKind, Result};
 use crate::index_name::IndexName;
 use crate::logging::{log_event, LogLevel, TARGET_KMS};
 use crate::runtime::SharedRuntime;
+
+/// Counters of a [`KmsClient`] since it was created (shared by its clones).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KmsClientStats {
+    /// Times an unwrap moved on from an unavailable region of a multi-Region key to the next one
+    /// ([`crate::Slot::replica_regions`]); an unwrap that tries three regions counts 2.
+    pub region_failovers: u64,
+    /// Unwraps answered by a region other than the one the envelope records, after a failover.
+    pub replica_unwraps: u64,
+}
 
 /// How a [`KmsClient`] reaches AWS.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +42,11 @@ pub struct KmsClientOptions {
     pub endpoint_url: Option<String>,
     /// The KMS endpoint (e.g. a KMS VPC interface endpoint), instead of `endpoint_url`.
     pub kms_endpoint_url: Option<String>,
+    /// The KMS endpoint of particular regions (region name → URL), instead of `kms_endpoint_url`
+    /// and `endpoint_url` for keys in that region: a KMS VPC interface endpoint per region, for
+    /// the replicas of a multi-Region key ([`crate::Slot::replica_regions`]). Checked like
+    /// `kms_endpoint_url`. Empty by default.
+    pub kms_region_endpoint_urls: BTreeMap<String, String>,
     /// The Secrets Manager endpoint, instead of `endpoint_url`.
     pub secrets_manager_endpoint_url: Option<String>,
     /// The STS endpoint (used to assume slots' roles), instead of `endpoint_url`.
@@ -69,6 +85,9 @@ struct Inner {
     /// Bumped by every registry change (under the registry's write lock): resolvers drop their
     /// cached KEKs when it moves, so a key that is no longer trusted is not served from a cache.
     registry_generation: AtomicU64,
+    /// See [`KmsClientStats`].
+    region_failovers: AtomicU64,
+    replica_unwraps: AtomicU64,
     runtime: SharedRuntime,
     /// Also held by `aws_kms` and `secrets_manager`; kept here so a drop in a forked child can leak
     /// the SDK clients rather than run their destructors against the parent's runtime.
@@ -101,6 +120,7 @@ impl KmsClient {
         let endpoints = ServiceEndpoints {
             shared: options.endpoint_url.clone(),
             kms: options.kms_endpoint_url.clone(),
+            kms_by_region: options.kms_region_endpoint_urls.clone(),
             secrets_manager: options.secrets_manager_endpoint_url.clone(),
             sts: options.sts_endpoint_url.clone(),
         };
@@ -115,14 +135,28 @@ impl KmsClient {
                 check_endpoint_url(url).map_err(|why| invalid(format!("KMS {name} {why}")))?;
             }
         }
+        let by_region: Vec<(String, Option<String>)> = endpoints
+            .kms_by_region
+            .iter()
+            .map(|(region, url)| {
+                let name = format!("kms_region_endpoint_urls[{}]", quoted_prefix(region));
+                (name, Some(url.clone()))
+            })
+            .collect();
+        for (name, url) in &by_region {
+            let url = url.as_deref().unwrap_or_default();
+            check_endpoint_url(url).map_err(|why| invalid(format!("KMS {name} {why}")))?;
+        }
         if !endpoints.all_explicit() {
             check_endpoint_variables(KMS_ENDPOINT_VARIABLES)
                 .map_err(|why| invalid(format!("KMS client: {why}")))?;
         }
         if !options.allow_insecure_http {
-            let from_options = explicit.iter().find_map(|(name, url)| {
+            let named = explicit.iter().map(|(name, url)| (name.to_string(), *url));
+            let by_region = by_region.iter().map(|(name, url)| (name.clone(), url));
+            let from_options = named.chain(by_region).find_map(|(name, url)| {
                 let url = url.as_deref()?;
-                cleartext_endpoint(Some(url), &[]).map(|(_, url)| (name.to_string(), url))
+                cleartext_endpoint(Some(url), &[]).map(|(_, url)| (name, url))
             });
             let from_variables = match endpoints.all_explicit() {
                 true => None,
@@ -149,6 +183,8 @@ impl KmsClient {
             inner: Arc::new(Inner {
                 allow_local_provider: options.allow_local_provider,
                 registry_generation: AtomicU64::new(0),
+                region_failovers: AtomicU64::new(0),
+                replica_unwraps: AtomicU64::new(0),
                 runtime: SharedRuntime::new("KMS client"),
                 registry: RwLock::new(Arc::new(registry)),
                 aws_kms: AwsKmsProvider::new(Arc::clone(&clients)),
@@ -211,6 +247,14 @@ impl KmsClient {
     #[inline]
     pub(crate) fn registry_generation(&self) -> u64 {
         self.inner.registry_generation.load(Ordering::Acquire)
+    }
+
+    /// The client's counters (relaxed reads: each is exact, the pair is not a snapshot).
+    pub fn stats(&self) -> KmsClientStats {
+        KmsClientStats {
+            region_failovers: self.inner.region_failovers.load(Ordering::Relaxed),
+            replica_unwraps: self.inner.replica_unwraps.load(Ordering::Relaxed),
+        }
     }
 
     /// Replaces the registry with the `kms.registry` section of `yaml` (see
@@ -432,22 +476,17 @@ impl KmsClient {
         let provider = blob
             .validate()
             .map_err(|e| e.context(format_args!("index {index}: invalid KMS envelope")))?;
-        let provider = self.provider(provider, &index)?;
+        // Refuses `local` in a client without it and `none` before the registry is consulted.
+        self.provider(provider, &index)?;
         let registry = self.registry();
         let slot = registry
             .require(&blob.kms_name)
             .map_err(|e| e.context(format_args!("index {index}")))?;
         let stored = trusted_key(&index, blob, slot)?;
-        let key = KeyRef {
-            key_id: &stored.key_id,
-            region: &stored.region,
-            assume_role: slot.assume_role.as_ref(),
-        };
+        let regions = failover_order(slot, stored);
         on_provider_call();
         let kek = self
-            .inner
-            .runtime
-            .run(provider.unwrap(key, &index, &blob.wrapped_kek))
+            .unwrap_in_order(&index, &blob.kms_name, slot, &regions, &blob.wrapped_kek)
             .inspect_err(|e| log_provider_failure("unwrapping", &index, &blob.kms_name, e))?;
         log_event!(
             LogLevel::Debug,
@@ -457,6 +496,62 @@ impl KmsClient {
             blob.provider
         );
         Ok(kek)
+    }
+
+    /// Unwraps `wrapped` through the first of `keys` (the envelope's key), failing over to the
+    /// next key while one answers with a regional outage ([`is_regional_outage`]); any other
+    /// error ends the unwrap at once. Counts and logs (at Warn, naming both regions) each
+    /// failover. The last region's error, if every one is unavailable, names the regions tried.
+    fn unwrap_in_order(
+        &self,
+        index: &IndexName,
+        slot_name: &str,
+        slot: &Slot,
+        keys: &[KeyIdentity],
+        wrapped: &[u8],
+    ) -> Result<Kek> {
+        let provider = self.provider(keys[0].provider, index)?;
+        let mut tried: Vec<&str> = Vec::with_capacity(keys.len());
+        for (i, identity) in keys.iter().enumerate() {
+            let key = KeyRef {
+                key_id: &identity.key_id,
+                region: &identity.region,
+                assume_role: slot.assume_role.as_ref(),
+            };
+            match self.inner.runtime.run(provider.unwrap(key, index, wrapped)) {
+                Ok(kek) => {
+                    if i > 0 {
+                        self.inner.replica_unwraps.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return Ok(kek);
+                }
+                Err(error) if is_regional_outage(&error) && i + 1 < keys.len() => {
+                    let next = &keys[i + 1].region;
+                    self.inner.region_failovers.fetch_add(1, Ordering::Relaxed);
+                    log_event!(
+                        LogLevel::Warn,
+                        TARGET_KMS,
+                        "unwrapping the KEK of index {index} through slot {slot_name:?}: KMS region \
+                         {} is unavailable ({:?}: {}); failing over to replica region {}",
+                        quoted_prefix(&identity.region),
+                        error.kind(),
+                        error.message(),
+                        quoted_prefix(next)
+                    );
+                    tried.push(&identity.region);
+                }
+                Err(error) if i > 0 => {
+                    tried.push(&identity.region);
+                    let tried = tried.iter().map(|r| quoted_prefix(r)).collect::<Vec<_>>();
+                    return Err(error.context(format_args!(
+                        "slot {slot_name:?}: after failing over through regions {}",
+                        tried.join(", ")
+                    )));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        unreachable!("keys is never empty")
     }
 
     /// `ForkedProcess` (naming `index`) in a child forked after this client was created — before
@@ -515,12 +610,53 @@ fn log_provider_failure(action: &str, index: &IndexName, slot: &str, error: &Err
     );
 }
 
+/// The keys an unwrap of an envelope recording `stored` tries, in order: `stored` first, then —
+/// if it is the slot's multi-Region key or one of its replicas — the slot's own region and its
+/// replica regions in their listed order. A previous key is tried alone.
+fn failover_order(slot: &Slot, stored: KeyIdentity) -> Vec<KeyIdentity> {
+    if slot.replica_regions.is_empty() || !slot.is_current_key_or_replica(&stored) {
+        return vec![stored];
+    }
+    let others = std::iter::once(slot.key())
+        .chain(slot.replica_keys())
+        .filter(|key| *key != stored);
+    std::iter::once(stored.clone()).chain(others).collect()
+}
+
+/// Whether `error` means the key's region could not answer — connect failures, timeouts, HTTP
+/// 5xx (`KmsUnavailable`) and throttling that outlasted the retries (`KmsThrottled`) — so that
+/// a replica may. Access denied, a missing or disabled key, a bad ciphertext or answer, and
+/// configuration errors are never a reason to fail over.
+fn is_regional_outage(error: &Error) -> bool {
+    matches!(
+        error.kind(),
+        ErrorKind::KmsUnavailable | ErrorKind::KmsThrottled
+    )
+}
+
 /// The key `blob` records, if `slot` trusts it; else `UntrustedKey` naming the slot's current
 /// key and the `previous_keys` line that would trust the recorded one.
 pub(crate) fn trusted_key(index: &IndexName, blob: &KmsBlob, slot: &Slot) -> Result<KeyIdentity> {
     let stored = KeyIdentity::of_envelope(blob)?;
     if slot.trusts(&stored) {
         return Ok(stored);
+    }
+    let same_key_elsewhere = slot.provider == Provider::AwsKms
+        && stored.provider == Provider::AwsKms
+        && stored.region != slot.region
+        && is_multi_region_key_id(&slot.key_id, &slot.region)
+        && stored.key_id == key_id_in_region(&slot.key_id, &stored.region);
+    if same_key_elsewhere {
+        return Err(Error::new(
+            ErrorKind::UntrustedKey,
+            format!(
+                "index {index}: the envelope names {stored}, a region KMS slot {} does not list \
+                 (it wraps with {}); if that region holds a replica of the slot's multi-Region \
+                 key, add it to the slot's replica_regions",
+                quoted_prefix(&blob.kms_name),
+                slot.key(),
+            ),
+        ));
     }
     Err(Error::new(
         ErrorKind::UntrustedKey,

@@ -15,6 +15,6 @@ mod provider;
 pub mod registry;
 
 pub use aead::{FORMAT_V1 as WRAPPED_FORMAT_V1, WRAPPED_LEN_V1};
-pub use client::{KmsClient, KmsClientOptions};
+pub use client::{KmsClient, KmsClientOptions, KmsClientStats};
 pub use kek::Kek;
 pub use registry::{AssumeRole, KeyIdentity, Registry, Slot, DEFAULT_ROLE_SESSION_NAME};

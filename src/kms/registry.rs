@@ -35,6 +35,9 @@ pub const MAX_REGISTRY_YAML_NODES: usize = 100_000;
 /// Longest slot name, in bytes.
 pub const MAX_SLOT_NAME_LEN: usize = 128;
 
+/// Most replica regions a slot may list ([`Slot::replica_regions`]).
+pub const MAX_REPLICA_REGIONS: usize = 8;
+
 /// Cross-account access (BYOK): the role to assume before reaching the key.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AssumeRole {
@@ -165,6 +168,14 @@ pub struct Slot {
     /// rotation (YAML `previous_keys`), until every envelope is re-wrapped. Reached with the
     /// slot's role. Empty by default.
     pub previous_keys: Vec<KeyIdentity>,
+    /// Regions holding replicas of the slot's multi-Region KMS key (YAML `replica_regions`), in
+    /// the order an unwrap fails over to them when the slot's region is unavailable. Only for an
+    /// `aws-kms` slot whose `key_id` is a multi-Region key (`mrk-…` id or key ARN); at most
+    /// [`MAX_REPLICA_REGIONS`], region names, no duplicates, not the slot's own region. The
+    /// replica is the same key id in that region (an ARN gets that region swapped in), reached
+    /// with the slot's role. New KEKs are always wrapped in the slot's own region. Empty by
+    /// default.
+    pub replica_regions: Vec<String>,
 }
 
 impl Slot {
@@ -207,6 +218,7 @@ impl Slot {
                 session_name: (!role_session_name.is_empty()).then(|| role_session_name.to_owned()),
             }),
             previous_keys: Vec::new(),
+            replica_regions: Vec::new(),
         };
         slot.validate(name)?;
         Ok(slot)
@@ -221,9 +233,26 @@ impl Slot {
         }
     }
 
-    /// The keys this slot trusts: its current key, then its previous keys.
+    /// The keys this slot trusts: its current key, its replicas, then its previous keys.
     fn trusted_keys(&self) -> impl Iterator<Item = KeyIdentity> + '_ {
-        std::iter::once(self.key()).chain(self.previous_keys.iter().cloned())
+        std::iter::once(self.key())
+            .chain(self.replica_keys())
+            .chain(self.previous_keys.iter().cloned())
+    }
+
+    /// The replicas of the slot's key ([`Slot::replica_regions`]), in failover order.
+    pub fn replica_keys(&self) -> impl Iterator<Item = KeyIdentity> + '_ {
+        self.replica_regions.iter().map(|region| KeyIdentity {
+            provider: self.provider,
+            key_id: key_id_in_region(&self.key_id, region),
+            region: region.clone(),
+        })
+    }
+
+    /// Whether `key` is the slot's current key or one of its replicas: the keys an unwrap may
+    /// fail over between.
+    pub fn is_current_key_or_replica(&self, key: &KeyIdentity) -> bool {
+        *key == self.key() || self.replica_keys().any(|replica| replica == *key)
     }
 
     /// The role (ARN, ExternalId) this slot reaches its keys with, if any.
@@ -234,9 +263,9 @@ impl Slot {
     }
 
     /// Whether this slot unwraps with `key`: its current key or one of its previous keys.
+    /// A replica region the slot lists counts as its current key (see [`Slot::replica_regions`]).
     pub fn trusts(&self, key: &KeyIdentity) -> bool {
-        (key.provider == self.provider && key.key_id == self.key_id && key.region == self.region)
-            || self.previous_keys.contains(key)
+        self.is_current_key_or_replica(key) || self.previous_keys.contains(key)
     }
 
     /// Checks the slot's rules and its name (see [`check_slot_name`]). Every text field must be
@@ -261,6 +290,7 @@ impl Slot {
             check_key(previous, &format!("previous_keys[{i}]."))
                 .map_err(|(field, problem)| field_error(&field, &problem))?;
         }
+        check_replica_regions(self).map_err(|(field, problem)| field_error(&field, &problem))?;
         if let Some(role) = &self.assume_role {
             for (field, value) in [
                 ("role_arn", &role.role_arn),
@@ -401,6 +431,95 @@ fn check_key(key: &KeyIdentity, field_prefix: &str) -> std::result::Result<(), (
         check_text(value).map_err(|problem| (format!("{field_prefix}{field}"), problem))?;
     }
     Ok(())
+}
+
+/// The rules of [`Slot::replica_regions`]; on failure, the field and the problem (region names are
+/// never quoted: they may have been substituted from the environment).
+fn check_replica_regions(slot: &Slot) -> std::result::Result<(), (String, String)> {
+    let fail = |field: String, problem: &str| Err((field, problem.to_owned()));
+    if slot.replica_regions.is_empty() {
+        return Ok(());
+    }
+    let field = "replica_regions".to_owned();
+    if slot.provider != Provider::AwsKms {
+        return fail(field, "is only for aws-kms slots (multi-Region KMS keys)");
+    }
+    if slot.replica_regions.len() > MAX_REPLICA_REGIONS {
+        return Err((
+            field,
+            format!(
+                "lists {} regions; the limit is {MAX_REPLICA_REGIONS}",
+                slot.replica_regions.len()
+            ),
+        ));
+    }
+    if !is_multi_region_key_id(&slot.key_id, &slot.region) {
+        return fail(
+            "key_id".into(),
+            "must name a multi-Region key (an mrk- key id, or its key ARN in the slot's region) \
+             when replica_regions is set",
+        );
+    }
+    if !is_region_name(&slot.region) {
+        return fail(
+            "region".into(),
+            "must be an AWS region name (e.g. us-east-1) when replica_regions is set",
+        );
+    }
+    for (i, region) in slot.replica_regions.iter().enumerate() {
+        let field = format!("replica_regions[{i}]");
+        if !is_region_name(region) {
+            return fail(field, "is not an AWS region name (e.g. us-west-2)");
+        }
+        if *region == slot.region {
+            return fail(field, "is the slot's own region");
+        }
+        if let Some(j) = slot.replica_regions[..i].iter().position(|r| r == region) {
+            return Err((field, format!("repeats replica_regions[{j}]")));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `region` looks like an AWS region name: 2 to 32 bytes of lowercase ASCII letters,
+/// digits and hyphens, at least three hyphen-separated parts, letters first and digits last
+/// (`us-east-1`, `us-gov-west-1`, `ap-southeast-2`).
+fn is_region_name(region: &str) -> bool {
+    let parts: Vec<&str> = region.split('-').collect();
+    let letters = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    let digits = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    region.len() <= 32
+        && parts.len() >= 3
+        && parts[..parts.len() - 1].iter().all(letters)
+        && parts.last().is_some_and(digits)
+}
+
+/// Whether `key_id` names a multi-Region KMS key: `mrk-<id>` (ASCII letters, digits, hyphens), or
+/// `arn:<partition>:kms:<region>:<account>:key/mrk-<id>` with `region` its region.
+pub(crate) fn is_multi_region_key_id(key_id: &str, region: &str) -> bool {
+    let is_mrk = |id: &str| {
+        id.strip_prefix("mrk-").is_some_and(|rest| {
+            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+    };
+    if !key_id.starts_with("arn:") {
+        return is_mrk(key_id);
+    }
+    let parts: Vec<&str> = key_id.splitn(6, ':').collect();
+    matches!(parts.as_slice(), [_, _, "kms", arn_region, _, resource]
+        if *arn_region == region && resource.strip_prefix("key/").is_some_and(is_mrk))
+}
+
+/// `key_id` as it names the same key in `region`: a key ARN with `region` in place of its own,
+/// anything else (an `mrk-` id) unchanged.
+pub(crate) fn key_id_in_region(key_id: &str, region: &str) -> String {
+    let parts: Vec<&str> = key_id.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "kms", _, account, resource] => {
+            format!("arn:{partition}:kms:{region}:{account}:{resource}")
+        }
+        _ => key_id.to_owned(),
+    }
 }
 
 /// `value` as a YAML double-quoted scalar: `"` and `\` escaped, and each forbidden character
@@ -783,7 +902,7 @@ fn parse_yaml_tree(yaml: &str) -> Result<Option<YamlNode>> {
     }
 }
 
-const SLOT_FIELDS: [&str; 7] = [
+const SLOT_FIELDS: [&str; 8] = [
     "provider",
     "key_id",
     "region",
@@ -791,6 +910,7 @@ const SLOT_FIELDS: [&str; 7] = [
     "external_id",
     "role_session_name",
     "previous_keys",
+    "replica_regions",
 ];
 
 const KEY_FIELDS: [&str; 3] = ["provider", "key_id", "region"];
@@ -904,6 +1024,10 @@ fn parse_slot(
         Some(node) => parse_previous_keys(node, env).map_err(slot_error)?,
         None => Vec::new(),
     };
+    let replica_regions = match fields.get("replica_regions") {
+        Some(node) => parse_replica_regions(node, env).map_err(slot_error)?,
+        None => Vec::new(),
+    };
     let provider = yaml_provider(provider, "provider").map_err(slot_error)?;
     let key_id = key_id.ok_or_else(|| slot_error("key_id is required".into()))?;
     let region = region.ok_or_else(|| slot_error("region is required".into()))?;
@@ -932,7 +1056,42 @@ fn parse_slot(
         region: region.text,
         assume_role,
         previous_keys,
+        replica_regions,
     })
+}
+
+/// The `replica_regions` of a slot: null, or a sequence of region names (flow or block style),
+/// read no further than one past [`MAX_REPLICA_REGIONS`] (the slot's validation refuses more). On
+/// failure, the problem naming `replica_regions[i]`.
+fn parse_replica_regions(
+    node: &YamlNode,
+    env: &impl Fn(&str) -> Option<String>,
+) -> std::result::Result<Vec<String>, String> {
+    let entries = match node {
+        YamlNode::Scalar { null: true, .. } => return Ok(Vec::new()),
+        YamlNode::Sequence(entries) => entries,
+        _ => {
+            return Err(
+                "replica_regions must be a sequence of region names, e.g. replica_regions: \
+                 [us-west-2, eu-west-1]"
+                    .into(),
+            )
+        }
+    };
+    let mut regions = Vec::with_capacity(entries.len().min(MAX_REPLICA_REGIONS + 1));
+    for (i, entry) in entries.iter().enumerate().take(MAX_REPLICA_REGIONS + 1) {
+        let label = format!("replica_regions[{i}]");
+        let region =
+            field_text(Some(&entry), &label, env)?.ok_or_else(|| format!("{label} is empty"))?;
+        regions.push(region.text);
+    }
+    if entries.len() > MAX_REPLICA_REGIONS {
+        return Err(format!(
+            "replica_regions lists {} regions; the limit is {MAX_REPLICA_REGIONS}",
+            entries.len()
+        ));
+    }
+    Ok(regions)
 }
 
 /// The `previous_keys` of a slot: null, or a sequence of `{provider, key_id, region}` mappings
@@ -1168,7 +1327,7 @@ kms:
             ),
             (
                 "kms: {registry: {s: {provider: aws, key_id: k, region: r, keyid: x}}}",
-                "KMS slot \"s\": unknown field \"keyid\" (fields: provider, key_id, region, role_arn, external_id, role_session_name, previous_keys)",
+                "KMS slot \"s\": unknown field \"keyid\" (fields: provider, key_id, region, role_arn, external_id, role_session_name, previous_keys, replica_regions)",
             ),
             (
                 "kms: {registry: {s: {provider: aws, key_id: [k], region: r}}}",
@@ -1193,6 +1352,154 @@ kms:
             .starts_with("KMS registry YAML is not valid YAML"));
     }
 
+    const MRK_ARN: &str =
+        "arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+
+    #[test]
+    fn replica_regions_load_in_order_and_name_the_same_key_in_each_region() {
+        let yaml = format!(
+            "kms:\n  registry:\n    s:\n      provider: aws-kms\n      key_id: {MRK_ARN}\n      region: us-east-1\n      replica_regions: [us-west-2, '${{SECOND:-eu-west-1}}']\n"
+        );
+        let registry = Registry::from_yaml_str_with_env(&yaml, env_of(&[])).unwrap();
+        let slot = registry.require("s").unwrap();
+        assert_eq!(slot.replica_regions, ["us-west-2", "eu-west-1"]);
+        let replicas: Vec<KeyIdentity> = slot.replica_keys().collect();
+        assert_eq!(
+            replicas[0].key_id,
+            "arn:aws:kms:us-west-2:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"
+        );
+        assert_eq!(replicas[1].region, "eu-west-1");
+        // A replica is trusted because the slot names it; another region of the same key is not.
+        assert!(slot.trusts(&replicas[1]));
+        let unlisted = KeyIdentity {
+            provider: Provider::AwsKms,
+            key_id: key_id_in_region(MRK_ARN, "ap-south-1"),
+            region: "ap-south-1".into(),
+        };
+        assert!(!slot.trusts(&unlisted));
+        // A bare mrk- id stays the same id in every region.
+        let by_id = "kms: {registry: {s: {provider: aws-kms, key_id: mrk-1a2b, region: us-east-1, replica_regions: [us-west-2]}}}";
+        let registry = Registry::from_yaml_str_with_env(by_id, env_of(&[])).unwrap();
+        let replica = registry
+            .require("s")
+            .unwrap()
+            .replica_keys()
+            .next()
+            .unwrap();
+        assert_eq!(
+            (replica.key_id.as_str(), replica.region.as_str()),
+            ("mrk-1a2b", "us-west-2")
+        );
+        // Null means none.
+        let none =
+            "kms: {registry: {s: {provider: aws-kms, key_id: k, region: r, replica_regions: ~}}}";
+        let registry = Registry::from_yaml_str_with_env(none, env_of(&[])).unwrap();
+        assert!(registry.require("s").unwrap().replica_regions.is_empty());
+    }
+
+    #[test]
+    fn replica_region_errors_name_slot_and_field() {
+        let slot = |provider: &str, key_id: &str, region: &str, replicas: &str| {
+            format!("kms: {{registry: {{s: {{provider: {provider}, key_id: '{key_id}', region: {region}, replica_regions: {replicas}}}}}}}")
+        };
+        let nine = "[us-west-1, us-west-2, eu-west-1, eu-west-2, eu-west-3, eu-north-1, ap-south-1, ap-east-1, sa-east-1]";
+        let cases = [
+            (
+                slot("aws", "customers/kek", "us-east-1", "[us-west-2]"),
+                "KMS slot \"s\": replica_regions is only for aws-kms slots (multi-Region KMS keys)",
+            ),
+            (
+                slot("aws-kms", "1234abcd-12ab-34cd-56ef-1234567890ab", "us-east-1", "[us-west-2]"),
+                "KMS slot \"s\": key_id must name a multi-Region key (an mrk- key id, or its key ARN in the slot's region) when replica_regions is set",
+            ),
+            (
+                slot("aws-kms", "alias/kek", "us-east-1", "[us-west-2]"),
+                "KMS slot \"s\": key_id must name a multi-Region key (an mrk- key id, or its key ARN in the slot's region) when replica_regions is set",
+            ),
+            (
+                // The ARN's region must be the slot's.
+                slot("aws-kms", MRK_ARN, "us-west-2", "[eu-west-1]"),
+                "KMS slot \"s\": key_id must name a multi-Region key (an mrk- key id, or its key ARN in the slot's region) when replica_regions is set",
+            ),
+            (
+                slot("aws-kms", "mrk-1a2b", "somewhere", "[us-west-2]"),
+                "KMS slot \"s\": region must be an AWS region name (e.g. us-east-1) when replica_regions is set",
+            ),
+            (
+                slot("aws-kms", MRK_ARN, "us-east-1", "[us-west-2, 'https://evil.example']"),
+                "KMS slot \"s\": replica_regions[1] is not an AWS region name (e.g. us-west-2)",
+            ),
+            (
+                slot("aws-kms", MRK_ARN, "us-east-1", "[US-WEST-2]"),
+                "KMS slot \"s\": replica_regions[0] is not an AWS region name (e.g. us-west-2)",
+            ),
+            (
+                slot("aws-kms", MRK_ARN, "us-east-1", "[us-west-2, us-east-1]"),
+                "KMS slot \"s\": replica_regions[1] is the slot's own region",
+            ),
+            (
+                slot("aws-kms", MRK_ARN, "us-east-1", "[us-west-2, eu-west-1, us-west-2]"),
+                "KMS slot \"s\": replica_regions[2] repeats replica_regions[0]",
+            ),
+            (
+                slot("aws-kms", MRK_ARN, "us-east-1", nine),
+                "KMS slot \"s\": replica_regions lists 9 regions; the limit is 8",
+            ),
+            (
+                slot("aws-kms", MRK_ARN, "us-east-1", "us-west-2"),
+                "KMS slot \"s\": replica_regions must be a sequence of region names, e.g. replica_regions: [us-west-2, eu-west-1]",
+            ),
+            (
+                slot("aws-kms", MRK_ARN, "us-east-1", "[[us-west-2]]"),
+                "KMS slot \"s\": replica_regions[0] must be a string",
+            ),
+            (
+                slot("aws-kms", MRK_ARN, "us-east-1", "[us-west-2, '']"),
+                "KMS slot \"s\": replica_regions[1] is empty",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            assert_eq!(&config_error(&yaml, &[]), expected, "{yaml}");
+        }
+        // Programmatic slots follow the same rules.
+        let mut slot = Slot::from_fields("p", "aws-kms", MRK_ARN, "us-east-1", "", "", "").unwrap();
+        slot.replica_regions = vec!["us-east-1".into()];
+        let mut registry = Registry::new();
+        let err = registry.insert("p", slot).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert_eq!(
+            err.message(),
+            "KMS slot \"p\": replica_regions[0] is the slot's own region"
+        );
+    }
+
+    #[test]
+    fn a_replica_shared_with_another_slot_needs_the_same_role() {
+        let mut registry = Registry::new();
+        let mut with_replica =
+            Slot::from_fields("a", "aws-kms", MRK_ARN, "us-east-1", "", "", "").unwrap();
+        with_replica.replica_regions = vec!["us-west-2".into()];
+        registry.insert("a", with_replica).unwrap();
+        let other = Slot::from_fields(
+            "b",
+            "aws-kms",
+            &key_id_in_region(MRK_ARN, "us-west-2"),
+            "us-west-2",
+            "arn:aws:iam::111122223333:role/r",
+            "ext",
+            "",
+        )
+        .unwrap();
+        let err = registry.insert("b", other).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            err.message()
+                .starts_with("KMS slots \"a\" and \"b\" both trust aws-kms key"),
+            "{}",
+            err.message()
+        );
+    }
+
     #[test]
     fn an_empty_registry_section_loads_no_slots() {
         let registry =
@@ -1206,6 +1513,7 @@ kms:
         let mut registry = Registry::new();
         let local = Slot {
             previous_keys: Vec::new(),
+            replica_regions: Vec::new(),
             provider: Provider::Local,
             key_id: "env:DEV_MASTER_KEY".into(),
             region: String::new(),
@@ -1214,6 +1522,7 @@ kms:
         registry.insert("dev", local.clone()).unwrap();
         let bad = Slot {
             previous_keys: Vec::new(),
+            replica_regions: Vec::new(),
             key_id: "/no/scheme".into(),
             ..local
         };

@@ -131,6 +131,7 @@ pub fn aws_kms_client(endpoint: &str, slot: &str, key_id: &str) -> KmsClient {
     .unwrap();
     let aws_kms = Slot {
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
         provider: Provider::AwsKms,
         key_id: key_id.to_owned(),
         region: "us-east-1".to_owned(),

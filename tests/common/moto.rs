@@ -104,6 +104,7 @@ pub fn client_with(
                 region: "us-east-1".into(),
                 assume_role: None,
                 previous_keys: Vec::new(),
+                replica_regions: Vec::new(),
             },
         )
         .unwrap();
