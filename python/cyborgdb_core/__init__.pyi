@@ -20,7 +20,7 @@ naming the parameter. Messages name the index, operation and cause, never key ma
 import enum
 import os
 from types import TracebackType
-from typing import List, Optional, Sequence, Tuple, Type, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Type, Union
 
 __version__: str
 
@@ -372,6 +372,7 @@ class KMSClient:
         kms_endpoint_url: Optional[str] = None,
         secrets_manager_endpoint_url: Optional[str] = None,
         sts_endpoint_url: Optional[str] = None,
+        kms_region_endpoint_urls: Optional[Dict[str, str]] = None,
         allow_local_provider: bool = False,
         allow_insecure_http: bool = False,
     ) -> None:
@@ -385,6 +386,8 @@ class KMSClient:
         resolution, honouring AWS_ENDPOINT_URL*); ``kms_endpoint_url``,
         ``secrets_manager_endpoint_url``, ``sts_endpoint_url``: one service's endpoint (e.g. a VPC
         interface endpoint), winning over ``endpoint_url``. Empty strings mean none.
+        ``kms_region_endpoint_urls``: a KMS endpoint per region (``{"us-west-2": url}``), used for
+        that region before the others, e.g. for a slot's ``replica_regions`` (failover).
         ``allow_local_provider`` enables "local" slots; ``allow_insecure_http`` allows http:// to
         a host other than this machine.
 

@@ -852,7 +852,7 @@ struct PyKmsClient {
 #[pymethods]
 impl PyKmsClient {
     #[new]
-    #[pyo3(signature = (*, registry_yaml=None, registry_file=None, connect_timeout=None, attempt_timeout=None, operation_timeout=None, max_attempts=None, initial_backoff=None, retry_mode=None, endpoint_url=None, kms_endpoint_url=None, secrets_manager_endpoint_url=None, sts_endpoint_url=None, allow_local_provider=false, allow_insecure_http=false))]
+    #[pyo3(signature = (*, registry_yaml=None, registry_file=None, connect_timeout=None, attempt_timeout=None, operation_timeout=None, max_attempts=None, initial_backoff=None, retry_mode=None, endpoint_url=None, kms_endpoint_url=None, secrets_manager_endpoint_url=None, sts_endpoint_url=None, kms_region_endpoint_urls=None, allow_local_provider=false, allow_insecure_http=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -868,6 +868,7 @@ impl PyKmsClient {
         kms_endpoint_url: Option<String>,
         secrets_manager_endpoint_url: Option<String>,
         sts_endpoint_url: Option<String>,
+        kms_region_endpoint_urls: Option<std::collections::BTreeMap<String, String>>,
         allow_local_provider: bool,
         allow_insecure_http: bool,
     ) -> PyResult<Self> {
@@ -893,6 +894,7 @@ impl PyKmsClient {
             kms_endpoint_url: empty_is_none(kms_endpoint_url),
             secrets_manager_endpoint_url: empty_is_none(secrets_manager_endpoint_url),
             sts_endpoint_url: empty_is_none(sts_endpoint_url),
+            kms_region_endpoint_urls: kms_region_endpoint_urls.unwrap_or_default(),
             allow_local_provider,
             allow_insecure_http,
         };
