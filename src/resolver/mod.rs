@@ -52,8 +52,8 @@ struct Inner {
 impl KekResolver {
     /// A resolver over `client` (sharing its registry) with a cache configured by `options`.
     ///
-    /// Errors: `InvalidConfig` (`max_entries` 0, `INDEX_KEK_CACHE_TTL_SECONDS` not a whole
-    /// number).
+    /// Errors: `InvalidConfig` (`max_entries` 0, `INDEX_KEK_CACHE_TTL_SECONDS` or
+    /// `CYB_KEK_REVALIDATE_SECS` not a whole number, a revalidation interval above an hour).
     pub fn new(client: KmsClient, options: KekCacheOptions) -> Result<KekResolver> {
         Ok(KekResolver {
             inner: Arc::new(Inner {
@@ -75,10 +75,16 @@ impl KekResolver {
         self.inner.cache.ttl()
     }
 
+    /// The cache's envelope revalidation interval (zero: off).
+    pub fn revalidate_interval(&self) -> std::time::Duration {
+        self.inner.cache.revalidate_interval()
+    }
+
     /// The KEK of `index_name`, whose envelope is in `storage`.
     ///
-    /// A hit (cached, unexpired, and no write to `storage` through this process since it was
-    /// checked) touches neither storage nor the provider. Otherwise the envelope is read; if it is
+    /// A hit (cached, unexpired, no write to `storage` through this process since it was
+    /// checked, and checked within the revalidation interval if one is set) touches neither
+    /// storage nor the provider. Otherwise the envelope is read; if it is
     /// the one the cached KEK came from, that KEK is reused; else it is unwrapped (one provider
     /// call shared by every concurrent caller) and cached.
     ///
