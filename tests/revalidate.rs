@@ -311,3 +311,133 @@ fn the_interval_comes_from_the_environment_when_not_given() {
         );
     }
 }
+
+/// The stored bytes of a fresh `main` envelope for `index`, made in a scratch Disk store, and
+/// its KEK.
+fn envelope_bytes(client: &KmsClient, index: &str) -> (Vec<u8>, cyborgdb_kms::Kek) {
+    let root = tempfile::tempdir().unwrap();
+    let storage = StorageConfig::disk(root.path()).unwrap();
+    let (node, _clock) = resolver(client, Duration::ZERO);
+    let kek = node
+        .create_index(&storage, index, Some("main"), None)
+        .unwrap();
+    let file = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "kms"))
+        .unwrap();
+    (std::fs::read(file).unwrap(), kek)
+}
+
+/// How the fake S3 peer answers a GetObject.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Peer {
+    /// 304 with the ETag when `If-None-Match` names the current one, else 200.
+    Honest,
+    /// 304 without an ETag header to every conditional GET; 200 to the others.
+    NotModifiedWithoutTag,
+    /// Ignores `If-None-Match`: always 200 (with the same ETag even if the body changed).
+    IgnoresCondition,
+    /// 404 NoSuchKey.
+    Gone,
+}
+
+struct PeerState {
+    mode: Peer,
+    body: Vec<u8>,
+}
+
+/// Against our fake S3 peer: a 304 naming the ETag is trusted (no body, no unwrap); a 304
+/// without it is not (the object is read whole and compared); a server that ignores the
+/// condition and returns a changed envelope under the old ETag is caught by the digest; a
+/// deleted object drops the entry and fails `NotFound`.
+#[test]
+fn conditional_gets_trust_only_a_304_naming_the_etag() {
+    use common::fake_s3::{is_list, FakeS3, Response};
+    use std::sync::{Arc, Mutex};
+
+    let keys = tempfile::tempdir().unwrap();
+    let client = client(keys.path());
+    let (first_bytes, first) = envelope_bytes(&client, "idx");
+    let (second_bytes, second) = envelope_bytes(&client, "idx");
+    assert_ne!(first, second);
+    const ETAG: &str = "\"e1\"";
+    let state = Arc::new(Mutex::new(PeerState {
+        mode: Peer::Honest,
+        body: first_bytes,
+    }));
+    let shared = Arc::clone(&state);
+    let server = FakeS3::start(move |request| {
+        assert!(
+            !is_list(request) && request.method == "GET",
+            "{}",
+            request.path
+        );
+        let state = shared.lock().unwrap();
+        let conditional = request.header("if-none-match");
+        let tagged = |status: u16, body: Vec<u8>| {
+            Response::Reply(status, vec![("etag".into(), ETAG.into())], body)
+        };
+        match (state.mode, conditional) {
+            (Peer::Gone, _) => Response::error(404, "NoSuchKey", "The key does not exist"),
+            (Peer::Honest, Some(tag)) if tag == ETAG => tagged(304, Vec::new()),
+            (Peer::NotModifiedWithoutTag, Some(_)) => Response::Reply(304, Vec::new(), Vec::new()),
+            _ => tagged(200, state.body.clone()),
+        }
+    });
+    let storage = StorageConfig::s3("fake-bucket", s3_options(&server.endpoint, "ks")).unwrap();
+    let (node, clock) = resolver(&client, INTERVAL);
+    let set = |mode: Peer| state.lock().unwrap().mode = mode;
+    let last_condition = || {
+        server
+            .requests()
+            .iter()
+            .map(|r| r.header("if-none-match").map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+
+    // The first read is unconditional; the unwrap is counted.
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(last_condition(), [None]);
+    assert_eq!(node.stats().provider_calls, 1);
+
+    // Honest 304: one conditional GET, no unwrap.
+    clock.advance(INTERVAL);
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(last_condition(), [None, Some(ETAG.to_owned())]);
+    assert_eq!(node.stats().provider_calls, 1);
+
+    // A 304 without the ETag: not trusted, the object is read whole; still unchanged.
+    set(Peer::NotModifiedWithoutTag);
+    clock.advance(INTERVAL);
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(
+        last_condition()[2..],
+        [Some(ETAG.to_owned()), None],
+        "a conditional GET, then a whole read"
+    );
+    assert_eq!(node.stats().provider_calls, 1);
+
+    // A changed envelope under the old ETag, condition ignored: the digest tells, re-unwrap.
+    {
+        let mut state = state.lock().unwrap();
+        state.mode = Peer::IgnoresCondition;
+        state.body = second_bytes;
+    }
+    clock.advance(INTERVAL);
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+    assert_eq!(node.stats().provider_calls, 2);
+    // ...and within the interval it is served from memory.
+    let requests = server.requests().len();
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+    assert_eq!(server.requests().len(), requests);
+
+    // Deleted: NotFound, the entry dropped.
+    set(Peer::Gone);
+    clock.advance(INTERVAL);
+    assert_eq!(node.stats().entries, 1);
+    let err = node.resolve(&storage, "idx").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(node.stats().entries, 0);
+    assert_eq!(node.stats().provider_calls, 2);
+}

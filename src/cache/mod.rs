@@ -56,7 +56,7 @@ use crate::index_name::MAX_INDEX_NAME_LEN;
 use crate::kms::Kek;
 use crate::logging::{log_event, LogLevel, TARGET_CACHE};
 use crate::runtime::{OwnerProcess, SharedRuntime};
-use crate::storage::StorageLocation;
+use crate::storage::{Revision, StorageLocation};
 use stats::Counters;
 
 /// Environment variable giving the default TTL in whole seconds, as in the CyborgDB service.
@@ -206,6 +206,9 @@ struct Entry {
     checked_generation: AtomicU64,
     /// Set by hits, cleared when the eviction hand passes the entry.
     referenced: AtomicBool,
+    /// The store's version tag of that envelope (S3: its ETag), for a cheap revalidation.
+    /// Touched only off the hit path.
+    etag: Mutex<Option<String>>,
 }
 
 /// The published map: a persistent hash array mapped trie (`rpds`). Cloning a snapshot is O(1),
@@ -477,6 +480,49 @@ impl KekCache {
         Some(entry.kek.clone())
     }
 
+    /// The revision (digest and remembered ETag) of the envelope the cached entry of `index`
+    /// came from, if there is an entry.
+    pub(crate) fn known_revision(
+        &self,
+        location: &StorageLocation,
+        index: &str,
+    ) -> Option<Revision> {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let key = key_into(&mut buffer, location, index)?;
+        let entries = self.core.entries.load();
+        let entry = entries.get(key)?;
+        let etag = entry
+            .etag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Some(Revision {
+            digest: entry.digest,
+            etag,
+        })
+    }
+
+    /// Remembers `revision`'s ETag in the entry of `index`, if that entry is for the same
+    /// envelope (digest).
+    pub(crate) fn remember_etag(
+        &self,
+        location: &StorageLocation,
+        index: &str,
+        revision: &Revision,
+    ) {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let Some(key) = key_into(&mut buffer, location, index) else {
+            return;
+        };
+        let entries = self.core.entries.load();
+        if let Some(entry) = entries.get(key).filter(|e| e.digest == revision.digest) {
+            let mut etag = entry.etag.lock().unwrap_or_else(PoisonError::into_inner);
+            if *etag != revision.etag {
+                etag.clone_from(&revision.etag);
+            }
+        }
+    }
+
     /// Caches `kek`, unwrapped from the envelope with `digest` read under `ticket` — unless the
     /// TTL is zero, an invalidation happened since the ticket was taken, or the sweeper cannot be
     /// started (a KEK that nothing would wipe at expiry is not kept).
@@ -533,6 +579,7 @@ impl KekCache {
                 fresh_until: AtomicU64::new(core.fresh_until(now, expires_at)),
                 checked_generation: AtomicU64::new(ticket.generation),
                 referenced: AtomicBool::new(false),
+                etag: Mutex::new(None),
             }),
         );
         order.compact(&map);

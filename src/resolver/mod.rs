@@ -13,7 +13,7 @@ pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
 
 use crate::blob::{KmsBlob, Provider};
 use crate::cache::{CacheStats, KekCache, KekCacheOptions, Probe};
-use crate::envelope::{create_index_kms, read_envelope};
+use crate::envelope::{create_index_kms, read_envelope, reread_envelope, Reread};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::IndexName;
 use crate::kms::{Kek, KmsClient};
@@ -161,22 +161,43 @@ impl KekResolver {
             inner
                 .flights
                 .run(location.id(), index.as_str(), ticket, || {
-                    let (blob, revision) = read_envelope(storage, &index).inspect_err(|e| {
+                    let name = index.as_str();
+                    let discard_if_gone = |e: &Error| {
                         if e.kind() == ErrorKind::NotFound {
-                            inner.cache.discard(location, index.as_str());
+                            inner.cache.discard(location, name);
                         }
-                    })?;
-                    if let Some(kek) =
-                        inner
-                            .cache
-                            .confirm(location, index.as_str(), &revision.digest, ticket)
+                    };
+                    // With a cached entry, ask the store whether its envelope changed (S3: a
+                    // conditional GET); else, or if the entry went meanwhile, read it whole.
+                    let known = inner.cache.known_revision(location, name);
+                    let reread = reread_envelope(storage, &index, known.as_ref())
+                        .inspect_err(discard_if_gone)?;
+                    let (blob, revision) = match reread {
+                        Reread::Same(revision) => {
+                            if let Some(kek) =
+                                inner
+                                    .cache
+                                    .confirm(location, name, &revision.digest, ticket)
+                            {
+                                inner.cache.remember_etag(location, name, &revision);
+                                return Ok(kek);
+                            }
+                            read_envelope(storage, &index).inspect_err(discard_if_gone)?
+                        }
+                        Reread::Other(blob, revision) => (blob, revision),
+                    };
+                    if let Some(kek) = inner
+                        .cache
+                        .confirm(location, name, &revision.digest, ticket)
                     {
+                        inner.cache.remember_etag(location, name, &revision);
                         return Ok(kek);
                     }
                     let kek = self.unwrap(&index, &blob)?;
                     inner
                         .cache
-                        .insert(location, index.as_str(), &kek, revision.digest, ticket);
+                        .insert(location, name, &kek, revision.digest, ticket);
+                    inner.cache.remember_etag(location, name, &revision);
                     Ok(kek)
                 })
         });
