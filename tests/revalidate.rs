@@ -432,6 +432,14 @@ fn conditional_gets_trust_only_a_304_naming_the_etag() {
     assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
     assert_eq!(server.requests().len(), requests);
 
+    // Expired (TTL): one unconditional read and an unwrap, never a conditional GET first.
+    set(Peer::Honest);
+    clock.advance(Duration::from_secs(60));
+    let before = last_condition().len();
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+    assert_eq!(last_condition()[before..], [None]);
+    assert_eq!(node.stats().provider_calls, 3);
+
     // Deleted: NotFound, the entry dropped.
     set(Peer::Gone);
     clock.advance(INTERVAL);
@@ -439,5 +447,5 @@ fn conditional_gets_trust_only_a_304_naming_the_etag() {
     let err = node.resolve(&storage, "idx").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(node.stats().entries, 0);
-    assert_eq!(node.stats().provider_calls, 2);
+    assert_eq!(node.stats().provider_calls, 3);
 }

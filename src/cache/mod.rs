@@ -481,7 +481,7 @@ impl KekCache {
     }
 
     /// The revision (digest and remembered ETag) of the envelope the cached entry of `index`
-    /// came from, if there is an entry.
+    /// came from, if there is an unexpired entry.
     pub(crate) fn known_revision(
         &self,
         location: &StorageLocation,
@@ -490,7 +490,9 @@ impl KekCache {
         let mut buffer = [0u8; KEY_CAPACITY];
         let key = key_into(&mut buffer, location, index)?;
         let entries = self.core.entries.load();
-        let entry = entries.get(key)?;
+        let entry = entries
+            .get(key)
+            .filter(|entry| self.core.clock.now() < entry.expires_at)?;
         let etag = entry
             .etag
             .lock()
