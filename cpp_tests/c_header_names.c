@@ -25,6 +25,7 @@ NAMES_STATIC_ASSERT(CYB_MAX_STRING_FIELD_LEN == 2048);
 NAMES_STATIC_ASSERT(CYB_MAX_WRAPPED_KEK_LEN == 8192);
 NAMES_STATIC_ASSERT(CYB_KEK_LEN == 32);
 NAMES_STATIC_ASSERT(CYB_KEK_CACHE_DISABLED == -1);
+NAMES_STATIC_ASSERT(CYB_KEK_REVALIDATE_OFF == -1);
 NAMES_STATIC_ASSERT(CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES == 100000);
 NAMES_STATIC_ASSERT(CYB_MAX_WARM_UP_PARALLELISM == 256);
 NAMES_STATIC_ASSERT(CYB_MAX_S3_PREFIX_LEN == 820);
@@ -188,6 +189,7 @@ int main(void) {
     memset(&cache_options, 0, sizeof cache_options);
     cache_options.ttl_ms = CYB_KEK_CACHE_DISABLED;
     cache_options.max_entries = CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES;
+    cache_options.revalidate_ms = CYB_KEK_REVALIDATE_OFF;
     CHECK(cyb_kek_resolver_new(client, &cache_options, &resolver) == CYB_RESULT_OK);
     CHECK(cyb_storage_config_new_memory(&memory) == CYB_RESULT_OK);
     CHECK(cyb_kek_warm_up(resolver, memory, NULL, 0, CYB_MAX_WARM_UP_PARALLELISM, NULL) ==

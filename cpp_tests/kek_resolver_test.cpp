@@ -192,6 +192,32 @@ TEST(KEKResolver, AZeroTtlDisablesCaching) {
     EXPECT_EQ(resolver.Stats().provider_calls, 3u);
 }
 
+TEST(KEKResolver, RevalidationIntervalsAreCheckedAndAnUnchangedEnvelopeIsNotReUnwrapped) {
+    TempDir dir;
+    const auto client = local_client(dir);
+    cyborg::KEKCacheOptions negative;
+    negative.revalidate = std::chrono::milliseconds(-1);
+    expect_code<cyborg::InvalidArgumentError>([&] { cyborg::KEKResolver r(client, negative); },
+                                              CYB_RESULT_INVALID_ARGUMENT,
+                                              "revalidation interval must not be negative");
+    cyborg::KEKCacheOptions too_long;
+    too_long.revalidate = std::chrono::milliseconds(3600001);
+    expect_code<cyborg::InvalidConfigError>(
+        [&] { cyborg::KEKResolver r(client, too_long); }, CYB_RESULT_INVALID_CONFIG,
+        "the KEK envelope revalidation interval must be at most 3600s, not 3600.001s");
+    // A 1 ms interval: every resolve after the first is (almost surely) a check; an unchanged
+    // envelope is confirmed without a second unwrap, and the KEK stays the same either way.
+    const auto store = cyborg::StorageConfig::Disk(dir.path() / "store");
+    cyborg::KEKCacheOptions quick = hour();
+    quick.revalidate = std::chrono::milliseconds(1);
+    const cyborg::KEKResolver resolver(client, quick);
+    const auto kek = resolver.CreateIndex(store, "idx", std::string("main"));
+    for (int i = 0; i < 3; ++i) {
+        EXPECT_TRUE(resolver.Resolve(store, "idx") == kek);
+    }
+    EXPECT_EQ(resolver.Stats().provider_calls, 2u);  // the wrap and one unwrap
+}
+
 TEST(KEKResolver, SixtyFourThreadsOnOneColdIndexMakeOneKmsCall) {
     cyborg::KMSClientOptions options;
     options.endpoint_url = moto_endpoint();
@@ -240,6 +266,20 @@ TEST(KEKResolverC, NullsBadSizesAndOptionsGetExactCodes) {
     EXPECT_EQ(cyb_kek_resolver_new(client.c_handle(), &bad, &raw), CYB_RESULT_INVALID_ARGUMENT);
     EXPECT_NE(cyb_test::last_error().find("ttl_ms"), std::string::npos);
     EXPECT_EQ(raw, nullptr);
+    bad.ttl_ms = 0;
+    bad.revalidate_ms = -2;
+    EXPECT_EQ(cyb_kek_resolver_new(client.c_handle(), &bad, &raw), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_NE(cyb_test::last_error().find("options.revalidate_ms must be positive, 0 (default) or "
+                                          "CYB_KEK_REVALIDATE_OFF (-1), not -2"),
+              std::string::npos);
+    EXPECT_EQ(raw, nullptr);
+    bad.revalidate_ms = 3600001;
+    EXPECT_EQ(cyb_kek_resolver_new(client.c_handle(), &bad, &raw), CYB_RESULT_INVALID_CONFIG);
+    EXPECT_EQ(raw, nullptr);
+    bad.revalidate_ms = CYB_KEK_REVALIDATE_OFF;
+    ASSERT_EQ(cyb_kek_resolver_new(client.c_handle(), &bad, &raw), CYB_RESULT_OK);
+    cyb_kek_resolver_free(raw);
+    raw = nullptr;
     ASSERT_EQ(cyb_kek_resolver_new(client.c_handle(), nullptr, &raw), CYB_RESULT_OK);
     const ResolverPtr resolver(raw);
 

@@ -9,7 +9,7 @@ use crate::blob::KmsBlob;
 use crate::codec;
 use crate::error::{Error, Result, Subject};
 use crate::index_name::{IndexName, ParsedKey};
-use crate::storage::{Revision, StorageConfig};
+use crate::storage::{Recheck, Revision, StorageConfig};
 
 /// Stores `blob` as the envelope of `index_name` — a strict insert.
 ///
@@ -61,6 +61,36 @@ pub(crate) fn read_envelope(
         .ok_or_else(|| Error::not_found(index))?;
     let blob = decode_stored(config, index, &bytes)?;
     Ok((blob, revision))
+}
+
+/// What [`reread_envelope`] found.
+pub(crate) enum Reread {
+    /// The envelope `known` names, as this revision (its ETag may be new).
+    Same(Revision),
+    /// Another envelope (or the first read: nothing was known).
+    Other(KmsBlob, Revision),
+}
+
+/// Re-reads `index`'s envelope for the KEK cache: with a `known` revision, asks the store
+/// whether it changed (S3: a conditional GET) and decodes only a changed one. Errors: as
+/// [`read_envelope`] (`NotFound` if it was deleted).
+pub(crate) fn reread_envelope(
+    config: &StorageConfig,
+    index: &IndexName,
+    known: Option<&Revision>,
+) -> Result<Reread> {
+    let Some(known) = known else {
+        let (blob, revision) = read_envelope(config, index)?;
+        return Ok(Reread::Other(blob, revision));
+    };
+    match config.backend().recheck(index, known)? {
+        Recheck::Gone => Err(Error::not_found(index)),
+        Recheck::Unchanged(revision) => Ok(Reread::Same(revision)),
+        Recheck::Changed(bytes, revision) => {
+            let blob = decode_stored(config, index, &bytes)?;
+            Ok(Reread::Other(blob, revision))
+        }
+    }
 }
 
 /// The stored bytes of `index`'s envelope; `NotFound` if there are none.

@@ -32,7 +32,9 @@ pub mod storage;
 
 pub use aws::{AwsRetryMode, AwsTimeouts, MAX_ATTEMPTS_LIMIT};
 pub use blob::{KmsBlob, Provider};
-pub use cache::{CacheStats, Clock, KekCacheOptions, ManualClock};
+pub use cache::{
+    CacheStats, Clock, KekCacheOptions, ManualClock, MAX_REVALIDATE, REVALIDATE_ENV_VAR,
+};
 pub use envelope::{
     create_index_kms, delete_index_kms, get_index_kms, list_index_kms, push_index_kms,
 };

@@ -212,6 +212,7 @@ enum Op {
         null_options: bool,
         ttl_ms: i64,
         max_entries: usize,
+        revalidate_ms: i64,
     },
     LoadRegistryYaml {
         yaml: Text,
@@ -976,16 +977,18 @@ impl Session {
                 null_options,
                 ttl_ms,
                 max_entries,
+                revalidate_ms,
             } => {
                 let options = cyb_kek_cache_options {
                     ttl_ms: *ttl_ms,
                     max_entries: *max_entries,
+                    revalidate_ms: *revalidate_ms,
                 };
                 let options_ptr = if *null_options { ptr::null() } else { &options };
                 let mut resolver = ptr::null_mut();
                 let got =
                     unsafe { cyb_kek_resolver_new(shared.client, options_ptr, &mut resolver) };
-                let expected = if !null_options && *ttl_ms < -1 {
+                let expected = if !null_options && (*ttl_ms < -1 || *revalidate_ms < -1) {
                     vec![CYB_RESULT_INVALID_ARGUMENT]
                 } else {
                     vec![CYB_RESULT_OK, CYB_RESULT_INVALID_CONFIG, CYB_RESULT_IO]

@@ -53,6 +53,10 @@
 /// `cyb_kek_cache_options.ttl_ms` value that turns caching off (every resolve unwraps).
 #define CYB_KEK_CACHE_DISABLED -1
 
+/// `cyb_kek_cache_options.revalidate_ms` value that turns envelope revalidation off, whatever
+/// `CYB_KEK_REVALIDATE_SECS` says.
+#define CYB_KEK_REVALIDATE_OFF -1
+
 /// Most KEKs a resolver caches when `cyb_kek_cache_options.max_entries` is 0.
 #define CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES 100000
 
@@ -272,6 +276,12 @@ typedef struct {
   int64_t ttl_ms;
   /// Most KEKs cached at once; 0: the default, `CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES` (100000).
   size_t max_entries;
+  /// Envelope revalidation interval in milliseconds: after it, the next resolve of a cached
+  /// index asks the store whether its envelope changed (S3: a conditional GET), so other nodes'
+  /// pushes, re-wraps and deletes are seen within it. 0: `CYB_KEK_REVALIDATE_SECS` if set, else
+  /// off; `CYB_KEK_REVALIDATE_OFF` (-1): off; other negative values are rejected; at most
+  /// 3600000 (an hour).
+  int64_t revalidate_ms;
 } cyb_kek_cache_options;
 
 /// One entry of a drift report. The strings are borrowed from the report (valid until it is
@@ -667,8 +677,10 @@ cyb_result cyb_index_kms_delete(const cyb_storage_config *config,
 ///
 /// On success writes a new handle to `*out_resolver` (caller owns; free with
 /// `cyb_kek_resolver_free`). Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT`
-/// (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`); `CYB_RESULT_INVALID_CONFIG`
-/// (`INDEX_KEK_CACHE_TTL_SECONDS` not a whole number of seconds). Starts no thread.
+/// (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`, negative `revalidate_ms` other than
+/// `CYB_KEK_REVALIDATE_OFF`); `CYB_RESULT_INVALID_CONFIG` (`INDEX_KEK_CACHE_TTL_SECONDS` or
+/// `CYB_KEK_REVALIDATE_SECS` not a whole number of seconds, a revalidation interval above an
+/// hour). Starts no thread.
 ///
 /// # Safety
 /// `client` is NULL or a live handle; `options` is NULL or valid; `out_resolver` is NULL or

@@ -941,10 +941,14 @@ private:
 };
 
 /// Configuration of a KEKResolver's cache. Unset TTL: INDEX_KEK_CACHE_TTL_SECONDS if set, else
-/// 60 s. A zero TTL turns caching off. max_entries 0: the default, 100000.
+/// 60 s. A zero TTL turns caching off. max_entries 0: the default, 100000. Unset revalidate:
+/// CYB_KEK_REVALIDATE_SECS if set, else off; zero: off; else the envelope revalidation interval
+/// (at most an hour; docs/resolver.md): other nodes' pushes, re-wraps and deletes are seen
+/// within it.
 struct KEKCacheOptions {
     std::optional<std::chrono::milliseconds> ttl;
     std::size_t max_entries = 0;
+    std::optional<std::chrono::milliseconds> revalidate;
 };
 
 /// A snapshot of a KEKResolver's cache counters (all but `entries` only grow).
@@ -998,7 +1002,8 @@ struct DriftEntry {
 class KEKResolver {
 public:
     /// Shares `client`'s registry (the client may be destroyed afterwards).
-    /// Throws InvalidConfigError (bad INDEX_KEK_CACHE_TTL_SECONDS), InvalidArgumentError.
+    /// Throws InvalidConfigError (bad INDEX_KEK_CACHE_TTL_SECONDS or CYB_KEK_REVALIDATE_SECS, a
+    /// revalidation interval above an hour), InvalidArgumentError.
     explicit KEKResolver(const KMSClient& client, const KEKCacheOptions& options = {}) {
         cyb_kek_cache_options c_options{};
         if (options.ttl) {
@@ -1009,6 +1014,15 @@ public:
                                                          : static_cast<int64_t>(options.ttl->count());
         }
         c_options.max_entries = options.max_entries;
+        if (options.revalidate) {
+            if (options.revalidate->count() < 0) {
+                detail::throw_error(CYB_RESULT_INVALID_ARGUMENT,
+                                    "KEK envelope revalidation interval must not be negative");
+            }
+            c_options.revalidate_ms = options.revalidate->count() == 0
+                                          ? CYB_KEK_REVALIDATE_OFF
+                                          : static_cast<int64_t>(options.revalidate->count());
+        }
         cyb_kek_resolver* raw = nullptr;
         detail::check(cyb_kek_resolver_new(client.c_handle(), &c_options, &raw));
         handle_.reset(raw);

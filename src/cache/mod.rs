@@ -56,7 +56,7 @@ use crate::index_name::MAX_INDEX_NAME_LEN;
 use crate::kms::Kek;
 use crate::logging::{log_event, LogLevel, TARGET_CACHE};
 use crate::runtime::{OwnerProcess, SharedRuntime};
-use crate::storage::StorageLocation;
+use crate::storage::{Revision, StorageLocation};
 use stats::Counters;
 
 /// Environment variable giving the default TTL in whole seconds, as in the CyborgDB service.
@@ -67,6 +67,13 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// size holds about 32–38 MB (≈ 324 heap bytes, ≈ 377 bytes of RSS per entry: BENCHMARKS.md,
 /// "Many indexes").
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
+
+/// Environment variable giving the default envelope revalidation interval in whole seconds
+/// (unset, empty or `0`: off). See [`KekCacheOptions::revalidate`].
+pub const REVALIDATE_ENV_VAR: &str = "CYB_KEK_REVALIDATE_SECS";
+/// Longest envelope revalidation interval accepted (an hour): a longer one is almost surely a
+/// unit mistake, and the TTL already bounds how long an entry lives.
+pub const MAX_REVALIDATE: Duration = Duration::from_secs(3600);
 
 /// Configuration of a resolver's KEK cache.
 #[derive(Clone, Debug)]
@@ -80,6 +87,15 @@ pub struct KekCacheOptions {
     pub max_entries: usize,
     /// Time source; [`Clock::System`] unless testing expiry.
     pub clock: Clock,
+    /// Envelope revalidation interval, for fleets where other nodes push, delete or re-wrap
+    /// envelopes in the same store. For this long after an entry was filled or last checked, a
+    /// hit is served from memory; the next lookup after it re-reads the stored envelope (one
+    /// caller per index; concurrent callers of that index wait for its result) and reuses the
+    /// cached KEK if the envelope is unchanged (same SHA-256), unwraps the new one if it
+    /// changed, or drops the entry and fails `NotFound` if it was deleted. `None`: the value of
+    /// `CYB_KEK_REVALIDATE_SECS` if set, else off. Zero: off (only writes through this process
+    /// and the TTL end an entry). At most [`MAX_REVALIDATE`]. The TTL still bounds revocation.
+    pub revalidate: Option<Duration>,
 }
 
 impl Default for KekCacheOptions {
@@ -88,6 +104,7 @@ impl Default for KekCacheOptions {
             ttl: None,
             max_entries: DEFAULT_MAX_ENTRIES,
             clock: Clock::System,
+            revalidate: None,
         }
     }
 }
@@ -124,6 +141,52 @@ impl KekCacheOptions {
     }
 }
 
+impl KekCacheOptions {
+    /// The revalidation interval these options give: `revalidate`, else [`REVALIDATE_ENV_VAR`],
+    /// else zero (off).
+    ///
+    /// Errors: `InvalidConfig` if the interval exceeds [`MAX_REVALIDATE`] or the variable is set
+    /// but not a whole number of seconds.
+    pub fn effective_revalidate(&self) -> Result<Duration> {
+        let interval = match self.revalidate {
+            Some(interval) => interval,
+            None => match std::env::var(REVALIDATE_ENV_VAR) {
+                Err(std::env::VarError::NotPresent) => Duration::ZERO,
+                Ok(value) if value.trim().is_empty() => Duration::ZERO,
+                Ok(value) => value
+                    .trim()
+                    .parse::<u64>()
+                    .map(Duration::from_secs)
+                    .map_err(|_| {
+                        Error::new(
+                            ErrorKind::InvalidConfig,
+                            format!(
+                                "{REVALIDATE_ENV_VAR} must be a whole number of seconds, not {}",
+                                crate::error::quoted_prefix(&value)
+                            ),
+                        )
+                    })?,
+                Err(std::env::VarError::NotUnicode(_)) => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidConfig,
+                        format!("{REVALIDATE_ENV_VAR} is not valid UTF-8"),
+                    ))
+                }
+            },
+        };
+        if interval > MAX_REVALIDATE {
+            return Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!(
+                    "the KEK envelope revalidation interval must be at most {MAX_REVALIDATE:?}, \
+                     not {interval:?}"
+                ),
+            ));
+        }
+        Ok(interval)
+    }
+}
+
 /// Cache key bytes: the store's id (8 bytes, little-endian) then the index name.
 type Key = Arc<[u8]>;
 const KEY_CAPACITY: usize = 8 + MAX_INDEX_NAME_LEN;
@@ -135,10 +198,17 @@ struct Entry {
     /// entry it replaced under the same key.
     serial: u64,
     expires_at: u64,
+    /// Until when a hit needs no look at the store: `expires_at` without revalidation, else the
+    /// earlier of it and the last check plus the interval (moved on by `confirm`). The hit path
+    /// compares only this, so revalidation off costs nothing extra.
+    fresh_until: AtomicU64,
     /// The store's write generation when the envelope behind `digest` was last read.
     checked_generation: AtomicU64,
     /// Set by hits, cleared when the eviction hand passes the entry.
     referenced: AtomicBool,
+    /// The store's version tag of that envelope (S3: its ETag), for a cheap revalidation.
+    /// Touched only off the hit path.
+    etag: Mutex<Option<String>>,
 }
 
 /// The published map: a persistent hash array mapped trie (`rpds`). Cloning a snapshot is O(1),
@@ -231,7 +301,8 @@ pub(crate) enum Probe {
     Hit,
     /// Not cached, or expired.
     Miss,
-    /// Cached, but the store was written since the entry was checked: re-read the envelope.
+    /// Cached, but the store was written since the entry was checked, or its revalidation
+    /// interval passed: re-read the envelope.
     Stale,
 }
 
@@ -260,6 +331,8 @@ struct Core {
     /// their queues.
     writer: Mutex<Order>,
     ttl_nanos: u64,
+    /// Revalidation interval; 0 when off.
+    revalidate_nanos: u64,
     max_entries: usize,
     clock: Clock,
     counters: Counters,
@@ -273,6 +346,7 @@ impl KekCache {
     /// Errors: `InvalidConfig` for `max_entries` 0 or a bad `INDEX_KEK_CACHE_TTL_SECONDS`.
     pub(crate) fn new(options: &KekCacheOptions) -> Result<KekCache> {
         let ttl = options.effective_ttl()?;
+        let revalidate = options.effective_revalidate()?;
         if options.max_entries == 0 {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
@@ -283,6 +357,7 @@ impl KekCache {
             entries: ArcSwap::from_pointee(Map::new_sync()),
             writer: Mutex::new(Order::new()),
             ttl_nanos: u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX),
+            revalidate_nanos: u64::try_from(revalidate.as_nanos()).unwrap_or(u64::MAX),
             max_entries: options.max_entries,
             clock: options.clock.clone(),
             counters: Counters::default(),
@@ -312,6 +387,11 @@ impl KekCache {
         Duration::from_nanos(self.core.ttl_nanos)
     }
 
+    /// The configured revalidation interval (zero: off).
+    pub(crate) fn revalidate_interval(&self) -> Duration {
+        Duration::from_nanos(self.core.revalidate_nanos)
+    }
+
     pub(crate) fn counters(&self) -> &Counters {
         &self.core.counters
     }
@@ -335,8 +415,13 @@ impl KekCache {
         let Some(entry) = entries.get(key) else {
             return Probe::Miss;
         };
-        if self.core.clock.now() >= entry.expires_at {
-            return Probe::Miss;
+        let now = self.core.clock.now();
+        // One compare while fresh; `fresh_until` is `expires_at` when revalidation is off.
+        if now >= entry.fresh_until.load(Ordering::Relaxed) {
+            if now >= entry.expires_at {
+                return Probe::Miss;
+            }
+            return Probe::Stale;
         }
         if entry.checked_generation.load(Ordering::Acquire) != location.write_generation() {
             return Probe::Stale;
@@ -386,7 +471,58 @@ impl KekCache {
         entry
             .checked_generation
             .fetch_max(ticket.generation, Ordering::AcqRel);
+        if self.core.revalidate_nanos != 0 {
+            let fresh_until = self
+                .core
+                .fresh_until(self.core.clock.now(), entry.expires_at);
+            entry.fresh_until.fetch_max(fresh_until, Ordering::AcqRel);
+        }
         Some(entry.kek.clone())
+    }
+
+    /// The revision (digest and remembered ETag) of the envelope the cached entry of `index`
+    /// came from, if there is an unexpired entry.
+    pub(crate) fn known_revision(
+        &self,
+        location: &StorageLocation,
+        index: &str,
+    ) -> Option<Revision> {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let key = key_into(&mut buffer, location, index)?;
+        let entries = self.core.entries.load();
+        let entry = entries
+            .get(key)
+            .filter(|entry| self.core.clock.now() < entry.expires_at)?;
+        let etag = entry
+            .etag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Some(Revision {
+            digest: entry.digest,
+            etag,
+        })
+    }
+
+    /// Remembers `revision`'s ETag in the entry of `index`, if that entry is for the same
+    /// envelope (digest).
+    pub(crate) fn remember_etag(
+        &self,
+        location: &StorageLocation,
+        index: &str,
+        revision: &Revision,
+    ) {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let Some(key) = key_into(&mut buffer, location, index) else {
+            return;
+        };
+        let entries = self.core.entries.load();
+        if let Some(entry) = entries.get(key).filter(|e| e.digest == revision.digest) {
+            let mut etag = entry.etag.lock().unwrap_or_else(PoisonError::into_inner);
+            if *etag != revision.etag {
+                etag.clone_from(&revision.etag);
+            }
+        }
     }
 
     /// Caches `kek`, unwrapped from the envelope with `digest` read under `ticket` — unless the
@@ -442,8 +578,10 @@ impl KekCache {
                 digest,
                 serial,
                 expires_at,
+                fresh_until: AtomicU64::new(core.fresh_until(now, expires_at)),
                 checked_generation: AtomicU64::new(ticket.generation),
                 referenced: AtomicBool::new(false),
+                etag: Mutex::new(None),
             }),
         );
         order.compact(&map);
@@ -538,6 +676,16 @@ impl KekCache {
 }
 
 impl Core {
+    /// Until when an entry checked at `now` and expiring at `expires_at` needs no new check.
+    #[inline]
+    fn fresh_until(&self, now: u64, expires_at: u64) -> u64 {
+        if self.revalidate_nanos == 0 {
+            expires_at
+        } else {
+            now.saturating_add(self.revalidate_nanos).min(expires_at)
+        }
+    }
+
     fn lock_writer(&self) -> MutexGuard<'_, Order> {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -766,6 +914,7 @@ mod tests {
             ttl: Some(Duration::from_secs(10)),
             max_entries,
             clock: Clock::Manual(clock.clone()),
+            revalidate: Some(Duration::ZERO),
         })
         .unwrap();
         (cache, clock)
@@ -823,6 +972,7 @@ mod tests {
             ttl: Some(Duration::from_secs(600)),
             max_entries: 10,
             clock: Clock::System,
+            revalidate: Some(Duration::ZERO),
         })
         .unwrap();
         let storage = StorageConfig::memory();
@@ -874,6 +1024,84 @@ mod tests {
         let err = KekCache::new(&zero).err().unwrap();
         assert_eq!(err.kind(), ErrorKind::InvalidConfig);
         assert!(err.message().contains("max_entries"));
+    }
+
+    #[test]
+    fn revalidation_intervals_above_the_bound_are_refused() {
+        let options = KekCacheOptions {
+            revalidate: Some(MAX_REVALIDATE + Duration::from_secs(1)),
+            ..KekCacheOptions::default()
+        };
+        let err = KekCache::new(&options).err().unwrap();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert_eq!(
+            err.message(),
+            "the KEK envelope revalidation interval must be at most 3600s, not 3601s"
+        );
+        let at_bound = KekCacheOptions {
+            revalidate: Some(MAX_REVALIDATE),
+            ..KekCacheOptions::default()
+        };
+        let cache = KekCache::new(&at_bound).unwrap();
+        assert_eq!(cache.revalidate_interval(), MAX_REVALIDATE);
+    }
+
+    #[test]
+    fn a_hit_past_the_revalidation_interval_is_stale_until_confirmed() {
+        let clock = ManualClock::new();
+        let cache = KekCache::new(&KekCacheOptions {
+            ttl: Some(Duration::from_secs(60)),
+            max_entries: 10,
+            clock: Clock::Manual(clock.clone()),
+            revalidate: Some(Duration::from_secs(2)),
+        })
+        .unwrap();
+        let storage = StorageConfig::memory();
+        let location = storage.location();
+        let kek = Kek::from_slice(&[7; 32]).unwrap();
+        cache.insert(location, "idx", &kek, [1; 32], cache.ticket(location));
+        let mut out = [0u8; 32];
+        assert!(matches!(cache.probe(location, "idx", &mut out), Probe::Hit));
+        clock.advance(Duration::from_millis(1999));
+        assert!(matches!(cache.probe(location, "idx", &mut out), Probe::Hit));
+        clock.advance(Duration::from_millis(1));
+        assert!(matches!(
+            cache.probe(location, "idx", &mut out),
+            Probe::Stale
+        ));
+        // The same envelope: confirmed, fresh for another interval.
+        assert!(cache
+            .confirm(location, "idx", &[1; 32], cache.ticket(location))
+            .is_some());
+        assert!(matches!(cache.probe(location, "idx", &mut out), Probe::Hit));
+        clock.advance(Duration::from_secs(2));
+        assert!(matches!(
+            cache.probe(location, "idx", &mut out),
+            Probe::Stale
+        ));
+        // Another envelope: the entry goes.
+        assert!(cache
+            .confirm(location, "idx", &[2; 32], cache.ticket(location))
+            .is_none());
+        assert!(matches!(
+            cache.probe(location, "idx", &mut out),
+            Probe::Miss
+        ));
+        // Never fresh past the TTL: the last interval before expiry is cut short.
+        cache.insert(location, "idx", &kek, [1; 32], cache.ticket(location));
+        clock.advance(Duration::from_secs(59));
+        assert!(matches!(
+            cache.probe(location, "idx", &mut out),
+            Probe::Stale
+        ));
+        assert!(cache
+            .confirm(location, "idx", &[1; 32], cache.ticket(location))
+            .is_some());
+        clock.advance(Duration::from_secs(1));
+        assert!(matches!(
+            cache.probe(location, "idx", &mut out),
+            Probe::Miss
+        ));
     }
 
     #[test]
@@ -1101,6 +1329,7 @@ mod tests {
             ttl: Some(Duration::from_secs(600)),
             max_entries: 100,
             clock: Clock::System,
+            revalidate: Some(Duration::ZERO),
         })
         .unwrap();
         let storage = StorageConfig::memory();

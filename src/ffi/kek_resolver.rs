@@ -33,6 +33,10 @@ impl Castable for cyb_kek_resolver {
 /// `cyb_kek_cache_options.ttl_ms` value that turns caching off (every resolve unwraps).
 pub const CYB_KEK_CACHE_DISABLED: i64 = -1;
 
+/// `cyb_kek_cache_options.revalidate_ms` value that turns envelope revalidation off, whatever
+/// `CYB_KEK_REVALIDATE_SECS` says.
+pub const CYB_KEK_REVALIDATE_OFF: i64 = -1;
+
 /// Most KEKs a resolver caches when `cyb_kek_cache_options.max_entries` is 0.
 pub const CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES: usize = 100_000;
 
@@ -50,6 +54,12 @@ pub struct cyb_kek_cache_options {
     pub ttl_ms: i64,
     /// Most KEKs cached at once; 0: the default, `CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES` (100000).
     pub max_entries: usize,
+    /// Envelope revalidation interval in milliseconds: after it, the next resolve of a cached
+    /// index asks the store whether its envelope changed (S3: a conditional GET), so other nodes'
+    /// pushes, re-wraps and deletes are seen within it. 0: `CYB_KEK_REVALIDATE_SECS` if set, else
+    /// off; `CYB_KEK_REVALIDATE_OFF` (-1): off; other negative values are rejected; at most
+    /// 3600000 (an hour).
+    pub revalidate_ms: i64,
 }
 
 /// Counters of a resolver's cache (see `cyb_kek_resolver_stats`). All but `entries` only grow.
@@ -167,8 +177,10 @@ unsafe fn index_arg<'a>(index_name: *const c_char, len: usize) -> Result<&'a str
 ///
 /// On success writes a new handle to `*out_resolver` (caller owns; free with
 /// `cyb_kek_resolver_free`). Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT`
-/// (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`); `CYB_RESULT_INVALID_CONFIG`
-/// (`INDEX_KEK_CACHE_TTL_SECONDS` not a whole number of seconds). Starts no thread.
+/// (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`, negative `revalidate_ms` other than
+/// `CYB_KEK_REVALIDATE_OFF`); `CYB_RESULT_INVALID_CONFIG` (`INDEX_KEK_CACHE_TTL_SECONDS` or
+/// `CYB_KEK_REVALIDATE_SECS` not a whole number of seconds, a revalidation interval above an
+/// hour). Starts no thread.
 ///
 /// # Safety
 /// `client` is NULL or a live handle; `options` is NULL or valid; `out_resolver` is NULL or
@@ -197,6 +209,16 @@ pub unsafe extern "C" fn cyb_kek_resolver_new(
             rust_options.max_entries = match options.max_entries {
                 0 => DEFAULT_MAX_ENTRIES,
                 n => n,
+            };
+            rust_options.revalidate = match options.revalidate_ms {
+                0 => None,
+                CYB_KEK_REVALIDATE_OFF => Some(Duration::ZERO),
+                ms if ms > 0 => Some(Duration::from_millis(ms as u64)),
+                ms => {
+                    return Err(Failure::invalid_argument(format!(
+                        "options.revalidate_ms must be positive, 0 (default) or CYB_KEK_REVALIDATE_OFF (-1), not {ms}"
+                    )))
+                }
             };
         }
         *out = handle::into_raw(KekResolver::new(client.clone(), rust_options)?);

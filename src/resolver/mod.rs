@@ -13,7 +13,7 @@ pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
 
 use crate::blob::{KmsBlob, Provider};
 use crate::cache::{CacheStats, KekCache, KekCacheOptions, Probe};
-use crate::envelope::{create_index_kms, read_envelope};
+use crate::envelope::{create_index_kms, read_envelope, reread_envelope, Reread};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index_name::IndexName;
 use crate::kms::{Kek, KmsClient};
@@ -52,8 +52,8 @@ struct Inner {
 impl KekResolver {
     /// A resolver over `client` (sharing its registry) with a cache configured by `options`.
     ///
-    /// Errors: `InvalidConfig` (`max_entries` 0, `INDEX_KEK_CACHE_TTL_SECONDS` not a whole
-    /// number).
+    /// Errors: `InvalidConfig` (`max_entries` 0, `INDEX_KEK_CACHE_TTL_SECONDS` or
+    /// `CYB_KEK_REVALIDATE_SECS` not a whole number, a revalidation interval above an hour).
     pub fn new(client: KmsClient, options: KekCacheOptions) -> Result<KekResolver> {
         Ok(KekResolver {
             inner: Arc::new(Inner {
@@ -75,10 +75,16 @@ impl KekResolver {
         self.inner.cache.ttl()
     }
 
+    /// The cache's envelope revalidation interval (zero: off).
+    pub fn revalidate_interval(&self) -> std::time::Duration {
+        self.inner.cache.revalidate_interval()
+    }
+
     /// The KEK of `index_name`, whose envelope is in `storage`.
     ///
-    /// A hit (cached, unexpired, and no write to `storage` through this process since it was
-    /// checked) touches neither storage nor the provider. Otherwise the envelope is read; if it is
+    /// A hit (cached, unexpired, no write to `storage` through this process since it was
+    /// checked, and checked within the revalidation interval if one is set) touches neither
+    /// storage nor the provider. Otherwise the envelope is read; if it is
     /// the one the cached KEK came from, that KEK is reused; else it is unwrapped (one provider
     /// call shared by every concurrent caller) and cached.
     ///
@@ -155,22 +161,43 @@ impl KekResolver {
             inner
                 .flights
                 .run(location.id(), index.as_str(), ticket, || {
-                    let (blob, revision) = read_envelope(storage, &index).inspect_err(|e| {
+                    let name = index.as_str();
+                    let discard_if_gone = |e: &Error| {
                         if e.kind() == ErrorKind::NotFound {
-                            inner.cache.discard(location, index.as_str());
+                            inner.cache.discard(location, name);
                         }
-                    })?;
-                    if let Some(kek) =
-                        inner
-                            .cache
-                            .confirm(location, index.as_str(), &revision.digest, ticket)
+                    };
+                    // With a cached entry, ask the store whether its envelope changed (S3: a
+                    // conditional GET); else, or if the entry went meanwhile, read it whole.
+                    let known = inner.cache.known_revision(location, name);
+                    let reread = reread_envelope(storage, &index, known.as_ref())
+                        .inspect_err(discard_if_gone)?;
+                    let (blob, revision) = match reread {
+                        Reread::Same(revision) => {
+                            if let Some(kek) =
+                                inner
+                                    .cache
+                                    .confirm(location, name, &revision.digest, ticket)
+                            {
+                                inner.cache.remember_etag(location, name, &revision);
+                                return Ok(kek);
+                            }
+                            read_envelope(storage, &index).inspect_err(discard_if_gone)?
+                        }
+                        Reread::Other(blob, revision) => (blob, revision),
+                    };
+                    if let Some(kek) = inner
+                        .cache
+                        .confirm(location, name, &revision.digest, ticket)
                     {
+                        inner.cache.remember_etag(location, name, &revision);
                         return Ok(kek);
                     }
                     let kek = self.unwrap(&index, &blob)?;
                     inner
                         .cache
-                        .insert(location, index.as_str(), &kek, revision.digest, ticket);
+                        .insert(location, name, &kek, revision.digest, ticket);
+                    inner.cache.remember_etag(location, name, &revision);
                     Ok(kek)
                 })
         });

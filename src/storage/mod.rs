@@ -45,6 +45,12 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
             (bytes, revision)
         }))
     }
+    /// Whether the stored envelope is still the version `known` names (the KEK cache's
+    /// revalidation). The default reads it whole and compares digests; S3 asks with a conditional
+    /// GET (`If-None-Match: <known ETag>`), a 304 carrying that ETag meaning unchanged.
+    fn recheck(&self, index: &IndexName, known: &Revision) -> Result<Recheck> {
+        recheck_by_digest(self, index, known)
+    }
     /// Removes the envelope; removing a missing one succeeds. Any failure other than "does not
     /// exist" (a root or bucket that cannot be reached, permissions, a symlink loop) is an
     /// error: a delete never reports success while an envelope may still be stored.
@@ -90,6 +96,29 @@ pub(crate) fn conflict(index: &IndexName) -> Error {
         crate::error::ErrorKind::Conflict,
         format!("index {index}: the stored KMS envelope changed meanwhile; nothing was written"),
     )
+}
+
+/// [`EnvelopeBackend::recheck`] by reading the envelope whole and comparing digests.
+pub(crate) fn recheck_by_digest<B: EnvelopeBackend + ?Sized>(
+    backend: &B,
+    index: &IndexName,
+    known: &Revision,
+) -> Result<Recheck> {
+    Ok(match backend.get_revision(index)? {
+        None => Recheck::Gone,
+        Some((_, revision)) if revision.digest == known.digest => Recheck::Unchanged(revision),
+        Some((bytes, revision)) => Recheck::Changed(bytes, revision),
+    })
+}
+
+/// What [`EnvelopeBackend::recheck`] found.
+pub(crate) enum Recheck {
+    /// The same envelope, as this revision (its ETag may be new if the server re-tagged it).
+    Unchanged(Revision),
+    /// Another envelope: its bytes and revision.
+    Changed(Vec<u8>, Revision),
+    /// Nothing is stored.
+    Gone,
 }
 
 /// Which stored version of an envelope a read saw.

@@ -41,8 +41,8 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use zeroize::Zeroize;
 
-use super::Revision;
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
+use super::{Recheck, Revision};
 use crate::aws::{
     check_endpoint_url, check_endpoint_variables, classify, load_sdk_config, profile_files,
     resolve_retry, transport_cause, AwsFailure, AwsTimeouts, ResponseBodyLimit,
@@ -495,6 +495,46 @@ impl S3Store {
             .map(|(bytes, _)| bytes))
     }
 
+    /// `GetObject` with `If-None-Match: etag`. A 304 is `NotModified` only if it names `etag`;
+    /// any other answer is as `get_object_tagged`'s.
+    async fn get_object_if_changed(
+        &self,
+        subject: Subject<'_>,
+        key: &str,
+        etag: &str,
+    ) -> Result<Conditional> {
+        let client = self.client(subject, "GetObject", key).await?;
+        let sent = client
+            .get_object()
+            .bucket(&self.settings.bucket)
+            .key(key)
+            .if_none_match(etag)
+            .set_expected_bucket_owner(self.settings.expected_bucket_owner.clone())
+            .send()
+            .await;
+        let output = match sent {
+            Ok(output) => output,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Ok(Conditional::Object(None))
+            }
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 304) => {
+                let confirmed = e
+                    .raw_response()
+                    .and_then(|r| r.headers().get("etag"))
+                    .is_some_and(|tag| tag == etag);
+                return Ok(if confirmed {
+                    Conditional::NotModified
+                } else {
+                    Conditional::Untrusted304
+                });
+            }
+            Err(e) => return Err(self.failure(subject, "GetObject", key, &e)),
+        };
+        self.read_body(subject, key, output)
+            .await
+            .map(Conditional::Object)
+    }
+
     /// As `get_object`, with the object's ETag (if the server sent one).
     async fn get_object_tagged(
         &self,
@@ -514,6 +554,16 @@ impl S3Store {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(self.failure(subject, "GetObject", key, &e)),
         };
+        self.read_body(subject, key, output).await
+    }
+
+    /// The body (bounded in size and time) and ETag of a `GetObject` answer.
+    async fn read_body(
+        &self,
+        subject: Subject<'_>,
+        key: &str,
+        output: aws_sdk_s3::operation::get_object::GetObjectOutput,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>> {
         let etag = output.e_tag().map(str::to_owned);
         let declared = output.content_length().unwrap_or(0);
         if declared > MAX_ENCODED_LEN as i64 {
@@ -652,6 +702,16 @@ impl Drop for S3Store {
     }
 }
 
+/// What a conditional `GetObject` answered.
+enum Conditional {
+    /// 304 naming the ETag sent: unchanged.
+    NotModified,
+    /// 304 without the ETag sent: not to be trusted.
+    Untrusted304,
+    /// A 200 (body and ETag) or no such key.
+    Object(Option<(Vec<u8>, Option<String>)>),
+}
+
 impl super::EnvelopeBackend for S3Store {
     fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
         let key = self.object_key(index);
@@ -713,6 +773,31 @@ impl super::EnvelopeBackend for S3Store {
             let revision = Revision::of(&bytes, etag);
             (bytes, revision)
         }))
+    }
+
+    /// A conditional `GetObject` (`If-None-Match: <known ETag>`): a 304 whose `ETag` header is
+    /// the known one means unchanged. A 304 without that header (or with another tag) is not
+    /// trusted: the object is read whole and compared by digest. A 200 is compared by digest
+    /// too, so a server that ignores the condition costs a body, never a wrong answer.
+    fn recheck(&self, index: &IndexName, known: &Revision) -> Result<Recheck> {
+        let Some(etag) = &known.etag else {
+            return super::recheck_by_digest(self, index, known);
+        };
+        let key = self.object_key(index);
+        let answer = self.run(self.get_object_if_changed(index.into(), &key, etag))?;
+        match answer {
+            Conditional::NotModified => Ok(Recheck::Unchanged(known.clone())),
+            Conditional::Untrusted304 => super::recheck_by_digest(self, index, known),
+            Conditional::Object(None) => Ok(Recheck::Gone),
+            Conditional::Object(Some((bytes, etag))) => {
+                let revision = Revision::of(&bytes, etag);
+                Ok(if revision.digest == known.digest {
+                    Recheck::Unchanged(revision)
+                } else {
+                    Recheck::Changed(bytes, revision)
+                })
+            }
+        }
     }
 
     /// `PutObject` with `If-Match: <the ETag read>`: S3 writes only if no other write landed

@@ -1,0 +1,451 @@
+//! Envelope revalidation across nodes (issue #13, part 3): another process's push, re-wrap or
+//! delete in a shared store (a Disk root, an S3 prefix on moto) is seen by this process's
+//! resolver after the revalidation interval — driven on a manual clock, never by sleeping — and
+//! not before; an unchanged envelope is confirmed without a provider call; the interval comes
+//! from the options or `CYB_KEK_REVALIDATE_SECS`, and hostile values are refused.
+//!
+//! The "other node" is this test binary re-run as a child process (`CYB_REVALIDATE_CHILD`), so
+//! its writes are invisible to the parent's in-process write generations, exactly as a
+//! different machine's would be.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::moto::{moto, unique};
+use cyborgdb_kms::{
+    Clock, ErrorKind, KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, ManualClock,
+    Provider, S3Credentials, S3Options, Slot, StorageConfig, MAX_REVALIDATE, REVALIDATE_ENV_VAR,
+};
+
+const INTERVAL: Duration = Duration::from_secs(2);
+const CHILD: &str = "CYB_REVALIDATE_CHILD";
+
+/// A local slot whose master key is the 32-byte file `dir/<name>.key` filled with `fill`.
+fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
+    let path = dir.join(format!("{name}.key"));
+    std::fs::write(&path, [fill; 32]).unwrap();
+    Slot {
+        previous_keys: Vec::new(),
+        provider: Provider::Local,
+        key_id: format!("file:{}", path.display()),
+        region: String::new(),
+        assume_role: None,
+    }
+}
+
+/// A client with slots `main` and `other`, their keys in `keys`.
+fn client(keys: &Path) -> KmsClient {
+    let client = KmsClient::new(KmsClientOptions {
+        allow_local_provider: true,
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
+    client
+        .add_slot("main", local_slot(keys, "main", 1))
+        .unwrap();
+    client
+        .add_slot("other", local_slot(keys, "other", 2))
+        .unwrap();
+    client
+}
+
+fn resolver(client: &KmsClient, revalidate: Duration) -> (KekResolver, ManualClock) {
+    let clock = ManualClock::new();
+    let resolver = KekResolver::new(
+        client.clone(),
+        KekCacheOptions {
+            ttl: Some(Duration::from_secs(60)),
+            clock: Clock::Manual(clock.clone()),
+            revalidate: Some(revalidate),
+            ..KekCacheOptions::default()
+        },
+    )
+    .unwrap();
+    (resolver, clock)
+}
+
+fn s3_options(endpoint: &str, prefix: &str) -> S3Options {
+    S3Options {
+        prefix: prefix.into(),
+        region: Some("us-east-1".into()),
+        endpoint: Some(endpoint.into()),
+        credentials: Some(S3Credentials::new("S3ONLYACCESSKEY", "s3-only-secret-key")),
+        ..S3Options::default()
+    }
+}
+
+/// Where the shared store is, as the child gets it: `disk:<root>` or `s3:<endpoint> <bucket>`.
+fn open_store(spec: &str) -> StorageConfig {
+    if let Some(root) = spec.strip_prefix("disk:") {
+        return StorageConfig::disk(root).unwrap();
+    }
+    let rest = spec.strip_prefix("s3:").unwrap();
+    let (endpoint, bucket) = rest.split_once(' ').unwrap();
+    StorageConfig::s3(bucket, s3_options(endpoint, "shared")).unwrap()
+}
+
+/// Runs `op` on `index` as another node (a child process) over the store `spec`.
+fn other_node(keys: &Path, spec: &str, op: &str, index: &str) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_node", "--nocapture"])
+        .env(CHILD, format!("{op} {index} {}", keys.display()))
+        .env("CYB_REVALIDATE_STORE", spec)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("CHILD=done"),
+        "{op}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The other node: `replace` (delete, then create with a fresh KEK), `rewrap` (same KEK through
+/// slot `other`), or `delete`. Does nothing when not run as a child.
+#[test]
+fn child_node() {
+    let Ok(command) = std::env::var(CHILD) else {
+        return;
+    };
+    let mut words = command.splitn(3, ' ');
+    let (op, index, keys) = (
+        words.next().unwrap(),
+        words.next().unwrap(),
+        words.next().unwrap(),
+    );
+    let storage = open_store(&std::env::var("CYB_REVALIDATE_STORE").unwrap());
+    let client = client(Path::new(keys));
+    let (node, _clock) = resolver(&client, Duration::ZERO);
+    match op {
+        "replace" => {
+            cyborgdb_kms::delete_index_kms(&storage, index).unwrap();
+            node.create_index(&storage, index, Some("main"), None)
+                .unwrap();
+        }
+        "rewrap" => {
+            node.rewrap(&storage, index, "other").unwrap();
+        }
+        "delete" => cyborgdb_kms::delete_index_kms(&storage, index).unwrap(),
+        other => panic!("unknown op {other}"),
+    }
+    println!("CHILD=done");
+}
+
+/// The scenario on one shared store: this node caches a KEK; the other node re-wraps, replaces
+/// and deletes the envelope; each change is invisible until the interval passes and seen on
+/// the first resolve after it, and unchanged envelopes cost no provider call.
+fn changes_by_another_node_are_seen_after_the_interval(spec: &str) {
+    let keys = tempfile::tempdir().unwrap();
+    let client = client(keys.path());
+    let storage = open_store(spec);
+    let (node, clock) = resolver(&client, INTERVAL);
+    let first = node
+        .create_index(&storage, "idx", Some("main"), None)
+        .unwrap();
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    let calls = |node: &KekResolver| node.stats().provider_calls;
+    assert_eq!(
+        calls(&node),
+        2,
+        "one wrap at creation, one unwrap at the miss"
+    );
+
+    // Unchanged: past the interval the envelope is re-read and confirmed, no unwrap.
+    clock.advance(INTERVAL);
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(calls(&node), 2);
+    assert_eq!(node.stats().misses, 2, "the check re-read the envelope");
+    // ...and is fresh again for a whole interval: hits.
+    clock.advance(INTERVAL - Duration::from_millis(1));
+    let hits = node.stats().hits;
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(node.stats().hits, hits + 1);
+    clock.advance(Duration::from_millis(1));
+
+    // A re-wrap elsewhere (same KEK, new envelope): re-read, one unwrap, the same KEK.
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    other_node(keys.path(), spec, "rewrap", "idx");
+    clock.advance(INTERVAL - Duration::from_millis(1));
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(calls(&node), 2, "not seen before the interval");
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(calls(&node), 3, "the changed envelope was unwrapped");
+
+    // A new KEK pushed elsewhere: the old one is served until the interval, then the new one.
+    other_node(keys.path(), spec, "replace", "idx");
+    clock.advance(INTERVAL - Duration::from_millis(1));
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    clock.advance(Duration::from_millis(1));
+    let second = node.resolve(&storage, "idx").unwrap();
+    assert_ne!(second, first);
+    assert_eq!(calls(&node), 4);
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+
+    // A delete elsewhere: served until the interval, then NotFound and the entry is gone.
+    other_node(keys.path(), spec, "delete", "idx");
+    clock.advance(INTERVAL - Duration::from_millis(1));
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+    clock.advance(Duration::from_millis(1));
+    let entries = node.stats().entries;
+    let err = node.resolve(&storage, "idx").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(node.stats().entries, entries - 1);
+    assert_eq!(
+        node.resolve(&storage, "idx").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(calls(&node), 4);
+}
+
+#[test]
+fn disk_changes_by_another_process_are_seen_after_the_interval() {
+    let root = tempfile::tempdir().unwrap();
+    changes_by_another_node_are_seen_after_the_interval(&format!("disk:{}", root.path().display()));
+}
+
+#[test]
+fn s3_changes_by_another_process_are_seen_after_the_interval() {
+    let bucket = unique("cyb-reval");
+    moto().create_bucket(&bucket);
+    changes_by_another_node_are_seen_after_the_interval(&format!(
+        "s3:{} {bucket}",
+        moto().endpoint
+    ));
+}
+
+/// Off (the default): another node's replacement is not seen within the TTL, as before.
+#[test]
+fn without_revalidation_another_nodes_change_waits_for_the_ttl() {
+    let keys = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let spec = format!("disk:{}", root.path().display());
+    let client = client(keys.path());
+    let storage = open_store(&spec);
+    let (node, clock) = resolver(&client, Duration::ZERO);
+    assert_eq!(node.revalidate_interval(), Duration::ZERO);
+    let first = node
+        .create_index(&storage, "idx", Some("main"), None)
+        .unwrap();
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    other_node(keys.path(), &spec, "replace", "idx");
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    clock.advance(Duration::from_secs(1));
+    assert_ne!(node.resolve(&storage, "idx").unwrap(), first);
+}
+
+#[test]
+fn an_interval_above_the_bound_is_refused() {
+    let keys = tempfile::tempdir().unwrap();
+    let err = KekResolver::new(
+        client(keys.path()),
+        KekCacheOptions {
+            revalidate: Some(MAX_REVALIDATE + Duration::from_millis(1)),
+            ..KekCacheOptions::default()
+        },
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+    assert_eq!(
+        err.message(),
+        "the KEK envelope revalidation interval must be at most 3600s, not 3600.001s"
+    );
+}
+
+#[test]
+fn the_interval_comes_from_the_environment_when_not_given() {
+    // Runs in a child process so the variable cannot leak into other tests.
+    if let Ok(keys) = std::env::var("CYB_REVALIDATE_ENV_CHILD") {
+        let options = KekCacheOptions::default();
+        match KekResolver::new(client(Path::new(&keys)), options) {
+            Ok(r) => println!("INTERVAL=ok:{}", r.revalidate_interval().as_secs()),
+            Err(e) => println!("INTERVAL=err:{:?}:{}", e.kind(), e.message()),
+        }
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let not_whole = |shown: &str| {
+        format!(
+            "err:InvalidConfig:{REVALIDATE_ENV_VAR} must be a whole number of seconds, not {shown}"
+        )
+    };
+    let cases = [
+        ("2", "ok:2".to_owned()),
+        (" 5 ", "ok:5".to_owned()),
+        ("", "ok:0".to_owned()),
+        ("0", "ok:0".to_owned()),
+        ("3600", "ok:3600".to_owned()),
+        (
+            "3601",
+            "err:InvalidConfig:the KEK envelope revalidation interval must be at most 3600s, \
+             not 3601s"
+                .to_owned(),
+        ),
+        ("soon", not_whole("\"soon\"")),
+        ("-1", not_whole("\"-1\"")),
+        ("1.5", not_whole("\"1.5\"")),
+        (
+            "99999999999999999999",
+            not_whole("\"99999999999999999999\""),
+        ),
+    ];
+    for (value, expect) in cases {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "the_interval_comes_from_the_environment_when_not_given",
+                "--nocapture",
+            ])
+            .env("CYB_REVALIDATE_ENV_CHILD", keys.path())
+            .env(REVALIDATE_ENV_VAR, value)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("INTERVAL={expect}\n")),
+            "{value:?}: {stdout}"
+        );
+    }
+}
+
+/// The stored bytes of a fresh `main` envelope for `index`, made in a scratch Disk store, and
+/// its KEK.
+fn envelope_bytes(client: &KmsClient, index: &str) -> (Vec<u8>, cyborgdb_kms::Kek) {
+    let root = tempfile::tempdir().unwrap();
+    let storage = StorageConfig::disk(root.path()).unwrap();
+    let (node, _clock) = resolver(client, Duration::ZERO);
+    let kek = node
+        .create_index(&storage, index, Some("main"), None)
+        .unwrap();
+    let file = std::fs::read_dir(root.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .find(|path| path.extension().is_some_and(|e| e == "kms"))
+        .unwrap();
+    (std::fs::read(file).unwrap(), kek)
+}
+
+/// How the fake S3 peer answers a GetObject.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Peer {
+    /// 304 with the ETag when `If-None-Match` names the current one, else 200.
+    Honest,
+    /// 304 without an ETag header to every conditional GET; 200 to the others.
+    NotModifiedWithoutTag,
+    /// Ignores `If-None-Match`: always 200 (with the same ETag even if the body changed).
+    IgnoresCondition,
+    /// 404 NoSuchKey.
+    Gone,
+}
+
+struct PeerState {
+    mode: Peer,
+    body: Vec<u8>,
+}
+
+/// Against our fake S3 peer: a 304 naming the ETag is trusted (no body, no unwrap); a 304
+/// without it is not (the object is read whole and compared); a server that ignores the
+/// condition and returns a changed envelope under the old ETag is caught by the digest; a
+/// deleted object drops the entry and fails `NotFound`.
+#[test]
+fn conditional_gets_trust_only_a_304_naming_the_etag() {
+    use common::fake_s3::{is_list, FakeS3, Response};
+    use std::sync::{Arc, Mutex};
+
+    let keys = tempfile::tempdir().unwrap();
+    let client = client(keys.path());
+    let (first_bytes, first) = envelope_bytes(&client, "idx");
+    let (second_bytes, second) = envelope_bytes(&client, "idx");
+    assert_ne!(first, second);
+    const ETAG: &str = "\"e1\"";
+    let state = Arc::new(Mutex::new(PeerState {
+        mode: Peer::Honest,
+        body: first_bytes,
+    }));
+    let shared = Arc::clone(&state);
+    let server = FakeS3::start(move |request| {
+        assert!(
+            !is_list(request) && request.method == "GET",
+            "{}",
+            request.path
+        );
+        let state = shared.lock().unwrap();
+        let conditional = request.header("if-none-match");
+        let tagged = |status: u16, body: Vec<u8>| {
+            Response::Reply(status, vec![("etag".into(), ETAG.into())], body)
+        };
+        match (state.mode, conditional) {
+            (Peer::Gone, _) => Response::error(404, "NoSuchKey", "The key does not exist"),
+            (Peer::Honest, Some(tag)) if tag == ETAG => tagged(304, Vec::new()),
+            (Peer::NotModifiedWithoutTag, Some(_)) => Response::Reply(304, Vec::new(), Vec::new()),
+            _ => tagged(200, state.body.clone()),
+        }
+    });
+    let storage = StorageConfig::s3("fake-bucket", s3_options(&server.endpoint, "ks")).unwrap();
+    let (node, clock) = resolver(&client, INTERVAL);
+    let set = |mode: Peer| state.lock().unwrap().mode = mode;
+    let last_condition = || {
+        server
+            .requests()
+            .iter()
+            .map(|r| r.header("if-none-match").map(str::to_owned))
+            .collect::<Vec<_>>()
+    };
+
+    // The first read is unconditional; the unwrap is counted.
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(last_condition(), [None]);
+    assert_eq!(node.stats().provider_calls, 1);
+
+    // Honest 304: one conditional GET, no unwrap.
+    clock.advance(INTERVAL);
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(last_condition(), [None, Some(ETAG.to_owned())]);
+    assert_eq!(node.stats().provider_calls, 1);
+
+    // A 304 without the ETag: not trusted, the object is read whole; still unchanged.
+    set(Peer::NotModifiedWithoutTag);
+    clock.advance(INTERVAL);
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    assert_eq!(
+        last_condition()[2..],
+        [Some(ETAG.to_owned()), None],
+        "a conditional GET, then a whole read"
+    );
+    assert_eq!(node.stats().provider_calls, 1);
+
+    // A changed envelope under the old ETag, condition ignored: the digest tells, re-unwrap.
+    {
+        let mut state = state.lock().unwrap();
+        state.mode = Peer::IgnoresCondition;
+        state.body = second_bytes;
+    }
+    clock.advance(INTERVAL);
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+    assert_eq!(node.stats().provider_calls, 2);
+    // ...and within the interval it is served from memory.
+    let requests = server.requests().len();
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+    assert_eq!(server.requests().len(), requests);
+
+    // Expired (TTL): one unconditional read and an unwrap, never a conditional GET first.
+    set(Peer::Honest);
+    clock.advance(Duration::from_secs(60));
+    let before = last_condition().len();
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+    assert_eq!(last_condition()[before..], [None]);
+    assert_eq!(node.stats().provider_calls, 3);
+
+    // Deleted: NotFound, the entry dropped.
+    set(Peer::Gone);
+    clock.advance(INTERVAL);
+    assert_eq!(node.stats().entries, 1);
+    let err = node.resolve(&storage, "idx").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert_eq!(node.stats().entries, 0);
+    assert_eq!(node.stats().provider_calls, 3);
+}
