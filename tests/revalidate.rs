@@ -29,6 +29,7 @@ fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
     std::fs::write(&path, [fill; 32]).unwrap();
     Slot {
         previous_keys: Vec::new(),
+        replica_regions: Vec::new(),
         provider: Provider::Local,
         key_id: format!("file:{}", path.display()),
         region: String::new(),
