@@ -44,6 +44,8 @@ const DIR_MODE: u32 = 0o700;
 
 pub(crate) struct DiskStore {
     root: PathBuf,
+    /// `<root>/.audit/log.jsonl`.
+    audit: crate::audit::disk::DiskAuditLog,
     /// Set once this store has made sure the root was swept in this process.
     swept: Once,
 }
@@ -51,6 +53,7 @@ pub(crate) struct DiskStore {
 impl DiskStore {
     pub(crate) fn new(root: PathBuf) -> Self {
         DiskStore {
+            audit: crate::audit::disk::DiskAuditLog::new(&root),
             root,
             swept: Once::new(),
         }
@@ -281,6 +284,10 @@ impl super::EnvelopeBackend for DiskStore {
 
     fn key_location(&self, key: &str) -> String {
         format!("{:?}", self.key_path(key))
+    }
+
+    fn audit_log(&self) -> &dyn crate::audit::AuditLog {
+        &self.audit
     }
 }
 

@@ -14,6 +14,7 @@ use crate::index_name::IndexName;
 #[derive(Default)]
 pub(crate) struct MemoryStore {
     envelopes: RwLock<HashMap<String, Vec<u8>>>,
+    audit: crate::audit::memory::MemoryAuditLog,
 }
 
 impl super::EnvelopeBackend for MemoryStore {
@@ -92,5 +93,9 @@ impl super::EnvelopeBackend for MemoryStore {
 
     fn key_location(&self, key: &str) -> String {
         format!("memory store entry with storage key {key}")
+    }
+
+    fn audit_log(&self) -> &dyn crate::audit::AuditLog {
+        &self.audit
     }
 }

@@ -54,6 +54,7 @@ use crate::index_name::IndexName;
 use crate::runtime::SharedRuntime;
 use listing::{listing_deadline, Listing, Page, LISTING_DEADLINE_FACTOR};
 
+mod audit_log;
 mod listing;
 
 /// S3's limit on object key length, in bytes.
@@ -192,6 +193,9 @@ pub(crate) struct S3Store {
     /// Built by the first operation that needs it (with the attempts in force after options,
     /// environment and profile); a failed build is retried by the next one.
     client: tokio::sync::OnceCell<(Client, u32)>,
+    /// The newest audit record this process knows of (appended or read), so an append lists
+    /// only what other nodes appended since, and only when its conditional create loses.
+    audit_head: std::sync::Mutex<Option<crate::audit::Head>>,
 }
 
 impl S3Store {
@@ -250,6 +254,7 @@ impl S3Store {
                 timeouts: options.timeouts.clone(),
             },
             client: tokio::sync::OnceCell::new(),
+            audit_head: std::sync::Mutex::new(None),
         })
     }
 
@@ -426,13 +431,12 @@ impl S3Store {
     /// One `PutObject`, conditional (`If-None-Match: *`) or not.
     async fn put_object(
         &self,
-        index: &IndexName,
+        subject: Subject<'_>,
         operation: &str,
         key: &str,
         bytes: &[u8],
         condition: PutCondition<'_>,
     ) -> std::result::Result<(), PutFailure> {
-        let subject = Subject::Index(index);
         let client = self
             .client(subject, operation, key)
             .await
@@ -530,7 +534,7 @@ impl S3Store {
             }
             Err(e) => return Err(self.failure(subject, "GetObject", key, &e)),
         };
-        self.read_body(subject, key, output)
+        self.read_body(subject, key, output, MAX_ENCODED_LEN)
             .await
             .map(Conditional::Object)
     }
@@ -540,6 +544,16 @@ impl S3Store {
         &self,
         subject: Subject<'_>,
         key: &str,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        self.get_object_bounded(subject, key, MAX_ENCODED_LEN).await
+    }
+
+    /// As `get_object_tagged`, keeping at most `max` + 1 bytes of the body.
+    async fn get_object_bounded(
+        &self,
+        subject: Subject<'_>,
+        key: &str,
+        max: usize,
     ) -> Result<Option<(Vec<u8>, Option<String>)>> {
         let client = self.client(subject, "GetObject", key).await?;
         let output = match client
@@ -554,30 +568,40 @@ impl S3Store {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(self.failure(subject, "GetObject", key, &e)),
         };
-        self.read_body(subject, key, output).await
+        self.read_body(subject, key, output, max).await
     }
 
-    /// The body (bounded in size and time) and ETag of a `GetObject` answer.
+    /// The body (bounded in size and time: at most `max` + 1 bytes are kept) and ETag of a
+    /// `GetObject` answer.
     async fn read_body(
         &self,
         subject: Subject<'_>,
         key: &str,
         output: aws_sdk_s3::operation::get_object::GetObjectOutput,
+        max: usize,
     ) -> Result<Option<(Vec<u8>, Option<String>)>> {
         let etag = output.e_tag().map(str::to_owned);
         let declared = output.content_length().unwrap_or(0);
-        if declared > MAX_ENCODED_LEN as i64 {
-            return Err(Error::corrupt(
-                subject,
-                self.location_of(key),
-                format_args!(
-                    "{declared} bytes, more than any envelope ({MAX_ENCODED_LEN}); not read"
+        if declared > max as i64 {
+            let location = self.location_of(key);
+            return Err(match subject {
+                Subject::Audit => Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "audit log: stored record at {location} is corrupt: {declared} bytes, \
+                         more than any record ({max}); not read"
+                    ),
                 ),
-            ));
+                _ => Error::corrupt(
+                    subject,
+                    location,
+                    format_args!("{declared} bytes, more than any envelope ({max}); not read"),
+                ),
+            });
         }
         // Never more than one byte past the limit, whatever the server sends: that byte is
         // enough for the codec to report an over-long object as corrupt.
-        let cap = MAX_ENCODED_LEN + 1;
+        let cap = max + 1;
         let mut body = output.body;
         let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(cap));
         let read = async {
@@ -721,7 +745,7 @@ impl super::EnvelopeBackend for S3Store {
             let mut attempt = 1;
             loop {
                 match self
-                    .put_object(index, "PutObject", &key, bytes, PutCondition::Absent)
+                    .put_object(index.into(), "PutObject", &key, bytes, PutCondition::Absent)
                     .await
                 {
                     Ok(()) => return Ok(()),
@@ -751,7 +775,7 @@ impl super::EnvelopeBackend for S3Store {
         let key = self.object_key(index);
         self.run(async {
             match self
-                .put_object(index, "PutObject", &key, bytes, PutCondition::None)
+                .put_object(index.into(), "PutObject", &key, bytes, PutCondition::None)
                 .await
             {
                 Ok(()) => Ok(()),
@@ -815,7 +839,13 @@ impl super::EnvelopeBackend for S3Store {
             ));
         };
         self.run(async {
-            let put = self.put_object(index, "PutObject", &key, bytes, PutCondition::ETag(etag));
+            let put = self.put_object(
+                index.into(),
+                "PutObject",
+                &key,
+                bytes,
+                PutCondition::ETag(etag),
+            );
             match put.await {
                 Ok(()) => Ok(()),
                 Err(PutFailure::Exists) => Err(super::conflict(index)),
@@ -884,6 +914,10 @@ impl super::EnvelopeBackend for S3Store {
 
     fn key_location(&self, key: &str) -> String {
         self.location_of(&self.object_key_of(key))
+    }
+
+    fn audit_log(&self) -> &dyn crate::audit::AuditLog {
+        self
     }
 }
 
