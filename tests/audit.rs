@@ -676,3 +676,62 @@ fn the_resolver_records_creates_rewraps_drift_and_refused_keys_and_no_secret() {
     assert!(!text.contains("ExternalId"));
     assert!(!text.contains("role/cyborg"));
 }
+
+#[test]
+fn the_registry_audit_setting_audits_every_store_the_resolver_acts_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = KmsClient::new(KmsClientOptions {
+        allow_local_provider: true,
+        ..KmsClientOptions::default()
+    })
+    .unwrap();
+    client
+        .load_registry_yaml("audit:\n  principal: from-yaml\nkms:\n  registry: ~\n")
+        .unwrap();
+    client
+        .add_slot("main", local_slot(dir.path(), "main", 0x44))
+        .unwrap();
+    let resolver = KekResolver::new(client.clone(), KekCacheOptions::default()).unwrap();
+    let store = StorageConfig::disk(dir.path().join("root")).unwrap();
+    resolver
+        .create_index(&store, "a", Some("main"), None)
+        .unwrap();
+    // The resolver's own setting wins over the registry's.
+    resolver
+        .set_audit(Some(&AuditOptions::new("from-resolver")))
+        .unwrap();
+    resolver
+        .create_index(&store, "b", Some("main"), None)
+        .unwrap();
+    // A store audited itself keeps its own principal.
+    let own = store.with_audit(&AuditOptions::new("from-store")).unwrap();
+    resolver
+        .create_index(&own, "c", Some("main"), None)
+        .unwrap();
+    // Off in the resolver and a registry without the setting: nothing is recorded.
+    resolver.set_audit(None).unwrap();
+    client.load_registry_yaml("kms:\n  registry: ~\n").unwrap();
+    client
+        .add_slot("main", local_slot(dir.path(), "main", 0x44))
+        .unwrap();
+    resolver
+        .create_index(&store, "d", Some("main"), None)
+        .unwrap();
+    let principals: Vec<_> = read_audit(&store, 0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.index, r.actor.principal))
+        .collect();
+    assert_eq!(
+        principals,
+        [
+            ("a".to_owned(), "from-yaml".to_owned()),
+            ("b".to_owned(), "from-resolver".to_owned()),
+            ("c".to_owned(), "from-store".to_owned()),
+        ]
+    );
+    let err = resolver
+        .set_audit(Some(&AuditOptions::new("bad\u{7}")))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+}

@@ -46,6 +46,9 @@ pub struct KekResolver {
 struct Inner {
     /// Set by [`KekResolver::set_audit`]: every store this resolver acts on is audited.
     audit: RwLock<Option<Arc<Auditor>>>,
+    /// The auditor of the registry's `audit:` setting, with the registry generation it was made
+    /// for (so its memory of repeated observations lasts while the setting does).
+    registry_audit: std::sync::Mutex<Option<(u64, Option<Arc<Auditor>>)>>,
     client: KmsClient,
     cache: KekCache,
     flights: Flights,
@@ -62,6 +65,7 @@ impl KekResolver {
         Ok(KekResolver {
             inner: Arc::new(Inner {
                 audit: RwLock::new(None),
+                registry_audit: std::sync::Mutex::new(None),
                 registry_seen: AtomicU64::new(client.registry_generation()),
                 client,
                 cache: KekCache::new(&options)?,
@@ -99,9 +103,34 @@ impl KekResolver {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
-        match own {
+        match own.or_else(|| self.registry_auditor()) {
             Some(auditor) => Cow::Owned(storage.with_auditor(auditor)),
             None => Cow::Borrowed(storage),
+        }
+    }
+
+    /// The auditor of the client's registry `audit:` setting, if it has one.
+    fn registry_auditor(&self) -> Option<Arc<Auditor>> {
+        let generation = self.inner.client.registry_generation();
+        let mut cached = self
+            .inner
+            .registry_audit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match &*cached {
+            Some((seen, auditor)) if *seen == generation => auditor.clone(),
+            _ => {
+                // The registry checked the setting when it was set: a failure here is a
+                // setting that cannot describe an actor, so audit stays off for it.
+                let auditor = self
+                    .inner
+                    .client
+                    .registry()
+                    .audit()
+                    .and_then(|options| Auditor::new(options).ok());
+                *cached = Some((generation, auditor.clone()));
+                auditor
+            }
         }
     }
 
