@@ -180,6 +180,15 @@ enum Op {
         name: Text,
     },
     InvalidateAll,
+    /// An audited handle of a memory store (`cyb_storage_config_with_audit`), a change through
+    /// it, and `cyb_verify_audit` of the store; also `cyb_kek_resolver_set_audit`.
+    Audit {
+        store: bool,
+        principal: Text,
+        host: Text,
+        null_options: bool,
+        null_report: bool,
+    },
     NewDiskStore {
         path: Text,
     },
@@ -827,6 +836,63 @@ impl Session {
                 );
                 assert_eq!(removed, 0);
             }
+            Op::Audit {
+                store,
+                principal,
+                host,
+                null_options,
+                null_report,
+            } => unsafe {
+                let (config, _) = self.store(*store);
+                let mut audited = ptr::null_mut();
+                let got = principal.with_str(|principal| {
+                    host.with_str(|host| {
+                        let options = cyb_audit_options { principal, host };
+                        let options_ptr = if *null_options {
+                            ptr::null()
+                        } else {
+                            &options as *const cyb_audit_options
+                        };
+                        let set = cyb_kek_resolver_set_audit(shared.resolver, options_ptr);
+                        let made = cyb_storage_config_with_audit(config, options_ptr, &mut audited);
+                        // Off again: the other ops' stores stay unaudited, as the model assumes.
+                        check(
+                            "cyb_kek_resolver_set_audit",
+                            cyb_kek_resolver_set_audit(shared.resolver, ptr::null()),
+                            &[CYB_RESULT_OK],
+                        );
+                        (set, made)
+                    })
+                });
+                let mut allowed = argument_errors(&[principal, host]);
+                allowed.extend([CYB_RESULT_OK, CYB_RESULT_INVALID_ARGUMENT]);
+                if *null_options {
+                    allowed = vec![CYB_RESULT_NULL_PARAMETER];
+                }
+                let (set, made) = got;
+                check("cyb_storage_config_with_audit", made, &allowed);
+                if *null_options {
+                    check("cyb_kek_resolver_set_audit", set, &[CYB_RESULT_OK]);
+                } else {
+                    check("cyb_kek_resolver_set_audit", set, &[made]);
+                }
+                let mut report = std::mem::zeroed::<cyb_audit_report>();
+                let out = if *null_report {
+                    ptr::null_mut()
+                } else {
+                    &mut report as *mut cyb_audit_report
+                };
+                let verified = cyb_verify_audit(config, out);
+                if *null_report {
+                    check("cyb_verify_audit", verified, &[CYB_RESULT_NULL_PARAMETER]);
+                } else {
+                    check("cyb_verify_audit", verified, &[CYB_RESULT_OK]);
+                    // Only the library writes the log: it is always intact.
+                    assert_eq!(report.break_kind, CYB_AUDIT_BREAK_NONE);
+                    assert_eq!(report.has_head, report.records > 0);
+                }
+                cyb_storage_config_free(audited);
+            },
             Op::NewDiskStore { path } => {
                 let mut config = ptr::null_mut();
                 let got =

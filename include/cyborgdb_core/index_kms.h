@@ -50,6 +50,28 @@
 /// Length of every KEK in bytes: the size of the `out_kek` / `kek` buffers.
 #define CYB_KEK_LEN 32
 
+/// No break: the chain is intact (`cyb_audit_report.break_kind`).
+#define CYB_AUDIT_BREAK_NONE 0
+
+/// A record's content no longer matches its hash, is not a record, or the next record does not
+/// chain to it.
+#define CYB_AUDIT_BREAK_CHANGED 1
+
+/// The record with the expected seq is missing.
+#define CYB_AUDIT_BREAK_REMOVED 2
+
+/// The record with the expected seq is stored later, or under another seq's key.
+#define CYB_AUDIT_BREAK_REORDERED 3
+
+/// A record is cut short (a torn last append, a truncated file or object).
+#define CYB_AUDIT_BREAK_TRUNCATED 4
+
+/// Two records claim one seq or follow one record.
+#define CYB_AUDIT_BREAK_FORK 5
+
+/// Size of `cyb_audit_report.break_message`, NUL included.
+#define CYB_AUDIT_MESSAGE_LEN 512
+
 /// `cyb_kek_cache_options.ttl_ms` value that turns caching off (every resolve unwraps).
 #define CYB_KEK_CACHE_DISABLED -1
 
@@ -259,6 +281,38 @@ typedef struct {
   /// Length in bytes.
   size_t len;
 } cyb_str;
+
+/// Who audit records name (Rust: `AuditOptions`). Zero-initialize and set `principal`.
+///
+/// - `principal`: the service or operator making changes, 1–256 bytes of UTF-8 without control
+///   characters; never a credential. Required.
+/// - `host`: the host name recorded; empty: the machine's (`gethostname`).
+typedef struct {
+  /// Required.
+  cyb_str principal;
+  /// Empty: this machine's host name.
+  cyb_str host;
+} cyb_audit_options;
+
+/// What `cyb_verify_audit` found (Rust: `AuditReport`).
+typedef struct {
+  /// Records verified: those before the first break (all of them if there is none).
+  uint64_t records;
+  /// Whether any record verified (then `head_seq` / `head_hash` are set).
+  bool has_head;
+  /// The seq of the last verified record.
+  uint64_t head_seq;
+  /// The SHA-256 of the last verified record: keep it outside the store to detect a later
+  /// truncation of the newest records, which the chain alone cannot show.
+  uint8_t head_hash[32];
+  /// `CYB_AUDIT_BREAK_*`: `CYB_AUDIT_BREAK_NONE` if the chain is intact.
+  uint32_t break_kind;
+  /// The first seq that is not trustworthy (0 if intact).
+  uint64_t break_seq;
+  /// What was found, NUL-terminated UTF-8, cut at a character boundary to fit (empty if
+  /// intact).
+  char break_message[CYB_AUDIT_MESSAGE_LEN];
+} cyb_audit_report;
 
 /// Borrowed bytes: `len` bytes at `data` (`data` is meaningless when `len` is 0). Valid until the
 /// owning handle is modified or freed.
@@ -479,6 +533,52 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/// Makes a new handle to the store of `config` with the custody audit on: every create, push,
+/// delete and re-wrap through it (and resolver calls on it) first appends a hash-chained record to
+/// the store's audit log (`<root>/.audit/log.jsonl` on disk, `<prefix>.audit/<seq>` objects on
+/// S3). If that append fails, the change is not made and the call fails with the append's code
+/// (`CYB_RESULT_IO`, `CYB_RESULT_CORRUPT`, `CYB_RESULT_STORAGE_*`). `config` itself is unchanged.
+///
+/// On success writes a new handle to `*out_config` (caller owns; free with
+/// `cyb_storage_config_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
+/// (a principal or host that is empty, over 256 bytes, not UTF-8 or holds a control character;
+/// the message names the field).
+///
+/// # Safety
+/// `config` is NULL or a live handle; `options` is NULL or points to a readable
+/// `cyb_audit_options`; `out_config` is NULL or writable.
+CYB_API
+cyb_result cyb_storage_config_with_audit(const cyb_storage_config *config,
+                                         const cyb_audit_options *options,
+                                         cyb_storage_config **out_config);
+
+/// Turns the custody audit on for every store `resolver` acts on (`options` non-NULL) or off
+/// (NULL): its creates, re-wraps, drift findings and refused keys are recorded in that store's
+/// audit log. A store handle that is audited itself keeps its own options.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (`resolver`), `CYB_RESULT_INVALID_ARGUMENT` (as
+/// `cyb_storage_config_with_audit`; nothing changes then).
+///
+/// # Safety
+/// `resolver` is NULL or a live handle; `options` is NULL or points to a readable
+/// `cyb_audit_options`.
+CYB_API
+cyb_result cyb_kek_resolver_set_audit(const cyb_kek_resolver *resolver,
+                                      const cyb_audit_options *options);
+
+/// Walks the audit log of `config`'s store from seq 0 and reports the first break (changed,
+/// removed, reordered, truncated record, or fork) in `*out_report`. A break is not an error: the
+/// call returns `CYB_RESULT_OK` with `break_kind` set. Works on audited and plain handles alike.
+///
+/// Errors (`*out_report` untouched): `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_CORRUPT` (a stored
+/// line longer than any record, more records than the scan limit), `CYB_RESULT_IO`,
+/// `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`,
+/// `CYB_RESULT_FORKED_PROCESS` (an S3 handle made before `fork()`).
+///
+/// # Safety
+/// `config` is NULL or a live handle; `out_report` is NULL or writable.
+CYB_API cyb_result cyb_verify_audit(const cyb_storage_config *config, cyb_audit_report *out_report);
 
 /// Makes an empty envelope: empty strings and bytes, `version` 0, `created_at` 0.
 ///

@@ -14,6 +14,7 @@
 
 #![allow(non_camel_case_types)] // C names: cyb_snake_case handles and enums.
 
+mod audit;
 mod blob;
 mod boundary;
 mod envelope;
@@ -25,6 +26,7 @@ mod result;
 mod storage_config;
 mod timeouts;
 
+pub use audit::*;
 pub use blob::*;
 pub use boundary::{cyb_last_error_message, cyb_result_name, cyb_version, cyb_version_number};
 pub use envelope::*;
