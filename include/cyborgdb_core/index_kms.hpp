@@ -490,6 +490,48 @@ struct S3Options {
 /// Where index keystores, and so their KMS envelopes, are stored. Immutable, no public default
 /// constructor; copies share one store (all copies of one Memory() see the same envelopes).
 /// Thread-safe: any number of threads may use one StorageConfig or its copies at once.
+/// Who custody audit records name (StorageConfig::WithAudit, KEKResolver::SetAudit).
+struct AuditOptions {
+    std::string principal;            // the service or operator; required, never a credential
+    std::optional<std::string> host;  // std::nullopt: this machine's host name
+};
+
+/// The kind of the first break StorageConfig::VerifyAudit found (the CYB_AUDIT_BREAK_* values).
+enum class AuditBreakKind : uint32_t {
+    None = CYB_AUDIT_BREAK_NONE,
+    Changed = CYB_AUDIT_BREAK_CHANGED,
+    Removed = CYB_AUDIT_BREAK_REMOVED,
+    Reordered = CYB_AUDIT_BREAK_REORDERED,
+    Truncated = CYB_AUDIT_BREAK_TRUNCATED,
+    Fork = CYB_AUDIT_BREAK_FORK,
+};
+
+/// What StorageConfig::VerifyAudit found.
+struct AuditReport {
+    uint64_t records = 0;                                 // records verified (before any break)
+    uint64_t head_seq = 0;                                // the last verified record's seq
+    std::optional<std::array<uint8_t, 32>> head_hash;     // its SHA-256; nullopt if none verified
+    AuditBreakKind break_kind = AuditBreakKind::None;     // None: the chain is intact
+    uint64_t break_seq = 0;                               // the first untrustworthy seq
+    std::string break_message;                            // what was found (empty if intact)
+
+    bool intact() const noexcept { return break_kind == AuditBreakKind::None; }
+};
+
+namespace detail {
+
+/// A C view of `options` (valid while `options` lives).
+inline cyb_audit_options to_c_audit_options(const AuditOptions& options) {
+    cyb_audit_options c{};
+    c.principal = cyb_str{options.principal.data(), options.principal.size()};
+    if (options.host) {
+        c.host = cyb_str{options.host->data(), options.host->size()};
+    }
+    return c;
+}
+
+}  // namespace detail
+
 class StorageConfig {
 public:
     /// A new, empty in-process store; its envelopes are gone when the last copy is destroyed.
@@ -562,6 +604,41 @@ public:
         cyb_storage_config* raw = nullptr;
         detail::check(cyb_storage_config_new_s3(bucket.data(), bucket.size(), &options, &raw));
         return StorageConfig(raw);
+    }
+
+    /// This store with the custody audit on (docs/audit.md): every create, push, delete and
+    /// re-wrap through the returned config first appends a hash-chained record naming
+    /// `options.principal`, this host and this process to the store's audit log; if that append
+    /// fails, the change is not made and the call throws the append's error (IOError,
+    /// CorruptDataError, Storage*Error). This config stays unaudited; both share the store.
+    /// Throws InvalidArgumentError (a principal or host that is empty, over 256 bytes or holds a
+    /// control character; what() names the field).
+    StorageConfig WithAudit(const AuditOptions& options) const {
+        const cyb_audit_options c_options = detail::to_c_audit_options(options);
+        cyb_storage_config* raw = nullptr;
+        detail::check(cyb_storage_config_with_audit(handle_.get(), &c_options, &raw));
+        return StorageConfig(raw);
+    }
+
+    /// Walks this store's audit log and reports the first break (a changed, removed, reordered
+    /// or truncated record, or a fork); a break is in the report, not thrown. Throws
+    /// CorruptDataError (a line longer than any record), IOError, Storage*Error.
+    AuditReport VerifyAudit() const {
+        cyb_audit_report c{};
+        detail::check(cyb_verify_audit(handle_.get(), &c));
+        AuditReport report;
+        report.records = c.records;
+        if (c.has_head) {
+            report.head_seq = c.head_seq;
+            report.head_hash.emplace();
+            for (std::size_t i = 0; i < report.head_hash->size(); ++i) {
+                (*report.head_hash)[i] = c.head_hash[i];
+            }
+        }
+        report.break_kind = static_cast<AuditBreakKind>(c.break_kind);
+        report.break_seq = c.break_seq;
+        report.break_message = c.break_message;
+        return report;
     }
 
     /// The C handle, borrowed: valid as long as this StorageConfig (or a copy) lives.
@@ -1134,6 +1211,19 @@ public:
     }
 
     /// The cache's counters.
+    /// Turns the custody audit on (`options`) or off (std::nullopt) for every store this
+    /// resolver acts on: its creates, re-wraps, drift findings and refused keys are recorded in
+    /// that store's audit log. A StorageConfig made WithAudit keeps its own options.
+    /// Throws InvalidArgumentError (as StorageConfig::WithAudit; nothing changes then).
+    void SetAudit(const std::optional<AuditOptions>& options) const {
+        if (options) {
+            const cyb_audit_options c_options = detail::to_c_audit_options(*options);
+            detail::check(cyb_kek_resolver_set_audit(handle_.get(), &c_options));
+        } else {
+            detail::check(cyb_kek_resolver_set_audit(handle_.get(), nullptr));
+        }
+    }
+
     KEKCacheStats Stats() const {
         cyb_kek_cache_stats c{};
         detail::check(cyb_kek_resolver_stats(handle_.get(), &c));
