@@ -3,12 +3,14 @@
 //! through the [`KmsClient`] — plus the operations that change which KEK an index has: creation
 //! in either mode, re-wrap, drift checks, and batch warm-up.
 
+mod rotate_new_kek;
 mod rotation;
 mod single_flight;
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+pub use rotate_new_kek::{RotateKekError, Rotation, RotationState};
 pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
 
 use crate::blob::{KmsBlob, Provider};

@@ -66,6 +66,34 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     fn get_by_key(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Where the envelope with storage key `key` lives, for error messages.
     fn key_location(&self, key: &str) -> String;
+    /// Stores `bytes` as `index`'s sidecar `kind` (the object `<storage key><kind suffix>` next
+    /// to the envelope) only if none is stored: a strict insert with exactly one winner, as
+    /// `create`. `AlreadyExists` if one is stored. Sidecars are never listed as envelopes.
+    fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()>;
+    /// The bytes of `index`'s sidecar `kind` (bounded as an envelope read: more than
+    /// `MAX_ENCODED_LEN` bytes is `Corrupt`), or `None` if there is none.
+    fn get_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<Option<Vec<u8>>>;
+    /// Removes `index`'s sidecar `kind`; removing a missing one succeeds.
+    fn delete_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<()>;
+    /// Where `index`'s sidecar `kind` lives, for error messages.
+    fn sidecar_location(&self, index: &IndexName, kind: Sidecar) -> String;
+}
+
+/// An object kept next to an index's envelope, in the same store, under the envelope's storage
+/// key with its own suffix (never `.kms`, so listings and older releases ignore it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sidecar {
+    /// A new-KEK rotation in progress (`crate::resolver`'s pending-rotation record).
+    PendingRotation,
+}
+
+impl Sidecar {
+    /// The file or object name suffix: `<storage key><suffix>`.
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            Sidecar::PendingRotation => ".rotation",
+        }
+    }
 }
 
 /// Suffix of an envelope's file or object name: `<storage key>.kms`.
