@@ -563,10 +563,7 @@ fn decode_record(
 
 /// The stored pending-rotation record of `index`, decoded, or `None`. `Corrupt` naming its
 /// location if it fails verification.
-fn read_record(
-    storage: &StorageConfig,
-    index: &IndexName,
-) -> Result<Option<(KmsBlob, KmsBlob)>> {
+fn read_record(storage: &StorageConfig, index: &IndexName) -> Result<Option<(KmsBlob, KmsBlob)>> {
     let backend = storage.backend();
     let Some(bytes) = backend.get_sidecar(index, Sidecar::PendingRotation)? else {
         return Ok(None);

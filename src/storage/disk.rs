@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::{Revision, Sidecar};
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
+use super::{Revision, Sidecar};
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{Error, ErrorKind, Result, Subject};
 use crate::fs_bounded::{open_regular, read_bounded, FileReadError, Symlinks};

@@ -98,7 +98,10 @@ impl super::EnvelopeBackend for MemoryStore {
 
     fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()> {
         let key = index.storage_key() + kind.suffix();
-        let mut sidecars = self.sidecars.write().unwrap_or_else(PoisonError::into_inner);
+        let mut sidecars = self
+            .sidecars
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         match sidecars.entry(key) {
             Entry::Occupied(_) => Err(Error::already_exists(index)),
             Entry::Vacant(slot) => {
@@ -116,7 +119,10 @@ impl super::EnvelopeBackend for MemoryStore {
 
     fn delete_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<()> {
         let key = index.storage_key() + kind.suffix();
-        let mut sidecars = self.sidecars.write().unwrap_or_else(PoisonError::into_inner);
+        let mut sidecars = self
+            .sidecars
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         sidecars.remove(&key);
         Ok(())
     }
