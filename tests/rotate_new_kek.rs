@@ -310,8 +310,10 @@ fn commit_is_idempotent_and_a_committed_rotation_cannot_be_aborted() {
     let new = resolver.commit_rotation(&storage, &found).unwrap();
     assert_eq!(&new, rotation.new_envelope());
     assert!(!record_path(dir.path()).exists());
-    // Again: already done.
+    // Again: already done; and with the record gone, abort is still refused.
     assert_eq!(resolver.commit_rotation(&storage, &rotation).unwrap(), new);
+    let err = resolver.abort_rotation(&storage, &rotation).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
     assert_eq!(
         resolver.resolve(&storage, INDEX).unwrap(),
         *rotation.new_kek()

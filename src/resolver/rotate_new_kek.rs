@@ -282,20 +282,24 @@ impl KekResolver {
 
     /// Aborts `rotation`: removes its pending-rotation record. The envelope is not touched, so
     /// the index keeps its old KEK (undo the engine's re-wrap, if any, before or after).
-    /// Aborting a rotation whose record is already gone succeeds.
+    /// Aborting a rotation whose record is already gone succeeds unless it was committed.
     ///
     /// Errors: `InvalidArgument`; `Conflict` — the envelope was already swapped to the new one
-    /// (a commit stopped after its swap: finish it with [`KekResolver::commit_rotation`]), or the
+    /// (committed, or a commit stopped after its swap: finish it with
+    /// [`KekResolver::commit_rotation`]), or the
     /// stored record is another rotation's; `Corrupt` (the stored record fails verification);
     /// the store's errors; `ForkedProcess`.
     pub fn abort_rotation(&self, storage: &StorageConfig, rotation: &Rotation) -> Result<()> {
         self.check_process()?;
         let index = IndexName::new(&rotation.index)?;
-        match read_record(storage, &index)? {
-            None => return Ok(()),
-            Some((old, new)) if old == rotation.old_envelope && new == rotation.new_envelope => {}
-            Some(_) => return Err(not_this_rotation(&index)),
+        let record = read_record(storage, &index)?;
+        if let Some((old, new)) = &record {
+            if *old != rotation.old_envelope || *new != rotation.new_envelope {
+                return Err(not_this_rotation(&index));
+            }
         }
+        // Committed (with or without its record removed): the index has the new KEK now, so
+        // "aborted" would send the engine back to a KEK the index no longer has.
         match read_envelope(storage, &index) {
             Ok((blob, _)) if blob == rotation.new_envelope => {
                 return Err(Error::new(
@@ -306,6 +310,9 @@ impl KekResolver {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
             Err(e) => return Err(e),
+        }
+        if record.is_none() {
+            return Ok(());
         }
         storage
             .backend()
