@@ -32,9 +32,9 @@
 //     cyborg::KMSBadResponseError                        KMS_BAD_RESPONSE
 //     cyborg::WrapKeySizeError                           WRAP_KEY_SIZE
 //   cyborg::ForkedProcessError   std::runtime_error      FORKED_PROCESS
-//   cyborg::InternalError        std::runtime_error      PANIC and any unknown code (incl.
-//                                CALLBACK_FAILED, which KEKResolver::RotateKek never throws: it
-//                                rethrows the callback's own exception instead)
+//   cyborg::CallbackFailedError  std::runtime_error      CALLBACK_FAILED (KEKResolver::RotateKek
+//                                rethrows the callback's own exception instead of this)
+//   cyborg::InternalError        std::runtime_error      PANIC and any unknown code
 //   cyborg::IncompatibleLibraryError  std::runtime_error (only; no result code): the loaded
 //                                libcyborgdb_kms has another major version than this header
 //
@@ -263,6 +263,14 @@ public:
         : std::runtime_error(what), Error(code) {}
 };
 
+/// A caller's callback reported failure (e.g. the engine's re-wrap in cyb_kek_rotate_kek); what
+/// the call had begun was rolled back (CALLBACK_FAILED).
+class CallbackFailedError : public std::runtime_error, public Error {
+public:
+    CallbackFailedError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
 /// The object was created before this process was forked from its parent; in the child it refuses
 /// every call (FORKED_PROCESS). Create a new one in the child. Memory and Disk storage are exempt.
 class ForkedProcessError : public std::runtime_error, public Error {
@@ -367,6 +375,8 @@ inline void require_compatible_library() {
             throw WrapKeySizeError(code, what);
         case CYB_RESULT_FORKED_PROCESS:
             throw ForkedProcessError(code, what);
+        case CYB_RESULT_CALLBACK_FAILED:
+            throw CallbackFailedError(code, what);
         default:  // CYB_RESULT_PANIC, unknown codes (CYB_RESULT_OK is never passed here)
             throw InternalError(code, what);
     }
