@@ -111,8 +111,27 @@ fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
     }
 }
 
-/// A resolver over the local slots `main` and `other` in `dir`, and the disk store `dir/store`.
+/// A resolver over the local slots `main` and `other` in `dir`, and the disk store `dir/store` —
+/// or, if `dir` holds a moto configuration ([`use_moto`]), over `aws-kms` slots `main` and `other`
+/// on that moto and its S3 bucket (so child processes share it too).
 fn local(dir: &Path) -> (KekResolver, StorageConfig) {
+    if let Ok(config) = std::fs::read_to_string(dir.join(MOTO_CONFIG)) {
+        let [endpoint, key_main, key_other, bucket]: [&str; 4] =
+            config.lines().collect::<Vec<_>>().try_into().unwrap();
+        let client = KmsClient::new(KmsClientOptions {
+            endpoint_url: Some(endpoint.to_owned()),
+            ..KmsClientOptions::default()
+        })
+        .unwrap();
+        client
+            .add_slot("main", aws_slot(Provider::AwsKms, key_main))
+            .unwrap();
+        client
+            .add_slot("other", aws_slot(Provider::AwsKms, key_other))
+            .unwrap();
+        let resolver = KekResolver::new(client, KekCacheOptions::default()).unwrap();
+        return (resolver, s3_store_at(endpoint, bucket));
+    }
     let client = KmsClient::new(KmsClientOptions {
         allow_local_provider: true,
         ..KmsClientOptions::default()
@@ -124,6 +143,23 @@ fn local(dir: &Path) -> (KekResolver, StorageConfig) {
         .unwrap();
     let resolver = KekResolver::new(client, KekCacheOptions::default()).unwrap();
     (resolver, StorageConfig::disk(dir.join("store")).unwrap())
+}
+
+/// The file in a fixture directory that switches [`local`] to moto.
+const MOTO_CONFIG: &str = "moto.cfg";
+
+/// Makes `dir` a moto fixture: two fresh KMS keys and a fresh bucket on the shared moto.
+fn use_moto(dir: &Path) {
+    let bucket = unique("rotate");
+    moto().create_bucket(&bucket);
+    let config = [
+        moto().endpoint.clone(),
+        moto().create_kms_key(REGION),
+        moto().create_kms_key(REGION),
+        bucket,
+    ]
+    .join("\n");
+    std::fs::write(dir.join(MOTO_CONFIG), config).unwrap();
 }
 
 fn dek_file(dir: &Path) -> PathBuf {
@@ -533,7 +569,7 @@ fn run_child(test: &str, dir: &Path, step: &str) -> std::process::Output {
 }
 
 #[test]
-#[ignore = "child process of a_kill_at_every_step_leaves_a_kek_that_opens_the_data"]
+#[ignore = "child process of the a_kill_at_every_step_* tests"]
 fn child_rotate_and_die() {
     let dir = PathBuf::from(std::env::var(CHILD_DIR).expect("run by the parent test"));
     let step = std::env::var(CHILD_STEP).unwrap();
@@ -560,9 +596,23 @@ fn child_rotate_and_die() {
 
 #[test]
 fn a_kill_at_every_step_leaves_a_kek_that_opens_the_data() {
+    kill_at_every_step(false);
+}
+
+#[test]
+fn a_kill_at_every_step_on_moto_kms_and_s3_leaves_a_kek_that_opens_the_data() {
+    kill_at_every_step(true);
+}
+
+/// Runs the rotation in a child killed at each step, then checks and recovers in this process:
+/// on the local provider and a disk store, or on moto (`aws-kms` → `aws-kms`, S3 store).
+fn kill_at_every_step(on_moto: bool) {
     for policy in [Recovery::Complete, Recovery::RollBack] {
         for (k, step) in STEPS.iter().enumerate() {
             let dir = tempfile::tempdir().unwrap();
+            if on_moto {
+                use_moto(dir.path());
+            }
             create_index(dir.path());
             let original = resolve_fresh(dir.path());
             let out = run_child("child_rotate_and_die", dir.path(), step);
@@ -583,7 +633,7 @@ fn a_kill_at_every_step_leaves_a_kek_that_opens_the_data() {
                 .pending_rotation(&storage, INDEX)
                 .unwrap()
                 .is_none());
-            assert!(!record_path(dir.path()).exists());
+            assert!(on_moto || !record_path(dir.path()).exists());
             let kek = resolver.resolve(&storage, INDEX).unwrap();
             assert_eq!(dek_under(&file, &kek), Some(DEK), "{step}, {policy:?}");
             assert_eq!(entries(&file).len(), 1, "{step}, {policy:?}");
@@ -745,12 +795,17 @@ fn moto_resolver() -> KekResolver {
 fn moto_s3_store() -> StorageConfig {
     let bucket = unique("rotate");
     moto().create_bucket(&bucket);
+    s3_store_at(&moto().endpoint, &bucket)
+}
+
+/// A store under prefix `ks` of `bucket` on the S3 endpoint `endpoint`.
+fn s3_store_at(endpoint: &str, bucket: &str) -> StorageConfig {
     StorageConfig::s3(
-        &bucket,
+        bucket,
         S3Options {
             prefix: "ks".into(),
             region: Some(REGION.into()),
-            endpoint: Some(moto().endpoint.clone()),
+            endpoint: Some(endpoint.to_owned()),
             credentials: Some(S3Credentials::new("S3ONLYACCESSKEY", "s3-only-secret-key")),
             ..S3Options::default()
         },
