@@ -67,7 +67,7 @@ TEST(RotateKek, AThrowingCallbackRollsBackAndItsExceptionPropagates) {
         EXPECT_STREQ(e.what(), "disk full while re-wrapping the DEK");
     }
     EXPECT_EQ(cyb_test::read_file(envelope), before);
-    EXPECT_FALSE(std::filesystem::exists(f.dir.path() / "store" / "orders.rotation"));
+    EXPECT_FALSE(std::filesystem::exists(f.dir.path() / "store" / "orders.rot"));
     EXPECT_FALSE(f.resolver.PendingRotation(f.store, "orders").has_value());
     EXPECT_TRUE(f.resolver.Resolve(f.store, "orders") == old_kek);
     // A library failure surfaces as its own exception.

@@ -171,7 +171,7 @@ fn envelope_path(dir: &Path) -> PathBuf {
 }
 
 fn record_path(dir: &Path) -> PathBuf {
-    dir.join("store").join("orders.rotation")
+    dir.join("store").join("orders.rot")
 }
 
 /// Creates the index under `main` and the engine's file with the DEK under its KEK.
@@ -393,8 +393,8 @@ fn provider_none_and_missing_indexes_are_refused_before_anything_is_stored() {
         .begin_rotation(&storage, "missing", "other")
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(!dir.path().join("store/byok.rotation").exists());
-    assert!(!dir.path().join("store/missing.rotation").exists());
+    assert!(!dir.path().join("store/byok.rot").exists());
+    assert!(!dir.path().join("store/missing.rot").exists());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -909,7 +909,7 @@ fn a_corrupt_record_on_s3_is_corrupt_and_changes_nothing() {
         .next()
         .unwrap()
         .to_owned();
-    moto().put_object(&bucket, "ks/orders.rotation", &vec![0u8; 64 * 1024 + 1]);
+    moto().put_object(&bucket, "ks/orders.rot", &vec![0u8; 64 * 1024 + 1]);
     let err = resolver.pending_rotation(&storage, INDEX).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err:?}");
     let err = resolver.commit_rotation(&storage, &rotation).unwrap_err();

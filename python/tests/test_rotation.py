@@ -76,7 +76,7 @@ def test_a_corrupt_pending_record_is_corrupt_data(tmp_path):
     storage = cyborgdb.StorageConfig.disk(tmp_path / "store")
     resolver.create_index(storage, "orders", kms_name="dev")
     rotation = resolver.begin_rotation(storage, "orders", "dev")
-    record = tmp_path / "store" / "orders.rotation"
+    record = tmp_path / "store" / "orders.rot"
     record.write_bytes(record.read_bytes()[:-3])
     with pytest.raises(cyborgdb.CorruptDataError, match="pending KEK rotation record"):
         resolver.pending_rotation(storage, "orders")

@@ -5,7 +5,7 @@
 //!
 //! 1. [`KekResolver::begin_rotation`] unwraps the old KEK, draws a fresh one, wraps it through the
 //!    target slot and strictly creates a **pending-rotation record** next to the envelope (a
-//!    sidecar object `<storage key>.rotation` in the same store; docs/file-formats.md). The
+//!    sidecar object `<storage key>.rot` in the same store; docs/file-formats.md). The
 //!    envelope is untouched, so every resolve keeps returning the old KEK.
 //! 2. The engine re-wraps its DEK under the new KEK, keeping a copy under the old one.
 //! 3. [`KekResolver::commit_rotation`] swaps the envelope to the record's new envelope (a

@@ -79,6 +79,10 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     fn sidecar_location(&self, index: &IndexName, kind: Sidecar) -> String;
 }
 
+/// Suffix of a pending-rotation record's file or object name: `<storage key>.rot`.
+const PENDING_ROTATION_SUFFIX: &str = ".rot";
+const _: () = assert!(PENDING_ROTATION_SUFFIX.len() <= ENVELOPE_SUFFIX.len());
+
 /// An object kept next to an index's envelope, in the same store, under the envelope's storage
 /// key with its own suffix (never `.kms`, so listings and older releases ignore it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,10 +92,11 @@ pub(crate) enum Sidecar {
 }
 
 impl Sidecar {
-    /// The file or object name suffix: `<storage key><suffix>`.
+    /// The file or object name suffix: `<storage key><suffix>`. As long as `.kms`, so every
+    /// sidecar key fits wherever its envelope's does (S3's 1024-byte key limit).
     pub(crate) fn suffix(self) -> &'static str {
         match self {
-            Sidecar::PendingRotation => ".rotation",
+            Sidecar::PendingRotation => PENDING_ROTATION_SUFFIX,
         }
     }
 }
