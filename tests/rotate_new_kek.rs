@@ -20,8 +20,8 @@ use aes_gcm::aead::{Aead, AeadCore, KeyInit, OsRng};
 use aes_gcm::{Aes256Gcm, Nonce};
 use common::moto::{moto, unique};
 use cyborgdb_kms::{
-    get_index_kms, push_index_kms, DriftStatus, ErrorKind, Kek, KekCacheOptions, KekResolver,
-    KeyIdentity, KmsClient, KmsClientOptions, Provider, RotateKekError, RotationState,
+    get_index_kms, list_index_kms, push_index_kms, DriftStatus, ErrorKind, Kek, KekCacheOptions,
+    KekResolver, KeyIdentity, KmsClient, KmsClientOptions, Provider, RotateKekError, RotationState,
     S3Credentials, S3Options, Slot, StorageConfig,
 };
 
@@ -299,6 +299,16 @@ fn while_pending_resolve_returns_the_old_kek_and_a_second_begin_conflicts() {
     assert_eq!(rotation.state(), RotationState::Pending);
     assert_eq!(*rotation.old_kek(), old_kek);
     assert!(record_path(dir.path()).exists());
+    // The record is no envelope: listings and drift checks never see it.
+    assert_eq!(list_index_kms(&storage).unwrap(), [INDEX]);
+    assert_eq!(resolver.check_drift(&storage, false).unwrap().len(), 1);
+    // Debug shows neither KEK.
+    let debug = format!("{rotation:?}");
+    for kek in [rotation.old_kek(), rotation.new_kek()] {
+        let hex: String = kek.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        assert!(!debug.contains(&hex), "{debug}");
+        assert!(!debug.contains(&format!("{:?}", kek.as_bytes())), "{debug}");
+    }
     assert_eq!(resolver.resolve(&storage, INDEX).unwrap(), old_kek);
     assert_eq!(resolve_fresh(dir.path()), old_kek);
 
@@ -900,6 +910,7 @@ fn a_corrupt_record_on_s3_is_corrupt_and_changes_nothing() {
         .create_index(&storage, INDEX, Some("k"), None)
         .unwrap();
     let rotation = resolver.begin_rotation(&storage, INDEX, "k").unwrap();
+    assert_eq!(list_index_kms(&storage).unwrap(), [INDEX]);
     let before = get_index_kms(&storage, INDEX).unwrap();
     // The bucket name is in the store's Debug form: s3://<bucket>/ks/.
     let described = format!("{storage:?}");
