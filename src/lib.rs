@@ -44,5 +44,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
 pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, KmsClientStats, Registry, Slot};
 pub use logging::{clear_log_callback, set_log_callback, LogLevel, LogRecord};
-pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
+pub use resolver::{
+    DriftEntry, DriftStatus, KekResolver, KeySnapshot, RotateKekError, Rotation, RotationState,
+};
 pub use storage::{S3Credentials, S3Options, S3ServerSideEncryption, StorageConfig};

@@ -32,6 +32,8 @@
 //     cyborg::KMSBadResponseError                        KMS_BAD_RESPONSE
 //     cyborg::WrapKeySizeError                           WRAP_KEY_SIZE
 //   cyborg::ForkedProcessError   std::runtime_error      FORKED_PROCESS
+//   cyborg::CallbackFailedError  std::runtime_error      CALLBACK_FAILED (KEKResolver::RotateKek
+//                                rethrows the callback's own exception instead of this)
 //   cyborg::InternalError        std::runtime_error      PANIC and any unknown code
 //   cyborg::IncompatibleLibraryError  std::runtime_error (only; no result code): the loaded
 //                                libcyborgdb_kms has another major version than this header
@@ -76,6 +78,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -259,6 +263,14 @@ public:
         : std::runtime_error(what), Error(code) {}
 };
 
+/// A caller's callback reported failure (e.g. the engine's re-wrap in cyb_kek_rotate_kek); what
+/// the call had begun was rolled back (CALLBACK_FAILED).
+class CallbackFailedError : public std::runtime_error, public Error {
+public:
+    CallbackFailedError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
 /// The object was created before this process was forked from its parent; in the child it refuses
 /// every call (FORKED_PROCESS). Create a new one in the child. Memory and Disk storage are exempt.
 class ForkedProcessError : public std::runtime_error, public Error {
@@ -363,6 +375,8 @@ inline void require_compatible_library() {
             throw WrapKeySizeError(code, what);
         case CYB_RESULT_FORKED_PROCESS:
             throw ForkedProcessError(code, what);
+        case CYB_RESULT_CALLBACK_FAILED:
+            throw CallbackFailedError(code, what);
         default:  // CYB_RESULT_PANIC, unknown codes (CYB_RESULT_OK is never passed here)
             throw InternalError(code, what);
     }
@@ -1067,6 +1081,51 @@ struct DriftEntry {
     std::string error_message;
 };
 
+/// Where a new-KEK rotation stood when its KEKRotation was made (see KEKResolver::BeginRotation).
+enum class RotationState : uint32_t {
+    kPending = CYB_ROTATION_PENDING,      // envelope still the old one: commit or abort
+    kCommitted = CYB_ROTATION_COMMITTED,  // envelope already the new one: commit finishes it
+    kStale = CYB_ROTATION_STALE,          // another write replaced the envelope: abort
+};
+
+/// A new-KEK rotation of one index, from KEKResolver::BeginRotation or PendingRotation: its old
+/// and new KEK (wiped when this object is destroyed) and its state. Move-only.
+class KEKRotation {
+public:
+    /// The KEK the index had when the rotation began.
+    KEK OldKek() const {
+        KEK kek;
+        detail::check(cyb_kek_rotation_old_kek(handle_.get(), kek.data(), kek.size()));
+        return kek;
+    }
+
+    /// The fresh KEK the index gets on commit.
+    KEK NewKek() const {
+        KEK kek;
+        detail::check(cyb_kek_rotation_new_kek(handle_.get(), kek.data(), kek.size()));
+        return kek;
+    }
+
+    /// Where the rotation stood when this object was made.
+    RotationState State() const noexcept {
+        return static_cast<RotationState>(cyb_kek_rotation_state(handle_.get()));
+    }
+
+    /// The C handle (owned by this object).
+    const cyb_kek_rotation* c_handle() const noexcept { return handle_.get(); }
+
+private:
+    friend class KEKResolver;
+    explicit KEKRotation(cyb_kek_rotation* raw) : handle_(raw) {}
+
+    struct Deleter {
+        void operator()(cyb_kek_rotation* rotation) const noexcept {
+            cyb_kek_rotation_free(rotation);
+        }
+    };
+    std::unique_ptr<cyb_kek_rotation, Deleter> handle_;
+};
+
 /// Resolves index KEKs through a KMSClient's registry with a TTL'd cache of unwrapped KEKs —
 /// the service hot path — and creates, re-wraps and drift-checks index envelopes.
 ///
@@ -1142,6 +1201,95 @@ public:
         cyb_kms_blob* raw = nullptr;
         detail::check(cyb_kek_rewrap(handle_.get(), storage.c_handle(), index_name.data(),
                                      index_name.size(), slot_name.data(), slot_name.size(), &raw));
+        const detail::BlobPtr owned(raw);
+        return detail::from_c_blob(owned.get());
+    }
+
+    /// New-KEK rotation, phase 1: unwraps the current KEK, wraps a fresh one through slot
+    /// `slot_name` and stores a pending-rotation record next to the envelope (unchanged: Resolve
+    /// keeps returning the old KEK). Re-wrap the engine's DEK under NewKek() (keeping it under
+    /// OldKek() too), then CommitRotation — or AbortRotation. Throws ConflictError (a rotation
+    /// of the index is already pending), KEKNotWrappedError, UnknownSlotError, UntrustedKeyError,
+    /// NotFoundError, the KMSError family, storage errors; on error nothing is stored.
+    KEKRotation BeginRotation(const StorageConfig& storage, const std::string& index_name,
+                              const std::string& slot_name) const {
+        cyb_kek_rotation* raw = nullptr;
+        detail::check(cyb_kek_begin_rotation(handle_.get(), storage.c_handle(), index_name.data(),
+                                             index_name.size(), slot_name.data(), slot_name.size(),
+                                             &raw));
+        return KEKRotation(raw);
+    }
+
+    /// The index's pending rotation (e.g. left by a crash), with both KEKs, or nullopt. Throws
+    /// CorruptDataError (a damaged record), UntrustedKeyError, the KMSError family, storage
+    /// errors.
+    std::optional<KEKRotation> PendingRotation(const StorageConfig& storage,
+                                               const std::string& index_name) const {
+        cyb_kek_rotation* raw = nullptr;
+        detail::check(cyb_kek_pending_rotation(handle_.get(), storage.c_handle(),
+                                               index_name.data(), index_name.size(), &raw));
+        if (raw == nullptr) {
+            return std::nullopt;
+        }
+        return KEKRotation(raw);
+    }
+
+    /// New-KEK rotation, phase 2: swaps the envelope to the new KEK (version + 1), removes the
+    /// record, drops the cached KEK; idempotent. Returns the new envelope. Throws ConflictError
+    /// (another write replaced the envelope, or the rotation is gone), CorruptDataError, storage
+    /// errors.
+    KMSBlob CommitRotation(const StorageConfig& storage, const KEKRotation& rotation) const {
+        cyb_kms_blob* raw = nullptr;
+        detail::check(
+            cyb_kek_commit_rotation(handle_.get(), storage.c_handle(), rotation.c_handle(), &raw));
+        const detail::BlobPtr owned(raw);
+        return detail::from_c_blob(owned.get());
+    }
+
+    /// Undoes a rotation that was not committed: removes its record; the envelope is unchanged.
+    /// Throws ConflictError (already committed: commit it instead), CorruptDataError, storage
+    /// errors.
+    void AbortRotation(const StorageConfig& storage, const KEKRotation& rotation) const {
+        detail::check(
+            cyb_kek_abort_rotation(handle_.get(), storage.c_handle(), rotation.c_handle()));
+    }
+
+    /// New-KEK rotation in one call: BeginRotation, `rewrap(old_kek, new_kek)` (the engine
+    /// re-wraps its DEK under new_kek, idempotently, keeping it under old_kek until this returns),
+    /// CommitRotation. If `rewrap` throws, the rotation is rolled back (the envelope is unchanged)
+    /// and its exception is rethrown as is. Returns the new envelope. Throws as BeginRotation and
+    /// CommitRotation.
+    KMSBlob RotateKek(const StorageConfig& storage, const std::string& index_name,
+                      const std::string& slot_name,
+                      const std::function<void(const KEK& old_kek, const KEK& new_kek)>& rewrap)
+        const {
+        struct Context {
+            const std::function<void(const KEK&, const KEK&)>* rewrap;
+            std::exception_ptr error;
+        } context{&rewrap, nullptr};
+        const auto trampoline = [](void* raw, const uint8_t* old_bytes,
+                                   const uint8_t* new_bytes) noexcept -> bool {
+            auto* ctx = static_cast<Context*>(raw);
+            try {
+                KEK old_kek;
+                KEK new_kek;
+                std::memcpy(old_kek.data(), old_bytes, KEK::kSize);
+                std::memcpy(new_kek.data(), new_bytes, KEK::kSize);
+                (*ctx->rewrap)(old_kek, new_kek);
+                return true;
+            } catch (...) {
+                ctx->error = std::current_exception();
+                return false;
+            }
+        };
+        cyb_kms_blob* raw = nullptr;
+        const cyb_result code = cyb_kek_rotate_kek(
+            handle_.get(), storage.c_handle(), index_name.data(), index_name.size(),
+            slot_name.data(), slot_name.size(), trampoline, &context, &raw);
+        if (code == CYB_RESULT_CALLBACK_FAILED && context.error) {
+            std::rethrow_exception(context.error);
+        }
+        detail::check(code);
         const detail::BlobPtr owned(raw);
         return detail::from_c_blob(owned.get());
     }

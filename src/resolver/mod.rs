@@ -3,6 +3,7 @@
 //! through the [`KmsClient`] — plus the operations that change which KEK an index has: creation
 //! in either mode, re-wrap, drift checks, and batch warm-up.
 
+mod rotate_new_kek;
 mod rotation;
 mod single_flight;
 
@@ -10,6 +11,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+pub use rotate_new_kek::{RotateKekError, Rotation, RotationState};
 pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
 
 use crate::audit::{self, AuditKey, AuditOptions, Auditor};
