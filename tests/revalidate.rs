@@ -27,14 +27,11 @@ const CHILD: &str = "CYB_REVALIDATE_CHILD";
 fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
     let path = dir.join(format!("{name}.key"));
     std::fs::write(&path, [fill; 32]).unwrap();
-    Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::Local,
-        key_id: format!("file:{}", path.display()),
-        region: String::new(),
-        assume_role: None,
-    }
+    Slot::new(
+        Provider::Local,
+        format!("file:{}", path.display()),
+        String::new(),
+    )
 }
 
 /// A client with slots `main` and `other`, their keys in `keys`.
