@@ -447,3 +447,160 @@ fn conditional_gets_trust_only_a_304_naming_the_etag() {
     assert_eq!(node.stats().entries, 0);
     assert_eq!(node.stats().provider_calls, 3);
 }
+
+/// The one envelope file in a Disk `root`.
+fn envelope_file(root: &Path) -> std::path::PathBuf {
+    let files: Vec<_> = std::fs::read_dir(root)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "kms"))
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    files.into_iter().next().unwrap()
+}
+
+/// Reports every open and read of one file (Linux inotify): what tells a stat from a read.
+/// Events are queued when the open or read happens, so they are there once the call returns.
+struct FileWatch {
+    fd: libc::c_int,
+}
+
+impl FileWatch {
+    fn new(path: &Path) -> FileWatch {
+        use std::os::unix::ffi::OsStrExt;
+        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
+        assert!(
+            fd >= 0,
+            "inotify_init1: {}",
+            std::io::Error::last_os_error()
+        );
+        let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        let watch =
+            unsafe { libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_OPEN | libc::IN_ACCESS) };
+        assert!(
+            watch >= 0,
+            "inotify_add_watch: {}",
+            std::io::Error::last_os_error()
+        );
+        FileWatch { fd }
+    }
+
+    /// How many events (opens and reads) were queued since the last call.
+    fn take_events(&self) -> usize {
+        let mut events = 0;
+        let mut buffer = [0u8; 4096];
+        loop {
+            let n = unsafe { libc::read(self.fd, buffer.as_mut_ptr().cast(), buffer.len()) };
+            if n < 0 {
+                let e = std::io::Error::last_os_error();
+                assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+                return events;
+            }
+            let mut offset = 0;
+            while offset < n as usize {
+                // struct inotify_event: wd, mask, cookie, len, then `len` bytes of name.
+                let len = u32::from_ne_bytes(buffer[offset + 12..offset + 16].try_into().unwrap());
+                offset += 16 + len as usize;
+                events += 1;
+            }
+        }
+    }
+}
+
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// A Disk envelope last modified an hour ago (older than the window in which a file's stamp is
+/// not trusted), cached by a resolver with revalidation; returns the resolver, its clock, the
+/// store, the envelope's path and its KEK.
+fn cached_old_disk_envelope(
+    keys: &Path,
+    root: &Path,
+) -> (
+    KekResolver,
+    ManualClock,
+    StorageConfig,
+    std::path::PathBuf,
+    cyborgdb_kms::Kek,
+) {
+    let client = client(keys);
+    let storage = StorageConfig::disk(root).unwrap();
+    let (node, clock) = resolver(&client, INTERVAL);
+    let kek = node
+        .create_index(&storage, "idx", Some("main"), None)
+        .unwrap();
+    let path = envelope_file(root);
+    let an_hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(an_hour_ago)
+        .unwrap();
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), kek);
+    (node, clock, storage, path, kek)
+}
+
+/// Past the interval, an unchanged Disk envelope is confirmed by a stat: the file is neither
+/// opened nor read, and no provider call is made.
+#[test]
+fn an_unchanged_disk_envelope_is_confirmed_without_reading_it() {
+    let keys = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (node, clock, storage, path, kek) = cached_old_disk_envelope(keys.path(), root.path());
+    let watch = FileWatch::new(&path);
+    let before = node.stats();
+    for _ in 0..3 {
+        clock.advance(INTERVAL);
+        assert_eq!(node.resolve(&storage, "idx").unwrap(), kek);
+    }
+    let after = node.stats();
+    assert_eq!(
+        after.misses,
+        before.misses + 3,
+        "each check went past the cache"
+    );
+    assert_eq!(after.provider_calls, before.provider_calls);
+    assert_eq!(watch.take_events(), 0, "the envelope was opened or read");
+    // The watch does see a read: a plain get opens and reads the file.
+    cyborgdb_kms::get_index_kms(&storage, "idx").unwrap();
+    assert!(watch.take_events() >= 2);
+}
+
+/// Another process rewrites the envelope in place — same inode, same size, other bytes (an
+/// envelope of the same index with a fresh KEK): the new modification time gives it away and
+/// the new KEK is served after the interval.
+#[test]
+fn a_same_size_in_place_rewrite_by_another_process_is_seen() {
+    use std::os::unix::fs::MetadataExt;
+    let keys = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let (node, clock, storage, path, first) = cached_old_disk_envelope(keys.path(), root.path());
+    // The replacement: the same index's envelope with a new KEK, made in another root.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let other_storage = StorageConfig::disk(elsewhere.path()).unwrap();
+    let second = node
+        .create_index(&other_storage, "idx", Some("main"), None)
+        .unwrap();
+    assert_ne!(second, first);
+    let replacement = envelope_file(elsewhere.path());
+    let old = std::fs::metadata(&path).unwrap();
+    assert_eq!(std::fs::metadata(&replacement).unwrap().len(), old.len());
+    let status = Command::new("dd")
+        .arg(format!("if={}", replacement.display()))
+        .arg(format!("of={}", path.display()))
+        .args(["conv=notrunc", "status=none"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let new = std::fs::metadata(&path).unwrap();
+    assert_eq!((new.ino(), new.len()), (old.ino(), old.len()));
+
+    clock.advance(INTERVAL - Duration::from_millis(1));
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+}
