@@ -66,7 +66,7 @@ fn manual(ttl: Duration, max_entries: usize) -> (KekCacheOptions, ManualClock) {
         ttl: Some(ttl),
         max_entries,
         clock: Clock::Manual(clock.clone()),
-        revalidate: None,
+        ..KekCacheOptions::default()
     };
     (options, clock)
 }

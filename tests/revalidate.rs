@@ -18,6 +18,7 @@ use common::moto::{moto, unique};
 use cyborgdb_kms::{
     Clock, ErrorKind, KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, ManualClock,
     Provider, S3Credentials, S3Options, Slot, StorageConfig, MAX_REVALIDATE, REVALIDATE_ENV_VAR,
+    STALE_IF_ERROR_ENV_VAR,
 };
 
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -603,4 +604,242 @@ fn a_same_size_in_place_rewrite_by_another_process_is_seen() {
     assert_eq!(node.resolve(&storage, "idx").unwrap(), first);
     clock.advance(Duration::from_millis(1));
     assert_eq!(node.resolve(&storage, "idx").unwrap(), second);
+}
+
+/// How the stale-if-error peer answers.
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Outage {
+    /// The envelope, 304 to a conditional GET naming its ETag.
+    Up,
+    /// 503 ServiceUnavailable to everything.
+    Unavailable,
+    /// Never answers.
+    Hanging,
+    /// 404 NoSuchKey.
+    Gone,
+    /// 403 AccessDenied.
+    Denied,
+    /// 200 with bytes that are no envelope (a changed, corrupt object).
+    Garbage,
+}
+
+/// A fake S3 serving `idx`'s envelope in `mode` (DELETEs always succeed), a store on it with
+/// short timeouts, and a resolver over `client` (TTL 60 s, interval [`INTERVAL`]) with
+/// `stale_if_error`.
+fn outage_fixture(
+    client: &KmsClient,
+    stale_if_error: Option<bool>,
+) -> (
+    common::fake_s3::FakeS3,
+    std::sync::Arc<std::sync::Mutex<Outage>>,
+    StorageConfig,
+    KekResolver,
+    ManualClock,
+    cyborgdb_kms::Kek,
+) {
+    use common::fake_s3::{FakeS3, Response};
+    use std::sync::{Arc, Mutex};
+    const ETAG: &str = "\"v1\"";
+    let (body, kek) = envelope_bytes(client, "idx");
+    let mode = Arc::new(Mutex::new(Outage::Up));
+    let shared = Arc::clone(&mode);
+    let server = FakeS3::start(move |request| {
+        if request.method == "DELETE" {
+            return Response::Reply(204, Vec::new(), Vec::new());
+        }
+        match *shared.lock().unwrap() {
+            Outage::Up if request.header("if-none-match") == Some(ETAG) => {
+                Response::Reply(304, vec![("etag".into(), ETAG.into())], Vec::new())
+            }
+            Outage::Up => Response::Reply(200, vec![("etag".into(), ETAG.into())], body.clone()),
+            Outage::Unavailable => Response::error(503, "ServiceUnavailable", "try later"),
+            Outage::Hanging => Response::Hang,
+            Outage::Gone => Response::error(404, "NoSuchKey", "The key does not exist"),
+            Outage::Denied => Response::error(403, "AccessDenied", "Access Denied"),
+            Outage::Garbage => Response::Reply(
+                200,
+                vec![("etag".into(), "\"v2\"".into())],
+                b"not an envelope".to_vec(),
+            ),
+        }
+    });
+    let options = S3Options {
+        timeouts: cyborgdb_kms::AwsTimeouts {
+            connect: Duration::from_millis(500),
+            attempt: Duration::from_millis(300),
+            operation: Duration::from_secs(1),
+            max_attempts: Some(2),
+            retry_mode: None,
+            initial_backoff: Duration::from_millis(10),
+        },
+        ..s3_options(&server.endpoint, "ks")
+    };
+    let storage = StorageConfig::s3("fake-bucket", options).unwrap();
+    let clock = ManualClock::new();
+    let node = KekResolver::new(
+        client.clone(),
+        KekCacheOptions {
+            ttl: Some(Duration::from_secs(60)),
+            clock: Clock::Manual(clock.clone()),
+            revalidate: Some(INTERVAL),
+            stale_if_error,
+            ..KekCacheOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), kek);
+    (server, mode, storage, node, clock, kek)
+}
+
+/// Stale-if-error (the default): a check that meets a 503 or a hanging store serves the cached
+/// KEK, counted and logged, and is repeated only an interval later; the TTL still ends it.
+#[test]
+fn a_store_outage_serves_the_cached_kek_until_the_ttl() {
+    common::log_scan::watch(&[]);
+    let keys = tempfile::tempdir().unwrap();
+    let client = client(keys.path());
+    let (server, mode, storage, node, clock, kek) = outage_fixture(&client, None);
+    assert!(node.stale_if_error(), "on by default");
+    let set = |outage: Outage| *mode.lock().unwrap() = outage;
+    let requests = || server.requests().len();
+    let warnings = || {
+        common::log_scan::lines()
+            .into_iter()
+            .filter(|line| line.contains("stale-if-error"))
+            .collect::<Vec<_>>()
+    };
+
+    set(Outage::Unavailable);
+    clock.advance(INTERVAL);
+    let before = requests();
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), kek);
+    assert!(requests() > before, "the store was asked");
+    assert_eq!(node.stats().stale_served, 1);
+    assert_eq!(node.stats().errors, 0);
+    let logged = warnings();
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    assert!(
+        logged[0].starts_with(
+            "WARN cyborgdb_kms::resolver index \"idx\": checking its KMS envelope failed \
+             (StorageUnavailable); serving the cached KEK (stale-if-error) for at most 58 s more, \
+             checking again in 2 s: "
+        ),
+        "{logged:?}"
+    );
+
+    // Within the next interval: hits, the store is not asked, nothing more is logged.
+    clock.advance(INTERVAL - Duration::from_millis(1));
+    let before = requests();
+    let hits = node.stats().hits;
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), kek);
+    assert_eq!(node.stats().hits, hits + 1);
+    assert_eq!(requests(), before);
+    assert_eq!(warnings().len(), 1);
+
+    // At the interval: asked again; now it hangs — served stale again.
+    set(Outage::Hanging);
+    clock.advance(Duration::from_millis(1));
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), kek);
+    assert_eq!(node.stats().stale_served, 2);
+    assert_eq!(warnings().len(), 2);
+
+    // Back up: a 304, fresh again, no provider call.
+    set(Outage::Up);
+    clock.advance(INTERVAL);
+    let calls = node.stats().provider_calls;
+    assert_eq!(node.resolve(&storage, "idx").unwrap(), kek);
+    assert_eq!(node.stats().stale_served, 2);
+    assert_eq!(node.stats().provider_calls, calls);
+
+    // The TTL bounds it: once the entry expired, the outage fails the resolve.
+    set(Outage::Unavailable);
+    clock.advance(Duration::from_secs(60));
+    let err = node.resolve(&storage, "idx").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageUnavailable, "{err:?}");
+    assert_eq!(node.stats().stale_served, 2);
+}
+
+/// Never stale on an answer: a deleted, access-denied or changed (here corrupt) envelope fails
+/// the resolve at the interval, as without stale-if-error.
+#[test]
+fn stale_if_error_never_hides_an_answer_from_the_store() {
+    let keys = tempfile::tempdir().unwrap();
+    let client = client(keys.path());
+    for (outage, kind) in [
+        (Outage::Gone, ErrorKind::NotFound),
+        (Outage::Denied, ErrorKind::StorageAccessDenied),
+        (Outage::Garbage, ErrorKind::Corrupt),
+    ] {
+        let (_server, mode, storage, node, clock, _kek) = outage_fixture(&client, Some(true));
+        *mode.lock().unwrap() = outage;
+        clock.advance(INTERVAL);
+        let err = node.resolve(&storage, "idx").unwrap_err();
+        assert_eq!(err.kind(), kind, "{outage:?}: {err:?}");
+        assert_eq!(node.stats().stale_served, 0, "{outage:?}");
+    }
+}
+
+/// Off: the check's error fails the resolve. On, but after a write through this process (a
+/// delete): the KEK is not served either, since this process changed the envelope itself.
+#[test]
+fn stale_if_error_off_or_after_an_own_write_fails_the_resolve() {
+    let keys = tempfile::tempdir().unwrap();
+    let client = client(keys.path());
+    let (_server, mode, storage, node, clock, _kek) = outage_fixture(&client, Some(false));
+    assert!(!node.stale_if_error());
+    *mode.lock().unwrap() = Outage::Unavailable;
+    clock.advance(INTERVAL);
+    let err = node.resolve(&storage, "idx").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageUnavailable, "{err:?}");
+    assert_eq!(node.stats().stale_served, 0);
+
+    let (_server, mode, storage, node, _clock, _kek) = outage_fixture(&client, Some(true));
+    cyborgdb_kms::delete_index_kms(&storage, "idx").unwrap();
+    *mode.lock().unwrap() = Outage::Unavailable;
+    let err = node.resolve(&storage, "idx").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::StorageUnavailable, "{err:?}");
+    assert_eq!(node.stats().stale_served, 0);
+}
+
+#[test]
+fn stale_if_error_comes_from_the_environment_when_not_given() {
+    // Runs in a child process so the variable cannot leak into other tests.
+    if let Ok(keys) = std::env::var("CYB_STALE_ENV_CHILD") {
+        match KekResolver::new(client(Path::new(&keys)), KekCacheOptions::default()) {
+            Ok(r) => println!("STALE=ok:{}", r.stale_if_error()),
+            Err(e) => println!("STALE=err:{:?}:{}", e.kind(), e.message()),
+        }
+        return;
+    }
+    let keys = tempfile::tempdir().unwrap();
+    let cases = [
+        (None, "ok:true"),
+        (Some(""), "ok:true"),
+        (Some("1"), "ok:true"),
+        (Some(" 0 "), "ok:false"),
+        (
+            Some("yes"),
+            "err:InvalidConfig:CYB_KEK_STALE_IF_ERROR must be 1 or 0, not \"yes\"",
+        ),
+    ];
+    for (value, expect) in cases {
+        let mut child = Command::new(std::env::current_exe().unwrap());
+        child
+            .args([
+                "--exact",
+                "stale_if_error_comes_from_the_environment_when_not_given",
+                "--nocapture",
+            ])
+            .env("CYB_STALE_ENV_CHILD", keys.path())
+            .env_remove(STALE_IF_ERROR_ENV_VAR);
+        if let Some(value) = value {
+            child.env(STALE_IF_ERROR_ENV_VAR, value);
+        }
+        let out = child.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains(&format!("STALE={expect}\n")),
+            "{value:?}: {stdout}"
+        );
+    }
 }
