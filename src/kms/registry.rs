@@ -2324,6 +2324,8 @@ kms:
             role_arn: text(""),
             external_id: text(""),
             role_session_name: text(""),
+            replica_regions: std::ptr::null(),
+            replica_region_count: 0,
         };
         let code =
             unsafe { cyb_kms_client_add_previous_key(client, "s".as_ptr().cast(), 1, &previous) };
@@ -2337,6 +2339,8 @@ kms:
                 role_arn: text("arn:aws:iam::111122223333:role/r"),
                 external_id: text(external_id),
                 role_session_name: text(""),
+                replica_regions: std::ptr::null(),
+                replica_region_count: 0,
             };
             let code =
                 unsafe { cyb_kms_client_add_slot(client, name.as_ptr().cast(), name.len(), &slot) };
