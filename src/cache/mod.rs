@@ -64,7 +64,7 @@ pub const TTL_ENV_VAR: &str = "INDEX_KEK_CACHE_TTL_SECONDS";
 /// TTL when neither the options nor [`TTL_ENV_VAR`] set one.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// Default bound on cached KEKs: the most indexes one S3 listing collects. A full cache of this
-/// size holds about 32–38 MB (≈ 324 heap bytes, ≈ 377 bytes of RSS per entry: BENCHMARKS.md,
+/// size holds about 34–38 MB (≈ 340 heap bytes, ≈ 376 bytes of RSS per entry: BENCHMARKS.md,
 /// "Many indexes").
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
@@ -261,8 +261,10 @@ struct Entry {
 /// The published map: a persistent hash array mapped trie (`rpds`). Cloning a snapshot is O(1),
 /// and an edit of the clone copies only the O(log n) nodes on its key's path, sharing the rest
 /// with the snapshot readers may still hold — so inserts and removals cost O(log n), not a copy
-/// of the whole map.
-type Map = rpds::HashTrieMapSync<Key, Arc<Entry>>;
+/// of the whole map. The trie already keeps each (key, entry) pair in one shared allocation that
+/// every snapshot holding it points to, so the entry sits there unboxed (an `Arc<Entry>` value
+/// would add a dependent load to every hit); an entry is told from its replacement by `serial`.
+type Map = rpds::HashTrieMapSync<Key, Entry>;
 
 /// A stale place is dropped once a queue holds more than twice the live entries plus this.
 const COMPACTION_SLACK: usize = 64;
@@ -301,7 +303,7 @@ impl Order {
     }
 
     /// The entry `place` stands for, if it is still in `map`.
-    fn live<'m>(map: &'m Map, place: &Place) -> Option<&'m Arc<Entry>> {
+    fn live<'m>(map: &'m Map, place: &Place) -> Option<&'m Entry> {
         map.get(&*place.key)
             .filter(|entry| entry.serial == place.serial)
     }
@@ -515,11 +517,14 @@ impl KekCache {
         }
         let mut buffer = [0u8; KEY_CAPACITY];
         let key = key_into(&mut buffer, location, index)?;
-        let entry = Arc::clone(self.core.entries.load().get(key)?);
+        let entries = self.core.entries.load();
+        let entry = entries.get(key)?;
         let expired = self.core.clock.now() >= entry.expires_at;
         if expired || entry.digest != *digest {
             // Of no further use: drop it now rather than at the next sweep.
-            if self.core.remove(key, Some(&entry)) && expired {
+            let serial = entry.serial;
+            drop(entries);
+            if self.core.remove(key, Some(serial)) && expired {
                 self.core.counters.expired(1);
             }
             return None;
@@ -673,7 +678,7 @@ impl KekCache {
         let serial = order.push(&key);
         map.insert_mut(
             key,
-            Arc::new(Entry {
+            Entry {
                 kek: kek.clone(),
                 digest,
                 serial,
@@ -682,7 +687,7 @@ impl KekCache {
                 checked_generation: AtomicU64::new(ticket.generation),
                 referenced: AtomicBool::new(false),
                 etag: Mutex::new(None),
-            }),
+            },
         );
         order.compact(&map);
         let entries = map.size();
@@ -790,19 +795,20 @@ impl Core {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Removes the entry under `key` — only if it is still `only`, when given — editing the map
-    /// only if there is something to remove. Returns whether it removed one.
-    fn remove(&self, key: &[u8], only: Option<&Arc<Entry>>) -> bool {
+    /// Removes the entry under `key` — only if it is still the one with serial `only`, when
+    /// given — editing the map only if there is something to remove. Returns whether it removed
+    /// one.
+    fn remove(&self, key: &[u8], only: Option<u64>) -> bool {
         let mut order = self.lock_writer();
         self.remove_locked(&mut order, key, only)
     }
 
     /// As `remove`, the writer lock being held (`order` is what it guards).
-    fn remove_locked(&self, order: &mut Order, key: &[u8], only: Option<&Arc<Entry>>) -> bool {
+    fn remove_locked(&self, order: &mut Order, key: &[u8], only: Option<u64>) -> bool {
         let snapshot = self.entries.load();
         let present = snapshot
             .get(key)
-            .is_some_and(|e| only.is_none_or(|only| Arc::ptr_eq(e, only)));
+            .is_some_and(|e| only.is_none_or(|only| e.serial == only));
         if present {
             let mut map = Map::clone(&snapshot);
             drop(snapshot);
