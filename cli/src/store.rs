@@ -105,9 +105,11 @@ fn s3_options(prefix: &str, s3: &S3Args) -> Result<S3Options, CliError> {
                 .filter(|t| !t.is_empty()),
         }),
         (None, None) => None,
-        (Some(_), None) => return Err(CliError::usage(format!(
+        (Some(_), None) => {
+            return Err(CliError::usage(format!(
             "S3 storage credentials: an access key id is given but {S3_SECRET_KEY_ENV} is not set"
-        ))),
+        )))
+        }
         (None, Some(_)) => {
             return Err(CliError::usage(format!(
                 "S3 storage credentials: {S3_SECRET_KEY_ENV} is set but no access key id \
