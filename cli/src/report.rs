@@ -50,17 +50,20 @@ pub fn code_name(error: &Error) -> &'static str {
         .unwrap_or("UNKNOWN")
 }
 
+/// Named detail fields of a result (`version`, `slot`, ...).
+pub type Fields = Vec<(&'static str, Value)>;
+
 /// The outcome of one item of a command: a status word, detail fields, or an error.
 #[derive(Debug)]
 pub struct ItemResult {
     /// The index (or input line) this is about.
     pub index: String,
     /// `Ok((status, fields))` or the error.
-    pub outcome: Result<(String, Vec<(&'static str, Value)>), Error>,
+    pub outcome: Result<(String, Fields), Error>,
 }
 
 impl ItemResult {
-    pub fn ok(index: impl Into<String>, status: &str, fields: Vec<(&'static str, Value)>) -> Self {
+    pub fn ok(index: impl Into<String>, status: &str, fields: Fields) -> Self {
         ItemResult {
             index: index.into(),
             outcome: Ok((status.to_owned(), fields)),
