@@ -75,7 +75,11 @@ fn bench_rewrap() {
     const DELAY: Duration = Duration::from_millis(20);
     let peer = FaultPeer::start(|request| {
         let body = request.body_text();
-        let dest = if body.contains(NEW_KEY) { NEW_KEY } else { OLD_KEY };
+        let dest = if body.contains(NEW_KEY) {
+            NEW_KEY
+        } else {
+            OLD_KEY
+        };
         let source = if dest == NEW_KEY { OLD_KEY } else { NEW_KEY };
         Reply::delayed(
             DELAY,
@@ -98,7 +102,11 @@ fn bench_rewrap() {
     let mut results = Vec::new();
     for parallel in [1usize, 64] {
         let root = dir.path().join(format!("store-{parallel}"));
-        fill(&StorageConfig::disk(&root).unwrap(), N, &envelope("old", OLD_KEY));
+        fill(
+            &StorageConfig::disk(&root).unwrap(),
+            N,
+            &envelope("old", OLD_KEY),
+        );
         let journal = dir.path().join(format!("journal-{parallel}"));
         let p = parallel.to_string();
         let elapsed = time_run(&[
@@ -136,7 +144,11 @@ fn bench_verify() {
     const N: usize = 10_000;
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
-    fill(&StorageConfig::disk(&root).unwrap(), N, &envelope("old", OLD_KEY));
+    fill(
+        &StorageConfig::disk(&root).unwrap(),
+        N,
+        &envelope("old", OLD_KEY),
+    );
     let root = root.to_str().unwrap();
     time_run(&["--quiet", "--store", root, "verify", "--all"]); // page cache warm
     let runs: Vec<Duration> = (0..3)
@@ -146,7 +158,9 @@ fn bench_verify() {
     println!(
         "verify --all, {N} Disk envelopes: best of 3 {:.3} s (runs: {:?}; goal <= 2 s)",
         best.as_secs_f64(),
-        runs.iter().map(|d| format!("{:.3}", d.as_secs_f64())).collect::<Vec<_>>()
+        runs.iter()
+            .map(|d| format!("{:.3}", d.as_secs_f64()))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -173,7 +187,10 @@ fn bench_list() {
         prefix: "keystore".into(),
         region: Some("us-east-1".into()),
         endpoint: Some(moto.endpoint.clone()),
-        credentials: Some(cyborgdb_kms::S3Credentials::new("s3-bench", "s3-bench-secret")),
+        credentials: Some(cyborgdb_kms::S3Credentials::new(
+            "s3-bench",
+            "s3-bench-secret",
+        )),
         ..cyborgdb_kms::S3Options::default()
     };
     let store = StorageConfig::s3("bench-list", options).unwrap();
@@ -181,7 +198,12 @@ fn bench_list() {
     let cli = || {
         let start = Instant::now();
         let out = Command::new(BIN)
-            .args(["--store", "s3://bench-list/keystore", "--s3-endpoint", &moto.endpoint])
+            .args([
+                "--store",
+                "s3://bench-list/keystore",
+                "--s3-endpoint",
+                &moto.endpoint,
+            ])
             .arg("list")
             .env("CYBORGDB_S3_ACCESS_KEY_ID", "s3-bench")
             .env("CYBORGDB_S3_SECRET_ACCESS_KEY", "s3-bench-secret")
@@ -199,7 +221,11 @@ fn bench_list() {
             .output()
             .unwrap();
         let elapsed = start.elapsed();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let text = String::from_utf8(out.stdout).unwrap();
         let words: Vec<&str> = text.split_whitespace().collect();
         assert_eq!(words[0].parse::<usize>().unwrap(), N);
@@ -215,7 +241,10 @@ fn bench_list() {
     }
     let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
     let cli_best = min(&cli_runs);
-    let boto3_process = min(&boto3_runs.iter().map(|r| r.0.as_secs_f64()).collect::<Vec<_>>());
+    let boto3_process = min(&boto3_runs
+        .iter()
+        .map(|r| r.0.as_secs_f64())
+        .collect::<Vec<_>>());
     let boto3_listing = min(&boto3_runs.iter().map(|r| r.1).collect::<Vec<_>>());
     println!(
         "list, {N} S3 envelopes on moto: cyborgdb-kms process {cli_best:.3} s; boto3 process \

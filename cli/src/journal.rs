@@ -90,7 +90,9 @@ impl Journal {
         }
         let mut recorded = HashMap::new();
         let mut header_seen = false;
-        let mut ends_with_newline = true;
+        // Bytes of the complete records read; a torn record after them is cut off.
+        let mut complete_len = 0u64;
+        let mut torn = false;
         {
             let mut reader = BufReader::new(&file);
             let mut line = Vec::new();
@@ -110,13 +112,13 @@ impl Journal {
                         "journal {shown}: line {number} is longer than {MAX_LINE} bytes: not a re-wrap journal"
                     )));
                 }
-                let complete = line.last() == Some(&b'\n');
-                ends_with_newline = complete;
-                if !complete {
+                if line.last() != Some(&b'\n') {
                     // A record torn by a crash mid-write: it never took effect (its fsync
-                    // did not return), so it is ignored.
+                    // did not return), so it is cut off.
+                    torn = true;
                     break;
                 }
+                complete_len += n as u64;
                 if !header_seen {
                     let header: Header = serde_json::from_slice(&line)
                         .ok()
@@ -151,8 +153,8 @@ impl Journal {
                 }
             }
         }
-        if !ends_with_newline {
-            file.write_all(b"\n").map_err(|e| io("write", e))?;
+        if torn {
+            file.set_len(complete_len).map_err(|e| io("truncate", e))?;
         }
         if !header_seen {
             let header = Header {
@@ -253,5 +255,56 @@ impl Journal {
                 .wait(writer)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_last_record_is_ignored_and_the_next_starts_on_a_new_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        {
+            let journal = Journal::open(&path, "store", "slot", false).unwrap();
+            journal.intent("a", 1).unwrap();
+            journal.done("a", 2).unwrap();
+            journal.intent("b", 7).unwrap();
+        }
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"{\"intent\":\"c\",\"vers").unwrap();
+        let journal = Journal::open(&path, "store", "slot", false).unwrap();
+        assert_eq!(journal.recorded("a"), Some(Recorded::Done(2)));
+        assert_eq!(journal.recorded("b"), Some(Recorded::Intent(7)));
+        assert_eq!(journal.recorded("c"), None);
+        journal.intent("d", 3).unwrap();
+        drop(journal);
+        let journal = Journal::open(&path, "store", "slot", false).unwrap();
+        assert_eq!(journal.recorded("d"), Some(Recorded::Intent(3)));
+        // Another store or slot is refused; --fresh starts over.
+        assert!(matches!(
+            Journal::open(&path, "store", "other", false),
+            Err(CliError::Usage(_))
+        ));
+        let fresh = Journal::open(&path, "store", "other", true).unwrap();
+        assert_eq!(fresh.recorded("a"), None);
+    }
+
+    #[test]
+    fn a_damaged_middle_record_is_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        drop(Journal::open(&path, "store", "slot", false).unwrap());
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(b"garbage\n{\"intent\":\"a\",\"version\":1}\n")
+            .unwrap();
+        let Err(CliError::Usage(message)) = Journal::open(&path, "store", "slot", false) else {
+            panic!("accepted a damaged journal");
+        };
+        assert!(
+            message.starts_with(&format!("journal {}: line 2 is damaged (", path.display())),
+            "{message}"
+        );
     }
 }

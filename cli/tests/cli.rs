@@ -767,7 +767,50 @@ fn s3_store_and_kms_on_moto() {
             "cyborgdb-kms: S3 storage credentials: an access key id is given but CYBORGDB_S3_SECRET_ACCESS_KEY is not set\n"
         )
     );
-    for output in [verify.stdout, verify.stderr, rewrap.stdout, copy.stdout] {
+    // Drift: slot "old" rotated to the new key, its old key trusted as a previous key; the
+    // registry also names a role with an ExternalId (never printed).
+    run(&["create", "legacy", "--slot", "old"]).ok();
+    std::fs::write(
+        &registry,
+        format!(
+            "kms:\n  registry:\n    old:\n      provider: aws-kms\n      key_id: {new_key}\n      region: us-east-1\n\
+             \x20     previous_keys: [{{provider: aws-kms, key_id: \"{old_key}\", region: us-east-1}}]\n\
+             \x20   new:\n      provider: aws-kms\n      key_id: {new_key}\n      region: us-east-1\n\
+             \x20   byok:\n      provider: aws-kms\n      key_id: arn:aws:kms:us-east-1:999999999999:key/00000000-0000-0000-0000-000000000000\n      region: us-east-1\n\
+             \x20     role_arn: arn:aws:iam::123456789012:role/cyborgdb-byok\n\
+             \x20     external_id: extid-do-not-print-4711\n"
+        ),
+    )
+    .unwrap();
+    let drift = run(&["drift"]).ok();
+    assert!(drift.stdout.contains("legacy  drifted"), "{}", drift.stdout);
+    assert!(drift.stdout.contains("users   in-sync"), "{}", drift.stdout);
+    let repaired = run(&["drift", "--rewrap"]).ok();
+    assert!(
+        repaired.stdout.contains("legacy  rewrapped"),
+        "{}",
+        repaired.stdout
+    );
+    let after = run(&["--json", "drift"]).ok();
+    let after: serde_json::Value = serde_json::from_str(&after.stdout).unwrap();
+    assert!(after["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["status"] == "in-sync"));
+    let failing = run(&["create", "acme", "--slot", "byok"]);
+    assert_eq!(failing.code, 1);
+    for output in [
+        &verify.stdout,
+        &verify.stderr,
+        &rewrap.stdout,
+        &copy.stdout,
+        &drift.stdout,
+        &repaired.stdout,
+        &failing.stdout,
+        &failing.stderr,
+    ] {
         assert!(!output.contains("s3-storage-secret"));
+        assert!(!output.contains("extid-do-not-print-4711"), "{output}");
     }
 }
