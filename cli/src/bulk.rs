@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use cyborgdb_kms::resolver::MAX_WARM_UP_PARALLELISM;
+use cyborgdb_kms::resolver::{run_parallel, MAX_WARM_UP_PARALLELISM};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::report::{CliError, ItemResult};
@@ -25,45 +25,25 @@ pub fn check_parallel(parallel: usize) -> Result<usize, CliError> {
     }
 }
 
-/// Runs `work` on every item with up to `parallel` threads (each takes the next unvisited item,
-/// as the resolver's warm-up pool does) and returns the results in item order. Progress is
-/// shown under `label` unless `quiet`.
+/// Runs `work` on every item with up to `parallel` threads of the resolver's worker pool
+/// ([`run_parallel`]: each takes the next unvisited item) and returns the results in item order. Progress is
+/// shown under `label` unless `quiet`. Errors: a usage error for a bad `parallel`.
 pub fn run<T: Sync>(
     label: &str,
     items: &[T],
     parallel: usize,
     quiet: bool,
     work: impl Fn(&T) -> ItemResult + Sync,
-) -> Vec<ItemResult> {
+) -> Result<Vec<ItemResult>, CliError> {
     let progress = Progress::new(label, items.len() as u64, quiet);
-    let next = AtomicUsize::new(0);
-    let worker = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(item) = items.get(i) else {
-                return done;
-            };
-            let result = work(item);
-            progress.record(result.is_failure());
-            done.push((i, result));
-        }
-    };
-    let threads = parallel.min(items.len()).max(1);
-    let mut done = if threads == 1 {
-        worker()
-    } else {
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
-    };
+    let results = run_parallel(items, parallel, |item| {
+        let result = work(item);
+        progress.record(result.is_failure());
+        result
+    })
+    .map_err(CliError::config)?;
     progress.finish();
-    done.sort_unstable_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, result)| result).collect()
+    Ok(results)
 }
 
 /// Progress of one bulk command on stderr. Thread-safe.

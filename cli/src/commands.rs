@@ -172,7 +172,7 @@ fn verify(cli: &Cli, names: &[String], unwrap: bool, parallel: usize) -> Result<
                 Err(e) => ItemResult::failed(name, e),
             },
         }
-    });
+    })?;
     Ok(report::finish("verify", &results, cli.json))
 }
 
@@ -330,7 +330,7 @@ fn rewrap(
             }
             Err(e) => ItemResult::failed(name, e),
         }
-    });
+    })?;
     let results: Vec<ItemResult> = results
         .into_iter()
         .filter(|r| {
@@ -475,7 +475,7 @@ fn copy(
             Ok(result) => result,
             Err(e) => ItemResult::failed(name, e),
         },
-    );
+    )?;
     Ok(report::finish("copy", &results, cli.json))
 }
 
