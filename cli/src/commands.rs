@@ -244,13 +244,14 @@ fn rewrap(
     } else {
         Some(Journal::open(journal_path, &url, to, fresh)?)
     };
-    // The selection, plus every index an interrupted run recorded (a --from-key run's
-    // re-wrapped indexes no longer match the key).
+    // The selection; for --all and --from-key plus every index an interrupted run recorded (a
+    // --from-key run's re-wrapped indexes no longer match the key).
     let mut selected: BTreeSet<String> = match which {
         Which::Named(names) => names.iter().cloned().collect(),
         Which::All | Which::FromKey(_) => list_index_kms(&store)?.into_iter().collect(),
     };
-    if let Some(journal) = &journal {
+    let explicit = matches!(which, Which::Named(_));
+    if let (Some(journal), false) = (&journal, explicit) {
         selected.extend(journal.indexes().map(str::to_owned));
     }
     let names: Vec<String> = selected.into_iter().collect();
@@ -258,7 +259,6 @@ fn rewrap(
         Which::FromKey(key) => Some(key),
         _ => None,
     };
-    let explicit = matches!(which, Which::Named(_));
     let results = bulk::run("rewrap", &names, parallel, cli.quiet, |name| {
         let recorded = journal.as_ref().and_then(|j| j.recorded(name));
         if let Some(Recorded::Done(version)) = recorded {

@@ -409,6 +409,31 @@ fn failed_items_exit_1_each_named_with_code_and_message() {
         .stdout
         .contains("bad    FAILED  CORRUPT: index \"bad\": stored KMS envelope at"));
 
+    // Stored data cannot pick a key: an envelope of slot "a" naming slot b's key file is
+    // refused by the registry's trust rules, never unwrapped or re-wrapped.
+    let forged = KmsBlob {
+        kms_name: "a".into(),
+        provider: "local".into(),
+        key_id: format!("file:{}", f.dir.path().join("key-b").display()),
+        region: String::new(),
+        wrapped_kek: vec![5; 61],
+        version: 1,
+        created_at: 1_700_000_000,
+    };
+    push_index_kms(&f.store(), "forged", &forged).unwrap();
+    let run = f.run(&["--quiet", "verify", "--unwrap", "forged"]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .starts_with("error: verify \"forged\": UNTRUSTED_KEY: index \"forged\": the envelope names local key"),
+        "{}",
+        run.stderr
+    );
+    let run = f.run(&["--quiet", "rewrap", "--to", "b", "forged"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("UNTRUSTED_KEY"), "{}", run.stderr);
+    assert_eq!(get_index_kms(&f.store(), "forged").unwrap(), forged);
+
     let run = f.run(&["show", "missing"]);
     assert_eq!(
         (run.code, run.stderr.as_str()),
