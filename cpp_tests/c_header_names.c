@@ -37,6 +37,13 @@ NAMES_STATIC_ASSERT(sizeof(cyb_result) == 4);
 NAMES_STATIC_ASSERT(sizeof(cyb_drift_status) == 4);
 NAMES_STATIC_ASSERT(CYB_DRIFT_IN_SYNC == 0 && CYB_DRIFT_DRIFTED == 1 && CYB_DRIFT_REWRAPPED == 2 &&
                     CYB_DRIFT_NOT_WRAPPED == 3 && CYB_DRIFT_FAILED == 4);
+NAMES_STATIC_ASSERT(CYB_AUDIT_BREAK_NONE == 0 && CYB_AUDIT_BREAK_CHANGED == 1 &&
+                    CYB_AUDIT_BREAK_REMOVED == 2 && CYB_AUDIT_BREAK_REORDERED == 3 &&
+                    CYB_AUDIT_BREAK_TRUNCATED == 4 && CYB_AUDIT_BREAK_FORK == 5);
+NAMES_STATIC_ASSERT(CYB_AUDIT_MESSAGE_LEN == 512);
+NAMES_STATIC_ASSERT(sizeof(cyb_rotation_state) == 4);
+NAMES_STATIC_ASSERT(CYB_ROTATION_PENDING == 0 && CYB_ROTATION_COMMITTED == 1 &&
+                    CYB_ROTATION_STALE == 2);
 NAMES_STATIC_ASSERT(sizeof(cyb_log_level) == 4);
 NAMES_STATIC_ASSERT(CYB_LOG_LEVEL_OFF == 0 && CYB_LOG_LEVEL_ERROR == 1 && CYB_LOG_LEVEL_WARN == 2 &&
                     CYB_LOG_LEVEL_INFO == 3 && CYB_LOG_LEVEL_DEBUG == 4 && CYB_LOG_LEVEL_TRACE == 5);
@@ -56,7 +63,12 @@ struct every_type {
     cyb_kms_slot slot;
     cyb_s3_credentials s3_credentials;
     cyb_s3_options s3_options;
+    cyb_audit_options audit_options;
+    cyb_audit_report audit_report;
     cyb_drift_report *drift_report;
+    cyb_kek_rotation *rotation;
+    cyb_rotation_state rotation_state;
+    cyb_kek_rotate_callback rotate_callback;
     cyb_kek_resolver *resolver;
     cyb_kms_blob *blob;
     cyb_kms_client *client;
@@ -76,6 +88,7 @@ static const struct result_name RESULT_NAMES[] = {
     {CYB_RESULT_OK, "OK"},
     {CYB_RESULT_INVALID_ARGUMENT, "INVALID_ARGUMENT"},
     {CYB_RESULT_NULL_PARAMETER, "NULL_PARAMETER"},
+    {CYB_RESULT_CALLBACK_FAILED, "CALLBACK_FAILED"},
     {CYB_RESULT_NOT_FOUND, "NOT_FOUND"},
     {CYB_RESULT_ALREADY_EXISTS, "ALREADY_EXISTS"},
     {CYB_RESULT_CORRUPT, "CORRUPT"},
@@ -205,6 +218,28 @@ int main(void) {
         CHECK(cyb_kek_create_index(resolver, memory, "k", 1, NULL, 0, key, CYB_KEK_LEN, out,
                                    CYB_KEK_LEN) == CYB_RESULT_OK);
         CHECK(memcmp(key, out, CYB_KEK_LEN) == 0);
+    }
+    {
+        /* The custody audit: one record per change on an audited handle; an intact chain. */
+        cyb_audit_options audit_options;
+        cyb_audit_report report;
+        cyb_storage_config *audited = NULL;
+        uint8_t key[CYB_KEK_LEN], out[CYB_KEK_LEN];
+        memset(&audit_options, 0, sizeof audit_options);
+        audit_options.principal.data = "names-test";
+        audit_options.principal.len = 10;
+        CHECK(cyb_storage_config_with_audit(memory, &audit_options, &audited) == CYB_RESULT_OK);
+        CHECK(cyb_kek_resolver_set_audit(resolver, &audit_options) == CYB_RESULT_OK);
+        CHECK(cyb_kek_resolver_set_audit(resolver, NULL) == CYB_RESULT_OK);
+        memset(key, 9, sizeof key);
+        CHECK(cyb_kek_create_index(resolver, audited, "a", 1, NULL, 0, key, CYB_KEK_LEN, out,
+                                   CYB_KEK_LEN) == CYB_RESULT_OK);
+        memset(&report, 0xff, sizeof report);
+        CHECK(cyb_verify_audit(memory, &report) == CYB_RESULT_OK);
+        CHECK(report.records == 1 && report.has_head && report.head_seq == 0);
+        CHECK(report.break_kind == CYB_AUDIT_BREAK_NONE && report.break_seq == 0);
+        CHECK(report.break_message[0] == '\0');
+        cyb_storage_config_free(audited);
     }
     memset(&stats, 0, sizeof stats);
     CHECK(cyb_kek_resolver_stats(resolver, &stats) == CYB_RESULT_OK);

@@ -5,7 +5,8 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::blob::KmsBlob;
+use crate::audit::{self, AuditEvent, AuditKey, CreateMode};
+use crate::blob::{KmsBlob, Provider};
 use crate::codec;
 use crate::error::{Error, Result, Subject};
 use crate::index_name::{IndexName, ParsedKey};
@@ -19,8 +20,38 @@ use crate::storage::{Recheck, Revision, StorageConfig};
 pub fn create_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) -> Result<()> {
     let index = IndexName::new(index_name)?;
     let bytes = prepare(&index, blob)?;
-    let result = config.backend().create(&index, &bytes);
+    let event = || AuditEvent::Created {
+        mode: if blob.provider == Provider::None.as_str() {
+            CreateMode::CallerSupplied
+        } else {
+            CreateMode::KmsBacked
+        },
+        key: AuditKey::of_blob(blob),
+        version: blob.version,
+        wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
+    };
+    write_audited(config, &index, event, || {
+        config.backend().create(&index, &bytes)
+    })
+}
+
+/// Makes the custody change `write` on `index`, recorded first in `config`'s audit log as
+/// `event` if audit is on (then a failed write is followed by an `Aborted` record). Counts the
+/// write for the KEK cache if it was attempted.
+///
+/// Errors: the audit append's (nothing written then), else the write's.
+fn write_audited(
+    config: &StorageConfig,
+    index: &IndexName,
+    event: impl FnOnce() -> AuditEvent,
+    write: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    let announced = audit::record_change(config, index, event)?;
+    let result = write();
     config.location().note_write();
+    if let (Some(seq), Err(e)) = (announced, &result) {
+        audit::record_abort(config, index, seq, e);
+    }
     result
 }
 
@@ -32,9 +63,14 @@ pub fn create_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob
 pub fn push_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) -> Result<()> {
     let index = IndexName::new(index_name)?;
     let bytes = prepare(&index, blob)?;
-    let result = config.backend().put(&index, &bytes);
-    config.location().note_write();
-    result
+    let event = || AuditEvent::Pushed {
+        key: AuditKey::of_blob(blob),
+        version: blob.version,
+        wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
+    };
+    write_audited(config, &index, event, || {
+        config.backend().put(&index, &bytes)
+    })
 }
 
 /// Reads the envelope of `index_name`.
@@ -111,16 +147,25 @@ fn decode_stored(config: &StorageConfig, index: &IndexName, bytes: &[u8]) -> Res
 /// [`read_envelope`]) — a compare-and-swap, atomic against every write this library makes in any
 /// process. Errors: `Conflict` (another envelope, or none, is stored; nothing written),
 /// `InvalidArgument`, and the store's errors (the stored envelope is intact).
+/// The change is audited as a re-wrap from `old` (the envelope `expected` names) to `blob`.
 pub(crate) fn replace_index_kms_if(
     config: &StorageConfig,
     index: &IndexName,
     expected: &Revision,
+    old: &KmsBlob,
     blob: &KmsBlob,
 ) -> Result<()> {
     let bytes = prepare(index, blob)?;
-    let result = config.backend().replace_if(index, expected, &bytes);
-    config.location().note_write();
-    result
+    let event = || AuditEvent::Rewrapped {
+        from: AuditKey::of_blob(old),
+        to: AuditKey::of_blob(blob),
+        from_version: old.version,
+        to_version: blob.version,
+        wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
+    };
+    write_audited(config, index, event, || {
+        config.backend().replace_if(index, expected, &bytes)
+    })
 }
 
 /// What [`push_index_kms_if_newer`] did.
@@ -191,9 +236,12 @@ pub fn push_index_kms_if_newer(
 /// `StorageAccessDenied`.
 pub fn delete_index_kms(config: &StorageConfig, index_name: &str) -> Result<()> {
     let index = IndexName::new(index_name)?;
-    let result = config.backend().delete(&index);
-    config.location().note_write();
-    result
+    write_audited(
+        config,
+        &index,
+        || AuditEvent::Deleted,
+        || config.backend().delete(&index),
+    )
 }
 
 /// The names of every index with a stored envelope, sorted by their UTF-8 bytes.

@@ -162,6 +162,8 @@ pub(crate) enum Subject<'a> {
     Index(&'a crate::IndexName),
     /// Listing the stored envelopes (and reading those whose name only they record).
     Listing,
+    /// The store's custody audit log.
+    Audit,
 }
 
 impl<'a> From<&'a crate::IndexName> for Subject<'a> {
@@ -175,6 +177,7 @@ impl fmt::Display for Subject<'_> {
         match self {
             Subject::Index(index) => write!(f, "index {index}"),
             Subject::Listing => f.write_str("listing KMS envelopes"),
+            Subject::Audit => f.write_str("audit log"),
         }
     }
 }

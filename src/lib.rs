@@ -10,8 +10,10 @@
 //! Layout: [`blob`] (the envelope and its validation), [`index_name`] (name rules and their
 //! file-name encoding), `codec` (the FlatBuffers file format), [`storage`] (one backend per kind of
 //! store), `envelope` (the operations), [`logging`] (the host's log callback) and [`ffi`] (the C
-//! boundary, no logic of its own).
+//! boundary, no logic of its own), [`audit`] (the hash-chained custody audit kept with the
+//! envelopes).
 
+pub mod audit;
 mod aws;
 pub mod blob;
 pub mod cache;
@@ -43,5 +45,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
 pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, KmsClientStats, Registry, Slot};
 pub use logging::{clear_log_callback, set_log_callback, LogLevel, LogRecord};
-pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
+pub use resolver::{
+    DriftEntry, DriftStatus, KekResolver, KeySnapshot, RotateKekError, Rotation, RotationState,
+};
 pub use storage::{S3Credentials, S3Options, S3ServerSideEncryption, StorageConfig};

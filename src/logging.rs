@@ -52,6 +52,8 @@ pub const TARGET_RESOLVER: &str = "cyborgdb_kms::resolver";
 pub const TARGET_KMS: &str = "cyborgdb_kms::kms";
 /// Target of the process-wide runtime's events (objects used in a forked child).
 pub const TARGET_RUNTIME: &str = "cyborgdb_kms::runtime";
+/// Target of the custody audit's events (a torn record repaired, an audit record not appended).
+pub const TARGET_AUDIT: &str = "cyborgdb_kms::audit";
 
 /// How important an event is. A callback installed with threshold `Debug` receives `Error`,
 /// `Warn`, `Info` and `Debug` events. Numbers match the C ABI's `cyb_log_level`.

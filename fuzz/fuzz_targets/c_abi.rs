@@ -5,7 +5,7 @@
 //!
 //! Only calls that need no network run: blob setters and getters; create / push / get / delete,
 //! caller-key index creation, resolve of absent or provider-"none" envelopes, drift checks without
-//! re-wrap, and invalidation, all on in-memory stores; and the constructors of disk and S3 stores,
+//! re-wrap, new-KEK rotation attempts on absent or provider-"none" envelopes, and invalidation, all on in-memory stores; and the constructors of disk and S3 stores,
 //! KMS clients and resolvers (made and freed: constructors do no I/O), registry YAML loading and
 //! slot adds, and installing / removing a log callback that checks every record it receives.
 //! Every string argument is its own exact-size heap allocation, so an over-read is an
@@ -175,11 +175,29 @@ enum Op {
     CheckDrift {
         store: bool,
     },
+    /// `cyb_kek_begin_rotation` or (with `rotate`) `cyb_kek_rotate_kek`, then
+    /// `cyb_kek_pending_rotation`.
+    Rotate {
+        store: bool,
+        name: Text,
+        slot: Text,
+        rotate: bool,
+        null_callback: bool,
+    },
     Invalidate {
         store: bool,
         name: Text,
     },
     InvalidateAll,
+    /// An audited handle of a memory store (`cyb_storage_config_with_audit`), a change through
+    /// it, and `cyb_verify_audit` of the store; also `cyb_kek_resolver_set_audit`.
+    Audit {
+        store: bool,
+        principal: Text,
+        host: Text,
+        null_options: bool,
+        null_report: bool,
+    },
     NewDiskStore {
         path: Text,
     },
@@ -248,6 +266,12 @@ unsafe extern "C" fn check_log_record(userdata: *mut c_void, record: *const cyb_
         assert!(len <= max);
         assert!(std::str::from_utf8(bytes).is_ok());
     }
+}
+
+/// The engine callback of `cyb_kek_rotate_kek`: never reached (no rotation the fuzzer starts can
+/// get past begin without a provider call); reaching it aborts the run.
+unsafe extern "C" fn never_called(_: *mut c_void, _: *const u8, _: *const u8) -> bool {
+    panic!("cyb_kek_rotate_kek called its callback without a slot that can wrap");
 }
 
 /// One KMS client and resolver for the whole run (each starts threads); emptied per input.
@@ -804,6 +828,71 @@ impl Session {
                 );
                 cyb_drift_report_free(report);
             },
+            Op::Rotate {
+                store,
+                name,
+                slot,
+                rotate,
+                null_callback,
+            } => {
+                let (config, i) = self.store(*store);
+                let name_text = name.text().ok();
+                // Only what needs no provider call: nothing stored, or provider "none".
+                let stored = name_text.as_ref().and_then(|n| self.models[i].get(n));
+                if stored.is_some_and(|b| b.provider != "none") {
+                    return;
+                }
+                let mut rotation = ptr::null_mut();
+                let mut blob = ptr::null_mut();
+                let got = name.with(|p, n| {
+                    slot.with(|sp, sn| unsafe {
+                        if *rotate {
+                            let callback: cyb_kek_rotate_callback =
+                                (!*null_callback).then_some(never_called);
+                            cyb_kek_rotate_kek(
+                                shared.resolver,
+                                config,
+                                p,
+                                n,
+                                sp,
+                                sn,
+                                callback,
+                                ptr::null_mut(),
+                                &mut blob,
+                            )
+                        } else {
+                            cyb_kek_begin_rotation(
+                                shared.resolver,
+                                config,
+                                p,
+                                n,
+                                sp,
+                                sn,
+                                &mut rotation,
+                            )
+                        }
+                    })
+                });
+                let mut allowed = argument_errors(&[name, slot]);
+                if *rotate && *null_callback {
+                    allowed.push(CYB_RESULT_NULL_PARAMETER);
+                }
+                allowed.extend([
+                    CYB_RESULT_INVALID_ARGUMENT,
+                    CYB_RESULT_NOT_FOUND,
+                    CYB_RESULT_KEK_NOT_WRAPPED,
+                ]);
+                check("cyb_kek_begin_rotation / cyb_kek_rotate_kek", got, &allowed);
+                assert!(rotation.is_null() && blob.is_null(), "out written on error");
+                let mut pending = ptr::null_mut();
+                let got = name.with(|p, n| unsafe {
+                    cyb_kek_pending_rotation(shared.resolver, config, p, n, &mut pending)
+                });
+                let mut allowed = argument_errors(&[name]);
+                allowed.extend([CYB_RESULT_OK, CYB_RESULT_INVALID_ARGUMENT]);
+                check("cyb_kek_pending_rotation", got, &allowed);
+                assert!(pending.is_null(), "no rotation was ever begun");
+            }
             Op::Invalidate { store, name } => {
                 let (config, _) = self.store(*store);
                 let mut removed = true;
@@ -827,6 +916,63 @@ impl Session {
                 );
                 assert_eq!(removed, 0);
             }
+            Op::Audit {
+                store,
+                principal,
+                host,
+                null_options,
+                null_report,
+            } => unsafe {
+                let (config, _) = self.store(*store);
+                let mut audited = ptr::null_mut();
+                let got = principal.with_str(|principal| {
+                    host.with_str(|host| {
+                        let options = cyb_audit_options { principal, host };
+                        let options_ptr = if *null_options {
+                            ptr::null()
+                        } else {
+                            &options as *const cyb_audit_options
+                        };
+                        let set = cyb_kek_resolver_set_audit(shared.resolver, options_ptr);
+                        let made = cyb_storage_config_with_audit(config, options_ptr, &mut audited);
+                        // Off again: the other ops' stores stay unaudited, as the model assumes.
+                        check(
+                            "cyb_kek_resolver_set_audit",
+                            cyb_kek_resolver_set_audit(shared.resolver, ptr::null()),
+                            &[CYB_RESULT_OK],
+                        );
+                        (set, made)
+                    })
+                });
+                let mut allowed = argument_errors(&[principal, host]);
+                allowed.extend([CYB_RESULT_OK, CYB_RESULT_INVALID_ARGUMENT]);
+                if *null_options {
+                    allowed = vec![CYB_RESULT_NULL_PARAMETER];
+                }
+                let (set, made) = got;
+                check("cyb_storage_config_with_audit", made, &allowed);
+                if *null_options {
+                    check("cyb_kek_resolver_set_audit", set, &[CYB_RESULT_OK]);
+                } else {
+                    check("cyb_kek_resolver_set_audit", set, &[made]);
+                }
+                let mut report = std::mem::zeroed::<cyb_audit_report>();
+                let out = if *null_report {
+                    ptr::null_mut()
+                } else {
+                    &mut report as *mut cyb_audit_report
+                };
+                let verified = cyb_verify_audit(config, out);
+                if *null_report {
+                    check("cyb_verify_audit", verified, &[CYB_RESULT_NULL_PARAMETER]);
+                } else {
+                    check("cyb_verify_audit", verified, &[CYB_RESULT_OK]);
+                    // Only the library writes the log: it is always intact.
+                    assert_eq!(report.break_kind, CYB_AUDIT_BREAK_NONE);
+                    assert_eq!(report.has_head, report.records > 0);
+                }
+                cyb_storage_config_free(audited);
+            },
             Op::NewDiskStore { path } => {
                 let mut config = ptr::null_mut();
                 let got =

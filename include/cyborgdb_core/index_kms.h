@@ -50,6 +50,28 @@
 /// Length of every KEK in bytes: the size of the `out_kek` / `kek` buffers.
 #define CYB_KEK_LEN 32
 
+/// No break: the chain is intact (`cyb_audit_report.break_kind`).
+#define CYB_AUDIT_BREAK_NONE 0
+
+/// A record's content no longer matches its hash, is not a record, or the next record does not
+/// chain to it.
+#define CYB_AUDIT_BREAK_CHANGED 1
+
+/// The record with the expected seq is missing.
+#define CYB_AUDIT_BREAK_REMOVED 2
+
+/// The record with the expected seq is stored later, or under another seq's key.
+#define CYB_AUDIT_BREAK_REORDERED 3
+
+/// A record is cut short (a torn last append, a truncated file or object).
+#define CYB_AUDIT_BREAK_TRUNCATED 4
+
+/// Two records claim one seq or follow one record.
+#define CYB_AUDIT_BREAK_FORK 5
+
+/// Size of `cyb_audit_report.break_message`, NUL included.
+#define CYB_AUDIT_MESSAGE_LEN 512
+
 /// `cyb_kek_cache_options.ttl_ms` value that turns caching off (every resolve unwraps).
 #define CYB_KEK_CACHE_DISABLED -1
 
@@ -104,6 +126,9 @@ enum cyb_result
   CYB_RESULT_INVALID_ARGUMENT = 100,
   /// A required pointer argument was NULL.
   CYB_RESULT_NULL_PARAMETER = 101,
+  /// The caller's callback reported failure (e.g. the engine's re-wrap in
+  /// `cyb_kek_rotate_kek`); what the call had begun was rolled back.
+  CYB_RESULT_CALLBACK_FAILED = 102,
   /// No envelope is stored for the index.
   CYB_RESULT_NOT_FOUND = 200,
   /// Create found an envelope already stored for the index.
@@ -184,6 +209,28 @@ typedef uint32_t cyb_drift_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+/// Where a rotation stood when its handle was made, judged from the stored envelope.
+enum cyb_rotation_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /// The envelope is still the old one (resolve returns the old KEK): commit or abort.
+  CYB_ROTATION_PENDING = 0,
+  /// The envelope already holds the new KEK (a commit stopped before removing the record):
+  /// commit finishes it; abort is refused.
+  CYB_ROTATION_COMMITTED = 1,
+  /// Another write replaced or deleted the envelope since begin: commit is refused; abort.
+  CYB_ROTATION_STALE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cyb_rotation_state cyb_rotation_state;
+#else
+typedef uint32_t cyb_rotation_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 /// Importance of a log event; a callback installed at a level receives that level and every more
 /// important one (lower number).
 enum cyb_log_level
@@ -227,6 +274,11 @@ typedef struct cyb_drift_report cyb_drift_report;
 /// child.
 typedef struct cyb_kek_resolver cyb_kek_resolver;
 
+/// A new-KEK rotation of one index (Rust: `Rotation`), from `cyb_kek_begin_rotation` or
+/// `cyb_kek_pending_rotation`: both KEKs (wiped when the handle is freed) and both envelopes.
+/// Immutable; may be read from any thread. Free with `cyb_kek_rotation_free`.
+typedef struct cyb_kek_rotation cyb_kek_rotation;
+
 /// An envelope (Rust: `KmsBlob`): `kms_name`, `provider`, `key_id`, `region`, `wrapped_kek`,
 /// `version`, `created_at`. Not synchronized: use one handle from one thread at a time (it may
 /// move between threads). Free with `cyb_kms_blob_free`.
@@ -259,6 +311,38 @@ typedef struct {
   /// Length in bytes.
   size_t len;
 } cyb_str;
+
+/// Who audit records name (Rust: `AuditOptions`). Zero-initialize and set `principal`.
+///
+/// - `principal`: the service or operator making changes, 1–256 bytes of UTF-8 without control
+///   characters; never a credential. Required.
+/// - `host`: the host name recorded; empty: the machine's (`gethostname`).
+typedef struct {
+  /// Required.
+  cyb_str principal;
+  /// Empty: this machine's host name.
+  cyb_str host;
+} cyb_audit_options;
+
+/// What `cyb_verify_audit` found (Rust: `AuditReport`).
+typedef struct {
+  /// Records verified: those before the first break (all of them if there is none).
+  uint64_t records;
+  /// Whether any record verified (then `head_seq` / `head_hash` are set).
+  bool has_head;
+  /// The seq of the last verified record.
+  uint64_t head_seq;
+  /// The SHA-256 of the last verified record: keep it outside the store to detect a later
+  /// truncation of the newest records, which the chain alone cannot show.
+  uint8_t head_hash[32];
+  /// `CYB_AUDIT_BREAK_*`: `CYB_AUDIT_BREAK_NONE` if the chain is intact.
+  uint32_t break_kind;
+  /// The first seq that is not trustworthy (0 if intact).
+  uint64_t break_seq;
+  /// What was found, NUL-terminated UTF-8, cut at a character boundary to fit (empty if
+  /// intact).
+  char break_message[CYB_AUDIT_MESSAGE_LEN];
+} cyb_audit_report;
 
 /// Borrowed bytes: `len` bytes at `data` (`data` is meaningless when `len` is 0). Valid until the
 /// owning handle is modified or freed.
@@ -330,6 +414,15 @@ typedef struct {
   /// KEKs cached now.
   uint64_t entries;
 } cyb_kek_cache_stats;
+
+/// The engine's re-wrap step of `cyb_kek_rotate_kek`: re-wrap what it keeps under the KEK (its
+/// DEK) under `new_kek`, keeping a copy under `old_kek` until the rotation call returns; both are
+/// `CYB_KEK_LEN` bytes, valid only during the call (copy them into memory you wipe). Return true
+/// on success, false to abort the rotation. It must be idempotent (a recovery may run it again)
+/// and must not unwind (no C++ exception or longjmp may cross it: catch inside).
+typedef bool (*cyb_kek_rotate_callback)(void *context,
+                                        const uint8_t *old_kek,
+                                        const uint8_t *new_kek);
 
 /// Time and retry bounds of AWS calls (KMS, Secrets Manager, STS, S3). Zero-initialize it for the
 /// defaults: every zero field means "default".
@@ -479,6 +572,52 @@ typedef struct {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/// Makes a new handle to the store of `config` with the custody audit on: every create, push,
+/// delete and re-wrap through it (and resolver calls on it) first appends a hash-chained record to
+/// the store's audit log (`<root>/.audit/log.jsonl` on disk, `<prefix>.audit/<seq>` objects on
+/// S3). If that append fails, the change is not made and the call fails with the append's code
+/// (`CYB_RESULT_IO`, `CYB_RESULT_CORRUPT`, `CYB_RESULT_STORAGE_*`). `config` itself is unchanged.
+///
+/// On success writes a new handle to `*out_config` (caller owns; free with
+/// `cyb_storage_config_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
+/// (a principal or host that is empty, over 256 bytes, not UTF-8 or holds a control character;
+/// the message names the field).
+///
+/// # Safety
+/// `config` is NULL or a live handle; `options` is NULL or points to a readable
+/// `cyb_audit_options`; `out_config` is NULL or writable.
+CYB_API
+cyb_result cyb_storage_config_with_audit(const cyb_storage_config *config,
+                                         const cyb_audit_options *options,
+                                         cyb_storage_config **out_config);
+
+/// Turns the custody audit on for every store `resolver` acts on (`options` non-NULL) or off
+/// (NULL): its creates, re-wraps, drift findings and refused keys are recorded in that store's
+/// audit log. A store handle that is audited itself keeps its own options.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (`resolver`), `CYB_RESULT_INVALID_ARGUMENT` (as
+/// `cyb_storage_config_with_audit`; nothing changes then).
+///
+/// # Safety
+/// `resolver` is NULL or a live handle; `options` is NULL or points to a readable
+/// `cyb_audit_options`.
+CYB_API
+cyb_result cyb_kek_resolver_set_audit(const cyb_kek_resolver *resolver,
+                                      const cyb_audit_options *options);
+
+/// Walks the audit log of `config`'s store from seq 0 and reports the first break (changed,
+/// removed, reordered, truncated record, or fork) in `*out_report`. A break is not an error: the
+/// call returns `CYB_RESULT_OK` with `break_kind` set. Works on audited and plain handles alike.
+///
+/// Errors (`*out_report` untouched): `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_CORRUPT` (a stored
+/// line longer than any record, more records than the scan limit), `CYB_RESULT_IO`,
+/// `CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_STORAGE_ACCESS_DENIED`,
+/// `CYB_RESULT_FORKED_PROCESS` (an S3 handle made before `fork()`).
+///
+/// # Safety
+/// `config` is NULL or a live handle; `out_report` is NULL or writable.
+CYB_API cyb_result cyb_verify_audit(const cyb_storage_config *config, cyb_audit_report *out_report);
 
 /// Makes an empty envelope: empty strings and bytes, `version` 0, `created_at` 0.
 ///
@@ -855,6 +994,135 @@ CYB_API cyb_result cyb_kek_invalidate_all(const cyb_kek_resolver *resolver, size
 CYB_API
 cyb_result cyb_kek_resolver_stats(const cyb_kek_resolver *resolver,
                                   cyb_kek_cache_stats *out_stats);
+
+/// Begins a new-KEK rotation of the index through the registry slot `slot_name`: unwraps the
+/// current KEK, wraps a fresh one through the slot, and strictly stores a pending-rotation
+/// record next to the envelope (which is unchanged: resolve keeps returning the old KEK). Writes
+/// a rotation handle to `*out_rotation` (caller owns; free with `cyb_kek_rotation_free`).
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_NOT_FOUND`,
+/// `CYB_RESULT_CORRUPT`, store errors, `CYB_RESULT_KEK_NOT_WRAPPED`, `CYB_RESULT_UNKNOWN_SLOT`,
+/// `CYB_RESULT_UNTRUSTED_KEY`, provider errors, `CYB_RESULT_CONFLICT` (a rotation of the index
+/// is already pending: see `cyb_kek_pending_rotation`). On error nothing is stored.
+///
+/// # Safety
+/// `resolver` and `config` are NULL or live handles; the names are NULL or readable for their
+/// lengths; `out_rotation` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_begin_rotation(const cyb_kek_resolver *resolver,
+                                  const cyb_storage_config *config,
+                                  const char *index_name,
+                                  size_t index_name_len,
+                                  const char *slot_name,
+                                  size_t slot_name_len,
+                                  cyb_kek_rotation **out_rotation);
+
+/// Finds the index's pending rotation (begun and neither committed nor aborted, e.g. after a
+/// crash): writes a rotation handle to `*out_rotation` (caller owns), or NULL if none is
+/// pending. Both KEKs are unwrapped through the slots that trust their keys.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_CORRUPT` (the
+/// record is damaged, truncated, oversized or foreign), store errors, the unwraps' errors
+/// (`CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_UNTRUSTED_KEY`, `CYB_RESULT_DECRYPT_FAILED`, ...).
+///
+/// # Safety
+/// As `cyb_kek_begin_rotation`.
+CYB_API
+cyb_result cyb_kek_pending_rotation(const cyb_kek_resolver *resolver,
+                                    const cyb_storage_config *config,
+                                    const char *index_name,
+                                    size_t index_name_len,
+                                    cyb_kek_rotation **out_rotation);
+
+/// Commits the rotation: swaps the stored envelope to the new one (compare-and-swap, version +
+/// 1), removes the record and drops the index's cached KEK. Idempotent (finishes a commit a crash
+/// interrupted). Call it once the engine's data opens with the new KEK. If `out_blob` is
+/// non-NULL, writes a handle to the new envelope there (caller owns).
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_CONFLICT` (the envelope is neither the old
+/// nor the new one, or the record is gone or another rotation's; nothing written),
+/// `CYB_RESULT_CORRUPT`, `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_UNTRUSTED_KEY`, store errors.
+///
+/// # Safety
+/// `resolver`, `config` and `rotation` are NULL or live handles; `out_blob` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_commit_rotation(const cyb_kek_resolver *resolver,
+                                   const cyb_storage_config *config,
+                                   const cyb_kek_rotation *rotation,
+                                   cyb_kms_blob **out_blob);
+
+/// Aborts the rotation: removes its record; the envelope (and so the index's KEK) is unchanged.
+/// Aborting a rotation whose record is gone succeeds.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_CONFLICT` (already committed: finish with
+/// `cyb_kek_commit_rotation`; or the record is another rotation's), `CYB_RESULT_CORRUPT`, store
+/// errors.
+///
+/// # Safety
+/// `resolver`, `config` and `rotation` are NULL or live handles.
+CYB_API
+cyb_result cyb_kek_abort_rotation(const cyb_kek_resolver *resolver,
+                                  const cyb_storage_config *config,
+                                  const cyb_kek_rotation *rotation);
+
+/// Copies the rotation's old KEK (the one the old envelope wraps) into the caller's 32-byte
+/// `out_kek`. Wipe it when done.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (`out_kek_len` not 32).
+///
+/// # Safety
+/// `rotation` is NULL or a live handle; `out_kek` is NULL or points to `out_kek_len` writable
+/// bytes.
+CYB_API
+cyb_result cyb_kek_rotation_old_kek(const cyb_kek_rotation *rotation,
+                                    uint8_t *out_kek,
+                                    size_t out_kek_len);
+
+/// Copies the rotation's new KEK (the one commit gives the index) into the caller's 32-byte
+/// `out_kek`. Wipe it when done. Errors as `cyb_kek_rotation_old_kek`.
+///
+/// # Safety
+/// As `cyb_kek_rotation_old_kek`.
+CYB_API
+cyb_result cyb_kek_rotation_new_kek(const cyb_kek_rotation *rotation,
+                                    uint8_t *out_kek,
+                                    size_t out_kek_len);
+
+/// Where the rotation stood when its handle was made; `CYB_ROTATION_STALE` for NULL.
+///
+/// # Safety
+/// `rotation` is NULL or a live handle.
+CYB_API cyb_rotation_state cyb_kek_rotation_state(const cyb_kek_rotation *rotation);
+
+/// Frees a rotation handle and wipes its KEKs (the rotation itself stays as it is in storage).
+/// NULL is a no-op.
+///
+/// # Safety
+/// `rotation` is NULL or a handle from this API that no thread uses any more.
+CYB_API void cyb_kek_rotation_free(cyb_kek_rotation *rotation);
+
+/// New-KEK rotation in one call: begin, `callback(context, old_kek, new_kek)`, commit. If the
+/// callback returns false the rotation is aborted (the stored envelope is unchanged) and the
+/// call returns `CYB_RESULT_CALLBACK_FAILED`. If `out_blob` is non-NULL, writes a handle to the
+/// new envelope there (caller owns).
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (also a NULL callback), `CYB_RESULT_CALLBACK_FAILED`,
+/// and those of `cyb_kek_begin_rotation` and `cyb_kek_commit_rotation` (a failed commit after
+/// the callback succeeded leaves the record: recover with `cyb_kek_pending_rotation`).
+///
+/// # Safety
+/// As `cyb_kek_begin_rotation`; `callback` is safe to call with `context` during this call;
+/// `out_blob` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_rotate_kek(const cyb_kek_resolver *resolver,
+                              const cyb_storage_config *config,
+                              const char *index_name,
+                              size_t index_name_len,
+                              const char *slot_name,
+                              size_t slot_name_len,
+                              cyb_kek_rotate_callback callback,
+                              void *context,
+                              cyb_kms_blob **out_blob);
 
 /// Makes a KMS client with an empty registry. `options` may be NULL for the defaults. Does no
 /// network I/O (SDK clients are built on first use).

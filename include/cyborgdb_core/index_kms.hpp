@@ -32,6 +32,8 @@
 //     cyborg::KMSBadResponseError                        KMS_BAD_RESPONSE
 //     cyborg::WrapKeySizeError                           WRAP_KEY_SIZE
 //   cyborg::ForkedProcessError   std::runtime_error      FORKED_PROCESS
+//   cyborg::CallbackFailedError  std::runtime_error      CALLBACK_FAILED (KEKResolver::RotateKek
+//                                rethrows the callback's own exception instead of this)
 //   cyborg::InternalError        std::runtime_error      PANIC and any unknown code
 //   cyborg::IncompatibleLibraryError  std::runtime_error (only; no result code): the loaded
 //                                libcyborgdb_kms has another major version than this header
@@ -76,6 +78,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -259,6 +263,14 @@ public:
         : std::runtime_error(what), Error(code) {}
 };
 
+/// A caller's callback reported failure (e.g. the engine's re-wrap in cyb_kek_rotate_kek); what
+/// the call had begun was rolled back (CALLBACK_FAILED).
+class CallbackFailedError : public std::runtime_error, public Error {
+public:
+    CallbackFailedError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
 /// The object was created before this process was forked from its parent; in the child it refuses
 /// every call (FORKED_PROCESS). Create a new one in the child. Memory and Disk storage are exempt.
 class ForkedProcessError : public std::runtime_error, public Error {
@@ -363,6 +375,8 @@ inline void require_compatible_library() {
             throw WrapKeySizeError(code, what);
         case CYB_RESULT_FORKED_PROCESS:
             throw ForkedProcessError(code, what);
+        case CYB_RESULT_CALLBACK_FAILED:
+            throw CallbackFailedError(code, what);
         default:  // CYB_RESULT_PANIC, unknown codes (CYB_RESULT_OK is never passed here)
             throw InternalError(code, what);
     }
@@ -490,6 +504,48 @@ struct S3Options {
 /// Where index keystores, and so their KMS envelopes, are stored. Immutable, no public default
 /// constructor; copies share one store (all copies of one Memory() see the same envelopes).
 /// Thread-safe: any number of threads may use one StorageConfig or its copies at once.
+/// Who custody audit records name (StorageConfig::WithAudit, KEKResolver::SetAudit).
+struct AuditOptions {
+    std::string principal;            // the service or operator; required, never a credential
+    std::optional<std::string> host;  // std::nullopt: this machine's host name
+};
+
+/// The kind of the first break StorageConfig::VerifyAudit found (the CYB_AUDIT_BREAK_* values).
+enum class AuditBreakKind : uint32_t {
+    None = CYB_AUDIT_BREAK_NONE,
+    Changed = CYB_AUDIT_BREAK_CHANGED,
+    Removed = CYB_AUDIT_BREAK_REMOVED,
+    Reordered = CYB_AUDIT_BREAK_REORDERED,
+    Truncated = CYB_AUDIT_BREAK_TRUNCATED,
+    Fork = CYB_AUDIT_BREAK_FORK,
+};
+
+/// What StorageConfig::VerifyAudit found.
+struct AuditReport {
+    uint64_t records = 0;                                 // records verified (before any break)
+    uint64_t head_seq = 0;                                // the last verified record's seq
+    std::optional<std::array<uint8_t, 32>> head_hash;     // its SHA-256; nullopt if none verified
+    AuditBreakKind break_kind = AuditBreakKind::None;     // None: the chain is intact
+    uint64_t break_seq = 0;                               // the first untrustworthy seq
+    std::string break_message;                            // what was found (empty if intact)
+
+    bool intact() const noexcept { return break_kind == AuditBreakKind::None; }
+};
+
+namespace detail {
+
+/// A C view of `options` (valid while `options` lives).
+inline cyb_audit_options to_c_audit_options(const AuditOptions& options) {
+    cyb_audit_options c{};
+    c.principal = cyb_str{options.principal.data(), options.principal.size()};
+    if (options.host) {
+        c.host = cyb_str{options.host->data(), options.host->size()};
+    }
+    return c;
+}
+
+}  // namespace detail
+
 class StorageConfig {
 public:
     /// A new, empty in-process store; its envelopes are gone when the last copy is destroyed.
@@ -562,6 +618,41 @@ public:
         cyb_storage_config* raw = nullptr;
         detail::check(cyb_storage_config_new_s3(bucket.data(), bucket.size(), &options, &raw));
         return StorageConfig(raw);
+    }
+
+    /// This store with the custody audit on (docs/audit.md): every create, push, delete and
+    /// re-wrap through the returned config first appends a hash-chained record naming
+    /// `options.principal`, this host and this process to the store's audit log; if that append
+    /// fails, the change is not made and the call throws the append's error (IOError,
+    /// CorruptDataError, Storage*Error). This config stays unaudited; both share the store.
+    /// Throws InvalidArgumentError (a principal or host that is empty, over 256 bytes or holds a
+    /// control character; what() names the field).
+    StorageConfig WithAudit(const AuditOptions& options) const {
+        const cyb_audit_options c_options = detail::to_c_audit_options(options);
+        cyb_storage_config* raw = nullptr;
+        detail::check(cyb_storage_config_with_audit(handle_.get(), &c_options, &raw));
+        return StorageConfig(raw);
+    }
+
+    /// Walks this store's audit log and reports the first break (a changed, removed, reordered
+    /// or truncated record, or a fork); a break is in the report, not thrown. Throws
+    /// CorruptDataError (a line longer than any record), IOError, Storage*Error.
+    AuditReport VerifyAudit() const {
+        cyb_audit_report c{};
+        detail::check(cyb_verify_audit(handle_.get(), &c));
+        AuditReport report;
+        report.records = c.records;
+        if (c.has_head) {
+            report.head_seq = c.head_seq;
+            report.head_hash.emplace();
+            for (std::size_t i = 0; i < report.head_hash->size(); ++i) {
+                (*report.head_hash)[i] = c.head_hash[i];
+            }
+        }
+        report.break_kind = static_cast<AuditBreakKind>(c.break_kind);
+        report.break_seq = c.break_seq;
+        report.break_message = c.break_message;
+        return report;
     }
 
     /// The C handle, borrowed: valid as long as this StorageConfig (or a copy) lives.
@@ -990,6 +1081,51 @@ struct DriftEntry {
     std::string error_message;
 };
 
+/// Where a new-KEK rotation stood when its KEKRotation was made (see KEKResolver::BeginRotation).
+enum class RotationState : uint32_t {
+    kPending = CYB_ROTATION_PENDING,      // envelope still the old one: commit or abort
+    kCommitted = CYB_ROTATION_COMMITTED,  // envelope already the new one: commit finishes it
+    kStale = CYB_ROTATION_STALE,          // another write replaced the envelope: abort
+};
+
+/// A new-KEK rotation of one index, from KEKResolver::BeginRotation or PendingRotation: its old
+/// and new KEK (wiped when this object is destroyed) and its state. Move-only.
+class KEKRotation {
+public:
+    /// The KEK the index had when the rotation began.
+    KEK OldKek() const {
+        KEK kek;
+        detail::check(cyb_kek_rotation_old_kek(handle_.get(), kek.data(), kek.size()));
+        return kek;
+    }
+
+    /// The fresh KEK the index gets on commit.
+    KEK NewKek() const {
+        KEK kek;
+        detail::check(cyb_kek_rotation_new_kek(handle_.get(), kek.data(), kek.size()));
+        return kek;
+    }
+
+    /// Where the rotation stood when this object was made.
+    RotationState State() const noexcept {
+        return static_cast<RotationState>(cyb_kek_rotation_state(handle_.get()));
+    }
+
+    /// The C handle (owned by this object).
+    const cyb_kek_rotation* c_handle() const noexcept { return handle_.get(); }
+
+private:
+    friend class KEKResolver;
+    explicit KEKRotation(cyb_kek_rotation* raw) : handle_(raw) {}
+
+    struct Deleter {
+        void operator()(cyb_kek_rotation* rotation) const noexcept {
+            cyb_kek_rotation_free(rotation);
+        }
+    };
+    std::unique_ptr<cyb_kek_rotation, Deleter> handle_;
+};
+
 /// Resolves index KEKs through a KMSClient's registry with a TTL'd cache of unwrapped KEKs —
 /// the service hot path — and creates, re-wraps and drift-checks index envelopes.
 ///
@@ -1069,6 +1205,95 @@ public:
         return detail::from_c_blob(owned.get());
     }
 
+    /// New-KEK rotation, phase 1: unwraps the current KEK, wraps a fresh one through slot
+    /// `slot_name` and stores a pending-rotation record next to the envelope (unchanged: Resolve
+    /// keeps returning the old KEK). Re-wrap the engine's DEK under NewKek() (keeping it under
+    /// OldKek() too), then CommitRotation — or AbortRotation. Throws ConflictError (a rotation
+    /// of the index is already pending), KEKNotWrappedError, UnknownSlotError, UntrustedKeyError,
+    /// NotFoundError, the KMSError family, storage errors; on error nothing is stored.
+    KEKRotation BeginRotation(const StorageConfig& storage, const std::string& index_name,
+                              const std::string& slot_name) const {
+        cyb_kek_rotation* raw = nullptr;
+        detail::check(cyb_kek_begin_rotation(handle_.get(), storage.c_handle(), index_name.data(),
+                                             index_name.size(), slot_name.data(), slot_name.size(),
+                                             &raw));
+        return KEKRotation(raw);
+    }
+
+    /// The index's pending rotation (e.g. left by a crash), with both KEKs, or nullopt. Throws
+    /// CorruptDataError (a damaged record), UntrustedKeyError, the KMSError family, storage
+    /// errors.
+    std::optional<KEKRotation> PendingRotation(const StorageConfig& storage,
+                                               const std::string& index_name) const {
+        cyb_kek_rotation* raw = nullptr;
+        detail::check(cyb_kek_pending_rotation(handle_.get(), storage.c_handle(),
+                                               index_name.data(), index_name.size(), &raw));
+        if (raw == nullptr) {
+            return std::nullopt;
+        }
+        return KEKRotation(raw);
+    }
+
+    /// New-KEK rotation, phase 2: swaps the envelope to the new KEK (version + 1), removes the
+    /// record, drops the cached KEK; idempotent. Returns the new envelope. Throws ConflictError
+    /// (another write replaced the envelope, or the rotation is gone), CorruptDataError, storage
+    /// errors.
+    KMSBlob CommitRotation(const StorageConfig& storage, const KEKRotation& rotation) const {
+        cyb_kms_blob* raw = nullptr;
+        detail::check(
+            cyb_kek_commit_rotation(handle_.get(), storage.c_handle(), rotation.c_handle(), &raw));
+        const detail::BlobPtr owned(raw);
+        return detail::from_c_blob(owned.get());
+    }
+
+    /// Undoes a rotation that was not committed: removes its record; the envelope is unchanged.
+    /// Throws ConflictError (already committed: commit it instead), CorruptDataError, storage
+    /// errors.
+    void AbortRotation(const StorageConfig& storage, const KEKRotation& rotation) const {
+        detail::check(
+            cyb_kek_abort_rotation(handle_.get(), storage.c_handle(), rotation.c_handle()));
+    }
+
+    /// New-KEK rotation in one call: BeginRotation, `rewrap(old_kek, new_kek)` (the engine
+    /// re-wraps its DEK under new_kek, idempotently, keeping it under old_kek until this returns),
+    /// CommitRotation. If `rewrap` throws, the rotation is rolled back (the envelope is unchanged)
+    /// and its exception is rethrown as is. Returns the new envelope. Throws as BeginRotation and
+    /// CommitRotation.
+    KMSBlob RotateKek(const StorageConfig& storage, const std::string& index_name,
+                      const std::string& slot_name,
+                      const std::function<void(const KEK& old_kek, const KEK& new_kek)>& rewrap)
+        const {
+        struct Context {
+            const std::function<void(const KEK&, const KEK&)>* rewrap;
+            std::exception_ptr error;
+        } context{&rewrap, nullptr};
+        const auto trampoline = [](void* raw, const uint8_t* old_bytes,
+                                   const uint8_t* new_bytes) noexcept -> bool {
+            auto* ctx = static_cast<Context*>(raw);
+            try {
+                KEK old_kek;
+                KEK new_kek;
+                std::memcpy(old_kek.data(), old_bytes, KEK::kSize);
+                std::memcpy(new_kek.data(), new_bytes, KEK::kSize);
+                (*ctx->rewrap)(old_kek, new_kek);
+                return true;
+            } catch (...) {
+                ctx->error = std::current_exception();
+                return false;
+            }
+        };
+        cyb_kms_blob* raw = nullptr;
+        const cyb_result code = cyb_kek_rotate_kek(
+            handle_.get(), storage.c_handle(), index_name.data(), index_name.size(),
+            slot_name.data(), slot_name.size(), trampoline, &context, &raw);
+        if (code == CYB_RESULT_CALLBACK_FAILED && context.error) {
+            std::rethrow_exception(context.error);
+        }
+        detail::check(code);
+        const detail::BlobPtr owned(raw);
+        return detail::from_c_blob(owned.get());
+    }
+
     /// Compares every stored envelope's snapshot with the registry; with `rewrap`, re-wraps the
     /// drifted ones (failures are per entry and change nothing). Throws storage errors (listing).
     std::vector<DriftEntry> CheckDrift(const StorageConfig& storage, bool rewrap = false) const {
@@ -1134,6 +1359,19 @@ public:
     }
 
     /// The cache's counters.
+    /// Turns the custody audit on (`options`) or off (std::nullopt) for every store this
+    /// resolver acts on: its creates, re-wraps, drift findings and refused keys are recorded in
+    /// that store's audit log. A StorageConfig made WithAudit keeps its own options.
+    /// Throws InvalidArgumentError (as StorageConfig::WithAudit; nothing changes then).
+    void SetAudit(const std::optional<AuditOptions>& options) const {
+        if (options) {
+            const cyb_audit_options c_options = detail::to_c_audit_options(*options);
+            detail::check(cyb_kek_resolver_set_audit(handle_.get(), &c_options));
+        } else {
+            detail::check(cyb_kek_resolver_set_audit(handle_.get(), nullptr));
+        }
+    }
+
     KEKCacheStats Stats() const {
         cyb_kek_cache_stats c{};
         detail::check(cyb_kek_resolver_stats(handle_.get(), &c));

@@ -8,6 +8,7 @@ one keystore byte for byte. See ``help()`` on each name, or the type stubs.
 
 from ._errors import (
     AlreadyExistsError,
+    CallbackFailedError,
     ConflictError,
     CorruptDataError,
     DecryptFailedError,
@@ -41,6 +42,7 @@ from ._native import (
     DriftEntry,
     KEKCacheStats,
     KEKResolver,
+    KEKRotation,
     KeySnapshot,
     KMSBlob,
     KMSClient,
@@ -62,6 +64,7 @@ __all__ = [
     "MAX_STRING_FIELD_LEN",
     "MAX_WRAPPED_KEK_LEN",
     "AlreadyExistsError",
+    "CallbackFailedError",
     "ConflictError",
     "CorruptDataError",
     "DecryptFailedError",
@@ -74,6 +77,7 @@ __all__ = [
     "KEKCacheStats",
     "KEKNotWrappedError",
     "KEKResolver",
+    "KEKRotation",
     "KMSAccessDeniedError",
     "KMSBadResponseError",
     "KMSBlob",

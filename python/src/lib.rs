@@ -18,7 +18,8 @@ use std::time::Duration;
 use cyborgdb_kms::ffi::cyb_result;
 use cyborgdb_kms::{
     AwsRetryMode, AwsTimeouts, DriftStatus, KekCacheOptions, KeyIdentity, KmsBlob,
-    KmsClientOptions, S3Credentials, S3Options, S3ServerSideEncryption, Slot,
+    KmsClientOptions, RotateKekError, RotationState, S3Credentials, S3Options,
+    S3ServerSideEncryption, Slot,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -1136,6 +1137,65 @@ fn drift_status_name(status: DriftStatus) -> &'static str {
     }
 }
 
+/// A new-KEK rotation of one index (from `KEKResolver.begin_rotation` / `pending_rotation`).
+#[pyclass(name = "KEKRotation", module = "cyborgdb_core", frozen)]
+struct PyKekRotation {
+    inner: cyborgdb_kms::Rotation,
+}
+
+#[pymethods]
+impl PyKekRotation {
+    /// The index being rotated.
+    #[getter]
+    fn index_name(&self) -> &str {
+        self.inner.index()
+    }
+
+    /// The KEK the index had when the rotation began (a new KEK object each time).
+    #[getter]
+    fn old_kek(&self) -> PyKek {
+        kek_from(self.inner.old_kek())
+    }
+
+    /// The fresh KEK the index gets on commit (a new KEK object each time).
+    #[getter]
+    fn new_kek(&self) -> PyKek {
+        kek_from(self.inner.new_kek())
+    }
+
+    /// "pending", "committed" or "stale", when this object was made.
+    #[getter]
+    fn state(&self) -> &'static str {
+        match self.inner.state() {
+            RotationState::Pending => "pending",
+            RotationState::Committed => "committed",
+            RotationState::Stale => "stale",
+        }
+    }
+
+    /// The envelope the rotation replaces.
+    #[getter]
+    fn old_envelope(&self) -> PyKmsBlob {
+        blob_to_py(self.inner.old_envelope().clone())
+    }
+
+    /// The envelope commit stores.
+    #[getter]
+    fn new_envelope(&self) -> PyKmsBlob {
+        blob_to_py(self.inner.new_envelope().clone())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "KEKRotation(index_name={}, state={}, version={} -> {})",
+            py_repr(py, self.inner.index())?,
+            py_repr(py, self.state())?,
+            self.inner.old_envelope().version,
+            self.inner.new_envelope().version
+        ))
+    }
+}
+
 /// Resolves index KEKs through a KMS client with a TTL'd cache; creates, re-wraps and
 /// drift-checks envelopes.
 #[pyclass(name = "KEKResolver", module = "cyborgdb_core", frozen)]
@@ -1233,6 +1293,95 @@ impl PyKekResolver {
         py.detach(|| self.inner.rewrap(config, &index_name, &kms_name))
             .or_raise(py)
             .map(blob_to_py)
+    }
+
+    /// New-KEK rotation, phase 1: a fresh KEK through slot `kms_name`, recorded as pending next
+    /// to the envelope (resolve keeps returning the old KEK until commit).
+    #[pyo3(signature = (config_location, index_name, kms_name))]
+    fn begin_rotation(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        index_name: String,
+        kms_name: String,
+    ) -> PyResult<PyKekRotation> {
+        let config = &config_location.inner;
+        py.detach(|| self.inner.begin_rotation(config, &index_name, &kms_name))
+            .or_raise(py)
+            .map(|inner| PyKekRotation { inner })
+    }
+
+    /// The index's pending rotation (e.g. left by a crash), or None.
+    #[pyo3(signature = (config_location, index_name))]
+    fn pending_rotation(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        index_name: String,
+    ) -> PyResult<Option<PyKekRotation>> {
+        let config = &config_location.inner;
+        py.detach(|| self.inner.pending_rotation(config, &index_name))
+            .or_raise(py)
+            .map(|found| found.map(|inner| PyKekRotation { inner }))
+    }
+
+    /// New-KEK rotation, phase 2: swaps the envelope to the new KEK; returns the new envelope.
+    #[pyo3(signature = (config_location, rotation))]
+    fn commit_rotation(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        rotation: PyRef<'_, PyKekRotation>,
+    ) -> PyResult<PyKmsBlob> {
+        let config = &config_location.inner;
+        let rotation = &rotation.inner;
+        py.detach(|| self.inner.commit_rotation(config, rotation))
+            .or_raise(py)
+            .map(blob_to_py)
+    }
+
+    /// Undoes a rotation that was not committed (the envelope is unchanged).
+    #[pyo3(signature = (config_location, rotation))]
+    fn abort_rotation(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        rotation: PyRef<'_, PyKekRotation>,
+    ) -> PyResult<()> {
+        let config = &config_location.inner;
+        let rotation = &rotation.inner;
+        py.detach(|| self.inner.abort_rotation(config, rotation))
+            .or_raise(py)
+    }
+
+    /// New-KEK rotation in one call: begin, `callback(old_kek, new_kek)`, commit. If the
+    /// callback raises, the rotation is rolled back and its exception propagates unchanged.
+    #[pyo3(signature = (config_location, index_name, kms_name, callback))]
+    fn rotate_kek(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        index_name: String,
+        kms_name: String,
+        callback: Py<PyAny>,
+    ) -> PyResult<PyKmsBlob> {
+        let config = &config_location.inner;
+        let rotated = py.detach(|| {
+            self.inner
+                .rotate_kek(config, &index_name, &kms_name, |old, new| {
+                    Python::attach(|py| {
+                        callback
+                            .bind(py)
+                            .call1((kek_from(old), kek_from(new)))
+                            .map(drop)
+                    })
+                })
+        });
+        match rotated {
+            Ok(blob) => Ok(blob_to_py(blob)),
+            Err(RotateKekError::Rotation(e)) => Err(to_py_err(py, &e)),
+            Err(RotateKekError::Callback(e)) => Err(e),
+        }
     }
 
     /// Compares every stored envelope's key snapshot with the registry; with `rewrap=True`,
@@ -1349,6 +1498,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCacheStats>()?;
     m.add_class::<PyKeySnapshot>()?;
     m.add_class::<PyDriftEntry>()?;
+    m.add_class::<PyKekRotation>()?;
     m.add_function(wrap_pyfunction!(create_index_kms, m)?)?;
     m.add_function(wrap_pyfunction!(push_index_kms, m)?)?;
     m.add_function(wrap_pyfunction!(get_index_kms, m)?)?;

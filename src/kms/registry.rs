@@ -554,12 +554,34 @@ fn yaml_double_quoted(value: &str) -> String {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Registry {
     slots: BTreeMap<String, Slot>,
+    /// The top-level `audit:` setting: a resolver using this registry (and no audit setting of
+    /// its own) audits every store it acts on as this principal.
+    audit: Option<crate::audit::AuditOptions>,
 }
 
 impl Registry {
     /// An empty registry.
     pub fn new() -> Registry {
         Registry::default()
+    }
+
+    /// The custody audit setting (YAML top-level `audit:`), if any: see
+    /// [`crate::KekResolver::set_audit`].
+    pub fn audit(&self) -> Option<&crate::audit::AuditOptions> {
+        self.audit.as_ref()
+    }
+
+    /// Sets or clears the custody audit setting.
+    ///
+    /// Errors: `InvalidConfig` naming the option (`audit.principal`, `audit.host`).
+    pub fn set_audit(&mut self, audit: Option<crate::audit::AuditOptions>) -> Result<()> {
+        if let Some(options) = &audit {
+            options
+                .actor()
+                .map_err(|e| Error::new(ErrorKind::InvalidConfig, e.message().to_owned()))?;
+        }
+        self.audit = audit;
+        Ok(())
     }
 
     /// Adds `slot` as `name`, replacing a slot of that name.
@@ -712,9 +734,17 @@ impl Registry {
             .ok_or_else(|| config_error("KMS registry YAML is empty".into()))?;
         let no_section = || config_error("KMS registry YAML has no kms.registry section".into());
         let kms = root.mapping_value("kms")?.ok_or_else(no_section)?;
+        let audit = match root.mapping_value("audit")? {
+            Some(node) => parse_audit(node, &env)?,
+            None => None,
+        };
         let slots = match kms.mapping_value("registry")?.ok_or_else(no_section)? {
             YamlNode::Mapping(slots) => slots,
-            YamlNode::Scalar { null: true, .. } => return Ok(Registry::new()),
+            YamlNode::Scalar { null: true, .. } => {
+                let mut registry = Registry::new();
+                registry.audit = audit;
+                return Ok(registry);
+            }
             _ => {
                 return Err(config_error(
                     "kms.registry must be a mapping of slots".into(),
@@ -722,6 +752,7 @@ impl Registry {
             }
         };
         let mut registry = Registry::new();
+        registry.audit = audit;
         // Each trusted key, with the first slot that trusts it.
         let mut first_truster: HashMap<KeyIdentity, String> = HashMap::new();
         for (name, fields) in slots {
@@ -999,6 +1030,32 @@ fn yaml_provider(value: Option<FieldValue>, label: &str) -> std::result::Result<
         )),
         None => Err(format!("{label} is required")),
     }
+}
+
+/// The top-level `audit:` mapping (`principal`, required; `host`, optional), `None` if it is
+/// null. Errors: `InvalidConfig` naming `audit` and the field.
+fn parse_audit(
+    node: &YamlNode,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::audit::AuditOptions>> {
+    let audit_error = |message: String| Error::new(ErrorKind::InvalidConfig, message);
+    if let YamlNode::Scalar { null: true, .. } = node {
+        return Ok(None);
+    }
+    let fields = fields_of(node, &["principal", "host"], "audit").map_err(audit_error)?;
+    let text = |field: &str| {
+        field_text(fields.get(field), &format!("audit.{field}"), env).map_err(audit_error)
+    };
+    let principal =
+        text("principal")?.ok_or_else(|| audit_error("audit.principal is required".into()))?;
+    let options = crate::audit::AuditOptions {
+        principal: principal.text,
+        host: text("host")?.map(|host| host.text),
+    };
+    options
+        .actor()
+        .map_err(|e| audit_error(e.message().to_owned()))?;
+    Ok(Some(options))
 }
 
 fn parse_slot(
@@ -1501,6 +1558,52 @@ kms:
     }
 
     #[test]
+    fn the_audit_setting_loads_and_its_errors_name_the_field() {
+        let registry = Registry::from_yaml_str_with_env(
+            "audit:\n  principal: ${WHO}\n  host: node-7\nkms:\n  registry: ~\n",
+            |name| (name == "WHO").then(|| "svc-keys".to_owned()),
+        )
+        .unwrap();
+        let audit = registry.audit().unwrap();
+        assert_eq!(audit.principal, "svc-keys");
+        assert_eq!(audit.host.as_deref(), Some("node-7"));
+        assert!(Registry::from_yaml_str("kms:\n  registry: ~\n")
+            .unwrap()
+            .audit()
+            .is_none());
+        assert!(Registry::from_yaml_str("audit: ~\nkms:\n  registry: ~\n")
+            .unwrap()
+            .audit()
+            .is_none());
+        for (yaml, message) in [
+            ("audit:\n  host: h\n", "audit.principal is required"),
+            (
+                "audit:\n  principal: p\n  who: x\n",
+                "audit: unknown field \"who\" (fields: principal, host)",
+            ),
+            ("audit: p\n", "audit must be a mapping of fields"),
+            (
+                "audit:\n  principal: [a]\n",
+                "audit.principal must be a string",
+            ),
+        ] {
+            let yaml = format!("{yaml}kms:\n  registry: ~\n");
+            let err = Registry::from_yaml_str(&yaml).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+            assert_eq!(err.message(), message, "{yaml}");
+        }
+        let mut registry = Registry::new();
+        let err = registry
+            .set_audit(Some(crate::audit::AuditOptions::new("")))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidConfig);
+        assert!(
+            err.message().starts_with("audit option principal"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn an_empty_registry_section_loads_no_slots() {
         let registry =
             Registry::from_yaml_str_with_env("kms:\n  registry:\n", env_of(&[])).unwrap();
@@ -1974,6 +2077,7 @@ kms:
                 ("a\nb\u{202E}".to_owned(), slot.clone()),
                 ("plain".to_owned(), slot),
             ]),
+            audit: None,
         };
         let summary = registry.summary();
         assert_eq!(

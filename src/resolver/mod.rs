@@ -3,14 +3,18 @@
 //! through the [`KmsClient`] — plus the operations that change which KEK an index has: creation
 //! in either mode, re-wrap, drift checks, and batch warm-up.
 
+mod rotate_new_kek;
 mod rotation;
 mod single_flight;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
+pub use rotate_new_kek::{RotateKekError, Rotation, RotationState};
 pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
 
+use crate::audit::{self, AuditKey, AuditOptions, Auditor};
 use crate::blob::{KmsBlob, Provider};
 use crate::cache::{CacheStats, KekCache, KekCacheOptions, Probe};
 use crate::envelope::{create_index_kms, read_envelope, reread_envelope, Reread};
@@ -42,6 +46,11 @@ pub struct KekResolver {
 }
 
 struct Inner {
+    /// Set by [`KekResolver::set_audit`]: every store this resolver acts on is audited.
+    audit: RwLock<Option<Arc<Auditor>>>,
+    /// The auditor of the registry's `audit:` setting, with the registry generation it was made
+    /// for (so its memory of repeated observations lasts while the setting does).
+    registry_audit: std::sync::Mutex<Option<(u64, Option<Arc<Auditor>>)>>,
     client: KmsClient,
     cache: KekCache,
     flights: Flights,
@@ -57,12 +66,105 @@ impl KekResolver {
     pub fn new(client: KmsClient, options: KekCacheOptions) -> Result<KekResolver> {
         Ok(KekResolver {
             inner: Arc::new(Inner {
+                audit: RwLock::new(None),
+                registry_audit: std::sync::Mutex::new(None),
                 registry_seen: AtomicU64::new(client.registry_generation()),
                 client,
                 cache: KekCache::new(&options)?,
                 flights: Flights::default(),
             }),
         })
+    }
+
+    /// Turns the custody audit on (`Some`) or off (`None`) for every store this resolver acts
+    /// on: its creates, re-wraps, drift findings and refused keys are appended to the audit log
+    /// of that store, naming `options`' principal (see [`StorageConfig::with_audit`]). A store
+    /// that is itself audited keeps its own settings. Without this, the registry's top-level
+    /// `audit:` setting applies, if it has one. Thread-safe; affects calls that start after it.
+    ///
+    /// Errors: `InvalidArgument` naming the bad option (nothing changes then).
+    pub fn set_audit(&self, options: Option<&AuditOptions>) -> Result<()> {
+        let auditor = options.map(Auditor::new).transpose()?;
+        *self
+            .inner
+            .audit
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = auditor;
+        Ok(())
+    }
+
+    /// `storage` audited as this resolver's audit setting says (it is returned as it is if it
+    /// is audited itself, or if the resolver has no audit setting).
+    pub(crate) fn audited<'a>(&self, storage: &'a StorageConfig) -> Cow<'a, StorageConfig> {
+        if storage.auditor().is_some() {
+            return Cow::Borrowed(storage);
+        }
+        let own = self
+            .inner
+            .audit
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        match own.or_else(|| self.registry_auditor()) {
+            Some(auditor) => Cow::Owned(storage.with_auditor(auditor)),
+            None => Cow::Borrowed(storage),
+        }
+    }
+
+    /// The auditor of the client's registry `audit:` setting, if it has one.
+    fn registry_auditor(&self) -> Option<Arc<Auditor>> {
+        let generation = self.inner.client.registry_generation();
+        let mut cached = self
+            .inner
+            .registry_audit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match &*cached {
+            Some((seen, auditor)) if *seen == generation => auditor.clone(),
+            _ => {
+                // The registry checked the setting when it was set: a failure here is a
+                // setting that cannot describe an actor, so audit stays off for it.
+                let auditor = self
+                    .inner
+                    .client
+                    .registry()
+                    .audit()
+                    .and_then(|options| Auditor::new(options).ok());
+                *cached = Some((generation, auditor.clone()));
+                auditor
+            }
+        }
+    }
+
+    /// Appends the audit record of a refusal `error` of `key` (a key the trust rules refuse, a
+    /// provider refusal that signals revocation) to `storage`'s audit, if it is audited and the
+    /// error is one the audit records.
+    pub(crate) fn observe_refusal(
+        &self,
+        storage: &StorageConfig,
+        index: &IndexName,
+        operation: &str,
+        key: impl FnOnce() -> AuditKey,
+        error: &Error,
+    ) {
+        if !audit::is_audited_refusal(error.kind()) {
+            return;
+        }
+        let storage = self.audited(storage);
+        if let Some(event) = audit::refusal_event(operation, key(), error) {
+            audit::record_observation(&storage, index.as_str(), event);
+        }
+    }
+
+    /// The audit key of registry slot `slot` (just its name if it is unknown).
+    fn slot_audit_key(&self, slot: &str) -> AuditKey {
+        match self.client().registry().get(slot) {
+            Some(s) => AuditKey::new(slot, s.provider.as_str(), &s.key_id, &s.region),
+            None => AuditKey {
+                slot: slot.to_owned(),
+                ..AuditKey::default()
+            },
+        }
     }
 
     /// The client this resolver unwraps with (its registry is the one used for drift checks).
@@ -193,7 +295,15 @@ impl KekResolver {
                         inner.cache.remember_etag(location, name, &revision);
                         return Ok(kek);
                     }
-                    let kek = self.unwrap(&index, &blob)?;
+                    let kek = self.unwrap(&index, &blob).inspect_err(|e| {
+                        self.observe_refusal(
+                            storage,
+                            &index,
+                            "resolve",
+                            || AuditKey::of_blob(&blob),
+                            e,
+                        )
+                    })?;
                     inner
                         .cache
                         .insert(location, name, &kek, revision.digest, ticket);
@@ -277,7 +387,9 @@ impl KekResolver {
     /// Errors: `InvalidArgument` — `"index_key and kms_name are mutually exclusive"` if both are
     /// given, also if neither is, for a bad name, or an `index_key` that is not 32 bytes;
     /// `AlreadyExists` (the stored envelope is untouched); `UnknownSlot`; the wrap's provider
-    /// errors; the store's errors; `ForkedProcess`.
+    /// errors; the store's errors; `ForkedProcess`. With audit on (the store's or the
+    /// resolver's), a `created` record is appended before the envelope is stored; if that
+    /// append fails, nothing is stored and its error is returned.
     pub fn create_index(
         &self,
         storage: &StorageConfig,
@@ -287,6 +399,7 @@ impl KekResolver {
     ) -> Result<Kek> {
         self.check_process()?;
         let index = IndexName::new(index_name)?;
+        let storage = &*self.audited(storage);
         match (kms_name, index_key) {
             (Some(_), Some(_)) => Err(Error::invalid_argument(
                 "index_key and kms_name are mutually exclusive",
@@ -296,7 +409,9 @@ impl KekResolver {
             ))),
             (Some(slot), None) => {
                 let kek = Kek::generate();
-                let blob = self.wrap(&index, slot, &kek)?;
+                let blob = self.wrap(&index, slot, &kek).inspect_err(|e| {
+                    self.observe_refusal(storage, &index, "create", || self.slot_audit_key(slot), e)
+                })?;
                 create_index_kms(storage, index.as_str(), &blob)?;
                 Ok(kek)
             }

@@ -2,6 +2,7 @@
 //! stored envelope's key snapshot with the registry.
 
 use super::KekResolver;
+use crate::audit::{self, AuditEvent, AuditKey};
 use crate::blob::{KmsBlob, Provider};
 use crate::envelope::{list_index_kms, read_envelope, replace_index_kms_if};
 use crate::error::{Error, Result};
@@ -106,6 +107,7 @@ impl KekResolver {
     ) -> Result<KmsBlob> {
         self.check_process()?;
         let index = IndexName::new(index_name)?;
+        let storage = &*self.audited(storage);
         let (old, revision) = read_envelope(storage, &index)?;
         self.rewrap_read(storage, &index, &old, &revision, slot_name)
     }
@@ -120,16 +122,21 @@ impl KekResolver {
         slot_name: &str,
     ) -> Result<KmsBlob> {
         let counters = self.inner.cache.counters();
-        let reencrypted =
-            self.client()
-                .reencrypt_kek_counted(index.as_str(), old, slot_name, || {
-                    counters.provider_call()
-                })?;
+        let refused_old = |e: &Error| {
+            self.observe_refusal(storage, index, "rewrap", || AuditKey::of_blob(old), e)
+        };
+        let reencrypted = self
+            .client()
+            .reencrypt_kek_counted(index.as_str(), old, slot_name, || counters.provider_call())
+            .inspect_err(refused_old)?;
         let mut new = match reencrypted {
             Some(new) => new,
             None => {
-                let kek = self.unwrap(index, old)?;
-                self.wrap(index, slot_name, &kek)?
+                let kek = self.unwrap(index, old).inspect_err(refused_old)?;
+                self.wrap(index, slot_name, &kek).inspect_err(|e| {
+                    let key = || self.slot_audit_key(slot_name);
+                    self.observe_refusal(storage, index, "rewrap", key, e)
+                })?
             }
         };
         new.version = old.version.checked_add(1).ok_or_else(|| {
@@ -138,7 +145,7 @@ impl KekResolver {
                 u32::MAX
             ))
         })?;
-        replace_index_kms_if(storage, index, revision, &new)?;
+        replace_index_kms_if(storage, index, revision, old, &new)?;
         self.inner
             .cache
             .invalidate(storage.location(), index.as_str());
@@ -158,6 +165,7 @@ impl KekResolver {
     /// Errors (of the whole call): `ForkedProcess`; the store's errors while listing envelopes.
     pub fn check_drift(&self, storage: &StorageConfig, rewrap: bool) -> Result<Vec<DriftEntry>> {
         self.check_process()?;
+        let storage = &*self.audited(storage);
         let names = list_index_kms(storage)?;
         let registry = self.client().registry();
         Ok(names
@@ -204,11 +212,30 @@ impl KekResolver {
                 let stored = match trusted_key(&index, &blob, slot) {
                     Ok(stored) => stored,
                     Err(e) => {
+                        self.observe_refusal(
+                            storage,
+                            &index,
+                            "drift",
+                            || AuditKey::of_blob(&blob),
+                            &e,
+                        );
                         entry.error = Some(e);
                         return entry;
                     }
                 };
                 let drifted = stored != slot.key();
+                if drifted {
+                    let event = AuditEvent::DriftDetected {
+                        stored: AuditKey::of_blob(&blob),
+                        configured: AuditKey::new(
+                            &blob.kms_name,
+                            slot.provider.as_str(),
+                            &slot.key_id,
+                            &slot.region,
+                        ),
+                    };
+                    audit::record_observation(storage, index.as_str(), event);
+                }
                 entry.status = match (drifted, rewrap) {
                     (false, _) => DriftStatus::InSync,
                     (true, false) => DriftStatus::Drifted,

@@ -26,8 +26,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::Revision;
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
+use super::{Revision, Sidecar};
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{Error, ErrorKind, Result, Subject};
 use crate::fs_bounded::{open_regular, read_bounded, FileReadError, Symlinks};
@@ -44,6 +44,8 @@ const DIR_MODE: u32 = 0o700;
 
 pub(crate) struct DiskStore {
     root: PathBuf,
+    /// `<root>/.audit/log.jsonl`.
+    audit: crate::audit::disk::DiskAuditLog,
     /// Set once this store has made sure the root was swept in this process.
     swept: Once,
 }
@@ -51,6 +53,7 @@ pub(crate) struct DiskStore {
 impl DiskStore {
     pub(crate) fn new(root: PathBuf) -> Self {
         DiskStore {
+            audit: crate::audit::disk::DiskAuditLog::new(&root),
             root,
             swept: Once::new(),
         }
@@ -63,12 +66,55 @@ impl DiskStore {
 
     /// `<root>/<key>.kms`, built with one allocation (this is on every get's path).
     fn key_path(&self, key: &str) -> PathBuf {
-        let len = self.root.as_os_str().len() + 1 + key.len() + ENVELOPE_SUFFIX.len();
+        self.suffixed_path(key, ENVELOPE_SUFFIX)
+    }
+
+    /// `<root>/<key><suffix>`, built with one allocation.
+    fn suffixed_path(&self, key: &str, suffix: &str) -> PathBuf {
+        let len = self.root.as_os_str().len() + 1 + key.len() + suffix.len();
         let mut path = PathBuf::with_capacity(len);
         path.push(&self.root);
         path.push(key);
-        path.as_mut_os_string().push(ENVELOPE_SUFFIX);
+        path.as_mut_os_string().push(suffix);
         path
+    }
+
+    /// `<root>/<storage key><sidecar suffix>`.
+    fn sidecar_path(&self, index: &IndexName, kind: Sidecar) -> PathBuf {
+        self.suffixed_path(&index.storage_key(), kind.suffix())
+    }
+
+    /// Publishes `bytes` at `path` only if nothing is there (temp file, `link`, fsync).
+    fn create_at(&self, index: &IndexName, path: &Path, bytes: &[u8]) -> Result<()> {
+        let temp = self.write_temp(index, bytes)?;
+        match fs::hard_link(&temp.path, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(Error::already_exists(index))
+            }
+            Err(e) => return Err(Error::io(index, format!("cannot create {path:?}"), &e)),
+        }
+        drop(temp); // unlinks the temp name; the file keeps the inode
+        self.sync_root(index)
+    }
+
+    /// Removes the file at `path` under the writers' lock; a missing file or root succeeds.
+    fn delete_at(&self, index: &IndexName, path: &Path) -> Result<()> {
+        let root = match open_directory(&self.root) {
+            Ok(root) => root,
+            // Only a root that does not exist means nothing was ever stored. Any other failure
+            // (EACCES, ELOOP, ENOTDIR, ...) hides a file that may well be there.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.cannot_open_root(index, &e)),
+        };
+        let writers = self.lock_root(index, root)?;
+        let removed = fs::remove_file(path);
+        drop(writers);
+        match removed {
+            Ok(()) => self.sync_root(index),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(index, format!("cannot delete {path:?}"), &e)),
+        }
     }
 
     /// Writes `bytes` to a fresh, locked, fsynced temp file in the root (created if missing).
@@ -167,17 +213,7 @@ impl DiskStore {
 
 impl super::EnvelopeBackend for DiskStore {
     fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
-        let temp = self.write_temp(index, bytes)?;
-        let path = self.envelope_path(index);
-        match fs::hard_link(&temp.path, &path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::already_exists(index))
-            }
-            Err(e) => return Err(Error::io(index, format!("cannot create {path:?}"), &e)),
-        }
-        drop(temp); // unlinks the temp name; the envelope keeps the inode
-        self.sync_root(index)
+        self.create_at(index, &self.envelope_path(index), bytes)
     }
 
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
@@ -215,22 +251,7 @@ impl super::EnvelopeBackend for DiskStore {
     }
 
     fn delete(&self, index: &IndexName) -> Result<()> {
-        let path = self.envelope_path(index);
-        let root = match open_directory(&self.root) {
-            Ok(root) => root,
-            // Only a root that does not exist means nothing was ever stored. Any other failure
-            // (EACCES, ELOOP, ENOTDIR, ...) hides an envelope that may well be there.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(self.cannot_open_root(index, &e)),
-        };
-        let writers = self.lock_root(index, root)?;
-        let removed = fs::remove_file(&path);
-        drop(writers);
-        match removed {
-            Ok(()) => self.sync_root(index),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(index, format!("cannot delete {path:?}"), &e)),
-        }
+        self.delete_at(index, &self.envelope_path(index))
     }
 
     fn location(&self, index: &IndexName) -> String {
@@ -281,6 +302,26 @@ impl super::EnvelopeBackend for DiskStore {
 
     fn key_location(&self, key: &str) -> String {
         format!("{:?}", self.key_path(key))
+    }
+
+    fn audit_log(&self) -> &dyn crate::audit::AuditLog {
+        &self.audit
+    }
+
+    fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()> {
+        self.create_at(index, &self.sidecar_path(index, kind), bytes)
+    }
+
+    fn get_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<Option<Vec<u8>>> {
+        self.read_envelope(Subject::Index(index), &self.sidecar_path(index, kind))
+    }
+
+    fn delete_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<()> {
+        self.delete_at(index, &self.sidecar_path(index, kind))
+    }
+
+    fn sidecar_location(&self, index: &IndexName, kind: Sidecar) -> String {
+        format!("{:?}", self.sidecar_path(index, kind))
     }
 }
 

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, PoisonError, Weak};
 
+use crate::audit::{AuditOptions, Auditor};
 use crate::error::{Error, Result};
 use crate::index_name::IndexName;
 
@@ -66,6 +67,41 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     fn get_by_key(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Where the envelope with storage key `key` lives, for error messages.
     fn key_location(&self, key: &str) -> String;
+    /// The store's custody audit log (used only when audit is enabled, or to verify and read it).
+    fn audit_log(&self) -> &dyn crate::audit::AuditLog;
+    /// Stores `bytes` as `index`'s sidecar `kind` (the object `<storage key><kind suffix>` next
+    /// to the envelope) only if none is stored: a strict insert with exactly one winner, as
+    /// `create`. `AlreadyExists` if one is stored. Sidecars are never listed as envelopes.
+    fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()>;
+    /// The bytes of `index`'s sidecar `kind` (bounded as an envelope read: more than
+    /// `MAX_ENCODED_LEN` bytes is `Corrupt`), or `None` if there is none.
+    fn get_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<Option<Vec<u8>>>;
+    /// Removes `index`'s sidecar `kind`; removing a missing one succeeds.
+    fn delete_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<()>;
+    /// Where `index`'s sidecar `kind` lives, for error messages.
+    fn sidecar_location(&self, index: &IndexName, kind: Sidecar) -> String;
+}
+
+/// Suffix of a pending-rotation record's file or object name: `<storage key>.rot`.
+const PENDING_ROTATION_SUFFIX: &str = ".rot";
+const _: () = assert!(PENDING_ROTATION_SUFFIX.len() <= ENVELOPE_SUFFIX.len());
+
+/// An object kept next to an index's envelope, in the same store, under the envelope's storage
+/// key with its own suffix (never `.kms`, so listings and older releases ignore it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sidecar {
+    /// A new-KEK rotation in progress (`crate::resolver`'s pending-rotation record).
+    PendingRotation,
+}
+
+impl Sidecar {
+    /// The file or object name suffix: `<storage key><suffix>`. As long as `.kms`, so every
+    /// sidecar key fits wherever its envelope's does (S3's 1024-byte key limit).
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            Sidecar::PendingRotation => PENDING_ROTATION_SUFFIX,
+        }
+    }
 }
 
 /// Suffix of an envelope's file or object name: `<storage key>.kms`.
@@ -88,6 +124,8 @@ pub struct StorageConfig {
     backend: Arc<dyn EnvelopeBackend>,
     description: Arc<str>,
     location: Arc<StorageLocation>,
+    /// Set by [`StorageConfig::with_audit`]: custody changes through this config are audited.
+    audit: Option<Arc<Auditor>>,
 }
 
 /// The `Conflict` of a compare-and-swap that found another envelope (or none) stored.
@@ -200,6 +238,7 @@ impl StorageConfig {
             backend: Arc::new(MemoryStore::default()),
             description: "memory".into(),
             location: StorageLocation::unique(),
+            audit: None,
         }
     }
 
@@ -229,6 +268,7 @@ impl StorageConfig {
                 canonical_identity(&root).display()
             )),
             backend: Arc::new(DiskStore::new(root)),
+            audit: None,
         })
     }
 
@@ -258,7 +298,37 @@ impl StorageConfig {
             description: store.describe().into(),
             location: StorageLocation::shared(identity),
             backend: Arc::new(store),
+            audit: None,
         })
+    }
+
+    /// This store with the custody audit on: every create, push, delete and re-wrap through
+    /// the returned config (and the resolver acting on it) first appends a hash-chained record to
+    /// the store's audit log (see [`crate::audit`] and `docs/audit.md`), naming `options`'
+    /// principal, this host and this process. The store itself is shared with `self` (which
+    /// stays unaudited); clones of the returned config share its audit.
+    ///
+    /// Errors: `InvalidArgument` naming the option (`principal`, `host`) that is empty, too long
+    /// or holds a control character.
+    pub fn with_audit(&self, options: &AuditOptions) -> Result<StorageConfig> {
+        Ok(self.with_auditor(Auditor::new(options)?))
+    }
+
+    /// This store audited by `auditor` (shared with other configs).
+    pub(crate) fn with_auditor(&self, auditor: Arc<Auditor>) -> StorageConfig {
+        StorageConfig {
+            audit: Some(auditor),
+            ..self.clone()
+        }
+    }
+
+    /// The actor this config's audit records name, or `None` if audit is off.
+    pub fn audit_actor(&self) -> Option<&crate::audit::Actor> {
+        self.audit.as_deref().map(Auditor::actor)
+    }
+
+    pub(crate) fn auditor(&self) -> Option<&Auditor> {
+        self.audit.as_deref()
     }
 
     pub(crate) fn backend(&self) -> &dyn EnvelopeBackend {

@@ -41,7 +41,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use zeroize::Zeroize;
 
-use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
+use super::{key_of_envelope_name, Sidecar, ENVELOPE_SUFFIX};
 use super::{Recheck, Revision};
 use crate::aws::{
     check_endpoint_url, check_endpoint_variables, classify, load_sdk_config, profile_files,
@@ -54,6 +54,7 @@ use crate::index_name::IndexName;
 use crate::runtime::SharedRuntime;
 use listing::{listing_deadline, Listing, Page, LISTING_DEADLINE_FACTOR};
 
+mod audit_log;
 mod listing;
 
 /// S3's limit on object key length, in bytes.
@@ -192,6 +193,9 @@ pub(crate) struct S3Store {
     /// Built by the first operation that needs it (with the attempts in force after options,
     /// environment and profile); a failed build is retried by the next one.
     client: tokio::sync::OnceCell<(Client, u32)>,
+    /// The newest audit record this process knows of (appended or read), so an append lists
+    /// only what other nodes appended since, and only when its conditional create loses.
+    audit_head: std::sync::Mutex<Option<crate::audit::Head>>,
 }
 
 impl S3Store {
@@ -250,6 +254,7 @@ impl S3Store {
                 timeouts: options.timeouts.clone(),
             },
             client: tokio::sync::OnceCell::new(),
+            audit_head: std::sync::Mutex::new(None),
         })
     }
 
@@ -265,12 +270,77 @@ impl S3Store {
 
     /// The object key of the envelope with storage key `key`: `<prefix><key>.kms`.
     fn object_key_of(&self, key: &str) -> String {
+        self.suffixed_object_key(key, ENVELOPE_SUFFIX)
+    }
+
+    /// `<prefix><key><suffix>`.
+    fn suffixed_object_key(&self, key: &str, suffix: &str) -> String {
         let mut object =
-            String::with_capacity(self.settings.prefix.len() + key.len() + ENVELOPE_SUFFIX.len());
+            String::with_capacity(self.settings.prefix.len() + key.len() + suffix.len());
         object.push_str(&self.settings.prefix);
         object.push_str(key);
-        object.push_str(ENVELOPE_SUFFIX);
+        object.push_str(suffix);
         object
+    }
+
+    /// The object key of `index`'s sidecar `kind`: `<prefix><storage key><suffix>`.
+    fn sidecar_key(&self, index: &IndexName, kind: Sidecar) -> String {
+        self.suffixed_object_key(&index.storage_key(), kind.suffix())
+    }
+
+    /// A conditional `PutObject` (`If-None-Match: *`) of `key`, retried while S3 reports a
+    /// concurrent conditional write (`ConditionalRequestConflict`). `AlreadyExists` if the
+    /// object exists.
+    fn create_object(&self, index: &IndexName, key: &str, bytes: &[u8]) -> Result<()> {
+        self.run(async {
+            let subject = Subject::Index(index);
+            let (_, attempts) = *self.client_and_attempts(subject, "PutObject", key).await?;
+            let mut attempt = 1;
+            loop {
+                match self
+                    .put_object(index.into(), "PutObject", key, bytes, PutCondition::Absent)
+                    .await
+                {
+                    Ok(()) => return Ok(()),
+                    Err(PutFailure::Exists) => return Err(Error::already_exists(index)),
+                    Err(PutFailure::Conflict(e)) if attempt >= attempts => {
+                        return Err(Error::new(
+                            ErrorKind::StorageUnavailable,
+                            format!(
+                                "{} (a concurrent write to the same key kept conflicting; \
+                                 gave up after {attempts} attempts)",
+                                e.message()
+                            ),
+                        ))
+                    }
+                    Err(PutFailure::Conflict(_)) => {
+                        // The other write's outcome decides ours; ask again shortly.
+                        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                        attempt += 1;
+                    }
+                    Err(PutFailure::Other(e)) => return Err(e),
+                }
+            }
+        })
+    }
+
+    /// One `DeleteObject` of `key`; a missing object succeeds.
+    fn delete_object(&self, index: &IndexName, key: &str) -> Result<()> {
+        self.run(async {
+            let client = self.client(index.into(), "DeleteObject", key).await?;
+            match client
+                .delete_object()
+                .bucket(&self.settings.bucket)
+                .key(key)
+                .set_expected_bucket_owner(self.settings.expected_bucket_owner.clone())
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.code() == Some("NoSuchKey") => Ok(()),
+                Err(e) => Err(self.failure(index.into(), "DeleteObject", key, &e)),
+            }
+        })
     }
 
     fn location_of(&self, key: &str) -> String {
@@ -426,13 +496,12 @@ impl S3Store {
     /// One `PutObject`, conditional (`If-None-Match: *`) or not.
     async fn put_object(
         &self,
-        index: &IndexName,
+        subject: Subject<'_>,
         operation: &str,
         key: &str,
         bytes: &[u8],
         condition: PutCondition<'_>,
     ) -> std::result::Result<(), PutFailure> {
-        let subject = Subject::Index(index);
         let client = self
             .client(subject, operation, key)
             .await
@@ -530,7 +599,7 @@ impl S3Store {
             }
             Err(e) => return Err(self.failure(subject, "GetObject", key, &e)),
         };
-        self.read_body(subject, key, output)
+        self.read_body(subject, key, output, MAX_ENCODED_LEN)
             .await
             .map(Conditional::Object)
     }
@@ -540,6 +609,16 @@ impl S3Store {
         &self,
         subject: Subject<'_>,
         key: &str,
+    ) -> Result<Option<(Vec<u8>, Option<String>)>> {
+        self.get_object_bounded(subject, key, MAX_ENCODED_LEN).await
+    }
+
+    /// As `get_object_tagged`, keeping at most `max` + 1 bytes of the body.
+    async fn get_object_bounded(
+        &self,
+        subject: Subject<'_>,
+        key: &str,
+        max: usize,
     ) -> Result<Option<(Vec<u8>, Option<String>)>> {
         let client = self.client(subject, "GetObject", key).await?;
         let output = match client
@@ -554,30 +633,40 @@ impl S3Store {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(None),
             Err(e) => return Err(self.failure(subject, "GetObject", key, &e)),
         };
-        self.read_body(subject, key, output).await
+        self.read_body(subject, key, output, max).await
     }
 
-    /// The body (bounded in size and time) and ETag of a `GetObject` answer.
+    /// The body (bounded in size and time: at most `max` + 1 bytes are kept) and ETag of a
+    /// `GetObject` answer.
     async fn read_body(
         &self,
         subject: Subject<'_>,
         key: &str,
         output: aws_sdk_s3::operation::get_object::GetObjectOutput,
+        max: usize,
     ) -> Result<Option<(Vec<u8>, Option<String>)>> {
         let etag = output.e_tag().map(str::to_owned);
         let declared = output.content_length().unwrap_or(0);
-        if declared > MAX_ENCODED_LEN as i64 {
-            return Err(Error::corrupt(
-                subject,
-                self.location_of(key),
-                format_args!(
-                    "{declared} bytes, more than any envelope ({MAX_ENCODED_LEN}); not read"
+        if declared > max as i64 {
+            let location = self.location_of(key);
+            return Err(match subject {
+                Subject::Audit => Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "audit log: stored record at {location} is corrupt: {declared} bytes, \
+                         more than any record ({max}); not read"
+                    ),
                 ),
-            ));
+                _ => Error::corrupt(
+                    subject,
+                    location,
+                    format_args!("{declared} bytes, more than any envelope ({max}); not read"),
+                ),
+            });
         }
         // Never more than one byte past the limit, whatever the server sends: that byte is
         // enough for the codec to report an over-long object as corrupt.
-        let cap = MAX_ENCODED_LEN + 1;
+        let cap = max + 1;
         let mut body = output.body;
         let mut bytes = Vec::with_capacity(usize::try_from(declared).unwrap_or(0).min(cap));
         let read = async {
@@ -714,44 +803,14 @@ enum Conditional {
 
 impl super::EnvelopeBackend for S3Store {
     fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
-        let key = self.object_key(index);
-        self.run(async {
-            let subject = Subject::Index(index);
-            let (_, attempts) = *self.client_and_attempts(subject, "PutObject", &key).await?;
-            let mut attempt = 1;
-            loop {
-                match self
-                    .put_object(index, "PutObject", &key, bytes, PutCondition::Absent)
-                    .await
-                {
-                    Ok(()) => return Ok(()),
-                    Err(PutFailure::Exists) => return Err(Error::already_exists(index)),
-                    Err(PutFailure::Conflict(e)) if attempt >= attempts => {
-                        return Err(Error::new(
-                            ErrorKind::StorageUnavailable,
-                            format!(
-                                "{} (a concurrent write to the same key kept conflicting; \
-                                 gave up after {attempts} attempts)",
-                                e.message()
-                            ),
-                        ))
-                    }
-                    Err(PutFailure::Conflict(_)) => {
-                        // The other write's outcome decides ours; ask again shortly.
-                        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                        attempt += 1;
-                    }
-                    Err(PutFailure::Other(e)) => return Err(e),
-                }
-            }
-        })
+        self.create_object(index, &self.object_key(index), bytes)
     }
 
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
         let key = self.object_key(index);
         self.run(async {
             match self
-                .put_object(index, "PutObject", &key, bytes, PutCondition::None)
+                .put_object(index.into(), "PutObject", &key, bytes, PutCondition::None)
                 .await
             {
                 Ok(()) => Ok(()),
@@ -815,7 +874,13 @@ impl super::EnvelopeBackend for S3Store {
             ));
         };
         self.run(async {
-            let put = self.put_object(index, "PutObject", &key, bytes, PutCondition::ETag(etag));
+            let put = self.put_object(
+                index.into(),
+                "PutObject",
+                &key,
+                bytes,
+                PutCondition::ETag(etag),
+            );
             match put.await {
                 Ok(()) => Ok(()),
                 Err(PutFailure::Exists) => Err(super::conflict(index)),
@@ -825,22 +890,7 @@ impl super::EnvelopeBackend for S3Store {
     }
 
     fn delete(&self, index: &IndexName) -> Result<()> {
-        let key = self.object_key(index);
-        self.run(async {
-            let client = self.client(index.into(), "DeleteObject", &key).await?;
-            match client
-                .delete_object()
-                .bucket(&self.settings.bucket)
-                .key(&key)
-                .set_expected_bucket_owner(self.settings.expected_bucket_owner.clone())
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if e.code() == Some("NoSuchKey") => Ok(()),
-                Err(e) => Err(self.failure(index.into(), "DeleteObject", &key, &e)),
-            }
-        })
+        self.delete_object(index, &self.object_key(index))
     }
 
     fn location(&self, index: &IndexName) -> String {
@@ -884,6 +934,27 @@ impl super::EnvelopeBackend for S3Store {
 
     fn key_location(&self, key: &str) -> String {
         self.location_of(&self.object_key_of(key))
+    }
+
+    fn audit_log(&self) -> &dyn crate::audit::AuditLog {
+        self
+    }
+
+    fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()> {
+        self.create_object(index, &self.sidecar_key(index, kind), bytes)
+    }
+
+    fn get_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<Option<Vec<u8>>> {
+        let key = self.sidecar_key(index, kind);
+        self.run(self.get_object(index.into(), &key))
+    }
+
+    fn delete_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<()> {
+        self.delete_object(index, &self.sidecar_key(index, kind))
+    }
+
+    fn sidecar_location(&self, index: &IndexName, kind: Sidecar) -> String {
+        self.location_of(&self.sidecar_key(index, kind))
     }
 }
 

@@ -1,0 +1,106 @@
+// The custody audit through the C++ header: StorageConfig::WithAudit records each change,
+// VerifyAudit reports an intact chain and then the first break (kind, seq, message) after the
+// log is tampered with; KEKResolver::SetAudit; bad options throw naming the field.
+#include "cyborgdb_core/index_kms.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "test_support.hpp"
+
+using namespace cyb_test;
+
+namespace {
+
+cyborg::KMSBlob none_blob() {
+    cyborg::KMSBlob blob;
+    blob.provider = "none";
+    blob.version = 1;
+    return blob;
+}
+
+std::vector<std::string> read_lines(const fs::path& path) {
+    std::ifstream in(path);
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+}
+
+void write_lines(const fs::path& path, const std::vector<std::string>& lines) {
+    std::ofstream out(path, std::ios::trunc);
+    for (const auto& line : lines) out << line << '\n';
+}
+
+TEST(AuditTest, AnAuditedDiskStoreRecordsEachChangeAndVerifiesIntact) {
+    TempDir dir;
+    const auto plain = cyborg::StorageConfig::Disk(dir.path() / "root");
+    const auto audited = plain.WithAudit({"cpp-test", std::nullopt});
+    cyborg::CreateIndexKMS(audited, "a", none_blob());
+    cyborg::PushIndexKMS(audited, "a", none_blob());
+    cyborg::DeleteIndexKMS(audited, "a");
+    cyborg::CreateIndexKMS(plain, "unaudited", none_blob());
+    const cyborg::AuditReport report = plain.VerifyAudit();
+    EXPECT_TRUE(report.intact());
+    EXPECT_EQ(report.records, 3u);
+    EXPECT_EQ(report.head_seq, 2u);
+    ASSERT_TRUE(report.head_hash.has_value());
+    EXPECT_EQ(report.break_kind, cyborg::AuditBreakKind::None);
+    EXPECT_EQ(report.break_message, "");
+    const auto lines = read_lines(dir.path() / "root" / ".audit" / "log.jsonl");
+    ASSERT_EQ(lines.size(), 3u);
+    EXPECT_NE(lines[0].find("\"principal\":\"cpp-test\""), std::string::npos) << lines[0];
+}
+
+TEST(AuditTest, VerifyAuditNamesTheFirstBreak) {
+    TempDir dir;
+    const auto audited = cyborg::StorageConfig::Disk(dir.path() / "root").WithAudit({"cpp-test", "h1"});
+    for (const char* name : {"a", "b", "c", "d"}) cyborg::CreateIndexKMS(audited, name, none_blob());
+    const fs::path log = dir.path() / "root" / ".audit" / "log.jsonl";
+    auto lines = read_lines(log);
+    lines.erase(lines.begin() + 2);
+    write_lines(log, lines);
+    auto report = audited.VerifyAudit();
+    EXPECT_EQ(report.break_kind, cyborg::AuditBreakKind::Removed);
+    EXPECT_EQ(report.break_seq, 2u);
+    EXPECT_EQ(report.records, 2u);
+    EXPECT_EQ(report.break_message, "record 2 is missing: record 3 follows record 1");
+    // Nothing is appended to a damaged head, and the change is not made.
+    lines.back() = "{\"v\":1";
+    write_lines(log, lines);
+    EXPECT_THROW(cyborg::CreateIndexKMS(audited, "e", none_blob()), cyborg::CorruptDataError);
+    EXPECT_FALSE(cyborg::TryGetIndexKMS(audited, "e").has_value());
+}
+
+TEST(AuditTest, BadOptionsThrowNamingTheField) {
+    const auto memory = cyborg::StorageConfig::Memory();
+    try {
+        static_cast<void>(memory.WithAudit({"", std::nullopt}));
+        FAIL() << "an empty principal was accepted";
+    } catch (const cyborg::InvalidArgumentError& e) {
+        EXPECT_STREQ(e.what(), "INVALID_ARGUMENT: audit option principal \"\": must not be empty");
+    }
+    EXPECT_THROW(static_cast<void>(memory.WithAudit({"ok", std::string("bad\nhost")})),
+                 cyborg::InvalidArgumentError);
+}
+
+TEST(AuditTest, TheResolverAuditsEveryStoreItActsOn) {
+    TempDir dir;
+    const auto store = cyborg::StorageConfig::Disk(dir.path() / "root");
+    cyborg::KMSClient client;
+    const cyborg::KEKResolver keys(client);
+    keys.SetAudit(cyborg::AuditOptions{"resolver", std::nullopt});
+    cyborg::KEK key;
+    const auto kek = keys.CreateIndex(store, "own", std::nullopt, &key);
+    EXPECT_EQ(kek, key);
+    keys.SetAudit(std::nullopt);
+    static_cast<void>(keys.CreateIndex(store, "own2", std::nullopt, &key));
+    const auto report = store.VerifyAudit();
+    EXPECT_TRUE(report.intact());
+    EXPECT_EQ(report.records, 1u);
+}
+
+}  // namespace
