@@ -189,7 +189,8 @@ pub enum PushIfNewer {
 /// is stored — never overwriting a newer envelope. With nothing stored it is a strict insert;
 /// over an older envelope it is a compare-and-swap against the envelope it read (as a re-wrap's
 /// write), so a write that lands in between — from any thread, process or node — is never lost.
-/// For migrating envelopes between stores (the CLI's `copy` and `import`).
+/// For migrating envelopes between stores (the CLI's `copy` and `import`). On an audited store
+/// the write is recorded as `created` (insert) or `pushed` (replacement) before it is made.
 ///
 /// Errors: `InvalidArgument` (bad name or blob, nothing written), `Conflict` (another envelope
 /// was stored or changed meanwhile; nothing written), `Corrupt` (the stored envelope fails
@@ -203,14 +204,26 @@ pub fn push_index_kms_if_newer(
     let index = IndexName::new(index_name)?;
     let bytes = prepare(&index, blob)?;
     let backend = config.backend();
-    let result = match backend.get_revision(&index)? {
-        None => match backend.create(&index, &bytes) {
-            Ok(()) => Ok(PushIfNewer::Created),
-            Err(e) if e.kind() == crate::error::ErrorKind::AlreadyExists => {
-                Err(crate::storage::conflict(&index))
+    match backend.get_revision(&index)? {
+        None => {
+            let event = || AuditEvent::Created {
+                mode: if blob.provider == Provider::None.as_str() {
+                    CreateMode::CallerSupplied
+                } else {
+                    CreateMode::KmsBacked
+                },
+                key: AuditKey::of_blob(blob),
+                version: blob.version,
+                wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
+            };
+            match write_audited(config, &index, event, || backend.create(&index, &bytes)) {
+                Ok(()) => Ok(PushIfNewer::Created),
+                Err(e) if e.kind() == crate::error::ErrorKind::AlreadyExists => {
+                    Err(crate::storage::conflict(&index))
+                }
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
-        },
+        }
         Some((stored_bytes, revision)) => {
             let stored = decode_stored(config, &index, &stored_bytes)?;
             if stored.version >= blob.version {
@@ -218,15 +231,19 @@ pub fn push_index_kms_if_newer(
                     stored_version: stored.version,
                 });
             }
-            backend
-                .replace_if(&index, &revision, &bytes)
-                .map(|()| PushIfNewer::Replaced {
-                    previous_version: stored.version,
-                })
+            let event = || AuditEvent::Pushed {
+                key: AuditKey::of_blob(blob),
+                version: blob.version,
+                wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
+            };
+            write_audited(config, &index, event, || {
+                backend.replace_if(&index, &revision, &bytes)
+            })?;
+            Ok(PushIfNewer::Replaced {
+                previous_version: stored.version,
+            })
         }
-    };
-    config.location().note_write();
-    result
+    }
 }
 
 /// Removes the envelope of `index_name`; removing a missing envelope succeeds.

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 
 use base64::Engine as _;
+use cyborgdb_kms::audit::AuditOptions;
 use cyborgdb_kms::{
     delete_index_kms, get_index_kms, list_index_kms, push_index_kms_if_newer, DriftStatus, Error,
     ErrorKind, KekCacheOptions, KekResolver, KeyIdentity, KmsBlob, PushIfNewer, StorageConfig,
@@ -60,16 +61,43 @@ pub fn run(cli: &Cli) -> Result<u8, CliError> {
         } => copy(cli, from, to, indexes, *parallel),
         Command::Export { indexes, output } => export(cli, indexes, output.as_deref()),
         Command::Import { file } => import(cli, file),
+        Command::Audit(command) => crate::audit::run(cli, command),
     }
 }
 
-/// The store `--store` names. Errors: a usage error without one.
-fn the_store(cli: &Cli) -> Result<(String, StorageConfig), CliError> {
+/// The store `--store` names, audited if `--audit` or the registry's `audit:` says so.
+/// Errors: a usage error without one.
+pub fn the_store(cli: &Cli) -> Result<(String, StorageConfig), CliError> {
     let url = cli
         .store
         .as_deref()
         .ok_or_else(|| CliError::usage("no store: pass --store URL (or set CYBORGDB_KMS_STORE)"))?;
-    Ok((url.to_owned(), open_store(url, &cli.s3)?))
+    Ok((url.to_owned(), audited(cli, open_store(url, &cli.s3)?)?))
+}
+
+/// `store` with the custody audit on if `--audit` is given or the registry has an `audit:`
+/// setting (`--actor` overrides its principal); else `store` as it is.
+///
+/// Errors: configuration errors (a bad registry, an empty or control-character principal).
+fn audited(cli: &Cli, store: StorageConfig) -> Result<StorageConfig, CliError> {
+    let from_registry = match &cli.kms.registry {
+        Some(path) => cyborgdb_kms::Registry::from_yaml_file(path)
+            .map_err(CliError::config)?
+            .audit()
+            .cloned(),
+        None => None,
+    };
+    if !cli.audit && from_registry.is_none() {
+        return Ok(store);
+    }
+    let mut options = from_registry.unwrap_or_else(|| match std::env::var("USER") {
+        Ok(user) if !user.is_empty() => AuditOptions::new(format!("cyborgdb-kms:{user}")),
+        _ => AuditOptions::new("cyborgdb-kms"),
+    });
+    if let Some(actor) = &cli.actor {
+        options.principal = actor.clone();
+    }
+    store.with_audit(&options).map_err(CliError::config)
 }
 
 /// The resolver for commands that unwrap or wrap: no KEK cache (each KEK is used once).
@@ -462,7 +490,7 @@ fn copy(
 ) -> Result<u8, CliError> {
     let parallel = bulk::check_parallel(parallel)?;
     let source = open_store(from, &cli.s3)?;
-    let target = open_store(to, &cli.s3)?;
+    let target = audited(cli, open_store(to, &cli.s3)?)?;
     let names = named_or_all(&source, names)?;
     let results = bulk::run(
         "copy",

@@ -4,6 +4,7 @@
 //! itself only parses arguments, prints, shows progress and keeps the re-wrap journal.
 //! Reference: docs/cli.md. Exit status: 0 all done, 1 some items failed, 2 usage or config.
 
+mod audit;
 mod bulk;
 mod commands;
 mod journal;
@@ -31,6 +32,19 @@ pub struct Cli {
     /// No progress output on stderr.
     #[arg(long, short, global = true)]
     pub quiet: bool,
+    /// Record every change this command makes in the store's hash-chained custody audit log
+    /// (also on when the registry's top-level `audit:` setting is present).
+    #[arg(long, global = true)]
+    pub audit: bool,
+    /// The principal audit records name (default: the registry's `audit.principal`, else
+    /// `cyborgdb-kms:$USER`, or `cyborgdb-kms`). Never a credential.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PRINCIPAL",
+        env = "CYBORGDB_KMS_ACTOR"
+    )]
+    pub actor: Option<String>,
     #[command(flatten)]
     pub s3: S3Args,
     #[command(flatten)]
@@ -139,6 +153,27 @@ pub enum Command {
         /// The file to read ("-": stdin).
         #[arg(default_value = "-")]
         file: PathBuf,
+    },
+    /// The store's custody audit log: verify its hash chain, show or export records.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Walk the hash chain; report the first break (changed, removed, reordered, truncated, fork).
+    Verify,
+    /// The last N records.
+    Tail {
+        /// How many records.
+        #[arg(short = 'n', long, default_value_t = 20)]
+        lines: usize,
+    },
+    /// Every record from seq FROM on, as the stored JSON lines (hash-chained, no key material).
+    Export {
+        /// The first seq.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
     },
 }
 

@@ -457,6 +457,117 @@ fn failed_items_exit_1_each_named_with_code_and_message() {
     assert_eq!(document["failed"], 1);
 }
 
+#[test]
+fn audit_records_every_change_and_verify_finds_tampering() {
+    let mut f = Fixture::new();
+    let audited = |f: &mut Fixture, args: &[&str]| {
+        let mut all = vec!["--audit", "--actor", "ops-alice", "--quiet"];
+        all.extend_from_slice(args);
+        f.run(&all).ok()
+    };
+    audited(&mut f, &["create", "orders", "--slot", "a"]);
+    audited(&mut f, &["create", "users", "--slot", "a"]);
+    audited(&mut f, &["rewrap", "--to", "b", "orders"]);
+    audited(&mut f, &["delete", "users", "--yes"]);
+    let copy_root = f.dir.path().join("copy");
+    let store_arg = f.store_path().display().to_string();
+    audited(
+        &mut f,
+        &[
+            "copy",
+            "--from",
+            &store_arg,
+            "--to",
+            copy_root.to_str().unwrap(),
+        ],
+    );
+    // Unaudited commands append nothing.
+    f.run(&["create", "quiet", "--slot", "a"]).ok();
+
+    let verify = f.run(&["audit", "verify"]).ok();
+    assert!(
+        verify
+            .stdout
+            .contains("chain             intact\nverified records  4\n"),
+        "{}",
+        verify.stdout
+    );
+    let tail = f.run(&["audit", "tail", "-n", "2"]).ok();
+    let rows: Vec<Vec<&str>> = tail
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", tail.stdout);
+    assert_eq!(
+        (rows[0][0], rows[0][2], rows[0][3]),
+        ("2", "orders", "rewrapped")
+    );
+    assert_eq!(
+        (rows[1][0], rows[1][2], rows[1][3]),
+        ("3", "users", "deleted")
+    );
+    assert!(rows[1][4].starts_with("ops-alice@"), "{}", tail.stdout);
+    let export = f.run(&["audit", "export"]).ok();
+    let records: Vec<serde_json::Value> = export
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let events: Vec<&str> = records
+        .iter()
+        .map(|r| r["event"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["created", "created", "rewrapped", "deleted"]);
+    assert_eq!(records[2]["event"]["from_version"], 1);
+    assert_eq!(records[2]["event"]["to_version"], 2);
+    assert!(records
+        .iter()
+        .all(|r| r["actor"]["principal"] == "ops-alice"));
+    // The copy's target has its own chain: one created record for the one index copied.
+    let copy_audit = Run::of(
+        Command::new(BIN)
+            .args(["--store", copy_root.to_str().unwrap(), "audit", "export"])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert_eq!(copy_audit.stdout.lines().count(), 1);
+    assert!(copy_audit.stdout.contains("\"type\":\"created\""));
+
+    // Tampering: a changed principal breaks the chain at that record (exit 1, named).
+    let log = f.store_path().join(".audit/log.jsonl");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let second = text.match_indices("ops-alice").nth(1).unwrap().0;
+    let mut tampered = text.clone();
+    tampered.replace_range(second..second + 9, "ops-mallo");
+    std::fs::write(&log, tampered).unwrap();
+    let broken = f.run(&["audit", "verify", "--json"]);
+    assert_eq!(broken.code, 1);
+    let report: serde_json::Value = serde_json::from_str(&broken.stdout).unwrap();
+    assert_eq!(report["intact"], false);
+    assert_eq!(report["records"], 1);
+    assert_eq!(report["first_break"]["seq"], 1);
+    assert_eq!(report["first_break"]["kind"], "changed");
+    assert_eq!(
+        broken.stderr,
+        format!(
+            "error: audit verify: the chain breaks at seq 1 (changed): {}\n",
+            report["first_break"]["message"].as_str().unwrap()
+        )
+    );
+    // Bad actor: a usage error.
+    let run = f.run(&["--audit", "--actor", "", "list"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(
+        run.stderr,
+        "cyborgdb-kms: INVALID_ARGUMENT: audit option principal \"\": must not be empty\n"
+    );
+    let keks = [f.kek("orders")];
+    f.assert_no_key_material(&keks);
+}
+
 /// A `local` envelope of `version` for copy/import tests (no KMS involved).
 fn envelope(version: u32, tag: u8) -> KmsBlob {
     KmsBlob {
@@ -868,6 +979,24 @@ fn s3_store_and_kms_on_moto() {
         .unwrap()
         .iter()
         .all(|r| r["status"] == "in-sync"));
+    // The custody audit on S3: one object per record, verified through the CLI.
+    run(&[
+        "--audit", "--actor", "ops-s3", "create", "audited", "--slot", "new",
+    ])
+    .ok();
+    run(&["--audit", "--actor", "ops-s3", "delete", "audited", "--yes"]).ok();
+    let audit = run(&["--json", "audit", "verify"]).ok();
+    let audit: serde_json::Value = serde_json::from_str(&audit.stdout).unwrap();
+    assert_eq!(
+        (audit["intact"].clone(), audit["records"].clone()),
+        (true.into(), 2.into())
+    );
+    let tail = run(&["audit", "tail"]).ok();
+    assert!(
+        tail.stdout.contains(" audited  deleted  ops-s3@"),
+        "{}",
+        tail.stdout
+    );
     let failing = run(&["create", "acme", "--slot", "byok"]);
     assert_eq!(failing.code, 1);
     for output in [
