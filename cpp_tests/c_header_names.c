@@ -203,6 +203,11 @@ int main(void) {
     cache_options.ttl_ms = CYB_KEK_CACHE_DISABLED;
     cache_options.max_entries = CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES;
     cache_options.revalidate_ms = CYB_KEK_REVALIDATE_OFF;
+    cache_options.stale_if_error = CYB_KEK_STALE_IF_ERROR_ON;
+    CHECK(cyb_kek_resolver_new(client, &cache_options, &resolver) == CYB_RESULT_OK);
+    cyb_kek_resolver_free(resolver);
+    resolver = NULL;
+    cache_options.stale_if_error = CYB_KEK_STALE_IF_ERROR_OFF;
     CHECK(cyb_kek_resolver_new(client, &cache_options, &resolver) == CYB_RESULT_OK);
     CHECK(cyb_storage_config_new_memory(&memory) == CYB_RESULT_OK);
     CHECK(cyb_kek_warm_up(resolver, memory, NULL, 0, CYB_MAX_WARM_UP_PARALLELISM, NULL) ==

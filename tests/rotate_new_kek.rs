@@ -372,8 +372,10 @@ fn a_write_during_the_rotation_makes_commit_conflict_and_abort_still_works() {
     create_index(dir.path());
     let (resolver, storage) = local(dir.path());
     let rotation = resolver.begin_rotation(&storage, INDEX, "other").unwrap();
-    // A same-KEK re-wrap lands meanwhile (version 2 under "other", same KEK).
-    resolver.rewrap(&storage, INDEX, "other").unwrap();
+    // Another write lands meanwhile: a push of the same envelope as version 2.
+    let mut pushed = get_index_kms(&storage, INDEX).unwrap();
+    pushed.version += 1;
+    push_index_kms(&storage, INDEX, &pushed).unwrap();
     let before = std::fs::read(envelope_path(dir.path())).unwrap();
     let err = resolver.commit_rotation(&storage, &rotation).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
@@ -386,6 +388,57 @@ fn a_write_during_the_rotation_makes_commit_conflict_and_abort_still_works() {
         resolver.resolve(&storage, INDEX).unwrap(),
         *rotation.old_kek()
     );
+}
+
+#[test]
+fn a_same_kek_rewrap_or_drift_repair_is_refused_while_a_rotation_is_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    create_index(dir.path());
+    let (resolver, storage) = local(dir.path());
+    let rotation = resolver.begin_rotation(&storage, INDEX, "other").unwrap();
+    let before = std::fs::read(envelope_path(dir.path())).unwrap();
+    let err = resolver.rewrap(&storage, INDEX, "other").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.message().contains("rotation is pending"), "{err:?}");
+    assert_eq!(std::fs::read(envelope_path(dir.path())).unwrap(), before);
+    // A damaged record still marks the rotation as pending.
+    let record = std::fs::read(record_path(dir.path())).unwrap();
+    std::fs::write(record_path(dir.path()), vec![0u8; 1 << 20]).unwrap();
+    let err = resolver.rewrap(&storage, INDEX, "main").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(std::fs::read(envelope_path(dir.path())).unwrap(), before);
+    std::fs::write(record_path(dir.path()), record).unwrap();
+    // Once committed, re-wraps work again.
+    resolver.commit_rotation(&storage, &rotation).unwrap();
+    let rewrapped = resolver.rewrap(&storage, INDEX, "main").unwrap();
+    assert_eq!(rewrapped.version, 3);
+    assert_eq!(resolve_fresh(dir.path()), *rotation.new_kek());
+}
+
+#[test]
+fn a_committed_rotation_is_in_the_custody_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    create_index(dir.path());
+    let (resolver, storage) = local(dir.path());
+    let audited = storage
+        .with_audit(&cyborgdb_kms::audit::AuditOptions::new("rotation-test"))
+        .unwrap();
+    let rotation = resolver.begin_rotation(&audited, INDEX, "other").unwrap();
+    resolver.commit_rotation(&audited, &rotation).unwrap();
+    let report = cyborgdb_kms::audit::verify_audit(&storage).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    let records = cyborgdb_kms::audit::read_audit(&storage, 0, 100).unwrap();
+    let last = records.last().expect("the commit appended a record");
+    assert_eq!(last.index, INDEX);
+    assert_eq!(last.actor.principal, "rotation-test");
+    match &last.event {
+        cyborgdb_kms::audit::AuditEvent::Rewrapped {
+            from_version,
+            to_version,
+            ..
+        } => assert_eq!((*from_version, *to_version), (1, 2)),
+        other => panic!("expected a re-wrap record, got {other:?}"),
+    }
 }
 
 #[test]

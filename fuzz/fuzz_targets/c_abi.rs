@@ -231,6 +231,7 @@ enum Op {
         ttl_ms: i64,
         max_entries: usize,
         revalidate_ms: i64,
+        stale_if_error: i32,
     },
     LoadRegistryYaml {
         yaml: Text,
@@ -239,6 +240,9 @@ enum Op {
         name: Text,
         fields: [Text; 6],
         null_slot: bool,
+        /// `slot.replica_regions`, as UTF-8 text (a NULL array when `null_replicas`).
+        replica_regions: Vec<String>,
+        null_replicas: bool,
     },
     SetLogCallback {
         level: u32,
@@ -1124,17 +1128,21 @@ impl Session {
                 ttl_ms,
                 max_entries,
                 revalidate_ms,
+                stale_if_error,
             } => {
                 let options = cyb_kek_cache_options {
                     ttl_ms: *ttl_ms,
                     max_entries: *max_entries,
                     revalidate_ms: *revalidate_ms,
+                    stale_if_error: *stale_if_error,
                 };
                 let options_ptr = if *null_options { ptr::null() } else { &options };
                 let mut resolver = ptr::null_mut();
                 let got =
                     unsafe { cyb_kek_resolver_new(shared.client, options_ptr, &mut resolver) };
-                let expected = if !null_options && (*ttl_ms < -1 || *revalidate_ms < -1) {
+                let bad_stale = !matches!(*stale_if_error, -1..=1);
+                let expected = if !null_options && (*ttl_ms < -1 || *revalidate_ms < -1 || bad_stale)
+                {
                     vec![CYB_RESULT_INVALID_ARGUMENT]
                 } else {
                     vec![CYB_RESULT_OK, CYB_RESULT_INVALID_CONFIG, CYB_RESULT_IO]
@@ -1159,8 +1167,22 @@ impl Session {
                 name,
                 fields,
                 null_slot,
+                replica_regions,
+                null_replicas,
             } => {
                 let [provider, key_id, region, role_arn, external_id, session] = fields;
+                let region_views: Vec<cyb_str> = replica_regions
+                    .iter()
+                    .map(|r| cyb_str {
+                        data: r.as_ptr().cast(),
+                        len: r.len(),
+                    })
+                    .collect();
+                let regions_ptr = if *null_replicas {
+                    ptr::null()
+                } else {
+                    region_views.as_ptr()
+                };
                 let got = name.with(|np, nn| {
                     provider.with_str(|provider| {
                         key_id.with_str(|key_id| {
@@ -1175,6 +1197,8 @@ impl Session {
                                                 role_arn,
                                                 external_id,
                                                 role_session_name,
+                                                replica_regions: regions_ptr,
+                                                replica_region_count: region_views.len(),
                                             };
                                             let slot_ptr =
                                                 if *null_slot { ptr::null() } else { &slot };
@@ -1202,7 +1226,8 @@ impl Session {
                 check("cyb_kms_client_add_slot", got, &allowed);
                 let mut texts: Vec<&Text> = fields.iter().collect();
                 texts.push(name);
-                if !argument_errors(&texts).is_empty() || *null_slot {
+                let null_regions = *null_replicas && !replica_regions.is_empty();
+                if !argument_errors(&texts).is_empty() || *null_slot || null_regions {
                     assert_ne!(got, CYB_RESULT_OK, "a bad argument was accepted");
                 }
                 empty_registry(shared);

@@ -79,6 +79,13 @@
 /// `CYB_KEK_REVALIDATE_SECS` says.
 #define CYB_KEK_REVALIDATE_OFF -1
 
+/// `cyb_kek_cache_options.stale_if_error` value that turns stale-if-error on.
+#define CYB_KEK_STALE_IF_ERROR_ON 1
+
+/// `cyb_kek_cache_options.stale_if_error` value that turns stale-if-error off, whatever
+/// `CYB_KEK_STALE_IF_ERROR` says.
+#define CYB_KEK_STALE_IF_ERROR_OFF -1
+
 /// Most KEKs a resolver caches when `cyb_kek_cache_options.max_entries` is 0.
 #define CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES 100000
 
@@ -366,6 +373,13 @@ typedef struct {
   /// off; `CYB_KEK_REVALIDATE_OFF` (-1): off; other negative values are rejected; at most
   /// 3600000 (an hour).
   int64_t revalidate_ms;
+  /// Stale-if-error: when a revalidation check fails with a transient storage error
+  /// (`CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_IO`), serve the cached KEK until its TTL,
+  /// checking again once per interval (never on `CYB_RESULT_NOT_FOUND`, access denied or a
+  /// changed envelope). 0: `CYB_KEK_STALE_IF_ERROR` (`1` / `0`) if set, else on;
+  /// `CYB_KEK_STALE_IF_ERROR_ON` (1): on; `CYB_KEK_STALE_IF_ERROR_OFF` (-1): off; other values
+  /// are rejected.
+  int32_t stale_if_error;
 } cyb_kek_cache_options;
 
 /// One entry of a drift report. The strings are borrowed from the report (valid until it is
@@ -413,6 +427,9 @@ typedef struct {
   uint64_t invalidations;
   /// KEKs cached now.
   uint64_t entries;
+  /// Revalidation checks that failed with a transient storage error and were answered with the
+  /// cached KEK (stale-if-error).
+  uint64_t stale_served;
 } cyb_kek_cache_stats;
 
 /// The engine's re-wrap step of `cyb_kek_rotate_kek`: re-wrap what it keeps under the KEK (its
@@ -495,6 +512,13 @@ typedef struct {
   cyb_str external_id;
   /// Session name for AssumeRole; empty for the default `cyborgdb-kms`.
   cyb_str role_session_name;
+  /// Regions holding replicas of the slot's multi-Region KMS key (YAML `replica_regions`), in
+  /// failover order: `replica_region_count` views. NULL with a count of 0 (the zeroed
+  /// default): none. Only for an `aws-kms` slot whose key_id is a multi-Region key
+  /// (docs/providers.md, "Multi-Region keys").
+  const cyb_str *replica_regions;
+  /// Number of entries in `replica_regions`.
+  size_t replica_region_count;
 } cyb_kms_slot;
 
 /// One log event, borrowed for the duration of the callback: copy what you keep. Both strings
@@ -817,9 +841,10 @@ cyb_result cyb_index_kms_delete(const cyb_storage_config *config,
 /// On success writes a new handle to `*out_resolver` (caller owns; free with
 /// `cyb_kek_resolver_free`). Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT`
 /// (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`, negative `revalidate_ms` other than
-/// `CYB_KEK_REVALIDATE_OFF`); `CYB_RESULT_INVALID_CONFIG` (`INDEX_KEK_CACHE_TTL_SECONDS` or
-/// `CYB_KEK_REVALIDATE_SECS` not a whole number of seconds, a revalidation interval above an
-/// hour). Starts no thread.
+/// `CYB_KEK_REVALIDATE_OFF`, `stale_if_error` not 0 / 1 / -1); `CYB_RESULT_INVALID_CONFIG`
+/// (`INDEX_KEK_CACHE_TTL_SECONDS` or `CYB_KEK_REVALIDATE_SECS` not a whole number of seconds, a
+/// revalidation interval above an hour, `CYB_KEK_STALE_IF_ERROR` not `1` or `0`). Starts no
+/// thread.
 ///
 /// # Safety
 /// `client` is NULL or a live handle; `options` is NULL or valid; `out_resolver` is NULL or
@@ -1189,13 +1214,16 @@ cyb_result cyb_kms_client_load_registry_file(const cyb_kms_client *client,
 /// Adds `slot` to the registry as `name` (`name_len` bytes of UTF-8), replacing a slot of that
 /// name. Calls in flight use the registry they started with.
 ///
-/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8),
-/// `CYB_RESULT_INVALID_CONFIG` (naming the slot and field: unknown provider, missing key_id or
-/// region, external_id missing with role_arn, ...).
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (also `replica_regions` NULL with a count above 0),
+/// `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (naming the slot
+/// and field: unknown provider, missing key_id or region, external_id missing with role_arn,
+/// `replica_regions[i]` not a region, repeated, the slot's own region, more than 8, on a key that
+/// is not multi-Region, ...).
 ///
 /// # Safety
 /// `client` and `slot` are NULL or valid; `name` is NULL or points to `name_len` readable bytes;
-/// the strings of `slot` are valid.
+/// the strings of `slot` are valid; `slot.replica_regions` is NULL or points to
+/// `slot.replica_region_count` valid strings.
 CYB_API
 cyb_result cyb_kms_client_add_slot(const cyb_kms_client *client,
                                    const char *name,
@@ -1205,11 +1233,12 @@ cyb_result cyb_kms_client_add_slot(const cyb_kms_client *client,
 /// Makes the slot named `slot_name` trust one more key for unwrapping — the key it wrapped with
 /// before a rotation — as the YAML slot line `previous_keys: [{provider: ..., key_id: ...,
 /// region: ...}]` does. `key` uses the `provider`, `key_id` and `region` fields of
-/// `cyb_kms_slot`; its role fields must be empty (the slot's role is used). Trusting a key
-/// already trusted is a no-op.
+/// `cyb_kms_slot`; its role fields must be empty (the slot's role is used), and so must its
+/// replica regions (a previous key never fails over). Trusting a key already trusted is a no-op.
 ///
 /// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8, role fields
-/// set), `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_INVALID_CONFIG` (naming the slot and field).
+/// or replica regions set), `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_INVALID_CONFIG` (naming the
+/// slot and field).
 ///
 /// # Safety
 /// `client` and `key` are NULL or valid; `slot_name` is NULL or points to `slot_name_len`

@@ -884,6 +884,9 @@ struct KMSSlot {
     std::optional<std::string> role_arn;           // BYOK: role to assume first
     std::optional<std::string> external_id;        // required with role_arn
     std::optional<std::string> role_session_name;  // default "cyborgdb-kms"
+    // Regions holding replicas of a multi-Region aws-kms key, in failover order (YAML
+    // replica_regions; docs/providers.md). Empty: none.
+    std::vector<std::string> replica_regions{};
 };
 
 /// An envelope together with the KEK it wraps, as WrapNewKEK returns them.
@@ -957,6 +960,13 @@ public:
         c_slot.role_arn = cyb_str{role_arn.data(), role_arn.size()};
         c_slot.external_id = cyb_str{external_id.data(), external_id.size()};
         c_slot.role_session_name = cyb_str{session.data(), session.size()};
+        std::vector<cyb_str> regions;
+        regions.reserve(slot.replica_regions.size());
+        for (const std::string& region : slot.replica_regions) {
+            regions.push_back(cyb_str{region.data(), region.size()});
+        }
+        c_slot.replica_regions = regions.data();
+        c_slot.replica_region_count = regions.size();
         detail::check(cyb_kms_client_add_slot(handle_.get(), name.data(), name.size(), &c_slot));
     }
 
@@ -1035,11 +1045,14 @@ private:
 /// 60 s. A zero TTL turns caching off. max_entries 0: the default, 100000. Unset revalidate:
 /// CYB_KEK_REVALIDATE_SECS if set, else off; zero: off; else the envelope revalidation interval
 /// (at most an hour; docs/resolver.md): other nodes' pushes, re-wraps and deletes are seen
-/// within it.
+/// within it. Unset stale_if_error: CYB_KEK_STALE_IF_ERROR (1 / 0) if set, else on; on, a
+/// revalidation check that fails with a transient storage error (StorageUnavailableError,
+/// IOError) serves the cached KEK until its TTL instead of throwing.
 struct KEKCacheOptions {
     std::optional<std::chrono::milliseconds> ttl;
     std::size_t max_entries = 0;
     std::optional<std::chrono::milliseconds> revalidate;
+    std::optional<bool> stale_if_error;
 };
 
 /// A snapshot of a KEKResolver's cache counters (all but `entries` only grow).
@@ -1052,6 +1065,7 @@ struct KEKCacheStats {
     uint64_t expirations = 0;     // removed at their TTL
     uint64_t invalidations = 0;   // removed by Invalidate / InvalidateAll / Rewrap
     uint64_t entries = 0;         // KEKs cached now
+    uint64_t stale_served = 0;    // failed revalidation checks answered from memory
 };
 
 /// The verdict on one stored envelope of a drift check.
@@ -1158,6 +1172,10 @@ public:
             c_options.revalidate_ms = options.revalidate->count() == 0
                                           ? CYB_KEK_REVALIDATE_OFF
                                           : static_cast<int64_t>(options.revalidate->count());
+        }
+        if (options.stale_if_error) {
+            c_options.stale_if_error =
+                *options.stale_if_error ? CYB_KEK_STALE_IF_ERROR_ON : CYB_KEK_STALE_IF_ERROR_OFF;
         }
         cyb_kek_resolver* raw = nullptr;
         detail::check(cyb_kek_resolver_new(client.c_handle(), &c_options, &raw));
@@ -1375,8 +1393,8 @@ public:
     KEKCacheStats Stats() const {
         cyb_kek_cache_stats c{};
         detail::check(cyb_kek_resolver_stats(handle_.get(), &c));
-        return KEKCacheStats{c.hits,      c.misses,      c.provider_calls, c.errors,
-                             c.evictions, c.expirations, c.invalidations,  c.entries};
+        return KEKCacheStats{c.hits,      c.misses,      c.provider_calls, c.errors,       c.evictions,
+                             c.expirations, c.invalidations, c.entries,   c.stale_served};
     }
 
     /// The C handle, borrowed: valid as long as this KEKResolver lives.

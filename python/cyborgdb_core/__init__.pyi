@@ -19,6 +19,7 @@ naming the parameter. Messages name the index, operation and cause, never key ma
 
 import enum
 import os
+from datetime import timedelta
 from types import TracebackType
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
@@ -414,8 +415,11 @@ class KMSClient:
         role_arn: Optional[str] = None,
         external_id: Optional[str] = None,
         role_session_name: Optional[str] = None,
+        replica_regions: Optional[Sequence[str]] = None,
     ) -> None:
-        """Adds or replaces slot ``name``. Raises InvalidConfigError naming slot and field."""
+        """Adds or replaces slot ``name``. ``replica_regions``: the regions holding replicas of a
+        multi-Region aws-kms key, in failover order (YAML ``replica_regions``). Raises
+        InvalidConfigError naming slot and field."""
     def add_previous_key(self, slot_name: str, *, provider: str, key_id: str, region: str = "") -> None:
         """Makes slot ``slot_name`` trust a key it wrapped with before a rotation (YAML
         ``previous_keys``). Raises UnknownSlotError, InvalidConfigError."""
@@ -444,6 +448,9 @@ class KEKCacheStats:
     expirations: int
     invalidations: int
     entries: int
+    stale_served: int
+    """Revalidation checks that failed with a transient storage error and were answered with
+    the cached KEK (stale-if-error)."""
 
 class KeySnapshot:
     """The provider / key_id / region an envelope records or a slot names."""
@@ -491,11 +498,31 @@ class KEKResolver:
     provider-unwrapped KEKs are cached. Thread-safe: share one per process. In a child forked
     after it was made every call raises ForkedProcessError."""
 
-    def __init__(self, client: KMSClient, *, ttl: Optional[float] = None, max_entries: Optional[int] = None) -> None:
-        """``ttl`` in seconds (None: INDEX_KEK_CACHE_TTL_SECONDS, else 60; 0 disables caching);
-        ``max_entries`` (default 10000). Raises InvalidArgumentError, InvalidConfigError."""
+    def __init__(
+        self,
+        client: KMSClient,
+        *,
+        ttl: Union[float, timedelta, None] = None,
+        max_entries: Optional[int] = None,
+        revalidate: Union[float, timedelta, None] = None,
+        stale_if_error: Optional[bool] = None,
+    ) -> None:
+        """``ttl`` in seconds or a timedelta (None: INDEX_KEK_CACHE_TTL_SECONDS, else 60; 0
+        disables caching); ``max_entries`` (default 100000); ``revalidate``: the envelope
+        revalidation interval, seconds or a timedelta (None: CYB_KEK_REVALIDATE_SECS, else off;
+        0: off; at most an hour) — after it, the next resolve asks the store whether the envelope
+        changed, so other nodes' pushes, re-wraps and deletes are seen; ``stale_if_error``
+        (None: CYB_KEK_STALE_IF_ERROR, else True): when that check fails with
+        StorageUnavailableError or IOError, serve the cached KEK until its TTL. Raises
+        InvalidArgumentError, InvalidConfigError."""
     @property
     def ttl(self) -> float: ...
+    @property
+    def revalidate(self) -> float:
+        """The envelope revalidation interval in seconds (0: off)."""
+    @property
+    def stale_if_error(self) -> bool:
+        """Whether a failed revalidation check serves the cached KEK."""
     @property
     def client(self) -> KMSClient: ...
     def resolve(self, config_location: StorageConfig, index_name: str) -> KEK:

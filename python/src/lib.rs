@@ -922,7 +922,7 @@ impl PyKmsClient {
     }
 
     /// Adds or replaces the slot `name`.
-    #[pyo3(signature = (name, *, provider, key_id, region="", role_arn=None, external_id=None, role_session_name=None))]
+    #[pyo3(signature = (name, *, provider, key_id, region="", role_arn=None, external_id=None, role_session_name=None, replica_regions=None))]
     #[allow(clippy::too_many_arguments)]
     fn add_slot(
         &self,
@@ -934,6 +934,7 @@ impl PyKmsClient {
         role_arn: Option<&str>,
         external_id: Option<&str>,
         role_session_name: Option<&str>,
+        replica_regions: Option<Vec<String>>,
     ) -> PyResult<()> {
         let slot = Slot::from_fields(
             name,
@@ -945,6 +946,11 @@ impl PyKmsClient {
             role_session_name.unwrap_or(""),
         )
         .or_raise(py)?;
+        // `add_slot` checks the replica regions with the rest of the slot.
+        let slot = Slot {
+            replica_regions: replica_regions.unwrap_or_default(),
+            ..slot
+        };
         self.inner.add_slot(name, slot).or_raise(py)
     }
 
@@ -1034,15 +1040,16 @@ struct PyCacheStats {
     expirations: u64,
     invalidations: u64,
     entries: u64,
+    stale_served: u64,
 }
 
 #[pymethods]
 impl PyCacheStats {
     fn __repr__(&self) -> String {
         format!(
-            "KEKCacheStats(hits={}, misses={}, provider_calls={}, errors={}, evictions={}, expirations={}, invalidations={}, entries={})",
+            "KEKCacheStats(hits={}, misses={}, provider_calls={}, errors={}, evictions={}, expirations={}, invalidations={}, entries={}, stale_served={})",
             self.hits, self.misses, self.provider_calls, self.errors, self.evictions,
-            self.expirations, self.invalidations, self.entries
+            self.expirations, self.invalidations, self.entries, self.stale_served
         )
     }
 }
@@ -1196,6 +1203,28 @@ impl PyKekRotation {
     }
 }
 
+/// A duration argument given as seconds (int or float) or a `datetime.timedelta` (anything with
+/// `total_seconds()`); `None` stays `None`. Negative, non-finite or absurd (≥ 4e9 s) values raise
+/// InvalidArgumentError with `message`.
+fn duration_arg(
+    py: Python<'_>,
+    value: Option<&Bound<'_, PyAny>>,
+    message: &str,
+) -> PyResult<Option<Duration>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    let seconds = if value.hasattr("total_seconds")? {
+        value.call_method0("total_seconds")?.extract::<f64>()
+    } else {
+        value.extract::<f64>()
+    };
+    match seconds {
+        Ok(t) if t.is_finite() && (0.0..4.0e9).contains(&t) => Ok(Some(Duration::from_secs_f64(t))),
+        _ => Err(invalid_argument(py, message)),
+    }
+}
+
 /// Resolves index KEKs through a KMS client with a TTL'd cache; creates, re-wraps and
 /// drift-checks envelopes.
 #[pyclass(name = "KEKResolver", module = "cyborgdb_core", frozen)]
@@ -1206,27 +1235,30 @@ struct PyKekResolver {
 #[pymethods]
 impl PyKekResolver {
     #[new]
-    #[pyo3(signature = (client, *, ttl=None, max_entries=None))]
+    #[pyo3(signature = (client, *, ttl=None, max_entries=None, revalidate=None, stale_if_error=None))]
     fn new(
         py: Python<'_>,
         client: PyRef<'_, PyKmsClient>,
-        ttl: Option<f64>,
+        ttl: Option<&Bound<'_, PyAny>>,
         max_entries: Option<usize>,
+        revalidate: Option<&Bound<'_, PyAny>>,
+        stale_if_error: Option<bool>,
     ) -> PyResult<Self> {
-        let ttl = match ttl {
-            None => None,
-            Some(t) if t.is_finite() && (0.0..4.0e9).contains(&t) => {
-                Some(Duration::from_secs_f64(t))
-            }
-            Some(_) => {
-                return Err(invalid_argument(
-                    py,
-                    "ttl must be a non-negative number of seconds (0 disables caching)",
-                ))
-            }
-        };
+        let ttl = duration_arg(
+            py,
+            ttl,
+            "ttl must be a non-negative number of seconds or a timedelta (0 disables caching)",
+        )?;
+        let revalidate = duration_arg(
+            py,
+            revalidate,
+            "revalidate must be a non-negative number of seconds or a timedelta (0 turns \
+             revalidation off)",
+        )?;
         let mut options = KekCacheOptions {
             ttl,
+            revalidate,
+            stale_if_error,
             ..KekCacheOptions::default()
         };
         if let Some(max) = max_entries {
@@ -1457,6 +1489,7 @@ impl PyKekResolver {
             expirations: s.expirations,
             invalidations: s.invalidations,
             entries: s.entries,
+            stale_served: s.stale_served,
         }
     }
 
@@ -1464,6 +1497,18 @@ impl PyKekResolver {
     #[getter]
     fn ttl(&self) -> f64 {
         self.inner.ttl().as_secs_f64()
+    }
+
+    /// The envelope revalidation interval in seconds (0: off).
+    #[getter]
+    fn revalidate(&self) -> f64 {
+        self.inner.revalidate_interval().as_secs_f64()
+    }
+
+    /// Whether a failed revalidation check serves the cached KEK (stale-if-error).
+    #[getter]
+    fn stale_if_error(&self) -> bool {
+        self.inner.stale_if_error()
     }
 
     /// The client this resolver unwraps with.

@@ -572,6 +572,35 @@ fn decode_record(
 
 /// The stored pending-rotation record of `index`, decoded, or `None`. `Corrupt` naming its
 /// location if it fails verification.
+/// `Conflict` if a new-KEK rotation of `index` is pending in `storage` (its record exists,
+/// whatever it holds), for `operation`s that would leave it stale. Errors: the store's.
+pub(super) fn refuse_if_rotation_pending(
+    storage: &StorageConfig,
+    index: &IndexName,
+    operation: &str,
+) -> Result<()> {
+    match storage
+        .backend()
+        .get_sidecar(index, Sidecar::PendingRotation)
+    {
+        Ok(None) => Ok(()),
+        // A record too large to read (`Corrupt`) still marks a pending rotation.
+        Ok(Some(_)) => Err(rotation_pending(index, operation)),
+        Err(e) if e.kind() == ErrorKind::Corrupt => Err(rotation_pending(index, operation)),
+        Err(e) => Err(e),
+    }
+}
+
+fn rotation_pending(index: &IndexName, operation: &str) -> Error {
+    Error::new(
+        ErrorKind::Conflict,
+        format!(
+            "index {index}: a new-KEK rotation is pending; commit or abort it before a \
+             {operation}; nothing was written"
+        ),
+    )
+}
+
 fn read_record(storage: &StorageConfig, index: &IndexName) -> Result<Option<(KmsBlob, KmsBlob)>> {
     let backend = storage.backend();
     let Some(bytes) = backend.get_sidecar(index, Sidecar::PendingRotation)? else {

@@ -48,7 +48,8 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     }
     /// Whether the stored envelope is still the version `known` names (the KEK cache's
     /// revalidation). The default reads it whole and compares digests; S3 asks with a conditional
-    /// GET (`If-None-Match: <known ETag>`), a 304 carrying that ETag meaning unchanged.
+    /// GET (`If-None-Match: <known ETag>`), a 304 carrying that ETag meaning unchanged; Disk
+    /// compares the file's stat with the stamp remembered and reads only if it differs.
     fn recheck(&self, index: &IndexName, known: &Revision) -> Result<Recheck> {
         recheck_by_digest(self, index, known)
     }
@@ -165,7 +166,8 @@ pub(crate) struct Revision {
     /// SHA-256 of the stored bytes: equal digests mean the same envelope (the KEK cache's check,
     /// and the compare of memory and disk).
     pub(crate) digest: [u8; 32],
-    /// The store's own version tag, if it has one (S3: the ETag, for `If-Match`).
+    /// The store's own version tag, if it has one (S3: the ETag, for `If-Match` and
+    /// `If-None-Match`; Disk: the file's stat stamp, for a revalidation without a read).
     pub(crate) etag: Option<String>,
 }
 
