@@ -78,6 +78,9 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Debug -DCYB_CARGO_TARGET_DIR="$PWD/target
 cmake --build build -j"$(nproc)"
 (cd build && ctest --output-on-failure -j"$(nproc)")
 
+step "CLI: the cyborgdb-kms binary's tests (cli/tests)"
+cargo test --locked -p cyborgdb-kms-cli
+
 step "CTest under ASan+UBSan: C++ tests"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCYB_CARGO_TARGET_DIR="$PWD/target" -DCYB_SANITIZE=ON -DCYB_CARGO_TEST=OFF >/dev/null
 cmake --build build-asan -j"$(nproc)"

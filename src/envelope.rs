@@ -168,6 +168,84 @@ pub(crate) fn replace_index_kms_if(
     })
 }
 
+/// What [`push_index_kms_if_newer`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushIfNewer {
+    /// Nothing was stored: the envelope was created (a strict insert).
+    Created,
+    /// An older envelope (of `previous_version`) was replaced (a compare-and-swap).
+    Replaced {
+        /// The version of the envelope that was replaced.
+        previous_version: u32,
+    },
+    /// An envelope of `stored_version` ≥ the given one is stored: nothing was written.
+    Kept {
+        /// The version of the stored envelope, left untouched.
+        stored_version: u32,
+    },
+}
+
+/// Stores `blob` as the envelope of `index_name` unless one of the same or a higher `version`
+/// is stored — never overwriting a newer envelope. With nothing stored it is a strict insert;
+/// over an older envelope it is a compare-and-swap against the envelope it read (as a re-wrap's
+/// write), so a write that lands in between — from any thread, process or node — is never lost.
+/// For migrating envelopes between stores (the CLI's `copy` and `import`). On an audited store
+/// the write is recorded as `created` (insert) or `pushed` (replacement) before it is made.
+///
+/// Errors: `InvalidArgument` (bad name or blob, nothing written), `Conflict` (another envelope
+/// was stored or changed meanwhile; nothing written), `Corrupt` (the stored envelope fails
+/// verification; it is left untouched), and the store's errors (`Io`, `StorageUnavailable`,
+/// `StorageAccessDenied`; the stored envelope is intact).
+pub fn push_index_kms_if_newer(
+    config: &StorageConfig,
+    index_name: &str,
+    blob: &KmsBlob,
+) -> Result<PushIfNewer> {
+    let index = IndexName::new(index_name)?;
+    let bytes = prepare(&index, blob)?;
+    let backend = config.backend();
+    match backend.get_revision(&index)? {
+        None => {
+            let event = || AuditEvent::Created {
+                mode: if blob.provider == Provider::None.as_str() {
+                    CreateMode::CallerSupplied
+                } else {
+                    CreateMode::KmsBacked
+                },
+                key: AuditKey::of_blob(blob),
+                version: blob.version,
+                wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
+            };
+            match write_audited(config, &index, event, || backend.create(&index, &bytes)) {
+                Ok(()) => Ok(PushIfNewer::Created),
+                Err(e) if e.kind() == crate::error::ErrorKind::AlreadyExists => {
+                    Err(crate::storage::conflict(&index))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Some((stored_bytes, revision)) => {
+            let stored = decode_stored(config, &index, &stored_bytes)?;
+            if stored.version >= blob.version {
+                return Ok(PushIfNewer::Kept {
+                    stored_version: stored.version,
+                });
+            }
+            let event = || AuditEvent::Pushed {
+                key: AuditKey::of_blob(blob),
+                version: blob.version,
+                wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
+            };
+            write_audited(config, &index, event, || {
+                backend.replace_if(&index, &revision, &bytes)
+            })?;
+            Ok(PushIfNewer::Replaced {
+                previous_version: stored.version,
+            })
+        }
+    }
+}
+
 /// Removes the envelope of `index_name`; removing a missing envelope succeeds.
 ///
 /// Errors: `InvalidArgument` (bad name), `Io` (also when the store cannot be reached to find
@@ -249,6 +327,47 @@ pub(crate) fn unix_now() -> i64 {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
+
+    #[test]
+    fn push_if_newer_creates_replaces_older_and_never_overwrites_newer() {
+        let store = StorageConfig::memory();
+        let blob = |version| KmsBlob {
+            provider: "none".into(),
+            version,
+            created_at: 1,
+            ..KmsBlob::default()
+        };
+        assert_eq!(
+            push_index_kms_if_newer(&store, "i", &blob(2)).unwrap(),
+            PushIfNewer::Created
+        );
+        assert_eq!(
+            push_index_kms_if_newer(&store, "i", &blob(2)).unwrap(),
+            PushIfNewer::Kept { stored_version: 2 }
+        );
+        assert_eq!(
+            push_index_kms_if_newer(&store, "i", &blob(1)).unwrap(),
+            PushIfNewer::Kept { stored_version: 2 }
+        );
+        assert_eq!(get_index_kms(&store, "i").unwrap(), blob(2));
+        assert_eq!(
+            push_index_kms_if_newer(&store, "i", &blob(5)).unwrap(),
+            PushIfNewer::Replaced {
+                previous_version: 2
+            }
+        );
+        assert_eq!(get_index_kms(&store, "i").unwrap(), blob(5));
+        // A damaged stored envelope is reported, not overwritten.
+        let index = IndexName::new("d").unwrap();
+        store.backend().put(&index, b"junk").unwrap();
+        assert_eq!(
+            push_index_kms_if_newer(&store, "d", &blob(9))
+                .unwrap_err()
+                .kind(),
+            ErrorKind::Corrupt
+        );
+        assert_eq!(store.backend().get(&index).unwrap().unwrap(), b"junk");
+    }
 
     #[test]
     fn reads_accept_envelopes_a_later_release_may_write() {

@@ -71,7 +71,10 @@ pub struct Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
-    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of `kind` with `message`: for tools built on this library (the `cyborgdb-kms`
+    /// CLI) that report findings of their own under the library's codes. The message must not
+    /// contain key material.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Error {
             kind,
             message: message.into(),

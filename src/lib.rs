@@ -40,6 +40,7 @@ pub use cache::{
 };
 pub use envelope::{
     create_index_kms, delete_index_kms, get_index_kms, list_index_kms, push_index_kms,
+    push_index_kms_if_newer, PushIfNewer,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;

@@ -498,33 +498,54 @@ impl KekResolver {
                 "warm-up parallelism must be 1..={MAX_WARM_UP_PARALLELISM}, not {parallelism}"
             )));
         }
-        // Each worker takes the next unvisited position and keeps its (position, result) pairs.
-        let next = AtomicUsize::new(0);
-        let worker = || {
-            let mut done = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(name) = index_names.get(i) else {
-                    return done;
-                };
-                done.push((i, self.resolve(storage, name.as_ref()).map(drop)));
-            }
-        };
-        let threads = parallelism.min(index_names.len());
-        let mut done = if threads <= 1 {
-            worker()
-        } else {
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
-                workers
-                    .into_iter()
-                    .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                    .collect()
-            })
-        };
-        done.sort_unstable_by_key(|(i, _)| *i);
-        Ok(done.into_iter().map(|(_, result)| result).collect())
+        run_parallel(index_names, parallelism, |name| {
+            self.resolve(storage, name.as_ref()).map(drop)
+        })
     }
+}
+
+/// Runs `work` on every item of `items` with up to `parallelism` scoped threads — each takes
+/// the next unvisited item — and returns the results in item order: the worker pool behind
+/// [`KekResolver::warm_up`], for bulk tools (the `cyborgdb-kms` CLI's `--parallel`). A panic in
+/// `work` is resumed on the caller's thread after the other workers finish.
+///
+/// Errors: `InvalidArgument` if `parallelism` is 0 or above [`MAX_WARM_UP_PARALLELISM`].
+pub fn run_parallel<T: Sync, R: Send>(
+    items: &[T],
+    parallelism: usize,
+    work: impl Fn(&T) -> R + Sync,
+) -> Result<Vec<R>> {
+    if parallelism == 0 || parallelism > MAX_WARM_UP_PARALLELISM {
+        return Err(Error::invalid_argument(format!(
+            "parallelism must be 1..={MAX_WARM_UP_PARALLELISM}, not {parallelism}"
+        )));
+    }
+    // Each worker takes the next unvisited position and keeps its (position, result) pairs.
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else {
+                return done;
+            };
+            done.push((i, work(item)));
+        }
+    };
+    let threads = parallelism.min(items.len());
+    let mut done = if threads <= 1 {
+        worker()
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads).map(|_| scope.spawn(worker)).collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    done.sort_unstable_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, result)| result).collect())
 }
 
 impl std::fmt::Debug for KekResolver {

@@ -17,12 +17,21 @@ pub struct Moto {
     child: Mutex<Child>,
 }
 
+/// The repository root: this file is also included by the CLI's tests, whose manifest is cli/.
+pub fn repo_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    match manifest.join("tests/support").is_dir() {
+        true => manifest,
+        false => manifest.parent().map(PathBuf::from).unwrap_or(manifest),
+    }
+}
+
 /// The python of the venv that `scripts/bootstrap-moto.sh` made (or `$CYB_MOTO_PYTHON`).
 pub fn moto_python() -> PathBuf {
     if let Some(python) = std::env::var_os("CYB_MOTO_PYTHON") {
         return python.into();
     }
-    let python = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-moto/bin/python");
+    let python = repo_root().join(".venv-moto/bin/python");
     assert!(
         python.exists(),
         "{} is missing: run scripts/bootstrap-moto.sh (scripts/test.sh does)",
@@ -42,8 +51,7 @@ impl Moto {
     /// `INITIAL_NO_AUTH_ACTION_COUNT=0` to make it check credentials). It stops when this value
     /// is dropped or [`Moto::kill`]ed.
     pub fn spawn(env: &[(&str, &str)]) -> Moto {
-        let launcher =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_launcher.py");
+        let launcher = repo_root().join("tests/support/moto_launcher.py");
         let mut child = Command::new(moto_python())
             .arg(launcher)
             .arg("serve")
