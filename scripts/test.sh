@@ -33,6 +33,9 @@ step "dependencies: crate budget, duplicates, licences, THIRD_PARTY_NOTICES"
 scripts/deps.py selftest
 scripts/deps.py check
 scripts/deps.py notices --check
+# The command line links the library and its own crates (clap, indicatif, serde_json, ...).
+scripts/deps.py check --package cyborgdb-kms-cli --max-crates 210
+scripts/deps.py notices --package cyborgdb-kms-cli --output cli/THIRD_PARTY_NOTICES --check
 # The check must fail on a violation: a budget the tree cannot meet and a too-small allowlist.
 expect_deps_failure() {
   local expected=$1 out
