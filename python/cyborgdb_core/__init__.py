@@ -35,6 +35,8 @@ from ._errors import (
 )
 from ._native import (
     KEK,
+    AuditRecord,
+    AuditReport,
     MAX_INDEX_NAME_LEN,
     MAX_STRING_FIELD_LEN,
     MAX_WRAPPED_KEK_LEN,
@@ -52,6 +54,8 @@ from ._native import (
     get_index_kms,
     list_index_kms,
     push_index_kms,
+    read_audit,
+    verify_audit,
 )
 from ._options import RetryMode, S3Encryption
 
@@ -62,6 +66,8 @@ __all__ = [
     "MAX_STRING_FIELD_LEN",
     "MAX_WRAPPED_KEK_LEN",
     "AlreadyExistsError",
+    "AuditRecord",
+    "AuditReport",
     "ConflictError",
     "CorruptDataError",
     "DecryptFailedError",
@@ -101,6 +107,8 @@ __all__ = [
     "get_index_kms",
     "list_index_kms",
     "push_index_kms",
+    "read_audit",
+    "verify_audit",
 ]
 
 # Exceptions show as `cyborgdb_core.NotFoundError` (and pickle by that name).
