@@ -99,6 +99,94 @@ impl DiskStore {
         Ok(temp)
     }
 
+    /// As `write_temp`, running `before_publish` (the audit record's `fdatasync`) on a scoped
+    /// thread meanwhile, so the two syncs overlap. The temp file is returned only if both
+    /// succeeded (otherwise it is removed): nothing is published before the record is durable.
+    fn write_temp_overlapping(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+    ) -> Result<TempFile> {
+        let Some(before_publish) = before_publish else {
+            return self.write_temp(index, bytes);
+        };
+        let (synced, temp) = std::thread::scope(|scope| {
+            let sync = scope.spawn(before_publish);
+            let temp = self.write_temp(index, bytes);
+            let synced = sync
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (synced, temp)
+        });
+        synced?;
+        temp
+    }
+
+    /// Strict insert by `link` (see the module docs); `before_publish` as in
+    /// `write_temp_overlapping`.
+    fn create_publishing_after(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+    ) -> Result<()> {
+        let temp = self.write_temp_overlapping(index, bytes, before_publish)?;
+        let path = self.envelope_path(index);
+        match fs::hard_link(&temp.path, &path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(Error::already_exists(index))
+            }
+            Err(e) => return Err(Error::io(index, format!("cannot create {path:?}"), &e)),
+        }
+        drop(temp); // unlinks the temp name; the envelope keeps the inode
+        self.sync_root(index)
+    }
+
+    /// Atomic replace by `rename` under the writers' lock.
+    fn put_publishing_after(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+    ) -> Result<()> {
+        let mut temp = self.write_temp_overlapping(index, bytes, before_publish)?;
+        let path = self.envelope_path(index);
+        {
+            let _writers = self.lock_writers(index)?;
+            fs::rename(&temp.path, &path)
+                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
+        }
+        temp.published = true;
+        drop(temp);
+        self.sync_root(index)
+    }
+
+    /// Compare-and-swap: check and `rename` under the writers' lock.
+    fn replace_if_publishing_after(
+        &self,
+        index: &IndexName,
+        expected: &Revision,
+        bytes: &[u8],
+        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+    ) -> Result<()> {
+        let mut temp = self.write_temp_overlapping(index, bytes, before_publish)?;
+        let path = self.envelope_path(index);
+        {
+            let _writers = self.lock_writers(index)?;
+            match super::EnvelopeBackend::get(self, index)? {
+                Some(stored) if Revision::of(&stored, None).digest == expected.digest => {}
+                _ => return Err(super::conflict(index)),
+            }
+            fs::rename(&temp.path, &path)
+                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
+        }
+        temp.published = true;
+        drop(temp);
+        self.sync_root(index)
+    }
+
     /// Creates the root directory (and parents) and makes its entry durable.
     fn create_root(&self) -> io::Result<()> {
         DirBuilder::new()
@@ -170,47 +258,43 @@ impl DiskStore {
 
 impl super::EnvelopeBackend for DiskStore {
     fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
-        let temp = self.write_temp(index, bytes)?;
-        let path = self.envelope_path(index);
-        match fs::hard_link(&temp.path, &path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::already_exists(index))
-            }
-            Err(e) => return Err(Error::io(index, format!("cannot create {path:?}"), &e)),
-        }
-        drop(temp); // unlinks the temp name; the envelope keeps the inode
-        self.sync_root(index)
+        self.create_publishing_after(index, bytes, None)
+    }
+
+    fn create_after(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: &(dyn Fn() -> Result<()> + Sync),
+    ) -> Result<()> {
+        self.create_publishing_after(index, bytes, Some(before_publish))
     }
 
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
-        let mut temp = self.write_temp(index, bytes)?;
-        let path = self.envelope_path(index);
-        {
-            let _writers = self.lock_writers(index)?;
-            fs::rename(&temp.path, &path)
-                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
-        }
-        temp.published = true;
-        drop(temp);
-        self.sync_root(index)
+        self.put_publishing_after(index, bytes, None)
+    }
+
+    fn put_after(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: &(dyn Fn() -> Result<()> + Sync),
+    ) -> Result<()> {
+        self.put_publishing_after(index, bytes, Some(before_publish))
     }
 
     fn replace_if(&self, index: &IndexName, expected: &Revision, bytes: &[u8]) -> Result<()> {
-        let mut temp = self.write_temp(index, bytes)?;
-        let path = self.envelope_path(index);
-        {
-            let _writers = self.lock_writers(index)?;
-            match self.get(index)? {
-                Some(stored) if Revision::of(&stored, None).digest == expected.digest => {}
-                _ => return Err(super::conflict(index)),
-            }
-            fs::rename(&temp.path, &path)
-                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
-        }
-        temp.published = true;
-        drop(temp);
-        self.sync_root(index)
+        self.replace_if_publishing_after(index, expected, bytes, None)
+    }
+
+    fn replace_if_after(
+        &self,
+        index: &IndexName,
+        expected: &Revision,
+        bytes: &[u8],
+        before_publish: &(dyn Fn() -> Result<()> + Sync),
+    ) -> Result<()> {
+        self.replace_if_publishing_after(index, expected, bytes, Some(before_publish))
     }
 
     fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>> {
