@@ -81,14 +81,11 @@ fn local_client(dir: &std::path::Path) -> KmsClient {
     client
         .add_slot(
             "local",
-            Slot {
-                previous_keys: Vec::new(),
-                replica_regions: Vec::new(),
-                provider: Provider::Local,
-                key_id: format!("file:{}", key.display()),
-                region: String::new(),
-                assume_role: None,
-            },
+            Slot::new(
+                Provider::Local,
+                format!("file:{}", key.display()),
+                String::new(),
+            ),
         )
         .unwrap();
     client

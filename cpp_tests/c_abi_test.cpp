@@ -574,7 +574,9 @@ TEST(CResult, NamesOfEveryCodeAndUnknownNumbers) {
     EXPECT_EQ(CYB_RESULT_KEK_NOT_WRAPPED, 410u);
     EXPECT_EQ(CYB_RESULT_PANIC, 900u);
     EXPECT_EQ(CYB_RESULT_FORKED_PROCESS, 902u);
-    for (uint32_t unknown : {1u, 99u, 102u, 199u, 204u, 303u, 412u, 899u, 901u, 12345u, UINT32_MAX}) {
+    EXPECT_EQ(CYB_RESULT_CALLBACK_FAILED, 102u);
+    EXPECT_STREQ(cyb_result_name(CYB_RESULT_CALLBACK_FAILED), "CALLBACK_FAILED");
+    for (uint32_t unknown : {1u, 99u, 103u, 199u, 204u, 303u, 412u, 899u, 901u, 12345u, UINT32_MAX}) {
         EXPECT_STREQ(cyb_result_name(unknown), "UNKNOWN") << unknown;
     }
 }

@@ -41,6 +41,9 @@ NAMES_STATIC_ASSERT(CYB_AUDIT_BREAK_NONE == 0 && CYB_AUDIT_BREAK_CHANGED == 1 &&
                     CYB_AUDIT_BREAK_REMOVED == 2 && CYB_AUDIT_BREAK_REORDERED == 3 &&
                     CYB_AUDIT_BREAK_TRUNCATED == 4 && CYB_AUDIT_BREAK_FORK == 5);
 NAMES_STATIC_ASSERT(CYB_AUDIT_MESSAGE_LEN == 512);
+NAMES_STATIC_ASSERT(sizeof(cyb_rotation_state) == 4);
+NAMES_STATIC_ASSERT(CYB_ROTATION_PENDING == 0 && CYB_ROTATION_COMMITTED == 1 &&
+                    CYB_ROTATION_STALE == 2);
 NAMES_STATIC_ASSERT(sizeof(cyb_log_level) == 4);
 NAMES_STATIC_ASSERT(CYB_LOG_LEVEL_OFF == 0 && CYB_LOG_LEVEL_ERROR == 1 && CYB_LOG_LEVEL_WARN == 2 &&
                     CYB_LOG_LEVEL_INFO == 3 && CYB_LOG_LEVEL_DEBUG == 4 && CYB_LOG_LEVEL_TRACE == 5);
@@ -63,6 +66,9 @@ struct every_type {
     cyb_audit_options audit_options;
     cyb_audit_report audit_report;
     cyb_drift_report *drift_report;
+    cyb_kek_rotation *rotation;
+    cyb_rotation_state rotation_state;
+    cyb_kek_rotate_callback rotate_callback;
     cyb_kek_resolver *resolver;
     cyb_kms_blob *blob;
     cyb_kms_client *client;
@@ -82,6 +88,7 @@ static const struct result_name RESULT_NAMES[] = {
     {CYB_RESULT_OK, "OK"},
     {CYB_RESULT_INVALID_ARGUMENT, "INVALID_ARGUMENT"},
     {CYB_RESULT_NULL_PARAMETER, "NULL_PARAMETER"},
+    {CYB_RESULT_CALLBACK_FAILED, "CALLBACK_FAILED"},
     {CYB_RESULT_NOT_FOUND, "NOT_FOUND"},
     {CYB_RESULT_ALREADY_EXISTS, "ALREADY_EXISTS"},
     {CYB_RESULT_CORRUPT, "CORRUPT"},
@@ -196,6 +203,11 @@ int main(void) {
     cache_options.ttl_ms = CYB_KEK_CACHE_DISABLED;
     cache_options.max_entries = CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES;
     cache_options.revalidate_ms = CYB_KEK_REVALIDATE_OFF;
+    cache_options.stale_if_error = CYB_KEK_STALE_IF_ERROR_ON;
+    CHECK(cyb_kek_resolver_new(client, &cache_options, &resolver) == CYB_RESULT_OK);
+    cyb_kek_resolver_free(resolver);
+    resolver = NULL;
+    cache_options.stale_if_error = CYB_KEK_STALE_IF_ERROR_OFF;
     CHECK(cyb_kek_resolver_new(client, &cache_options, &resolver) == CYB_RESULT_OK);
     CHECK(cyb_storage_config_new_memory(&memory) == CYB_RESULT_OK);
     CHECK(cyb_kek_warm_up(resolver, memory, NULL, 0, CYB_MAX_WARM_UP_PARALLELISM, NULL) ==

@@ -168,6 +168,7 @@ static_assert(kMapsTo<cyborg::IOError, std::runtime_error>);
 static_assert(kMapsTo<cyborg::CorruptDataError, std::runtime_error>);
 static_assert(kMapsTo<cyborg::InternalError, std::runtime_error>);
 static_assert(kMapsTo<cyborg::ForkedProcessError, std::runtime_error>);
+static_assert(kMapsTo<cyborg::CallbackFailedError, std::runtime_error>);
 static_assert(!std::is_base_of_v<std::runtime_error, cyborg::NotFoundError>);
 static_assert(!std::is_base_of_v<std::logic_error, cyborg::IOError>);
 
@@ -379,6 +380,7 @@ TEST(Exceptions, CheckMapsEveryCode) {
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_CONFLICT), cyborg::ConflictError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_PANIC), cyborg::InternalError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_FORKED_PROCESS), cyborg::ForkedProcessError);
+    EXPECT_THROW(cyborg::detail::check(CYB_RESULT_CALLBACK_FAILED), cyborg::CallbackFailedError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_STORAGE_UNAVAILABLE),
                  cyborg::StorageUnavailableError);
     EXPECT_THROW(cyborg::detail::check(CYB_RESULT_STORAGE_ACCESS_DENIED),
@@ -410,7 +412,7 @@ TEST(Exceptions, CheckMapsEveryCode) {
                             CYB_RESULT_KMS_BAD_RESPONSE, CYB_RESULT_WRAP_KEY_SIZE,
                             CYB_RESULT_UNKNOWN_SLOT, CYB_RESULT_INVALID_CONFIG,
                             CYB_RESULT_KEK_NOT_WRAPPED, CYB_RESULT_PANIC,
-                            CYB_RESULT_FORKED_PROCESS}) {
+                            CYB_RESULT_FORKED_PROCESS, CYB_RESULT_CALLBACK_FAILED}) {
         const auto [got, what] = thrown_code(code);
         EXPECT_EQ(got, code);
         EXPECT_EQ(what, std::string(cyb_result_name(code)) + ": " + message);

@@ -378,3 +378,99 @@ TEST(KEKResolverC, NullsBadSizesAndOptionsGetExactCodes) {
 }
 
 }  // namespace
+
+namespace {
+
+/// The one envelope file under `root`.
+std::filesystem::path envelope_file(const std::filesystem::path& root) {
+    for (const auto& entry : std::filesystem::directory_iterator(root)) {
+        if (entry.path().extension() == ".kms") {
+            return entry.path();
+        }
+    }
+    ADD_FAILURE() << "no envelope in " << root;
+    return {};
+}
+
+/// A resolver revalidating every millisecond, with `stale_if_error`, and the KEK it cached for
+/// "idx" in a Disk store under `dir`; then the envelope file is replaced by a directory, so every
+/// later check fails with IO_ERROR (a transient storage error).
+struct BrokenDiskFixture {
+    TempDir dir;
+    cyborg::StorageConfig store = cyborg::StorageConfig::Disk(dir.path() / "store");
+    cyborg::KMSClient client = local_client(dir);
+    cyborg::KEKResolver resolver;
+    cyborg::KEK kek;
+
+    explicit BrokenDiskFixture(std::optional<bool> stale_if_error)
+        : resolver(client, options(stale_if_error)),
+          kek(resolver.CreateIndex(store, "idx", std::string("main"))) {
+        EXPECT_TRUE(resolver.Resolve(store, "idx") == kek);
+        const auto path = envelope_file(dir.path() / "store");
+        std::filesystem::remove(path);
+        std::filesystem::create_directory(path);
+    }
+
+    static cyborg::KEKCacheOptions options(std::optional<bool> stale_if_error) {
+        cyborg::KEKCacheOptions options = hour();
+        options.revalidate = std::chrono::milliseconds(1);
+        options.stale_if_error = stale_if_error;
+        return options;
+    }
+};
+
+}  // namespace
+
+// On by default: once the interval passes, the failed check serves the cached KEK (counted),
+// and the resolves before and after it return the same KEK. No sleep: resolves repeat until the
+// check happens (each one before it is a hit).
+TEST(KEKResolver, StaleIfErrorServesTheCachedKEKWhenTheCheckFails) {
+    BrokenDiskFixture fixture(std::nullopt);
+    while (fixture.resolver.Stats().stale_served == 0) {
+        EXPECT_TRUE(fixture.resolver.Resolve(fixture.store, "idx") == fixture.kek);
+    }
+    const auto stats = fixture.resolver.Stats();
+    EXPECT_EQ(stats.stale_served, 1u);
+    EXPECT_EQ(stats.errors, 0u);
+    EXPECT_EQ(stats.provider_calls, 2u);  // the wrap at creation and the first unwrap
+}
+
+// Off: the same failed check throws IOError, and is not counted as stale.
+TEST(KEKResolver, StaleIfErrorOffThrowsTheChecksError) {
+    BrokenDiskFixture fixture(false);
+    bool thrown = false;
+    while (!thrown) {
+        try {
+            EXPECT_TRUE(fixture.resolver.Resolve(fixture.store, "idx") == fixture.kek);
+        } catch (const cyborg::IOError& e) {
+            EXPECT_EQ(e.code(), CYB_RESULT_IO);
+            EXPECT_NE(std::string(e.what()).find("it is a directory, not a regular file"),
+                      std::string::npos)
+                << e.what();
+            thrown = true;
+        }
+    }
+    EXPECT_EQ(fixture.resolver.Stats().stale_served, 0u);
+    EXPECT_EQ(fixture.resolver.Stats().errors, 1u);
+}
+
+TEST(KEKResolverC, StaleIfErrorOptionValuesGetExactCodes) {
+    TempDir dir;
+    const auto client = local_client(dir);
+    cyb_kek_cache_options options{};
+    cyb_kek_resolver* raw = nullptr;
+    for (const int32_t good : {0, CYB_KEK_STALE_IF_ERROR_ON, CYB_KEK_STALE_IF_ERROR_OFF}) {
+        options.stale_if_error = good;
+        ASSERT_EQ(cyb_kek_resolver_new(client.c_handle(), &options, &raw), CYB_RESULT_OK) << good;
+        cyb_kek_resolver_free(raw);
+        raw = nullptr;
+    }
+    options.stale_if_error = 2;
+    EXPECT_EQ(cyb_kek_resolver_new(client.c_handle(), &options, &raw), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(raw, nullptr);
+    EXPECT_NE(cyb_test::last_error().find(
+                  "options.stale_if_error must be 0 (default), CYB_KEK_STALE_IF_ERROR_ON (1) or "
+                  "CYB_KEK_STALE_IF_ERROR_OFF (-1), not 2"),
+              std::string::npos)
+        << cyb_test::last_error();
+}

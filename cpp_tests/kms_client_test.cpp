@@ -468,3 +468,87 @@ TEST(KMSClient, ReplicaRegionsLoadFromYAMLAndFailoverStatsStartAtZero) {
         [&] { client.LoadRegistryYAML(slot + "      replica_regions: [us-west-2, us-east-1]\n"); },
         CYB_RESULT_INVALID_CONFIG, "KMS slot \"mrk\": replica_regions[1] is the slot's own region");
 }
+
+// KMSSlot::replica_regions reaches the registry through AddSlot (cyb_kms_slot.replica_regions):
+// an envelope recorded in a listed replica region is trusted (drift: kDrifted) and its unwrap
+// fails over to the slot's region (counted in Stats) — here both regions are a closed port, so
+// the failover ends unavailable; without the field the same envelope is UNTRUSTED_KEY before any
+// KMS call. Validation is the YAML's, naming the field.
+TEST(KMSClient, ReplicaRegionsGivenToAddSlotAreTrustedAndFailedOver) {
+    const std::string mrk = "key/mrk-1234abcd12ab34cd56ef1234567890ab";
+    const std::string primary_arn = "arn:aws:kms:us-east-1:111122223333:" + mrk;
+    const std::string replica_arn = "arn:aws:kms:us-west-2:111122223333:" + mrk;
+    cyborg::KMSClientOptions refused;
+    refused.endpoint_url = "http://127.0.0.1:9";
+    refused.max_attempts = 1;
+    const auto store = cyborg::StorageConfig::Memory();
+    const cyborg::KMSBlob replica_envelope{
+        "mrk", "aws-kms", replica_arn, "us-west-2", std::vector<uint8_t>(64, 7), 1, 0};
+    cyborg::PushIndexKMS(store, "orders", replica_envelope);
+    {
+        cyborg::KMSClient plain(refused);
+        plain.AddSlot("mrk", {"aws-kms", primary_arn, "us-east-1", {}, {}, {}});
+        const cyborg::KEKResolver resolver(plain);
+        expect_code<cyborg::UntrustedKeyError>([&] { resolver.Resolve(store, "orders"); },
+                                               CYB_RESULT_UNTRUSTED_KEY, "us-west-2");
+        EXPECT_EQ(plain.Stats().region_failovers, 0u);
+    }
+    cyborg::KMSClient client(refused);
+    cyborg::KMSSlot slot{"aws-kms", primary_arn, "us-east-1", {}, {}, {}};
+    slot.replica_regions = {"us-west-2"};
+    client.AddSlot("mrk", slot);
+    const cyborg::KEKResolver resolver(client);
+    expect_code<cyborg::KMSUnavailableError>([&] { resolver.Resolve(store, "orders"); },
+                                             CYB_RESULT_KMS_UNAVAILABLE,
+                                             "after failing over through regions \"us-west-2\", \"us-east-1\"");
+    EXPECT_EQ(client.Stats().region_failovers, 1u);
+    EXPECT_EQ(client.Stats().replica_unwraps, 0u);
+    const auto report = resolver.CheckDrift(store);
+    ASSERT_EQ(report.size(), 1u);
+    EXPECT_EQ(report[0].status, cyborg::DriftStatus::kDrifted);
+
+    slot.replica_regions = {"us-west-2", "us-east-1"};
+    expect_code<cyborg::InvalidConfigError>([&] { client.AddSlot("s", slot); }, CYB_RESULT_INVALID_CONFIG,
+                                            "KMS slot \"s\": replica_regions[1] is the slot's own region");
+    slot.replica_regions = {"us-west-2", "Mars"};
+    expect_code<cyborg::InvalidConfigError>(
+        [&] { client.AddSlot("s", slot); }, CYB_RESULT_INVALID_CONFIG,
+        "KMS slot \"s\": replica_regions[1] is not an AWS region name (e.g. us-west-2)");
+    slot.key_id = "alias/not-multi-region";
+    slot.replica_regions = {"us-west-2"};
+    expect_code<cyborg::InvalidConfigError>(
+        [&] { client.AddSlot("s", slot); }, CYB_RESULT_INVALID_CONFIG,
+        "KMS slot \"s\": key_id must name a multi-Region key (an mrk- key id, or its key ARN in the "
+        "slot's region) when replica_regions is set");
+}
+
+TEST(KMSClientCAbi, ReplicaRegionArgumentsGetExactCodes) {
+    cyb_kms_client* raw = nullptr;
+    ASSERT_EQ(cyb_kms_client_new(nullptr, &raw), CYB_RESULT_OK);
+    const std::string provider = "aws-kms";
+    const std::string key_id = "mrk-1a2b";
+    const std::string region = "us-east-1";
+    cyb_kms_slot slot{};
+    slot.provider = cyb_str{provider.data(), provider.size()};
+    slot.key_id = cyb_str{key_id.data(), key_id.size()};
+    slot.region = cyb_str{region.data(), region.size()};
+    slot.replica_regions = nullptr;
+    slot.replica_region_count = 1;
+    EXPECT_EQ(cyb_kms_client_add_slot(raw, "s", 1, &slot), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_NE(cyb_test::last_error().find("slot.replica_regions"), std::string::npos)
+        << cyb_test::last_error();
+    const char bad_utf8[] = {'\xff'};
+    const cyb_str regions[] = {{"us-west-2", 9}, {bad_utf8, 1}};
+    slot.replica_regions = regions;
+    slot.replica_region_count = 2;
+    EXPECT_EQ(cyb_kms_client_add_slot(raw, "s", 1, &slot), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_NE(cyb_test::last_error().find("slot.replica_regions[1]"), std::string::npos)
+        << cyb_test::last_error();
+    slot.replica_region_count = 1;
+    EXPECT_EQ(cyb_kms_client_add_slot(raw, "s", 1, &slot), CYB_RESULT_OK);
+    // A previous key never fails over: replica regions are refused there.
+    EXPECT_EQ(cyb_kms_client_add_previous_key(raw, "s", 1, &slot), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_test::last_error(),
+              "key: replica_region_count must be 0 (a previous key never fails over)");
+    cyb_kms_client_free(raw);
+}

@@ -88,6 +88,11 @@ impl fmt::Display for FileReadError {
 ///
 /// Errors: `Open` (the OS error; `ELOOP` for a link when `symlinks` is `Refuse`), `NotRegular`.
 pub(crate) fn open_regular(path: &Path, symlinks: Symlinks) -> Result<(File, u64), FileReadError> {
+    open_regular_stat(path, symlinks).map(|(file, metadata)| (file, metadata.len()))
+}
+
+/// As [`open_regular`], with the `fstat` of the opened descriptor.
+fn open_regular_stat(path: &Path, symlinks: Symlinks) -> Result<(File, Metadata), FileReadError> {
     let file = match open_for_reading(path, READ_FLAGS | libc::O_NOFOLLOW) {
         Ok(file) => file,
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) && symlinks == Symlinks::Follow => {
@@ -96,7 +101,8 @@ pub(crate) fn open_regular(path: &Path, symlinks: Symlinks) -> Result<(File, u64
         Err(e) => return Err(FileReadError::Open(e)),
     };
     let metadata = file.metadata().map_err(FileReadError::Open)?;
-    regular_len(&metadata).map(|len| (file, len))
+    regular_len(&metadata)?;
+    Ok((file, metadata))
 }
 
 /// The bytes of the regular file at `path`, which must hold at most `max_len` bytes.
@@ -112,6 +118,18 @@ pub(crate) fn read_bounded(
     Ok(std::mem::take(&mut *bytes))
 }
 
+/// As [`read_bounded`], with the `fstat` of the very descriptor the bytes were read from (what
+/// a later `stat` of the path is compared with to tell whether the file was replaced).
+pub(crate) fn read_bounded_stat(
+    path: &Path,
+    max_len: usize,
+    symlinks: Symlinks,
+) -> Result<(Vec<u8>, Metadata), FileReadError> {
+    let (file, metadata) = open_regular_stat(path, symlinks)?;
+    let mut bytes = read_opened(file, metadata.len(), max_len)?;
+    Ok((std::mem::take(&mut *bytes), metadata))
+}
+
 /// As [`read_bounded`], for key material: the bytes are wiped when dropped, and so is every
 /// buffer used on the way (the file is read straight into heap memory, never via the stack).
 pub(crate) fn read_secret_bounded(
@@ -119,7 +137,16 @@ pub(crate) fn read_secret_bounded(
     max_len: usize,
     symlinks: Symlinks,
 ) -> Result<Zeroizing<Vec<u8>>, FileReadError> {
-    let (mut file, len) = open_regular(path, symlinks)?;
+    let (file, len) = open_regular(path, symlinks)?;
+    read_opened(file, len, max_len)
+}
+
+/// Reads the opened regular `file`, `len` bytes long by its `fstat`, bounded by `max_len`.
+fn read_opened(
+    mut file: File,
+    len: u64,
+    max_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, FileReadError> {
     if len > max_len as u64 {
         return Err(FileReadError::TooLarge {
             len: Some(len),

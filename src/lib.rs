@@ -35,7 +35,8 @@ pub mod storage;
 pub use aws::{AwsRetryMode, AwsTimeouts, MAX_ATTEMPTS_LIMIT};
 pub use blob::{KmsBlob, Provider};
 pub use cache::{
-    CacheStats, Clock, KekCacheOptions, ManualClock, MAX_REVALIDATE, REVALIDATE_ENV_VAR,
+    CacheStats, Clock, KekCacheOptions, ManualClock, DEFAULT_STALE_IF_ERROR, MAX_REVALIDATE,
+    REVALIDATE_ENV_VAR, STALE_IF_ERROR_ENV_VAR,
 };
 pub use envelope::{
     create_index_kms, delete_index_kms, get_index_kms, list_index_kms, push_index_kms,
@@ -44,5 +45,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use index_name::IndexName;
 pub use kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, KmsClientStats, Registry, Slot};
 pub use logging::{clear_log_callback, set_log_callback, LogLevel, LogRecord};
-pub use resolver::{DriftEntry, DriftStatus, KekResolver, KeySnapshot};
+pub use resolver::{
+    DriftEntry, DriftStatus, KekResolver, KeySnapshot, RotateKekError, Rotation, RotationState,
+};
 pub use storage::{S3Credentials, S3Options, S3ServerSideEncryption, StorageConfig};

@@ -34,12 +34,8 @@ fn fast_timeouts(max_attempts: u32) -> AwsTimeouts {
 
 fn slot(provider: Provider, key_id: &str, assume_role: Option<AssumeRole>) -> Slot {
     Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider,
-        key_id: key_id.into(),
-        region: "us-east-1".into(),
         assume_role,
+        ..Slot::new(provider, key_id, "us-east-1")
     }
 }
 

@@ -36,17 +36,7 @@ fn kms_client(endpoint: &str, timeouts: AwsTimeouts) -> cyborgdb_kms::Result<Kms
         timeouts,
         ..KmsClientOptions::default()
     })?;
-    client.add_slot(
-        "kms",
-        Slot {
-            previous_keys: Vec::new(),
-            replica_regions: Vec::new(),
-            provider: Provider::AwsKms,
-            key_id: KEY_ARN.into(),
-            region: "us-east-1".into(),
-            assume_role: None,
-        },
-    )?;
+    client.add_slot("kms", Slot::new(Provider::AwsKms, KEY_ARN, "us-east-1"))?;
     Ok(client)
 }
 

@@ -120,17 +120,7 @@ fn child_line(stdout: &str, name: &str) -> Option<String> {
 fn child_wraps() {
     let client = KmsClient::new(KmsClientOptions::default()).unwrap();
     client
-        .add_slot(
-            "prod",
-            Slot {
-                provider: Provider::AwsKms,
-                key_id: KEY_ARN.to_owned(),
-                region: "us-east-1".into(),
-                assume_role: None,
-                previous_keys: Vec::new(),
-                replica_regions: Vec::new(),
-            },
-        )
+        .add_slot("prod", Slot::new(Provider::AwsKms, KEY_ARN, "us-east-1"))
         .unwrap();
     match client.wrap_new_kek("idx", "prod") {
         Ok(_) => println!("\nCHILD_OK"),

@@ -72,14 +72,11 @@ fn peak_rss_kib() -> i64 {
 }
 
 fn local_slot(key_file: &Path) -> Slot {
-    Slot {
-        provider: Provider::Local,
-        key_id: format!("file:{}", key_file.display()),
-        region: String::new(),
-        assume_role: None,
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-    }
+    Slot::new(
+        Provider::Local,
+        format!("file:{}", key_file.display()),
+        String::new(),
+    )
 }
 
 /// A KMS client whose slot `dev` is the local master key file `key_file` (no network: `local`

@@ -18,14 +18,7 @@ const PROD_KEY: &str =
     "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
 
 fn slot(provider: Provider, key_id: &str, region: &str) -> Slot {
-    Slot {
-        provider,
-        key_id: key_id.to_owned(),
-        region: region.to_owned(),
-        assume_role: None,
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-    }
+    Slot::new(provider, key_id, region)
 }
 
 fn client(endpoint: &str, allow_local_provider: bool) -> KmsClient {

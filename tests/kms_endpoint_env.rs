@@ -11,14 +11,7 @@ use cyborgdb_kms::{ErrorKind, KmsClient, KmsClientOptions, Provider, Slot};
 fn service_and_global_endpoint_variables_are_honoured() {
     let moto = moto();
     let key = moto.create_kms_key("us-east-1");
-    let slot = Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::AwsKms,
-        key_id: key,
-        region: "us-east-1".into(),
-        assume_role: None,
-    };
+    let slot = Slot::new(Provider::AwsKms, key, "us-east-1");
     // .cargo/config.toml points AWS_ENDPOINT_URL at a closed loopback port: with only that,
     // the client cannot reach KMS.
     assert_eq!(

@@ -68,12 +68,8 @@ fn fast_timeouts() -> AwsTimeouts {
 
 fn slot(key_arn: &str, replicas: &[&str]) -> Slot {
     Slot {
-        provider: Provider::AwsKms,
-        key_id: key_arn.to_owned(),
-        region: PRIMARY.into(),
-        assume_role: None,
-        previous_keys: Vec::new(),
         replica_regions: replicas.iter().map(|r| r.to_string()).collect(),
+        ..Slot::new(Provider::AwsKms, key_arn, PRIMARY)
     }
 }
 

@@ -51,17 +51,7 @@ fn client_for(endpoint: &str, timeouts: AwsTimeouts) -> KmsClient {
         ("sm", Provider::Aws, "customers/acme/kek"),
     ] {
         client
-            .add_slot(
-                name,
-                Slot {
-                    previous_keys: Vec::new(),
-                    replica_regions: Vec::new(),
-                    provider,
-                    key_id: key_id.into(),
-                    region: "us-east-1".into(),
-                    assume_role: None,
-                },
-            )
+            .add_slot(name, Slot::new(provider, key_id, "us-east-1"))
             .unwrap();
     }
     client
@@ -285,16 +275,12 @@ fn byok_client(peer: &FaultPeer, session_name: Option<&str>) -> KmsClient {
         .add_slot(
             "acme",
             Slot {
-                previous_keys: Vec::new(),
-                replica_regions: Vec::new(),
-                provider: Provider::AwsKms,
-                key_id: CUSTOMER_KEY_ARN.into(),
-                region: "us-east-1".into(),
                 assume_role: Some(AssumeRole {
                     role_arn: "arn:aws:iam::111122223333:role/cyborgdb-byok".into(),
                     external_id: "ext-6f1c9a1e".into(),
                     session_name: session_name.map(str::to_owned),
                 }),
+                ..Slot::new(Provider::AwsKms, CUSTOMER_KEY_ARN, "us-east-1")
             },
         )
         .unwrap();

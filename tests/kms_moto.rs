@@ -25,14 +25,7 @@ fn client() -> KmsClient {
 }
 
 fn slot(provider: Provider, key_id: &str, region: &str) -> Slot {
-    Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider,
-        key_id: key_id.to_owned(),
-        region: region.to_owned(),
-        assume_role: None,
-    }
+    Slot::new(provider, key_id, region)
 }
 
 fn kind_of<T: std::fmt::Debug>(result: cyborgdb_kms::Result<T>) -> (ErrorKind, String) {
@@ -297,8 +290,6 @@ fn byok_reaches_keys_in_the_customer_account_through_assume_role() {
         ("acme-sm", Provider::Aws, secret.as_str()),
     ] {
         let byok = Slot {
-            previous_keys: Vec::new(),
-            replica_regions: Vec::new(),
             assume_role: Some(role.clone()),
             ..slot(provider, key_id, REGION)
         };
@@ -410,14 +401,7 @@ fn local_provider_round_trip_from_file_and_env() {
         ..KmsClientOptions::default()
     })
     .unwrap();
-    let local = |key_id: String| Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::Local,
-        key_id,
-        region: String::new(),
-        assume_role: None,
-    };
+    let local = |key_id: String| Slot::new(Provider::Local, key_id, String::new());
     client
         .add_slot("dev", local(format!("file:{}", key_file.display())))
         .unwrap();

@@ -65,14 +65,11 @@ fn has(lines: &Mutex<Vec<Line>>, level: LogLevel, target: &str, text: &str) -> b
 fn local_slot(dir: &std::path::Path, name: &str, fill: u8) -> Slot {
     let path = dir.join(format!("{name}.key"));
     std::fs::write(&path, [fill; 32]).unwrap();
-    Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::Local,
-        key_id: format!("file:{}", path.display()),
-        region: String::new(),
-        assume_role: None,
-    }
+    Slot::new(
+        Provider::Local,
+        format!("file:{}", path.display()),
+        String::new(),
+    )
 }
 
 fn local_client(dir: &std::path::Path) -> KmsClient {
@@ -255,14 +252,7 @@ fn sdk_retries_and_kms_errors_arrive_but_never_the_sdks_trace_events() {
     client
         .add_slot(
             "kms",
-            Slot {
-                previous_keys: Vec::new(),
-                replica_regions: Vec::new(),
-                provider: Provider::AwsKms,
-                key_id: "alias/throttled".into(),
-                region: "us-east-1".into(),
-                assume_role: None,
-            },
+            Slot::new(Provider::AwsKms, "alias/throttled", "us-east-1"),
         )
         .unwrap();
     let blob = KmsBlob {

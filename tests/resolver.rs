@@ -15,14 +15,11 @@ use cyborgdb_kms::{
 fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
     let path = dir.join(format!("{name}.key"));
     std::fs::write(&path, [fill; 32]).unwrap();
-    Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::Local,
-        key_id: format!("file:{}", path.display()),
-        region: String::new(),
-        assume_role: None,
-    }
+    Slot::new(
+        Provider::Local,
+        format!("file:{}", path.display()),
+        String::new(),
+    )
 }
 
 struct Fixture {
@@ -69,7 +66,7 @@ fn manual(ttl: Duration, max_entries: usize) -> (KekCacheOptions, ManualClock) {
         ttl: Some(ttl),
         max_entries,
         clock: Clock::Manual(clock.clone()),
-        revalidate: None,
+        ..KekCacheOptions::default()
     };
     (options, clock)
 }

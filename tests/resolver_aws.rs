@@ -22,14 +22,7 @@ const KEY_ARN: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd
 const DECRYPT: &str = "TrentService.Decrypt";
 
 fn slot(provider: Provider, key_id: &str) -> Slot {
-    Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider,
-        key_id: key_id.to_owned(),
-        region: REGION.to_owned(),
-        assume_role: None,
-    }
+    Slot::new(provider, key_id, REGION)
 }
 
 fn client(endpoint: &str, max_attempts: u32) -> KmsClient {
@@ -479,14 +472,11 @@ fn concurrent_rewraps_from_separate_resolvers_lose_no_update() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("master.key");
     std::fs::write(&key, [3u8; 32]).unwrap();
-    let local = Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::Local,
-        key_id: format!("file:{}", key.display()),
-        region: String::new(),
-        assume_role: None,
-    };
+    let local = Slot::new(
+        Provider::Local,
+        format!("file:{}", key.display()),
+        String::new(),
+    );
     for (name, storage) in race_stores(dir.path()) {
         let nodes: Vec<KekResolver> = (0..4)
             .map(|_| {
@@ -543,14 +533,11 @@ fn an_s3_rewrap_is_a_put_with_if_match_and_a_412_is_a_conflict() {
         ..KmsClientOptions::default()
     })
     .unwrap();
-    let local = Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::Local,
-        key_id: format!("file:{}", key.display()),
-        region: String::new(),
-        assume_role: None,
-    };
+    let local = Slot::new(
+        Provider::Local,
+        format!("file:{}", key.display()),
+        String::new(),
+    );
     client.add_slot("dev", local).unwrap();
     let r = resolver(client);
     let disk = StorageConfig::disk(dir.path().join("store")).unwrap();

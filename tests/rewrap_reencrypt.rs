@@ -83,14 +83,7 @@ fn recording_moto() -> FaultPeer {
 }
 
 fn slot(provider: Provider, key_id: &str, region: &str) -> Slot {
-    Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider,
-        key_id: key_id.to_owned(),
-        region: region.to_owned(),
-        assume_role: None,
-    }
+    Slot::new(provider, key_id, region)
 }
 
 fn resolver_at(endpoint: &str) -> KekResolver {

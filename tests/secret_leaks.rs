@@ -175,12 +175,8 @@ fn client(endpoint: &str) -> KmsClient {
     })
     .unwrap();
     let slot = |provider, key_id: &str, role: Option<AssumeRole>| Slot {
-        provider,
-        key_id: key_id.to_owned(),
-        region: "us-east-1".to_owned(),
         assume_role: role,
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
+        ..Slot::new(provider, key_id, "us-east-1")
     };
     client
         .add_slot("kms", slot(Provider::AwsKms, KEY_ARN, None))
@@ -475,17 +471,7 @@ fn endpoint_scenarios() {
             }
             Ok(client) => {
                 client
-                    .add_slot(
-                        "kms",
-                        Slot {
-                            provider: Provider::AwsKms,
-                            key_id: KEY_ARN.into(),
-                            region: "us-east-1".into(),
-                            assume_role: None,
-                            previous_keys: Vec::new(),
-                            replica_regions: Vec::new(),
-                        },
-                    )
+                    .add_slot("kms", Slot::new(Provider::AwsKms, KEY_ARN, "us-east-1"))
                     .unwrap();
                 said(url, client.wrap_kek("orders", "kms", &kek()));
             }

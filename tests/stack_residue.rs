@@ -365,14 +365,7 @@ fn no_copy_of_a_wrap_key_or_kek_stays_on_a_stack_after_wrap_and_unwrap() {
     std::fs::write(&resolver_key_file, &resolver_key).unwrap();
     let storage = StorageConfig::disk(dir.path().join("store")).unwrap();
 
-    let slot = |provider, key_id: String, region: &str| Slot {
-        provider,
-        key_id,
-        region: region.to_owned(),
-        assume_role: None,
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-    };
+    let slot = |provider, key_id: String, region: &str| Slot::new(provider, key_id, region);
     let cases = [
         (
             "aws (SecretBinary)",

@@ -5,7 +5,7 @@
 //!
 //! Only calls that need no network run: blob setters and getters; create / push / get / delete,
 //! caller-key index creation, resolve of absent or provider-"none" envelopes, drift checks without
-//! re-wrap, and invalidation, all on in-memory stores; and the constructors of disk and S3 stores,
+//! re-wrap, new-KEK rotation attempts on absent or provider-"none" envelopes, and invalidation, all on in-memory stores; and the constructors of disk and S3 stores,
 //! KMS clients and resolvers (made and freed: constructors do no I/O), registry YAML loading and
 //! slot adds, and installing / removing a log callback that checks every record it receives.
 //! Every string argument is its own exact-size heap allocation, so an over-read is an
@@ -175,6 +175,15 @@ enum Op {
     CheckDrift {
         store: bool,
     },
+    /// `cyb_kek_begin_rotation` or (with `rotate`) `cyb_kek_rotate_kek`, then
+    /// `cyb_kek_pending_rotation`.
+    Rotate {
+        store: bool,
+        name: Text,
+        slot: Text,
+        rotate: bool,
+        null_callback: bool,
+    },
     Invalidate {
         store: bool,
         name: Text,
@@ -222,6 +231,7 @@ enum Op {
         ttl_ms: i64,
         max_entries: usize,
         revalidate_ms: i64,
+        stale_if_error: i32,
     },
     LoadRegistryYaml {
         yaml: Text,
@@ -230,6 +240,9 @@ enum Op {
         name: Text,
         fields: [Text; 6],
         null_slot: bool,
+        /// `slot.replica_regions`, as UTF-8 text (a NULL array when `null_replicas`).
+        replica_regions: Vec<String>,
+        null_replicas: bool,
     },
     SetLogCallback {
         level: u32,
@@ -257,6 +270,12 @@ unsafe extern "C" fn check_log_record(userdata: *mut c_void, record: *const cyb_
         assert!(len <= max);
         assert!(std::str::from_utf8(bytes).is_ok());
     }
+}
+
+/// The engine callback of `cyb_kek_rotate_kek`: never reached (no rotation the fuzzer starts can
+/// get past begin without a provider call); reaching it aborts the run.
+unsafe extern "C" fn never_called(_: *mut c_void, _: *const u8, _: *const u8) -> bool {
+    panic!("cyb_kek_rotate_kek called its callback without a slot that can wrap");
 }
 
 /// One KMS client and resolver for the whole run (each starts threads); emptied per input.
@@ -813,6 +832,71 @@ impl Session {
                 );
                 cyb_drift_report_free(report);
             },
+            Op::Rotate {
+                store,
+                name,
+                slot,
+                rotate,
+                null_callback,
+            } => {
+                let (config, i) = self.store(*store);
+                let name_text = name.text().ok();
+                // Only what needs no provider call: nothing stored, or provider "none".
+                let stored = name_text.as_ref().and_then(|n| self.models[i].get(n));
+                if stored.is_some_and(|b| b.provider != "none") {
+                    return;
+                }
+                let mut rotation = ptr::null_mut();
+                let mut blob = ptr::null_mut();
+                let got = name.with(|p, n| {
+                    slot.with(|sp, sn| unsafe {
+                        if *rotate {
+                            let callback: cyb_kek_rotate_callback =
+                                (!*null_callback).then_some(never_called);
+                            cyb_kek_rotate_kek(
+                                shared.resolver,
+                                config,
+                                p,
+                                n,
+                                sp,
+                                sn,
+                                callback,
+                                ptr::null_mut(),
+                                &mut blob,
+                            )
+                        } else {
+                            cyb_kek_begin_rotation(
+                                shared.resolver,
+                                config,
+                                p,
+                                n,
+                                sp,
+                                sn,
+                                &mut rotation,
+                            )
+                        }
+                    })
+                });
+                let mut allowed = argument_errors(&[name, slot]);
+                if *rotate && *null_callback {
+                    allowed.push(CYB_RESULT_NULL_PARAMETER);
+                }
+                allowed.extend([
+                    CYB_RESULT_INVALID_ARGUMENT,
+                    CYB_RESULT_NOT_FOUND,
+                    CYB_RESULT_KEK_NOT_WRAPPED,
+                ]);
+                check("cyb_kek_begin_rotation / cyb_kek_rotate_kek", got, &allowed);
+                assert!(rotation.is_null() && blob.is_null(), "out written on error");
+                let mut pending = ptr::null_mut();
+                let got = name.with(|p, n| unsafe {
+                    cyb_kek_pending_rotation(shared.resolver, config, p, n, &mut pending)
+                });
+                let mut allowed = argument_errors(&[name]);
+                allowed.extend([CYB_RESULT_OK, CYB_RESULT_INVALID_ARGUMENT]);
+                check("cyb_kek_pending_rotation", got, &allowed);
+                assert!(pending.is_null(), "no rotation was ever begun");
+            }
             Op::Invalidate { store, name } => {
                 let (config, _) = self.store(*store);
                 let mut removed = true;
@@ -1044,17 +1128,21 @@ impl Session {
                 ttl_ms,
                 max_entries,
                 revalidate_ms,
+                stale_if_error,
             } => {
                 let options = cyb_kek_cache_options {
                     ttl_ms: *ttl_ms,
                     max_entries: *max_entries,
                     revalidate_ms: *revalidate_ms,
+                    stale_if_error: *stale_if_error,
                 };
                 let options_ptr = if *null_options { ptr::null() } else { &options };
                 let mut resolver = ptr::null_mut();
                 let got =
                     unsafe { cyb_kek_resolver_new(shared.client, options_ptr, &mut resolver) };
-                let expected = if !null_options && (*ttl_ms < -1 || *revalidate_ms < -1) {
+                let bad_stale = !matches!(*stale_if_error, -1..=1);
+                let expected = if !null_options && (*ttl_ms < -1 || *revalidate_ms < -1 || bad_stale)
+                {
                     vec![CYB_RESULT_INVALID_ARGUMENT]
                 } else {
                     vec![CYB_RESULT_OK, CYB_RESULT_INVALID_CONFIG, CYB_RESULT_IO]
@@ -1079,8 +1167,22 @@ impl Session {
                 name,
                 fields,
                 null_slot,
+                replica_regions,
+                null_replicas,
             } => {
                 let [provider, key_id, region, role_arn, external_id, session] = fields;
+                let region_views: Vec<cyb_str> = replica_regions
+                    .iter()
+                    .map(|r| cyb_str {
+                        data: r.as_ptr().cast(),
+                        len: r.len(),
+                    })
+                    .collect();
+                let regions_ptr = if *null_replicas {
+                    ptr::null()
+                } else {
+                    region_views.as_ptr()
+                };
                 let got = name.with(|np, nn| {
                     provider.with_str(|provider| {
                         key_id.with_str(|key_id| {
@@ -1095,6 +1197,8 @@ impl Session {
                                                 role_arn,
                                                 external_id,
                                                 role_session_name,
+                                                replica_regions: regions_ptr,
+                                                replica_region_count: region_views.len(),
                                             };
                                             let slot_ptr =
                                                 if *null_slot { ptr::null() } else { &slot };
@@ -1122,7 +1226,8 @@ impl Session {
                 check("cyb_kms_client_add_slot", got, &allowed);
                 let mut texts: Vec<&Text> = fields.iter().collect();
                 texts.push(name);
-                if !argument_errors(&texts).is_empty() || *null_slot {
+                let null_regions = *null_replicas && !replica_regions.is_empty();
+                if !argument_errors(&texts).is_empty() || *null_slot || null_regions {
                     assert_ne!(got, CYB_RESULT_OK, "a bad argument was accepted");
                 }
                 empty_registry(shared);

@@ -79,6 +79,13 @@
 /// `CYB_KEK_REVALIDATE_SECS` says.
 #define CYB_KEK_REVALIDATE_OFF -1
 
+/// `cyb_kek_cache_options.stale_if_error` value that turns stale-if-error on.
+#define CYB_KEK_STALE_IF_ERROR_ON 1
+
+/// `cyb_kek_cache_options.stale_if_error` value that turns stale-if-error off, whatever
+/// `CYB_KEK_STALE_IF_ERROR` says.
+#define CYB_KEK_STALE_IF_ERROR_OFF -1
+
 /// Most KEKs a resolver caches when `cyb_kek_cache_options.max_entries` is 0.
 #define CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES 100000
 
@@ -126,6 +133,9 @@ enum cyb_result
   CYB_RESULT_INVALID_ARGUMENT = 100,
   /// A required pointer argument was NULL.
   CYB_RESULT_NULL_PARAMETER = 101,
+  /// The caller's callback reported failure (e.g. the engine's re-wrap in
+  /// `cyb_kek_rotate_kek`); what the call had begun was rolled back.
+  CYB_RESULT_CALLBACK_FAILED = 102,
   /// No envelope is stored for the index.
   CYB_RESULT_NOT_FOUND = 200,
   /// Create found an envelope already stored for the index.
@@ -206,6 +216,28 @@ typedef uint32_t cyb_drift_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+/// Where a rotation stood when its handle was made, judged from the stored envelope.
+enum cyb_rotation_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /// The envelope is still the old one (resolve returns the old KEK): commit or abort.
+  CYB_ROTATION_PENDING = 0,
+  /// The envelope already holds the new KEK (a commit stopped before removing the record):
+  /// commit finishes it; abort is refused.
+  CYB_ROTATION_COMMITTED = 1,
+  /// Another write replaced or deleted the envelope since begin: commit is refused; abort.
+  CYB_ROTATION_STALE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum cyb_rotation_state cyb_rotation_state;
+#else
+typedef uint32_t cyb_rotation_state;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 /// Importance of a log event; a callback installed at a level receives that level and every more
 /// important one (lower number).
 enum cyb_log_level
@@ -248,6 +280,11 @@ typedef struct cyb_drift_report cyb_drift_report;
 /// nothing; freeing it there is safe and wipes its KEKs. Make a new client and resolver in the
 /// child.
 typedef struct cyb_kek_resolver cyb_kek_resolver;
+
+/// A new-KEK rotation of one index (Rust: `Rotation`), from `cyb_kek_begin_rotation` or
+/// `cyb_kek_pending_rotation`: both KEKs (wiped when the handle is freed) and both envelopes.
+/// Immutable; may be read from any thread. Free with `cyb_kek_rotation_free`.
+typedef struct cyb_kek_rotation cyb_kek_rotation;
 
 /// An envelope (Rust: `KmsBlob`): `kms_name`, `provider`, `key_id`, `region`, `wrapped_kek`,
 /// `version`, `created_at`. Not synchronized: use one handle from one thread at a time (it may
@@ -336,6 +373,13 @@ typedef struct {
   /// off; `CYB_KEK_REVALIDATE_OFF` (-1): off; other negative values are rejected; at most
   /// 3600000 (an hour).
   int64_t revalidate_ms;
+  /// Stale-if-error: when a revalidation check fails with a transient storage error
+  /// (`CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_IO`), serve the cached KEK until its TTL,
+  /// checking again once per interval (never on `CYB_RESULT_NOT_FOUND`, access denied or a
+  /// changed envelope). 0: `CYB_KEK_STALE_IF_ERROR` (`1` / `0`) if set, else on;
+  /// `CYB_KEK_STALE_IF_ERROR_ON` (1): on; `CYB_KEK_STALE_IF_ERROR_OFF` (-1): off; other values
+  /// are rejected.
+  int32_t stale_if_error;
 } cyb_kek_cache_options;
 
 /// One entry of a drift report. The strings are borrowed from the report (valid until it is
@@ -383,7 +427,19 @@ typedef struct {
   uint64_t invalidations;
   /// KEKs cached now.
   uint64_t entries;
+  /// Revalidation checks that failed with a transient storage error and were answered with the
+  /// cached KEK (stale-if-error).
+  uint64_t stale_served;
 } cyb_kek_cache_stats;
+
+/// The engine's re-wrap step of `cyb_kek_rotate_kek`: re-wrap what it keeps under the KEK (its
+/// DEK) under `new_kek`, keeping a copy under `old_kek` until the rotation call returns; both are
+/// `CYB_KEK_LEN` bytes, valid only during the call (copy them into memory you wipe). Return true
+/// on success, false to abort the rotation. It must be idempotent (a recovery may run it again)
+/// and must not unwind (no C++ exception or longjmp may cross it: catch inside).
+typedef bool (*cyb_kek_rotate_callback)(void *context,
+                                        const uint8_t *old_kek,
+                                        const uint8_t *new_kek);
 
 /// Time and retry bounds of AWS calls (KMS, Secrets Manager, STS, S3). Zero-initialize it for the
 /// defaults: every zero field means "default".
@@ -456,6 +512,13 @@ typedef struct {
   cyb_str external_id;
   /// Session name for AssumeRole; empty for the default `cyborgdb-kms`.
   cyb_str role_session_name;
+  /// Regions holding replicas of the slot's multi-Region KMS key (YAML `replica_regions`), in
+  /// failover order: `replica_region_count` views. NULL with a count of 0 (the zeroed
+  /// default): none. Only for an `aws-kms` slot whose key_id is a multi-Region key
+  /// (docs/providers.md, "Multi-Region keys").
+  const cyb_str *replica_regions;
+  /// Number of entries in `replica_regions`.
+  size_t replica_region_count;
 } cyb_kms_slot;
 
 /// One log event, borrowed for the duration of the callback: copy what you keep. Both strings
@@ -778,9 +841,10 @@ cyb_result cyb_index_kms_delete(const cyb_storage_config *config,
 /// On success writes a new handle to `*out_resolver` (caller owns; free with
 /// `cyb_kek_resolver_free`). Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT`
 /// (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`, negative `revalidate_ms` other than
-/// `CYB_KEK_REVALIDATE_OFF`); `CYB_RESULT_INVALID_CONFIG` (`INDEX_KEK_CACHE_TTL_SECONDS` or
-/// `CYB_KEK_REVALIDATE_SECS` not a whole number of seconds, a revalidation interval above an
-/// hour). Starts no thread.
+/// `CYB_KEK_REVALIDATE_OFF`, `stale_if_error` not 0 / 1 / -1); `CYB_RESULT_INVALID_CONFIG`
+/// (`INDEX_KEK_CACHE_TTL_SECONDS` or `CYB_KEK_REVALIDATE_SECS` not a whole number of seconds, a
+/// revalidation interval above an hour, `CYB_KEK_STALE_IF_ERROR` not `1` or `0`). Starts no
+/// thread.
 ///
 /// # Safety
 /// `client` is NULL or a live handle; `options` is NULL or valid; `out_resolver` is NULL or
@@ -956,6 +1020,135 @@ CYB_API
 cyb_result cyb_kek_resolver_stats(const cyb_kek_resolver *resolver,
                                   cyb_kek_cache_stats *out_stats);
 
+/// Begins a new-KEK rotation of the index through the registry slot `slot_name`: unwraps the
+/// current KEK, wraps a fresh one through the slot, and strictly stores a pending-rotation
+/// record next to the envelope (which is unchanged: resolve keeps returning the old KEK). Writes
+/// a rotation handle to `*out_rotation` (caller owns; free with `cyb_kek_rotation_free`).
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_NOT_FOUND`,
+/// `CYB_RESULT_CORRUPT`, store errors, `CYB_RESULT_KEK_NOT_WRAPPED`, `CYB_RESULT_UNKNOWN_SLOT`,
+/// `CYB_RESULT_UNTRUSTED_KEY`, provider errors, `CYB_RESULT_CONFLICT` (a rotation of the index
+/// is already pending: see `cyb_kek_pending_rotation`). On error nothing is stored.
+///
+/// # Safety
+/// `resolver` and `config` are NULL or live handles; the names are NULL or readable for their
+/// lengths; `out_rotation` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_begin_rotation(const cyb_kek_resolver *resolver,
+                                  const cyb_storage_config *config,
+                                  const char *index_name,
+                                  size_t index_name_len,
+                                  const char *slot_name,
+                                  size_t slot_name_len,
+                                  cyb_kek_rotation **out_rotation);
+
+/// Finds the index's pending rotation (begun and neither committed nor aborted, e.g. after a
+/// crash): writes a rotation handle to `*out_rotation` (caller owns), or NULL if none is
+/// pending. Both KEKs are unwrapped through the slots that trust their keys.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`, `CYB_RESULT_CORRUPT` (the
+/// record is damaged, truncated, oversized or foreign), store errors, the unwraps' errors
+/// (`CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_UNTRUSTED_KEY`, `CYB_RESULT_DECRYPT_FAILED`, ...).
+///
+/// # Safety
+/// As `cyb_kek_begin_rotation`.
+CYB_API
+cyb_result cyb_kek_pending_rotation(const cyb_kek_resolver *resolver,
+                                    const cyb_storage_config *config,
+                                    const char *index_name,
+                                    size_t index_name_len,
+                                    cyb_kek_rotation **out_rotation);
+
+/// Commits the rotation: swaps the stored envelope to the new one (compare-and-swap, version +
+/// 1), removes the record and drops the index's cached KEK. Idempotent (finishes a commit a crash
+/// interrupted). Call it once the engine's data opens with the new KEK. If `out_blob` is
+/// non-NULL, writes a handle to the new envelope there (caller owns).
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_CONFLICT` (the envelope is neither the old
+/// nor the new one, or the record is gone or another rotation's; nothing written),
+/// `CYB_RESULT_CORRUPT`, `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_UNTRUSTED_KEY`, store errors.
+///
+/// # Safety
+/// `resolver`, `config` and `rotation` are NULL or live handles; `out_blob` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_commit_rotation(const cyb_kek_resolver *resolver,
+                                   const cyb_storage_config *config,
+                                   const cyb_kek_rotation *rotation,
+                                   cyb_kms_blob **out_blob);
+
+/// Aborts the rotation: removes its record; the envelope (and so the index's KEK) is unchanged.
+/// Aborting a rotation whose record is gone succeeds.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_CONFLICT` (already committed: finish with
+/// `cyb_kek_commit_rotation`; or the record is another rotation's), `CYB_RESULT_CORRUPT`, store
+/// errors.
+///
+/// # Safety
+/// `resolver`, `config` and `rotation` are NULL or live handles.
+CYB_API
+cyb_result cyb_kek_abort_rotation(const cyb_kek_resolver *resolver,
+                                  const cyb_storage_config *config,
+                                  const cyb_kek_rotation *rotation);
+
+/// Copies the rotation's old KEK (the one the old envelope wraps) into the caller's 32-byte
+/// `out_kek`. Wipe it when done.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (`out_kek_len` not 32).
+///
+/// # Safety
+/// `rotation` is NULL or a live handle; `out_kek` is NULL or points to `out_kek_len` writable
+/// bytes.
+CYB_API
+cyb_result cyb_kek_rotation_old_kek(const cyb_kek_rotation *rotation,
+                                    uint8_t *out_kek,
+                                    size_t out_kek_len);
+
+/// Copies the rotation's new KEK (the one commit gives the index) into the caller's 32-byte
+/// `out_kek`. Wipe it when done. Errors as `cyb_kek_rotation_old_kek`.
+///
+/// # Safety
+/// As `cyb_kek_rotation_old_kek`.
+CYB_API
+cyb_result cyb_kek_rotation_new_kek(const cyb_kek_rotation *rotation,
+                                    uint8_t *out_kek,
+                                    size_t out_kek_len);
+
+/// Where the rotation stood when its handle was made; `CYB_ROTATION_STALE` for NULL.
+///
+/// # Safety
+/// `rotation` is NULL or a live handle.
+CYB_API cyb_rotation_state cyb_kek_rotation_state(const cyb_kek_rotation *rotation);
+
+/// Frees a rotation handle and wipes its KEKs (the rotation itself stays as it is in storage).
+/// NULL is a no-op.
+///
+/// # Safety
+/// `rotation` is NULL or a handle from this API that no thread uses any more.
+CYB_API void cyb_kek_rotation_free(cyb_kek_rotation *rotation);
+
+/// New-KEK rotation in one call: begin, `callback(context, old_kek, new_kek)`, commit. If the
+/// callback returns false the rotation is aborted (the stored envelope is unchanged) and the
+/// call returns `CYB_RESULT_CALLBACK_FAILED`. If `out_blob` is non-NULL, writes a handle to the
+/// new envelope there (caller owns).
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (also a NULL callback), `CYB_RESULT_CALLBACK_FAILED`,
+/// and those of `cyb_kek_begin_rotation` and `cyb_kek_commit_rotation` (a failed commit after
+/// the callback succeeded leaves the record: recover with `cyb_kek_pending_rotation`).
+///
+/// # Safety
+/// As `cyb_kek_begin_rotation`; `callback` is safe to call with `context` during this call;
+/// `out_blob` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_rotate_kek(const cyb_kek_resolver *resolver,
+                              const cyb_storage_config *config,
+                              const char *index_name,
+                              size_t index_name_len,
+                              const char *slot_name,
+                              size_t slot_name_len,
+                              cyb_kek_rotate_callback callback,
+                              void *context,
+                              cyb_kms_blob **out_blob);
+
 /// Makes a KMS client with an empty registry. `options` may be NULL for the defaults. Does no
 /// network I/O (SDK clients are built on first use).
 ///
@@ -1021,13 +1214,16 @@ cyb_result cyb_kms_client_load_registry_file(const cyb_kms_client *client,
 /// Adds `slot` to the registry as `name` (`name_len` bytes of UTF-8), replacing a slot of that
 /// name. Calls in flight use the registry they started with.
 ///
-/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8),
-/// `CYB_RESULT_INVALID_CONFIG` (naming the slot and field: unknown provider, missing key_id or
-/// region, external_id missing with role_arn, ...).
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (also `replica_regions` NULL with a count above 0),
+/// `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (naming the slot
+/// and field: unknown provider, missing key_id or region, external_id missing with role_arn,
+/// `replica_regions[i]` not a region, repeated, the slot's own region, more than 8, on a key that
+/// is not multi-Region, ...).
 ///
 /// # Safety
 /// `client` and `slot` are NULL or valid; `name` is NULL or points to `name_len` readable bytes;
-/// the strings of `slot` are valid.
+/// the strings of `slot` are valid; `slot.replica_regions` is NULL or points to
+/// `slot.replica_region_count` valid strings.
 CYB_API
 cyb_result cyb_kms_client_add_slot(const cyb_kms_client *client,
                                    const char *name,
@@ -1037,11 +1233,12 @@ cyb_result cyb_kms_client_add_slot(const cyb_kms_client *client,
 /// Makes the slot named `slot_name` trust one more key for unwrapping — the key it wrapped with
 /// before a rotation — as the YAML slot line `previous_keys: [{provider: ..., key_id: ...,
 /// region: ...}]` does. `key` uses the `provider`, `key_id` and `region` fields of
-/// `cyb_kms_slot`; its role fields must be empty (the slot's role is used). Trusting a key
-/// already trusted is a no-op.
+/// `cyb_kms_slot`; its role fields must be empty (the slot's role is used), and so must its
+/// replica regions (a previous key never fails over). Trusting a key already trusted is a no-op.
 ///
 /// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8, role fields
-/// set), `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_INVALID_CONFIG` (naming the slot and field).
+/// or replica regions set), `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_INVALID_CONFIG` (naming the
+/// slot and field).
 ///
 /// # Safety
 /// `client` and `key` are NULL or valid; `slot_name` is NULL or points to `slot_name_len`

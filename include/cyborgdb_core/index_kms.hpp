@@ -32,6 +32,8 @@
 //     cyborg::KMSBadResponseError                        KMS_BAD_RESPONSE
 //     cyborg::WrapKeySizeError                           WRAP_KEY_SIZE
 //   cyborg::ForkedProcessError   std::runtime_error      FORKED_PROCESS
+//   cyborg::CallbackFailedError  std::runtime_error      CALLBACK_FAILED (KEKResolver::RotateKek
+//                                rethrows the callback's own exception instead of this)
 //   cyborg::InternalError        std::runtime_error      PANIC and any unknown code
 //   cyborg::IncompatibleLibraryError  std::runtime_error (only; no result code): the loaded
 //                                libcyborgdb_kms has another major version than this header
@@ -76,6 +78,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -259,6 +263,14 @@ public:
         : std::runtime_error(what), Error(code) {}
 };
 
+/// A caller's callback reported failure (e.g. the engine's re-wrap in cyb_kek_rotate_kek); what
+/// the call had begun was rolled back (CALLBACK_FAILED).
+class CallbackFailedError : public std::runtime_error, public Error {
+public:
+    CallbackFailedError(cyb_result code, const std::string& what)
+        : std::runtime_error(what), Error(code) {}
+};
+
 /// The object was created before this process was forked from its parent; in the child it refuses
 /// every call (FORKED_PROCESS). Create a new one in the child. Memory and Disk storage are exempt.
 class ForkedProcessError : public std::runtime_error, public Error {
@@ -363,6 +375,8 @@ inline void require_compatible_library() {
             throw WrapKeySizeError(code, what);
         case CYB_RESULT_FORKED_PROCESS:
             throw ForkedProcessError(code, what);
+        case CYB_RESULT_CALLBACK_FAILED:
+            throw CallbackFailedError(code, what);
         default:  // CYB_RESULT_PANIC, unknown codes (CYB_RESULT_OK is never passed here)
             throw InternalError(code, what);
     }
@@ -870,6 +884,9 @@ struct KMSSlot {
     std::optional<std::string> role_arn;           // BYOK: role to assume first
     std::optional<std::string> external_id;        // required with role_arn
     std::optional<std::string> role_session_name;  // default "cyborgdb-kms"
+    // Regions holding replicas of a multi-Region aws-kms key, in failover order (YAML
+    // replica_regions; docs/providers.md). Empty: none.
+    std::vector<std::string> replica_regions{};
 };
 
 /// An envelope together with the KEK it wraps, as WrapNewKEK returns them.
@@ -943,6 +960,13 @@ public:
         c_slot.role_arn = cyb_str{role_arn.data(), role_arn.size()};
         c_slot.external_id = cyb_str{external_id.data(), external_id.size()};
         c_slot.role_session_name = cyb_str{session.data(), session.size()};
+        std::vector<cyb_str> regions;
+        regions.reserve(slot.replica_regions.size());
+        for (const std::string& region : slot.replica_regions) {
+            regions.push_back(cyb_str{region.data(), region.size()});
+        }
+        c_slot.replica_regions = regions.data();
+        c_slot.replica_region_count = regions.size();
         detail::check(cyb_kms_client_add_slot(handle_.get(), name.data(), name.size(), &c_slot));
     }
 
@@ -1021,11 +1045,14 @@ private:
 /// 60 s. A zero TTL turns caching off. max_entries 0: the default, 100000. Unset revalidate:
 /// CYB_KEK_REVALIDATE_SECS if set, else off; zero: off; else the envelope revalidation interval
 /// (at most an hour; docs/resolver.md): other nodes' pushes, re-wraps and deletes are seen
-/// within it.
+/// within it. Unset stale_if_error: CYB_KEK_STALE_IF_ERROR (1 / 0) if set, else on; on, a
+/// revalidation check that fails with a transient storage error (StorageUnavailableError,
+/// IOError) serves the cached KEK until its TTL instead of throwing.
 struct KEKCacheOptions {
     std::optional<std::chrono::milliseconds> ttl;
     std::size_t max_entries = 0;
     std::optional<std::chrono::milliseconds> revalidate;
+    std::optional<bool> stale_if_error;
 };
 
 /// A snapshot of a KEKResolver's cache counters (all but `entries` only grow).
@@ -1038,6 +1065,7 @@ struct KEKCacheStats {
     uint64_t expirations = 0;     // removed at their TTL
     uint64_t invalidations = 0;   // removed by Invalidate / InvalidateAll / Rewrap
     uint64_t entries = 0;         // KEKs cached now
+    uint64_t stale_served = 0;    // failed revalidation checks answered from memory
 };
 
 /// The verdict on one stored envelope of a drift check.
@@ -1065,6 +1093,51 @@ struct DriftEntry {
     std::optional<KeySnapshot> configured;  // unset if the slot is unknown
     cyb_result error_code = CYB_RESULT_OK;
     std::string error_message;
+};
+
+/// Where a new-KEK rotation stood when its KEKRotation was made (see KEKResolver::BeginRotation).
+enum class RotationState : uint32_t {
+    kPending = CYB_ROTATION_PENDING,      // envelope still the old one: commit or abort
+    kCommitted = CYB_ROTATION_COMMITTED,  // envelope already the new one: commit finishes it
+    kStale = CYB_ROTATION_STALE,          // another write replaced the envelope: abort
+};
+
+/// A new-KEK rotation of one index, from KEKResolver::BeginRotation or PendingRotation: its old
+/// and new KEK (wiped when this object is destroyed) and its state. Move-only.
+class KEKRotation {
+public:
+    /// The KEK the index had when the rotation began.
+    KEK OldKek() const {
+        KEK kek;
+        detail::check(cyb_kek_rotation_old_kek(handle_.get(), kek.data(), kek.size()));
+        return kek;
+    }
+
+    /// The fresh KEK the index gets on commit.
+    KEK NewKek() const {
+        KEK kek;
+        detail::check(cyb_kek_rotation_new_kek(handle_.get(), kek.data(), kek.size()));
+        return kek;
+    }
+
+    /// Where the rotation stood when this object was made.
+    RotationState State() const noexcept {
+        return static_cast<RotationState>(cyb_kek_rotation_state(handle_.get()));
+    }
+
+    /// The C handle (owned by this object).
+    const cyb_kek_rotation* c_handle() const noexcept { return handle_.get(); }
+
+private:
+    friend class KEKResolver;
+    explicit KEKRotation(cyb_kek_rotation* raw) : handle_(raw) {}
+
+    struct Deleter {
+        void operator()(cyb_kek_rotation* rotation) const noexcept {
+            cyb_kek_rotation_free(rotation);
+        }
+    };
+    std::unique_ptr<cyb_kek_rotation, Deleter> handle_;
 };
 
 /// Resolves index KEKs through a KMSClient's registry with a TTL'd cache of unwrapped KEKs —
@@ -1099,6 +1172,10 @@ public:
             c_options.revalidate_ms = options.revalidate->count() == 0
                                           ? CYB_KEK_REVALIDATE_OFF
                                           : static_cast<int64_t>(options.revalidate->count());
+        }
+        if (options.stale_if_error) {
+            c_options.stale_if_error =
+                *options.stale_if_error ? CYB_KEK_STALE_IF_ERROR_ON : CYB_KEK_STALE_IF_ERROR_OFF;
         }
         cyb_kek_resolver* raw = nullptr;
         detail::check(cyb_kek_resolver_new(client.c_handle(), &c_options, &raw));
@@ -1142,6 +1219,95 @@ public:
         cyb_kms_blob* raw = nullptr;
         detail::check(cyb_kek_rewrap(handle_.get(), storage.c_handle(), index_name.data(),
                                      index_name.size(), slot_name.data(), slot_name.size(), &raw));
+        const detail::BlobPtr owned(raw);
+        return detail::from_c_blob(owned.get());
+    }
+
+    /// New-KEK rotation, phase 1: unwraps the current KEK, wraps a fresh one through slot
+    /// `slot_name` and stores a pending-rotation record next to the envelope (unchanged: Resolve
+    /// keeps returning the old KEK). Re-wrap the engine's DEK under NewKek() (keeping it under
+    /// OldKek() too), then CommitRotation — or AbortRotation. Throws ConflictError (a rotation
+    /// of the index is already pending), KEKNotWrappedError, UnknownSlotError, UntrustedKeyError,
+    /// NotFoundError, the KMSError family, storage errors; on error nothing is stored.
+    KEKRotation BeginRotation(const StorageConfig& storage, const std::string& index_name,
+                              const std::string& slot_name) const {
+        cyb_kek_rotation* raw = nullptr;
+        detail::check(cyb_kek_begin_rotation(handle_.get(), storage.c_handle(), index_name.data(),
+                                             index_name.size(), slot_name.data(), slot_name.size(),
+                                             &raw));
+        return KEKRotation(raw);
+    }
+
+    /// The index's pending rotation (e.g. left by a crash), with both KEKs, or nullopt. Throws
+    /// CorruptDataError (a damaged record), UntrustedKeyError, the KMSError family, storage
+    /// errors.
+    std::optional<KEKRotation> PendingRotation(const StorageConfig& storage,
+                                               const std::string& index_name) const {
+        cyb_kek_rotation* raw = nullptr;
+        detail::check(cyb_kek_pending_rotation(handle_.get(), storage.c_handle(),
+                                               index_name.data(), index_name.size(), &raw));
+        if (raw == nullptr) {
+            return std::nullopt;
+        }
+        return KEKRotation(raw);
+    }
+
+    /// New-KEK rotation, phase 2: swaps the envelope to the new KEK (version + 1), removes the
+    /// record, drops the cached KEK; idempotent. Returns the new envelope. Throws ConflictError
+    /// (another write replaced the envelope, or the rotation is gone), CorruptDataError, storage
+    /// errors.
+    KMSBlob CommitRotation(const StorageConfig& storage, const KEKRotation& rotation) const {
+        cyb_kms_blob* raw = nullptr;
+        detail::check(
+            cyb_kek_commit_rotation(handle_.get(), storage.c_handle(), rotation.c_handle(), &raw));
+        const detail::BlobPtr owned(raw);
+        return detail::from_c_blob(owned.get());
+    }
+
+    /// Undoes a rotation that was not committed: removes its record; the envelope is unchanged.
+    /// Throws ConflictError (already committed: commit it instead), CorruptDataError, storage
+    /// errors.
+    void AbortRotation(const StorageConfig& storage, const KEKRotation& rotation) const {
+        detail::check(
+            cyb_kek_abort_rotation(handle_.get(), storage.c_handle(), rotation.c_handle()));
+    }
+
+    /// New-KEK rotation in one call: BeginRotation, `rewrap(old_kek, new_kek)` (the engine
+    /// re-wraps its DEK under new_kek, idempotently, keeping it under old_kek until this returns),
+    /// CommitRotation. If `rewrap` throws, the rotation is rolled back (the envelope is unchanged)
+    /// and its exception is rethrown as is. Returns the new envelope. Throws as BeginRotation and
+    /// CommitRotation.
+    KMSBlob RotateKek(const StorageConfig& storage, const std::string& index_name,
+                      const std::string& slot_name,
+                      const std::function<void(const KEK& old_kek, const KEK& new_kek)>& rewrap)
+        const {
+        struct Context {
+            const std::function<void(const KEK&, const KEK&)>* rewrap;
+            std::exception_ptr error;
+        } context{&rewrap, nullptr};
+        const auto trampoline = [](void* raw, const uint8_t* old_bytes,
+                                   const uint8_t* new_bytes) noexcept -> bool {
+            auto* ctx = static_cast<Context*>(raw);
+            try {
+                KEK old_kek;
+                KEK new_kek;
+                std::memcpy(old_kek.data(), old_bytes, KEK::kSize);
+                std::memcpy(new_kek.data(), new_bytes, KEK::kSize);
+                (*ctx->rewrap)(old_kek, new_kek);
+                return true;
+            } catch (...) {
+                ctx->error = std::current_exception();
+                return false;
+            }
+        };
+        cyb_kms_blob* raw = nullptr;
+        const cyb_result code = cyb_kek_rotate_kek(
+            handle_.get(), storage.c_handle(), index_name.data(), index_name.size(),
+            slot_name.data(), slot_name.size(), trampoline, &context, &raw);
+        if (code == CYB_RESULT_CALLBACK_FAILED && context.error) {
+            std::rethrow_exception(context.error);
+        }
+        detail::check(code);
         const detail::BlobPtr owned(raw);
         return detail::from_c_blob(owned.get());
     }
@@ -1227,8 +1393,8 @@ public:
     KEKCacheStats Stats() const {
         cyb_kek_cache_stats c{};
         detail::check(cyb_kek_resolver_stats(handle_.get(), &c));
-        return KEKCacheStats{c.hits,      c.misses,      c.provider_calls, c.errors,
-                             c.evictions, c.expirations, c.invalidations,  c.entries};
+        return KEKCacheStats{c.hits,      c.misses,      c.provider_calls, c.errors,       c.evictions,
+                             c.expirations, c.invalidations, c.entries,   c.stale_served};
     }
 
     /// The C handle, borrowed: valid as long as this KEKResolver lives.

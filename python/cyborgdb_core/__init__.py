@@ -8,6 +8,7 @@ one keystore byte for byte. See ``help()`` on each name, or the type stubs.
 
 from ._errors import (
     AlreadyExistsError,
+    CallbackFailedError,
     ConflictError,
     CorruptDataError,
     DecryptFailedError,
@@ -43,6 +44,7 @@ from ._native import (
     DriftEntry,
     KEKCacheStats,
     KEKResolver,
+    KEKRotation,
     KeySnapshot,
     KMSBlob,
     KMSClient,
@@ -68,6 +70,7 @@ __all__ = [
     "AlreadyExistsError",
     "AuditRecord",
     "AuditReport",
+    "CallbackFailedError",
     "ConflictError",
     "CorruptDataError",
     "DecryptFailedError",
@@ -80,6 +83,7 @@ __all__ = [
     "KEKCacheStats",
     "KEKNotWrappedError",
     "KEKResolver",
+    "KEKRotation",
     "KMSAccessDeniedError",
     "KMSBadResponseError",
     "KMSBlob",

@@ -19,8 +19,9 @@ naming the parameter. Messages name the index, operation and cause, never key ma
 
 import enum
 import os
+from datetime import timedelta
 from types import TracebackType
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 __version__: str
 
@@ -140,6 +141,10 @@ class WrapKeySizeError(KMSError):
 
 class ConflictError(Error, RuntimeError):
     """The stored envelope changed while the operation ran; nothing was written (CONFLICT)."""
+
+class CallbackFailedError(Error, RuntimeError):
+    """A caller's callback reported failure; what the call had begun was rolled back
+    (CALLBACK_FAILED). rotate_kek re-raises the callback's own exception instead."""
 
 class ForkedProcessError(Error, RuntimeError):
     """The object was created before this process was forked; make a new one (FORKED_PROCESS)."""
@@ -478,8 +483,11 @@ class KMSClient:
         role_arn: Optional[str] = None,
         external_id: Optional[str] = None,
         role_session_name: Optional[str] = None,
+        replica_regions: Optional[Sequence[str]] = None,
     ) -> None:
-        """Adds or replaces slot ``name``. Raises InvalidConfigError naming slot and field."""
+        """Adds or replaces slot ``name``. ``replica_regions``: the regions holding replicas of a
+        multi-Region aws-kms key, in failover order (YAML ``replica_regions``). Raises
+        InvalidConfigError naming slot and field."""
     def add_previous_key(self, slot_name: str, *, provider: str, key_id: str, region: str = "") -> None:
         """Makes slot ``slot_name`` trust a key it wrapped with before a rotation (YAML
         ``previous_keys``). Raises UnknownSlotError, InvalidConfigError."""
@@ -508,6 +516,9 @@ class KEKCacheStats:
     expirations: int
     invalidations: int
     entries: int
+    stale_served: int
+    """Revalidation checks that failed with a transient storage error and were answered with
+    the cached KEK (stale-if-error)."""
 
 class KeySnapshot:
     """The provider / key_id / region an envelope records or a slot names."""
@@ -528,6 +539,26 @@ class DriftEntry:
     error: Optional[Error]
     """Why the status is "failed" (not raised)."""
 
+class KEKRotation:
+    """A new-KEK rotation of one index, from KEKResolver.begin_rotation / pending_rotation."""
+
+    @property
+    def index_name(self) -> str: ...
+    @property
+    def old_kek(self) -> KEK:
+        """The KEK the index had when the rotation began (a new KEK object each time)."""
+    @property
+    def new_kek(self) -> KEK:
+        """The fresh KEK the index gets on commit (a new KEK object each time)."""
+    @property
+    def state(self) -> str:
+        """ "pending" (envelope unchanged), "committed" (envelope already swapped: commit to
+        finish) or "stale" (another write replaced the envelope: abort), when this was made."""
+    @property
+    def old_envelope(self) -> KMSBlob: ...
+    @property
+    def new_envelope(self) -> KMSBlob: ...
+
 class KEKResolver:
     """Resolves index KEKs through a KMSClient's registry with a TTL'd cache of unwrapped KEKs
     (the service hot path), and creates, re-wraps and drift-checks envelopes. A hit touches
@@ -535,11 +566,31 @@ class KEKResolver:
     provider-unwrapped KEKs are cached. Thread-safe: share one per process. In a child forked
     after it was made every call raises ForkedProcessError."""
 
-    def __init__(self, client: KMSClient, *, ttl: Optional[float] = None, max_entries: Optional[int] = None) -> None:
-        """``ttl`` in seconds (None: INDEX_KEK_CACHE_TTL_SECONDS, else 60; 0 disables caching);
-        ``max_entries`` (default 10000). Raises InvalidArgumentError, InvalidConfigError."""
+    def __init__(
+        self,
+        client: KMSClient,
+        *,
+        ttl: Union[float, timedelta, None] = None,
+        max_entries: Optional[int] = None,
+        revalidate: Union[float, timedelta, None] = None,
+        stale_if_error: Optional[bool] = None,
+    ) -> None:
+        """``ttl`` in seconds or a timedelta (None: INDEX_KEK_CACHE_TTL_SECONDS, else 60; 0
+        disables caching); ``max_entries`` (default 100000); ``revalidate``: the envelope
+        revalidation interval, seconds or a timedelta (None: CYB_KEK_REVALIDATE_SECS, else off;
+        0: off; at most an hour) — after it, the next resolve asks the store whether the envelope
+        changed, so other nodes' pushes, re-wraps and deletes are seen; ``stale_if_error``
+        (None: CYB_KEK_STALE_IF_ERROR, else True): when that check fails with
+        StorageUnavailableError or IOError, serve the cached KEK until its TTL. Raises
+        InvalidArgumentError, InvalidConfigError."""
     @property
     def ttl(self) -> float: ...
+    @property
+    def revalidate(self) -> float:
+        """The envelope revalidation interval in seconds (0: off)."""
+    @property
+    def stale_if_error(self) -> bool:
+        """Whether a failed revalidation check serves the cached KEK."""
     @property
     def client(self) -> KMSClient: ...
     def resolve(self, config_location: StorageConfig, index_name: str) -> KEK:
@@ -564,6 +615,32 @@ class KEKResolver:
         """Re-wraps the index's KEK under slot ``kms_name`` (same KEK, new snapshot, version + 1)
         and returns the stored envelope. On error nothing changed. Raises ConflictError,
         KEKNotWrappedError, UnknownSlotError, NotFoundError, the KMSError family, storage errors."""
+    def begin_rotation(self, config_location: StorageConfig, index_name: str, kms_name: str) -> KEKRotation:
+        """New-KEK rotation, phase 1: a fresh KEK wrapped through slot ``kms_name`` and recorded
+        as pending next to the envelope, which is unchanged (resolve keeps returning the old KEK).
+        Re-wrap the engine's DEK under ``new_kek`` (keeping it under ``old_kek``), then
+        commit_rotation or abort_rotation. Raises ConflictError (a rotation is already pending),
+        KEKNotWrappedError, UnknownSlotError, UntrustedKeyError, NotFoundError, the KMSError
+        family, storage errors; on error nothing is stored."""
+    def pending_rotation(self, config_location: StorageConfig, index_name: str) -> Optional[KEKRotation]:
+        """The index's pending rotation (e.g. left by a crash), with both KEKs, or None. Raises
+        CorruptDataError (a damaged record), UntrustedKeyError, the KMSError family."""
+    def commit_rotation(self, config_location: StorageConfig, rotation: KEKRotation) -> KMSBlob:
+        """Swaps the envelope to the new KEK (version + 1), removes the record, drops the cached
+        KEK; idempotent. Returns the new envelope. Raises ConflictError, CorruptDataError."""
+    def abort_rotation(self, config_location: StorageConfig, rotation: KEKRotation) -> None:
+        """Removes an uncommitted rotation's record; the envelope is unchanged. Raises
+        ConflictError (already committed: commit instead), CorruptDataError."""
+    def rotate_kek(
+        self,
+        config_location: StorageConfig,
+        index_name: str,
+        kms_name: str,
+        callback: Callable[[KEK, KEK], None],
+    ) -> KMSBlob:
+        """New-KEK rotation in one call: begin_rotation, ``callback(old_kek, new_kek)`` (the
+        engine re-wraps its DEK, idempotently), commit_rotation. If the callback raises, the
+        rotation is rolled back (the envelope is unchanged) and its exception propagates as is."""
     def check_drift(self, config_location: StorageConfig, rewrap: bool = False) -> List[DriftEntry]:
         """Compares every stored envelope's key snapshot with the registry; with ``rewrap``,
         re-wraps drifted ones (failures are per entry). Raises storage errors (listing)."""

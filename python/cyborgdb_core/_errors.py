@@ -12,6 +12,7 @@ class ResultCode(enum.IntEnum):
     OK = 0
     INVALID_ARGUMENT = 100
     NULL_PARAMETER = 101
+    CALLBACK_FAILED = 102
     NOT_FOUND = 200
     ALREADY_EXISTS = 201
     CORRUPT = 202
@@ -153,6 +154,11 @@ class ConflictError(Error, RuntimeError):
     nothing was written. Re-read and retry (CONFLICT)."""
 
 
+class CallbackFailedError(Error, RuntimeError):
+    """A caller's callback reported failure; what the call had begun was rolled back
+    (CALLBACK_FAILED). KEKResolver.rotate_kek re-raises the callback's own exception instead."""
+
+
 class ForkedProcessError(Error, RuntimeError):
     """The object was created before this process was forked; in the child it refuses every call
     (FORKED_PROCESS). Create a new one in the child. Memory and disk storage are exempt."""
@@ -186,6 +192,7 @@ _CLASS_OF_CODE: dict[int, type[Error]] = {
     ResultCode.UNTRUSTED_KEY: UntrustedKeyError,
     ResultCode.PANIC: InternalError,
     ResultCode.FORKED_PROCESS: ForkedProcessError,
+    ResultCode.CALLBACK_FAILED: CallbackFailedError,
 }
 
 # The code an exception class gets when a caller constructs it without one.

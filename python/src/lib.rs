@@ -19,7 +19,8 @@ use cyborgdb_kms::audit::AuditOptions;
 use cyborgdb_kms::ffi::cyb_result;
 use cyborgdb_kms::{
     AwsRetryMode, AwsTimeouts, DriftStatus, KekCacheOptions, KeyIdentity, KmsBlob,
-    KmsClientOptions, S3Credentials, S3Options, S3ServerSideEncryption, Slot,
+    KmsClientOptions, RotateKekError, RotationState, S3Credentials, S3Options,
+    S3ServerSideEncryption, Slot,
 };
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -1070,7 +1071,7 @@ impl PyKmsClient {
     }
 
     /// Adds or replaces the slot `name`.
-    #[pyo3(signature = (name, *, provider, key_id, region="", role_arn=None, external_id=None, role_session_name=None))]
+    #[pyo3(signature = (name, *, provider, key_id, region="", role_arn=None, external_id=None, role_session_name=None, replica_regions=None))]
     #[allow(clippy::too_many_arguments)]
     fn add_slot(
         &self,
@@ -1082,6 +1083,7 @@ impl PyKmsClient {
         role_arn: Option<&str>,
         external_id: Option<&str>,
         role_session_name: Option<&str>,
+        replica_regions: Option<Vec<String>>,
     ) -> PyResult<()> {
         let slot = Slot::from_fields(
             name,
@@ -1093,6 +1095,11 @@ impl PyKmsClient {
             role_session_name.unwrap_or(""),
         )
         .or_raise(py)?;
+        // `add_slot` checks the replica regions with the rest of the slot.
+        let slot = Slot {
+            replica_regions: replica_regions.unwrap_or_default(),
+            ..slot
+        };
         self.inner.add_slot(name, slot).or_raise(py)
     }
 
@@ -1182,15 +1189,16 @@ struct PyCacheStats {
     expirations: u64,
     invalidations: u64,
     entries: u64,
+    stale_served: u64,
 }
 
 #[pymethods]
 impl PyCacheStats {
     fn __repr__(&self) -> String {
         format!(
-            "KEKCacheStats(hits={}, misses={}, provider_calls={}, errors={}, evictions={}, expirations={}, invalidations={}, entries={})",
+            "KEKCacheStats(hits={}, misses={}, provider_calls={}, errors={}, evictions={}, expirations={}, invalidations={}, entries={}, stale_served={})",
             self.hits, self.misses, self.provider_calls, self.errors, self.evictions,
-            self.expirations, self.invalidations, self.entries
+            self.expirations, self.invalidations, self.entries, self.stale_served
         )
     }
 }
@@ -1285,6 +1293,87 @@ fn drift_status_name(status: DriftStatus) -> &'static str {
     }
 }
 
+/// A new-KEK rotation of one index (from `KEKResolver.begin_rotation` / `pending_rotation`).
+#[pyclass(name = "KEKRotation", module = "cyborgdb_core", frozen)]
+struct PyKekRotation {
+    inner: cyborgdb_kms::Rotation,
+}
+
+#[pymethods]
+impl PyKekRotation {
+    /// The index being rotated.
+    #[getter]
+    fn index_name(&self) -> &str {
+        self.inner.index()
+    }
+
+    /// The KEK the index had when the rotation began (a new KEK object each time).
+    #[getter]
+    fn old_kek(&self) -> PyKek {
+        kek_from(self.inner.old_kek())
+    }
+
+    /// The fresh KEK the index gets on commit (a new KEK object each time).
+    #[getter]
+    fn new_kek(&self) -> PyKek {
+        kek_from(self.inner.new_kek())
+    }
+
+    /// "pending", "committed" or "stale", when this object was made.
+    #[getter]
+    fn state(&self) -> &'static str {
+        match self.inner.state() {
+            RotationState::Pending => "pending",
+            RotationState::Committed => "committed",
+            RotationState::Stale => "stale",
+        }
+    }
+
+    /// The envelope the rotation replaces.
+    #[getter]
+    fn old_envelope(&self) -> PyKmsBlob {
+        blob_to_py(self.inner.old_envelope().clone())
+    }
+
+    /// The envelope commit stores.
+    #[getter]
+    fn new_envelope(&self) -> PyKmsBlob {
+        blob_to_py(self.inner.new_envelope().clone())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "KEKRotation(index_name={}, state={}, version={} -> {})",
+            py_repr(py, self.inner.index())?,
+            py_repr(py, self.state())?,
+            self.inner.old_envelope().version,
+            self.inner.new_envelope().version
+        ))
+    }
+}
+
+/// A duration argument given as seconds (int or float) or a `datetime.timedelta` (anything with
+/// `total_seconds()`); `None` stays `None`. Negative, non-finite or absurd (≥ 4e9 s) values raise
+/// InvalidArgumentError with `message`.
+fn duration_arg(
+    py: Python<'_>,
+    value: Option<&Bound<'_, PyAny>>,
+    message: &str,
+) -> PyResult<Option<Duration>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    let seconds = if value.hasattr("total_seconds")? {
+        value.call_method0("total_seconds")?.extract::<f64>()
+    } else {
+        value.extract::<f64>()
+    };
+    match seconds {
+        Ok(t) if t.is_finite() && (0.0..4.0e9).contains(&t) => Ok(Some(Duration::from_secs_f64(t))),
+        _ => Err(invalid_argument(py, message)),
+    }
+}
+
 /// Resolves index KEKs through a KMS client with a TTL'd cache; creates, re-wraps and
 /// drift-checks envelopes.
 #[pyclass(name = "KEKResolver", module = "cyborgdb_core", frozen)]
@@ -1295,27 +1384,30 @@ struct PyKekResolver {
 #[pymethods]
 impl PyKekResolver {
     #[new]
-    #[pyo3(signature = (client, *, ttl=None, max_entries=None))]
+    #[pyo3(signature = (client, *, ttl=None, max_entries=None, revalidate=None, stale_if_error=None))]
     fn new(
         py: Python<'_>,
         client: PyRef<'_, PyKmsClient>,
-        ttl: Option<f64>,
+        ttl: Option<&Bound<'_, PyAny>>,
         max_entries: Option<usize>,
+        revalidate: Option<&Bound<'_, PyAny>>,
+        stale_if_error: Option<bool>,
     ) -> PyResult<Self> {
-        let ttl = match ttl {
-            None => None,
-            Some(t) if t.is_finite() && (0.0..4.0e9).contains(&t) => {
-                Some(Duration::from_secs_f64(t))
-            }
-            Some(_) => {
-                return Err(invalid_argument(
-                    py,
-                    "ttl must be a non-negative number of seconds (0 disables caching)",
-                ))
-            }
-        };
+        let ttl = duration_arg(
+            py,
+            ttl,
+            "ttl must be a non-negative number of seconds or a timedelta (0 disables caching)",
+        )?;
+        let revalidate = duration_arg(
+            py,
+            revalidate,
+            "revalidate must be a non-negative number of seconds or a timedelta (0 turns \
+             revalidation off)",
+        )?;
         let mut options = KekCacheOptions {
             ttl,
+            revalidate,
+            stale_if_error,
             ..KekCacheOptions::default()
         };
         if let Some(max) = max_entries {
@@ -1382,6 +1474,95 @@ impl PyKekResolver {
         py.detach(|| self.inner.rewrap(config, &index_name, &kms_name))
             .or_raise(py)
             .map(blob_to_py)
+    }
+
+    /// New-KEK rotation, phase 1: a fresh KEK through slot `kms_name`, recorded as pending next
+    /// to the envelope (resolve keeps returning the old KEK until commit).
+    #[pyo3(signature = (config_location, index_name, kms_name))]
+    fn begin_rotation(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        index_name: String,
+        kms_name: String,
+    ) -> PyResult<PyKekRotation> {
+        let config = &config_location.inner;
+        py.detach(|| self.inner.begin_rotation(config, &index_name, &kms_name))
+            .or_raise(py)
+            .map(|inner| PyKekRotation { inner })
+    }
+
+    /// The index's pending rotation (e.g. left by a crash), or None.
+    #[pyo3(signature = (config_location, index_name))]
+    fn pending_rotation(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        index_name: String,
+    ) -> PyResult<Option<PyKekRotation>> {
+        let config = &config_location.inner;
+        py.detach(|| self.inner.pending_rotation(config, &index_name))
+            .or_raise(py)
+            .map(|found| found.map(|inner| PyKekRotation { inner }))
+    }
+
+    /// New-KEK rotation, phase 2: swaps the envelope to the new KEK; returns the new envelope.
+    #[pyo3(signature = (config_location, rotation))]
+    fn commit_rotation(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        rotation: PyRef<'_, PyKekRotation>,
+    ) -> PyResult<PyKmsBlob> {
+        let config = &config_location.inner;
+        let rotation = &rotation.inner;
+        py.detach(|| self.inner.commit_rotation(config, rotation))
+            .or_raise(py)
+            .map(blob_to_py)
+    }
+
+    /// Undoes a rotation that was not committed (the envelope is unchanged).
+    #[pyo3(signature = (config_location, rotation))]
+    fn abort_rotation(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        rotation: PyRef<'_, PyKekRotation>,
+    ) -> PyResult<()> {
+        let config = &config_location.inner;
+        let rotation = &rotation.inner;
+        py.detach(|| self.inner.abort_rotation(config, rotation))
+            .or_raise(py)
+    }
+
+    /// New-KEK rotation in one call: begin, `callback(old_kek, new_kek)`, commit. If the
+    /// callback raises, the rotation is rolled back and its exception propagates unchanged.
+    #[pyo3(signature = (config_location, index_name, kms_name, callback))]
+    fn rotate_kek(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        index_name: String,
+        kms_name: String,
+        callback: Py<PyAny>,
+    ) -> PyResult<PyKmsBlob> {
+        let config = &config_location.inner;
+        let rotated = py.detach(|| {
+            self.inner
+                .rotate_kek(config, &index_name, &kms_name, |old, new| {
+                    Python::attach(|py| {
+                        callback
+                            .bind(py)
+                            .call1((kek_from(old), kek_from(new)))
+                            .map(drop)
+                    })
+                })
+        });
+        match rotated {
+            Ok(blob) => Ok(blob_to_py(blob)),
+            Err(RotateKekError::Rotation(e)) => Err(to_py_err(py, &e)),
+            Err(RotateKekError::Callback(e)) => Err(e),
+        }
     }
 
     /// Compares every stored envelope's key snapshot with the registry; with `rewrap=True`,
@@ -1470,6 +1651,7 @@ impl PyKekResolver {
             expirations: s.expirations,
             invalidations: s.invalidations,
             entries: s.entries,
+            stale_served: s.stale_served,
         }
     }
 
@@ -1477,6 +1659,18 @@ impl PyKekResolver {
     #[getter]
     fn ttl(&self) -> f64 {
         self.inner.ttl().as_secs_f64()
+    }
+
+    /// The envelope revalidation interval in seconds (0: off).
+    #[getter]
+    fn revalidate(&self) -> f64 {
+        self.inner.revalidate_interval().as_secs_f64()
+    }
+
+    /// Whether a failed revalidation check serves the cached KEK (stale-if-error).
+    #[getter]
+    fn stale_if_error(&self) -> bool {
+        self.inner.stale_if_error()
     }
 
     /// The client this resolver unwraps with.
@@ -1515,6 +1709,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyAuditRecord>()?;
     m.add_function(wrap_pyfunction!(verify_audit, m)?)?;
     m.add_function(wrap_pyfunction!(read_audit, m)?)?;
+    m.add_class::<PyKekRotation>()?;
     m.add_function(wrap_pyfunction!(create_index_kms, m)?)?;
     m.add_function(wrap_pyfunction!(push_index_kms, m)?)?;
     m.add_function(wrap_pyfunction!(get_index_kms, m)?)?;

@@ -111,7 +111,8 @@ def main():
         slots = ctypes.c_size_t()
         check(lib.cyb_kms_client_load_registry_file(client, path, len(path), ctypes.byref(slots)))
         resolver = ctypes.c_void_p()
-        cache_options = (ctypes.c_int64 * 2)(0, 0)  # cyb_kek_cache_options {0}
+        # cyb_kek_cache_options {0}: ttl_ms, max_entries, revalidate_ms, stale_if_error (32 bytes)
+        cache_options = (ctypes.c_int64 * 4)()
         check(lib.cyb_kek_resolver_new(client, cache_options, ctypes.byref(resolver)))
         kek = (ctypes.c_uint8 * 32)()
         check(lib.cyb_kek_resolve(resolver, config, name, len(name), kek, 32))

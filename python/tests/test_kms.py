@@ -21,6 +21,7 @@ def test_result_codes_match_the_c_abi():
 FAMILIES = [
     (R.INVALID_ARGUMENT, cyborgdb.InvalidArgumentError, ValueError),
     (R.NULL_PARAMETER, cyborgdb.InvalidArgumentError, ValueError),
+    (R.CALLBACK_FAILED, cyborgdb.CallbackFailedError, RuntimeError),
     (R.NOT_FOUND, cyborgdb.NotFoundError, LookupError),
     (R.ALREADY_EXISTS, cyborgdb.AlreadyExistsError, FileExistsError),
     (R.CORRUPT, cyborgdb.CorruptDataError, RuntimeError),

@@ -64,7 +64,7 @@ pub const TTL_ENV_VAR: &str = "INDEX_KEK_CACHE_TTL_SECONDS";
 /// TTL when neither the options nor [`TTL_ENV_VAR`] set one.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// Default bound on cached KEKs: the most indexes one S3 listing collects. A full cache of this
-/// size holds about 32–38 MB (≈ 324 heap bytes, ≈ 377 bytes of RSS per entry: BENCHMARKS.md,
+/// size holds about 34–38 MB (≈ 340 heap bytes, ≈ 376 bytes of RSS per entry: BENCHMARKS.md,
 /// "Many indexes").
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
@@ -74,6 +74,12 @@ pub const REVALIDATE_ENV_VAR: &str = "CYB_KEK_REVALIDATE_SECS";
 /// Longest envelope revalidation interval accepted (an hour): a longer one is almost surely a
 /// unit mistake, and the TTL already bounds how long an entry lives.
 pub const MAX_REVALIDATE: Duration = Duration::from_secs(3600);
+
+/// Environment variable choosing whether a failed revalidation check may serve the cached KEK
+/// (`1`: yes, `0`: no; unset or empty: yes). See [`KekCacheOptions::stale_if_error`].
+pub const STALE_IF_ERROR_ENV_VAR: &str = "CYB_KEK_STALE_IF_ERROR";
+/// Whether stale-if-error is on when neither the options nor [`STALE_IF_ERROR_ENV_VAR`] say.
+pub const DEFAULT_STALE_IF_ERROR: bool = true;
 
 /// Configuration of a resolver's KEK cache.
 #[derive(Clone, Debug)]
@@ -96,6 +102,17 @@ pub struct KekCacheOptions {
     /// `CYB_KEK_REVALIDATE_SECS` if set, else off. Zero: off (only writes through this process
     /// and the TTL end an entry). At most [`MAX_REVALIDATE`]. The TTL still bounds revocation.
     pub revalidate: Option<Duration>,
+    /// Stale-if-error, for availability within the TTL: when a revalidation check fails with a
+    /// transient storage error (`StorageUnavailable`: S3 unreachable, timed out or 5xx after
+    /// retries; `Io`: a disk read failed), serve the cached KEK instead of failing, and check
+    /// again one interval later — never past the entry's TTL, never when the store answered that
+    /// the envelope is gone (`NotFound`), changed, corrupt or access denied, and never after a
+    /// write to the store through this process. Counted in [`CacheStats::stale_served`] and
+    /// logged (warning) once per index per failed check. `None`: the value of
+    /// `CYB_KEK_STALE_IF_ERROR` (`1` / `0`) if set, else on ([`DEFAULT_STALE_IF_ERROR`]): with
+    /// it, revalidation never makes a store outage fail resolves that would succeed without
+    /// revalidation, and the TTL still bounds revocation as it does then.
+    pub stale_if_error: Option<bool>,
 }
 
 impl Default for KekCacheOptions {
@@ -105,6 +122,7 @@ impl Default for KekCacheOptions {
             max_entries: DEFAULT_MAX_ENTRIES,
             clock: Clock::System,
             revalidate: None,
+            stale_if_error: None,
         }
     }
 }
@@ -142,6 +160,35 @@ impl KekCacheOptions {
 }
 
 impl KekCacheOptions {
+    /// Whether stale-if-error is on: `stale_if_error`, else [`STALE_IF_ERROR_ENV_VAR`], else
+    /// [`DEFAULT_STALE_IF_ERROR`].
+    ///
+    /// Errors: `InvalidConfig` if the variable is set to anything but `1`, `0` or nothing.
+    pub fn effective_stale_if_error(&self) -> Result<bool> {
+        if let Some(on) = self.stale_if_error {
+            return Ok(on);
+        }
+        match std::env::var(STALE_IF_ERROR_ENV_VAR) {
+            Err(std::env::VarError::NotPresent) => Ok(DEFAULT_STALE_IF_ERROR),
+            Ok(value) => match value.trim() {
+                "" => Ok(DEFAULT_STALE_IF_ERROR),
+                "1" => Ok(true),
+                "0" => Ok(false),
+                _ => Err(Error::new(
+                    ErrorKind::InvalidConfig,
+                    format!(
+                        "{STALE_IF_ERROR_ENV_VAR} must be 1 or 0, not {}",
+                        crate::error::quoted_prefix(&value)
+                    ),
+                )),
+            },
+            Err(std::env::VarError::NotUnicode(_)) => Err(Error::new(
+                ErrorKind::InvalidConfig,
+                format!("{STALE_IF_ERROR_ENV_VAR} is not valid UTF-8"),
+            )),
+        }
+    }
+
     /// The revalidation interval these options give: `revalidate`, else [`REVALIDATE_ENV_VAR`],
     /// else zero (off).
     ///
@@ -214,8 +261,10 @@ struct Entry {
 /// The published map: a persistent hash array mapped trie (`rpds`). Cloning a snapshot is O(1),
 /// and an edit of the clone copies only the O(log n) nodes on its key's path, sharing the rest
 /// with the snapshot readers may still hold — so inserts and removals cost O(log n), not a copy
-/// of the whole map.
-type Map = rpds::HashTrieMapSync<Key, Arc<Entry>>;
+/// of the whole map. The trie already keeps each (key, entry) pair in one shared allocation that
+/// every snapshot holding it points to, so the entry sits there unboxed (an `Arc<Entry>` value
+/// would add a dependent load to every hit); an entry is told from its replacement by `serial`.
+type Map = rpds::HashTrieMapSync<Key, Entry>;
 
 /// A stale place is dropped once a queue holds more than twice the live entries plus this.
 const COMPACTION_SLACK: usize = 64;
@@ -254,7 +303,7 @@ impl Order {
     }
 
     /// The entry `place` stands for, if it is still in `map`.
-    fn live<'m>(map: &'m Map, place: &Place) -> Option<&'m Arc<Entry>> {
+    fn live<'m>(map: &'m Map, place: &Place) -> Option<&'m Entry> {
         map.get(&*place.key)
             .filter(|entry| entry.serial == place.serial)
     }
@@ -333,6 +382,8 @@ struct Core {
     ttl_nanos: u64,
     /// Revalidation interval; 0 when off.
     revalidate_nanos: u64,
+    /// Whether a failed revalidation check may serve the cached KEK ([`KekCache::serve_stale`]).
+    stale_if_error: bool,
     max_entries: usize,
     clock: Clock,
     counters: Counters,
@@ -347,6 +398,7 @@ impl KekCache {
     pub(crate) fn new(options: &KekCacheOptions) -> Result<KekCache> {
         let ttl = options.effective_ttl()?;
         let revalidate = options.effective_revalidate()?;
+        let stale_if_error = options.effective_stale_if_error()?;
         if options.max_entries == 0 {
             return Err(Error::new(
                 ErrorKind::InvalidConfig,
@@ -358,6 +410,7 @@ impl KekCache {
             writer: Mutex::new(Order::new()),
             ttl_nanos: u64::try_from(ttl.as_nanos()).unwrap_or(u64::MAX),
             revalidate_nanos: u64::try_from(revalidate.as_nanos()).unwrap_or(u64::MAX),
+            stale_if_error,
             max_entries: options.max_entries,
             clock: options.clock.clone(),
             counters: Counters::default(),
@@ -390,6 +443,11 @@ impl KekCache {
     /// The configured revalidation interval (zero: off).
     pub(crate) fn revalidate_interval(&self) -> Duration {
         Duration::from_nanos(self.core.revalidate_nanos)
+    }
+
+    /// Whether stale-if-error is on.
+    pub(crate) fn stale_if_error(&self) -> bool {
+        self.core.stale_if_error
     }
 
     pub(crate) fn counters(&self) -> &Counters {
@@ -459,11 +517,14 @@ impl KekCache {
         }
         let mut buffer = [0u8; KEY_CAPACITY];
         let key = key_into(&mut buffer, location, index)?;
-        let entry = Arc::clone(self.core.entries.load().get(key)?);
+        let entries = self.core.entries.load();
+        let entry = entries.get(key)?;
         let expired = self.core.clock.now() >= entry.expires_at;
         if expired || entry.digest != *digest {
             // Of no further use: drop it now rather than at the next sweep.
-            if self.core.remove(key, Some(&entry)) && expired {
+            let serial = entry.serial;
+            drop(entries);
+            if self.core.remove(key, Some(serial)) && expired {
                 self.core.counters.expired(1);
             }
             return None;
@@ -478,6 +539,50 @@ impl KekCache {
             entry.fresh_until.fetch_max(fresh_until, Ordering::AcqRel);
         }
         Some(entry.kek.clone())
+    }
+
+    /// Stale-if-error: the revalidation check of `index`'s entry failed with a transient
+    /// storage error. If stale-if-error is on and the entry is unexpired and was last checked
+    /// under `ticket`'s write generation (no write to the store through this process since),
+    /// returns its KEK, counts it in `stale_served`, and leaves the entry fresh for another
+    /// interval (never past its TTL), so the store is asked again then — not on every resolve.
+    /// Returns `None` otherwise (the caller fails with the check's error).
+    pub(crate) fn serve_stale(
+        &self,
+        location: &StorageLocation,
+        index: &str,
+        ticket: Ticket,
+    ) -> Option<Kek> {
+        if !self.core.stale_if_error || !self.in_owner_process() {
+            return None;
+        }
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let key = key_into(&mut buffer, location, index)?;
+        let entries = self.core.entries.load();
+        let entry = entries.get(key)?;
+        let now = self.core.clock.now();
+        if now >= entry.expires_at
+            || entry.checked_generation.load(Ordering::Acquire) != ticket.generation
+        {
+            return None;
+        }
+        entry.fresh_until.fetch_max(
+            self.core.fresh_until(now, entry.expires_at),
+            Ordering::AcqRel,
+        );
+        self.core.counters.stale_served();
+        Some(entry.kek.clone())
+    }
+
+    /// The time left until `index`'s entry expires, if it is cached (for log messages).
+    pub(crate) fn time_to_live(&self, location: &StorageLocation, index: &str) -> Option<Duration> {
+        let mut buffer = [0u8; KEY_CAPACITY];
+        let key = key_into(&mut buffer, location, index)?;
+        let entries = self.core.entries.load();
+        let expires_at = entries.get(key)?.expires_at;
+        Some(Duration::from_nanos(
+            expires_at.saturating_sub(self.core.clock.now()),
+        ))
     }
 
     /// The revision (digest and remembered ETag) of the envelope the cached entry of `index`
@@ -573,7 +678,7 @@ impl KekCache {
         let serial = order.push(&key);
         map.insert_mut(
             key,
-            Arc::new(Entry {
+            Entry {
                 kek: kek.clone(),
                 digest,
                 serial,
@@ -582,7 +687,7 @@ impl KekCache {
                 checked_generation: AtomicU64::new(ticket.generation),
                 referenced: AtomicBool::new(false),
                 etag: Mutex::new(None),
-            }),
+            },
         );
         order.compact(&map);
         let entries = map.size();
@@ -690,19 +795,20 @@ impl Core {
         self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Removes the entry under `key` — only if it is still `only`, when given — editing the map
-    /// only if there is something to remove. Returns whether it removed one.
-    fn remove(&self, key: &[u8], only: Option<&Arc<Entry>>) -> bool {
+    /// Removes the entry under `key` — only if it is still the one with serial `only`, when
+    /// given — editing the map only if there is something to remove. Returns whether it removed
+    /// one.
+    fn remove(&self, key: &[u8], only: Option<u64>) -> bool {
         let mut order = self.lock_writer();
         self.remove_locked(&mut order, key, only)
     }
 
     /// As `remove`, the writer lock being held (`order` is what it guards).
-    fn remove_locked(&self, order: &mut Order, key: &[u8], only: Option<&Arc<Entry>>) -> bool {
+    fn remove_locked(&self, order: &mut Order, key: &[u8], only: Option<u64>) -> bool {
         let snapshot = self.entries.load();
         let present = snapshot
             .get(key)
-            .is_some_and(|e| only.is_none_or(|only| Arc::ptr_eq(e, only)));
+            .is_some_and(|e| only.is_none_or(|only| e.serial == only));
         if present {
             let mut map = Map::clone(&snapshot);
             drop(snapshot);
@@ -915,6 +1021,7 @@ mod tests {
             max_entries,
             clock: Clock::Manual(clock.clone()),
             revalidate: Some(Duration::ZERO),
+            stale_if_error: None,
         })
         .unwrap();
         (cache, clock)
@@ -973,6 +1080,7 @@ mod tests {
             max_entries: 10,
             clock: Clock::System,
             revalidate: Some(Duration::ZERO),
+            stale_if_error: None,
         })
         .unwrap();
         let storage = StorageConfig::memory();
@@ -1054,6 +1162,7 @@ mod tests {
             max_entries: 10,
             clock: Clock::Manual(clock.clone()),
             revalidate: Some(Duration::from_secs(2)),
+            stale_if_error: None,
         })
         .unwrap();
         let storage = StorageConfig::memory();
@@ -1330,6 +1439,7 @@ mod tests {
             max_entries: 100,
             clock: Clock::System,
             revalidate: Some(Duration::ZERO),
+            stale_if_error: None,
         })
         .unwrap();
         let storage = StorageConfig::memory();

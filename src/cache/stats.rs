@@ -25,6 +25,9 @@ pub struct CacheStats {
     pub expirations: u64,
     /// Entries removed by `invalidate`, `invalidate_all`, or automatically by a re-wrap.
     pub invalidations: u64,
+    /// Revalidation checks that failed with a transient storage error and were answered with the
+    /// cached KEK instead (stale-if-error): at most one per index per revalidation interval.
+    pub stale_served: u64,
     /// KEKs cached right now.
     pub entries: u64,
 }
@@ -44,6 +47,7 @@ pub(crate) struct Counters {
     evictions: AtomicU64,
     expirations: AtomicU64,
     invalidations: AtomicU64,
+    stale_served: AtomicU64,
 }
 
 /// This thread's hit stripe, assigned round-robin on first use.
@@ -88,6 +92,10 @@ impl Counters {
             .fetch_add(count as u64, Ordering::Relaxed);
     }
 
+    pub(crate) fn stale_served(&self) {
+        self.stale_served.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self, entries: usize) -> CacheStats {
         CacheStats {
             hits: self.hits.iter().map(|s| s.0.load(Ordering::Relaxed)).sum(),
@@ -97,6 +105,7 @@ impl Counters {
             evictions: self.evictions.load(Ordering::Relaxed),
             expirations: self.expirations.load(Ordering::Relaxed),
             invalidations: self.invalidations.load(Ordering::Relaxed),
+            stale_served: self.stale_served.load(Ordering::Relaxed),
             entries: entries as u64,
         }
     }

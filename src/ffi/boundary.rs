@@ -20,6 +20,13 @@ impl Failure {
         }
     }
 
+    pub(crate) fn callback_failed(message: String) -> Self {
+        Failure {
+            code: cyb_result::CYB_RESULT_CALLBACK_FAILED,
+            message,
+        }
+    }
+
     pub(crate) fn invalid_argument(message: String) -> Self {
         Failure {
             code: cyb_result::CYB_RESULT_INVALID_ARGUMENT,

@@ -37,6 +37,13 @@ pub const CYB_KEK_CACHE_DISABLED: i64 = -1;
 /// `CYB_KEK_REVALIDATE_SECS` says.
 pub const CYB_KEK_REVALIDATE_OFF: i64 = -1;
 
+/// `cyb_kek_cache_options.stale_if_error` value that turns stale-if-error on.
+pub const CYB_KEK_STALE_IF_ERROR_ON: i32 = 1;
+
+/// `cyb_kek_cache_options.stale_if_error` value that turns stale-if-error off, whatever
+/// `CYB_KEK_STALE_IF_ERROR` says.
+pub const CYB_KEK_STALE_IF_ERROR_OFF: i32 = -1;
+
 /// Most KEKs a resolver caches when `cyb_kek_cache_options.max_entries` is 0.
 pub const CYB_KEK_CACHE_DEFAULT_MAX_ENTRIES: usize = 100_000;
 
@@ -60,6 +67,13 @@ pub struct cyb_kek_cache_options {
     /// off; `CYB_KEK_REVALIDATE_OFF` (-1): off; other negative values are rejected; at most
     /// 3600000 (an hour).
     pub revalidate_ms: i64,
+    /// Stale-if-error: when a revalidation check fails with a transient storage error
+    /// (`CYB_RESULT_STORAGE_UNAVAILABLE`, `CYB_RESULT_IO`), serve the cached KEK until its TTL,
+    /// checking again once per interval (never on `CYB_RESULT_NOT_FOUND`, access denied or a
+    /// changed envelope). 0: `CYB_KEK_STALE_IF_ERROR` (`1` / `0`) if set, else on;
+    /// `CYB_KEK_STALE_IF_ERROR_ON` (1): on; `CYB_KEK_STALE_IF_ERROR_OFF` (-1): off; other values
+    /// are rejected.
+    pub stale_if_error: i32,
 }
 
 /// Counters of a resolver's cache (see `cyb_kek_resolver_stats`). All but `entries` only grow.
@@ -81,6 +95,9 @@ pub struct cyb_kek_cache_stats {
     pub invalidations: u64,
     /// KEKs cached now.
     pub entries: u64,
+    /// Revalidation checks that failed with a transient storage error and were answered with the
+    /// cached KEK (stale-if-error).
+    pub stale_served: u64,
 }
 
 impl From<CacheStats> for cyb_kek_cache_stats {
@@ -94,6 +111,7 @@ impl From<CacheStats> for cyb_kek_cache_stats {
             expirations: s.expirations,
             invalidations: s.invalidations,
             entries: s.entries,
+            stale_served: s.stale_served,
         }
     }
 }
@@ -178,9 +196,10 @@ unsafe fn index_arg<'a>(index_name: *const c_char, len: usize) -> Result<&'a str
 /// On success writes a new handle to `*out_resolver` (caller owns; free with
 /// `cyb_kek_resolver_free`). Errors: `CYB_RESULT_NULL_PARAMETER`; `CYB_RESULT_INVALID_ARGUMENT`
 /// (negative `ttl_ms` other than `CYB_KEK_CACHE_DISABLED`, negative `revalidate_ms` other than
-/// `CYB_KEK_REVALIDATE_OFF`); `CYB_RESULT_INVALID_CONFIG` (`INDEX_KEK_CACHE_TTL_SECONDS` or
-/// `CYB_KEK_REVALIDATE_SECS` not a whole number of seconds, a revalidation interval above an
-/// hour). Starts no thread.
+/// `CYB_KEK_REVALIDATE_OFF`, `stale_if_error` not 0 / 1 / -1); `CYB_RESULT_INVALID_CONFIG`
+/// (`INDEX_KEK_CACHE_TTL_SECONDS` or `CYB_KEK_REVALIDATE_SECS` not a whole number of seconds, a
+/// revalidation interval above an hour, `CYB_KEK_STALE_IF_ERROR` not `1` or `0`). Starts no
+/// thread.
 ///
 /// # Safety
 /// `client` is NULL or a live handle; `options` is NULL or valid; `out_resolver` is NULL or
@@ -217,6 +236,16 @@ pub unsafe extern "C" fn cyb_kek_resolver_new(
                 ms => {
                     return Err(Failure::invalid_argument(format!(
                         "options.revalidate_ms must be positive, 0 (default) or CYB_KEK_REVALIDATE_OFF (-1), not {ms}"
+                    )))
+                }
+            };
+            rust_options.stale_if_error = match options.stale_if_error {
+                0 => None,
+                CYB_KEK_STALE_IF_ERROR_ON => Some(true),
+                CYB_KEK_STALE_IF_ERROR_OFF => Some(false),
+                other => {
+                    return Err(Failure::invalid_argument(format!(
+                        "options.stale_if_error must be 0 (default), CYB_KEK_STALE_IF_ERROR_ON (1) or CYB_KEK_STALE_IF_ERROR_OFF (-1), not {other}"
                     )))
                 }
             };

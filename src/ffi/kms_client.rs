@@ -74,6 +74,39 @@ pub struct cyb_kms_slot {
     pub external_id: cyb_str,
     /// Session name for AssumeRole; empty for the default `cyborgdb-kms`.
     pub role_session_name: cyb_str,
+    /// Regions holding replicas of the slot's multi-Region KMS key (YAML `replica_regions`), in
+    /// failover order: `replica_region_count` views. NULL with a count of 0 (the zeroed
+    /// default): none. Only for an `aws-kms` slot whose key_id is a multi-Region key
+    /// (docs/providers.md, "Multi-Region keys").
+    pub replica_regions: *const cyb_str,
+    /// Number of entries in `replica_regions`.
+    pub replica_region_count: usize,
+}
+
+/// The `count` regions at `regions` (`what` names the field in errors).
+///
+/// # Safety
+/// `regions` is NULL or points to `count` `cyb_str`s whose bytes are readable.
+unsafe fn region_list(
+    regions: *const cyb_str,
+    count: usize,
+    what: &str,
+) -> Result<Vec<String>, Failure> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    if regions.is_null() {
+        return Err(Failure::null_parameter(what));
+    }
+    // SAFETY: the caller guarantees `count` readable entries.
+    let views = unsafe { std::slice::from_raw_parts(regions, count) };
+    views
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            unsafe { str_arg(s.data, s.len, format_args!("{what}[{i}]")) }.map(str::to_owned)
+        })
+        .collect()
 }
 
 /// Reads a `cyb_str` argument as UTF-8.
@@ -234,13 +267,16 @@ pub unsafe extern "C" fn cyb_kms_client_load_registry_file(
 /// Adds `slot` to the registry as `name` (`name_len` bytes of UTF-8), replacing a slot of that
 /// name. Calls in flight use the registry they started with.
 ///
-/// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8),
-/// `CYB_RESULT_INVALID_CONFIG` (naming the slot and field: unknown provider, missing key_id or
-/// region, external_id missing with role_arn, ...).
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (also `replica_regions` NULL with a count above 0),
+/// `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8), `CYB_RESULT_INVALID_CONFIG` (naming the slot
+/// and field: unknown provider, missing key_id or region, external_id missing with role_arn,
+/// `replica_regions[i]` not a region, repeated, the slot's own region, more than 8, on a key that
+/// is not multi-Region, ...).
 ///
 /// # Safety
 /// `client` and `slot` are NULL or valid; `name` is NULL or points to `name_len` readable bytes;
-/// the strings of `slot` are valid.
+/// the strings of `slot` are valid; `slot.replica_regions` is NULL or points to
+/// `slot.replica_region_count` valid strings.
 #[no_mangle]
 pub unsafe extern "C" fn cyb_kms_client_add_slot(
     client: *const cyb_kms_client,
@@ -252,6 +288,13 @@ pub unsafe extern "C" fn cyb_kms_client_add_slot(
         let client = try_ref!(client);
         let name = unsafe { str_arg(name, name_len, "name") }?;
         let spec = unsafe { slot.as_ref() }.ok_or_else(|| Failure::null_parameter("slot"))?;
+        let replica_regions = unsafe {
+            region_list(
+                spec.replica_regions,
+                spec.replica_region_count,
+                "slot.replica_regions",
+            )
+        }?;
         let slot = unsafe {
             Slot::from_fields(
                 name,
@@ -263,18 +306,26 @@ pub unsafe extern "C" fn cyb_kms_client_add_slot(
                 view(&spec.role_session_name, "slot.role_session_name")?,
             )
         }?;
-        Ok(client.add_slot(name, slot)?)
+        // `add_slot` checks the replica regions with the rest of the slot.
+        Ok(client.add_slot(
+            name,
+            Slot {
+                replica_regions,
+                ..slot
+            },
+        )?)
     })
 }
 
 /// Makes the slot named `slot_name` trust one more key for unwrapping — the key it wrapped with
 /// before a rotation — as the YAML slot line `previous_keys: [{provider: ..., key_id: ...,
 /// region: ...}]` does. `key` uses the `provider`, `key_id` and `region` fields of
-/// `cyb_kms_slot`; its role fields must be empty (the slot's role is used). Trusting a key
-/// already trusted is a no-op.
+/// `cyb_kms_slot`; its role fields must be empty (the slot's role is used), and so must its
+/// replica regions (a previous key never fails over). Trusting a key already trusted is a no-op.
 ///
 /// Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8, role fields
-/// set), `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_INVALID_CONFIG` (naming the slot and field).
+/// or replica regions set), `CYB_RESULT_UNKNOWN_SLOT`, `CYB_RESULT_INVALID_CONFIG` (naming the
+/// slot and field).
 ///
 /// # Safety
 /// `client` and `key` are NULL or valid; `slot_name` is NULL or points to `slot_name_len`
@@ -300,6 +351,11 @@ pub unsafe extern "C" fn cyb_kms_client_add_previous_key(
         if !(role_arn.is_empty() && external_id.is_empty() && session.is_empty()) {
             return Err(Failure::invalid_argument(
                 "key: role_arn, external_id and role_session_name must be empty (a previous key is reached with its slot's role)".to_owned(),
+            ));
+        }
+        if spec.replica_region_count != 0 {
+            return Err(Failure::invalid_argument(
+                "key: replica_region_count must be 0 (a previous key never fails over)".to_owned(),
             ));
         }
         let key = unsafe {

@@ -3,7 +3,7 @@
 //! result. Conventions, following rustls-ffi:
 //!
 //! - Every exported symbol starts with `cyb_`; handles are opaque (`cyb_storage_config`,
-//!   `cyb_kms_blob`, `cyb_kms_client`, `cyb_kek_resolver`, `cyb_drift_report`) with `_new` / `_free`, and `_free(NULL)` is a no-op.
+//!   `cyb_kms_blob`, `cyb_kms_client`, `cyb_kek_resolver`, `cyb_drift_report`, `cyb_kek_rotation`) with `_new` / `_free`, and `_free(NULL)` is a no-op.
 //! - Fallible functions return a [`cyb_result`]; outputs are written only on success.
 //! - Every pointer argument is checked: NULL gives `CYB_RESULT_NULL_PARAMETER`. Strings are
 //!   `(pointer, length)` pairs of UTF-8, not NUL-terminated; a NULL pointer with length 0 is the
@@ -20,6 +20,7 @@ mod boundary;
 mod envelope;
 mod handle;
 mod kek_resolver;
+mod kek_rotation;
 mod kms_client;
 mod logging;
 mod result;
@@ -31,6 +32,7 @@ pub use blob::*;
 pub use boundary::{cyb_last_error_message, cyb_result_name, cyb_version, cyb_version_number};
 pub use envelope::*;
 pub use kek_resolver::*;
+pub use kek_rotation::*;
 pub use kms_client::*;
 pub use logging::{cyb_log_callback, cyb_log_level, cyb_log_record, cyb_set_log_callback};
 pub use result::cyb_result;

@@ -16,6 +16,9 @@ pub enum cyb_result {
     CYB_RESULT_INVALID_ARGUMENT = 100,
     /// A required pointer argument was NULL.
     CYB_RESULT_NULL_PARAMETER = 101,
+    /// The caller's callback reported failure (e.g. the engine's re-wrap in
+    /// `cyb_kek_rotate_kek`); what the call had begun was rolled back.
+    CYB_RESULT_CALLBACK_FAILED = 102,
     /// No envelope is stored for the index.
     CYB_RESULT_NOT_FOUND = 200,
     /// Create found an envelope already stored for the index.
@@ -67,10 +70,11 @@ pub enum cyb_result {
 impl cyb_result {
     /// Every code, for tables and tests.
     /// cbindgen:ignore
-    pub const ALL: [cyb_result; 24] = [
+    pub const ALL: [cyb_result; 25] = [
         cyb_result::CYB_RESULT_OK,
         cyb_result::CYB_RESULT_INVALID_ARGUMENT,
         cyb_result::CYB_RESULT_NULL_PARAMETER,
+        cyb_result::CYB_RESULT_CALLBACK_FAILED,
         cyb_result::CYB_RESULT_NOT_FOUND,
         cyb_result::CYB_RESULT_ALREADY_EXISTS,
         cyb_result::CYB_RESULT_CORRUPT,
@@ -100,6 +104,7 @@ impl cyb_result {
             cyb_result::CYB_RESULT_OK => c"OK",
             cyb_result::CYB_RESULT_INVALID_ARGUMENT => c"INVALID_ARGUMENT",
             cyb_result::CYB_RESULT_NULL_PARAMETER => c"NULL_PARAMETER",
+            cyb_result::CYB_RESULT_CALLBACK_FAILED => c"CALLBACK_FAILED",
             cyb_result::CYB_RESULT_NOT_FOUND => c"NOT_FOUND",
             cyb_result::CYB_RESULT_ALREADY_EXISTS => c"ALREADY_EXISTS",
             cyb_result::CYB_RESULT_CORRUPT => c"CORRUPT",

@@ -179,6 +179,20 @@ pub struct Slot {
 }
 
 impl Slot {
+    /// A slot for `key_id` in `region` through `provider`, with no role, no previous keys and no
+    /// replica regions; set those fields on the result (`Slot { replica_regions, ..Slot::new(…) }`).
+    /// Not checked here: [`Registry::insert`] and [`crate::KmsClient::add_slot`] validate it.
+    pub fn new(provider: Provider, key_id: impl Into<String>, region: impl Into<String>) -> Slot {
+        Slot {
+            provider,
+            key_id: key_id.into(),
+            region: region.into(),
+            assume_role: None,
+            previous_keys: Vec::new(),
+            replica_regions: Vec::new(),
+        }
+    }
+
     /// A slot from text fields, as the C ABI and other languages pass them: `provider` is
     /// `"aws-kms"`, `"aws"` or `"local"`; an empty `role_arn`, `external_id` and
     /// `role_session_name` mean no role; an empty `role_session_name` means the default.
@@ -1614,18 +1628,9 @@ kms:
     #[test]
     fn programmatic_slots_are_validated_and_local_slots_allowed() {
         let mut registry = Registry::new();
-        let local = Slot {
-            previous_keys: Vec::new(),
-            replica_regions: Vec::new(),
-            provider: Provider::Local,
-            key_id: "env:DEV_MASTER_KEY".into(),
-            region: String::new(),
-            assume_role: None,
-        };
+        let local = Slot::new(Provider::Local, "env:DEV_MASTER_KEY", "");
         registry.insert("dev", local.clone()).unwrap();
         let bad = Slot {
-            previous_keys: Vec::new(),
-            replica_regions: Vec::new(),
             key_id: "/no/scheme".into(),
             ..local
         };
@@ -2423,6 +2428,8 @@ kms:
             role_arn: text(""),
             external_id: text(""),
             role_session_name: text(""),
+            replica_regions: std::ptr::null(),
+            replica_region_count: 0,
         };
         let code =
             unsafe { cyb_kms_client_add_previous_key(client, "s".as_ptr().cast(), 1, &previous) };
@@ -2436,6 +2443,8 @@ kms:
                 role_arn: text("arn:aws:iam::111122223333:role/r"),
                 external_id: text(external_id),
                 role_session_name: text(""),
+                replica_regions: std::ptr::null(),
+                replica_region_count: 0,
             };
             let code =
                 unsafe { cyb_kms_client_add_slot(client, name.as_ptr().cast(), name.len(), &slot) };

@@ -3,6 +3,7 @@
 //! through the [`KmsClient`] — plus the operations that change which KEK an index has: creation
 //! in either mode, re-wrap, drift checks, and batch warm-up.
 
+mod rotate_new_kek;
 mod rotation;
 mod single_flight;
 
@@ -10,6 +11,7 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
+pub use rotate_new_kek::{RotateKekError, Rotation, RotationState};
 pub use rotation::{DriftEntry, DriftStatus, KeySnapshot};
 
 use crate::audit::{self, AuditKey, AuditOptions, Auditor};
@@ -180,6 +182,11 @@ impl KekResolver {
         self.inner.cache.revalidate_interval()
     }
 
+    /// Whether a failed revalidation check may serve the cached KEK (stale-if-error).
+    pub fn stale_if_error(&self) -> bool {
+        self.inner.cache.stale_if_error()
+    }
+
     /// The KEK of `index_name`, whose envelope is in `storage`.
     ///
     /// A hit (cached, unexpired, no write to `storage` through this process since it was
@@ -270,8 +277,19 @@ impl KekResolver {
                     // With a cached entry, ask the store whether its envelope changed (S3: a
                     // conditional GET); else, or if the entry went meanwhile, read it whole.
                     let known = inner.cache.known_revision(location, name);
-                    let reread = reread_envelope(storage, &index, known.as_ref())
-                        .inspect_err(discard_if_gone)?;
+                    let reread = match reread_envelope(storage, &index, known.as_ref()) {
+                        Ok(reread) => reread,
+                        Err(e) => {
+                            discard_if_gone(&e);
+                            return self.serve_stale_on_error(
+                                storage,
+                                name,
+                                known.is_some(),
+                                ticket,
+                                e,
+                            );
+                        }
+                    };
                     let (blob, revision) = match reread {
                         Reread::Same(revision) => {
                             if let Some(kek) =
@@ -326,6 +344,43 @@ impl KekResolver {
                 Err(e)
             }
         }
+    }
+
+    /// A revalidation check of a cached `index_name` (`had_entry`) failed with `error`: serves
+    /// the cached KEK if the error is a transient storage one (`StorageUnavailable`, `Io`) and
+    /// the cache's stale-if-error rules allow it (see [`KekCacheOptions::stale_if_error`]),
+    /// logging a warning that names the index and the error kind; else returns `error`.
+    #[cold]
+    fn serve_stale_on_error(
+        &self,
+        storage: &StorageConfig,
+        index_name: &str,
+        had_entry: bool,
+        ticket: crate::cache::Ticket,
+        error: Error,
+    ) -> Result<Kek> {
+        let transient = matches!(error.kind(), ErrorKind::StorageUnavailable | ErrorKind::Io);
+        let cache = &self.inner.cache;
+        if !had_entry || !transient {
+            return Err(error);
+        }
+        let location = storage.location();
+        let Some(kek) = cache.serve_stale(location, index_name, ticket) else {
+            return Err(error);
+        };
+        let left = cache.time_to_live(location, index_name).unwrap_or_default();
+        log_event!(
+            LogLevel::Warn,
+            TARGET_RESOLVER,
+            "index {}: checking its KMS envelope failed ({:?}); serving the cached KEK \
+             (stale-if-error) for at most {} s more, checking again in {} s: {}",
+            crate::error::quoted_prefix(index_name),
+            error.kind(),
+            left.as_secs(),
+            cache.revalidate_interval().as_secs().min(left.as_secs()),
+            error.message()
+        );
+        Ok(kek)
     }
 
     /// Unwraps through the client, counting the provider call if one is made (not for `none`

@@ -94,7 +94,9 @@ impl KekResolver {
     /// delete or re-wrap from any process or node) landed meanwhile, nothing is written and the
     /// error is `Conflict` — a re-wrap can never put back a KEK that was replaced. Of concurrent
     /// re-wraps of one index (from any thread, process or node) one wins; the others get
-    /// `Conflict`.
+    /// `Conflict`. While a new-KEK rotation of the index is pending
+    /// ([`KekResolver::begin_rotation`]) the re-wrap is refused with `Conflict`: commit or abort
+    /// the rotation first.
     ///
     /// Errors: `InvalidArgument`, `NotFound`, `Corrupt` and the store's errors; `KekNotWrapped`
     /// (provider `none`: there is no wrapped KEK to re-wrap); `UnknownSlot`; the unwrap's and
@@ -121,6 +123,9 @@ impl KekResolver {
         revision: &Revision,
         slot_name: &str,
     ) -> Result<KmsBlob> {
+        // A same-KEK re-wrap would swap the envelope a pending new-KEK rotation is about to
+        // replace, leaving that rotation stale; the rotation is finished or aborted first.
+        super::rotate_new_kek::refuse_if_rotation_pending(storage, index, "re-wrap")?;
         let counters = self.inner.cache.counters();
         let refused_old = |e: &Error| {
             self.observe_refusal(storage, index, "rewrap", || AuditKey::of_blob(old), e)

@@ -11,6 +11,9 @@
 //! Every read of an envelope is bounded and non-blocking ([`crate::fs_bounded`]): only a regular
 //! file (or a symbolic link to one) of at most [`MAX_ENCODED_LEN`] bytes is read; a FIFO, device,
 //! socket or directory at an envelope's name is `Io`, a larger file `Corrupt`, neither is read.
+//! A revision read from disk carries the file's stat stamp (device, inode, size, mtime, ctime),
+//! so the KEK cache's revalidation confirms an unchanged envelope with one `stat` (see
+//! [`FileStamp`]).
 //! Only a root that does not exist means "nothing stored" to a delete; any other failure to
 //! reach the root (permissions, a symlink loop) is `Io`.
 //! Replacing writers (push, compare-and-swap, delete) of all processes serialize their publishing
@@ -26,11 +29,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use super::Revision;
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
+use super::{Recheck, Revision, Sidecar};
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{Error, ErrorKind, Result, Subject};
-use crate::fs_bounded::{open_regular, read_bounded, FileReadError, Symlinks};
+use crate::fs_bounded::{open_regular, read_bounded, read_bounded_stat, FileReadError, Symlinks};
 use crate::index_name::IndexName;
 
 /// File-name prefix and suffix of a temp file (never a valid envelope name: keys have no `.`).
@@ -66,12 +69,62 @@ impl DiskStore {
 
     /// `<root>/<key>.kms`, built with one allocation (this is on every get's path).
     fn key_path(&self, key: &str) -> PathBuf {
-        let len = self.root.as_os_str().len() + 1 + key.len() + ENVELOPE_SUFFIX.len();
+        self.suffixed_path(key, ENVELOPE_SUFFIX)
+    }
+
+    /// `<root>/<key><suffix>`, built with one allocation.
+    fn suffixed_path(&self, key: &str, suffix: &str) -> PathBuf {
+        let len = self.root.as_os_str().len() + 1 + key.len() + suffix.len();
         let mut path = PathBuf::with_capacity(len);
         path.push(&self.root);
         path.push(key);
-        path.as_mut_os_string().push(ENVELOPE_SUFFIX);
+        path.as_mut_os_string().push(suffix);
         path
+    }
+
+    /// `<root>/<storage key><sidecar suffix>`.
+    fn sidecar_path(&self, index: &IndexName, kind: Sidecar) -> PathBuf {
+        self.suffixed_path(&index.storage_key(), kind.suffix())
+    }
+
+    /// Publishes `bytes` at `path` only if nothing is there (temp file, `link`, fsync), after
+    /// `before_publish` (as in `write_temp_overlapping`).
+    fn create_at(
+        &self,
+        index: &IndexName,
+        path: &Path,
+        bytes: &[u8],
+        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+    ) -> Result<()> {
+        let temp = self.write_temp_overlapping(index, bytes, before_publish)?;
+        match fs::hard_link(&temp.path, path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(Error::already_exists(index))
+            }
+            Err(e) => return Err(Error::io(index, format!("cannot create {path:?}"), &e)),
+        }
+        drop(temp); // unlinks the temp name; the file keeps the inode
+        self.sync_root(index)
+    }
+
+    /// Removes the file at `path` under the writers' lock; a missing file or root succeeds.
+    fn delete_at(&self, index: &IndexName, path: &Path) -> Result<()> {
+        let root = match open_directory(&self.root) {
+            Ok(root) => root,
+            // Only a root that does not exist means nothing was ever stored. Any other failure
+            // (EACCES, ELOOP, ENOTDIR, ...) hides a file that may well be there.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(self.cannot_open_root(index, &e)),
+        };
+        let writers = self.lock_root(index, root)?;
+        let removed = fs::remove_file(path);
+        drop(writers);
+        match removed {
+            Ok(()) => self.sync_root(index),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(index, format!("cannot delete {path:?}"), &e)),
+        }
     }
 
     /// Writes `bytes` to a fresh, locked, fsynced temp file in the root (created if missing).
@@ -121,27 +174,6 @@ impl DiskStore {
         });
         synced?;
         temp
-    }
-
-    /// Strict insert by `link` (see the module docs); `before_publish` as in
-    /// `write_temp_overlapping`.
-    fn create_publishing_after(
-        &self,
-        index: &IndexName,
-        bytes: &[u8],
-        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
-    ) -> Result<()> {
-        let temp = self.write_temp_overlapping(index, bytes, before_publish)?;
-        let path = self.envelope_path(index);
-        match fs::hard_link(&temp.path, &path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(Error::already_exists(index))
-            }
-            Err(e) => return Err(Error::io(index, format!("cannot create {path:?}"), &e)),
-        }
-        drop(temp); // unlinks the temp name; the envelope keeps the inode
-        self.sync_root(index)
     }
 
     /// Atomic replace by `rename` under the writers' lock.
@@ -209,20 +241,27 @@ impl DiskStore {
     fn read_envelope(&self, subject: Subject<'_>, path: &Path) -> Result<Option<Vec<u8>>> {
         match read_bounded(path, MAX_ENCODED_LEN, Symlinks::Follow) {
             Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(FileReadError::TooLarge { len: Some(len), .. }) => Err(Error::corrupt(
+            Err(e) => self.read_failed(subject, path, e).map(|()| None),
+        }
+    }
+
+    /// What a failed envelope read means: `Ok(())` for nothing stored, else the error.
+    fn read_failed(&self, subject: Subject<'_>, path: &Path, e: FileReadError) -> Result<()> {
+        match e {
+            e if e.is_not_found() => Ok(()),
+            FileReadError::TooLarge { len: Some(len), .. } => Err(Error::corrupt(
                 subject,
                 format_args!("{path:?}"),
                 format_args!("{len} bytes, more than any envelope ({MAX_ENCODED_LEN})"),
             )),
-            Err(FileReadError::TooLarge { len: None, .. }) => Err(Error::corrupt(
+            FileReadError::TooLarge { len: None, .. } => Err(Error::corrupt(
                 subject,
                 format_args!("{path:?}"),
                 format_args!(
                     "grew past {MAX_ENCODED_LEN} bytes while being read, more than any envelope"
                 ),
             )),
-            Err(e) => Err(Error::new(
+            e => Err(Error::new(
                 ErrorKind::Io,
                 format!("{subject}: cannot {} {path:?}: {e}", e.action()),
             )),
@@ -258,7 +297,7 @@ impl DiskStore {
 
 impl super::EnvelopeBackend for DiskStore {
     fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
-        self.create_publishing_after(index, bytes, None)
+        self.create_at(index, &self.envelope_path(index), bytes, None)
     }
 
     fn create_after(
@@ -267,7 +306,12 @@ impl super::EnvelopeBackend for DiskStore {
         bytes: &[u8],
         before_publish: &(dyn Fn() -> Result<()> + Sync),
     ) -> Result<()> {
-        self.create_publishing_after(index, bytes, Some(before_publish))
+        self.create_at(
+            index,
+            &self.envelope_path(index),
+            bytes,
+            Some(before_publish),
+        )
     }
 
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
@@ -301,23 +345,40 @@ impl super::EnvelopeBackend for DiskStore {
         self.read_envelope(Subject::Index(index), &self.envelope_path(index))
     }
 
-    fn delete(&self, index: &IndexName) -> Result<()> {
+    /// The bytes, with the file's [`FileStamp`] (from the `fstat` of the descriptor read) as the
+    /// revision's tag — or no tag if the file was modified too recently to trust its stamp.
+    fn get_revision(&self, index: &IndexName) -> Result<Option<(Vec<u8>, Revision)>> {
         let path = self.envelope_path(index);
-        let root = match open_directory(&self.root) {
-            Ok(root) => root,
-            // Only a root that does not exist means nothing was ever stored. Any other failure
-            // (EACCES, ELOOP, ENOTDIR, ...) hides an envelope that may well be there.
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(self.cannot_open_root(index, &e)),
+        let (bytes, metadata) = match read_bounded_stat(&path, MAX_ENCODED_LEN, Symlinks::Follow) {
+            Ok(read) => read,
+            Err(e) => {
+                return self
+                    .read_failed(Subject::Index(index), &path, e)
+                    .map(|()| None)
+            }
         };
-        let writers = self.lock_root(index, root)?;
-        let removed = fs::remove_file(&path);
-        drop(writers);
-        match removed {
-            Ok(()) => self.sync_root(index),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(index, format!("cannot delete {path:?}"), &e)),
+        let stamp = FileStamp::trusted(&metadata, SystemTime::now());
+        let revision = Revision::of(&bytes, stamp.map(|stamp| stamp.tag()));
+        Ok(Some((bytes, revision)))
+    }
+
+    /// Stat first: if the file's stamp is the one `known` remembers, the envelope is unchanged
+    /// and nothing is read. Otherwise (replaced, touched, no stamp remembered) the file is read
+    /// and its digest decides, as for any store.
+    fn recheck(&self, index: &IndexName, known: &Revision) -> Result<Recheck> {
+        if let Some(known_tag) = &known.etag {
+            // A failed stat (gone, unreachable) falls through to the read, which reports it.
+            if let Ok(metadata) = fs::metadata(self.envelope_path(index)) {
+                if FileStamp::of(&metadata).tag() == *known_tag {
+                    return Ok(Recheck::Unchanged(known.clone()));
+                }
+            }
         }
+        super::recheck_by_digest(self, index, known)
+    }
+
+    fn delete(&self, index: &IndexName) -> Result<()> {
+        self.delete_at(index, &self.envelope_path(index))
     }
 
     fn location(&self, index: &IndexName) -> String {
@@ -372,6 +433,70 @@ impl super::EnvelopeBackend for DiskStore {
 
     fn audit_log(&self) -> &dyn crate::audit::AuditLog {
         &self.audit
+    }
+
+    fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()> {
+        self.create_at(index, &self.sidecar_path(index, kind), bytes, None)
+    }
+
+    fn get_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<Option<Vec<u8>>> {
+        self.read_envelope(Subject::Index(index), &self.sidecar_path(index, kind))
+    }
+
+    fn delete_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<()> {
+        self.delete_at(index, &self.sidecar_path(index, kind))
+    }
+
+    fn sidecar_location(&self, index: &IndexName, kind: Sidecar) -> String {
+        format!("{:?}", self.sidecar_path(index, kind))
+    }
+}
+
+/// How recently modified a file's stamp is not trusted: a file timestamp has the granularity of
+/// the kernel's coarse clock (a few ms; seconds on some file systems), so a write in the same
+/// tick as the read — one that reused the freed inode of an earlier version and has its size —
+/// could leave an identical stamp. An envelope modified this recently is compared by digest.
+const RACY_STAMP_WINDOW: Duration = Duration::from_secs(2);
+
+/// What `stat` says about an envelope file: device, inode, size, modification and status-change
+/// times (ns). Every write publishes a new file by `rename`, which gives the name a new inode, so
+/// an unchanged stamp means the file read before is still the one there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    device: u64,
+    inode: u64,
+    size: u64,
+    modified_ns: i128,
+    changed_ns: i128,
+}
+
+impl FileStamp {
+    fn of(metadata: &fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
+        FileStamp {
+            device: metadata.dev(),
+            inode: metadata.ino(),
+            size: metadata.size(),
+            modified_ns: ns(metadata.mtime(), metadata.mtime_nsec()),
+            changed_ns: ns(metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+
+    /// The stamp of a file read at `now`, unless it was modified within [`RACY_STAMP_WINDOW`]
+    /// of `now` (or in the future).
+    fn trusted(metadata: &fs::Metadata, now: SystemTime) -> Option<FileStamp> {
+        let modified = metadata.modified().ok()?;
+        let age = now.duration_since(modified).ok()?;
+        (age >= RACY_STAMP_WINDOW).then(|| FileStamp::of(metadata))
+    }
+
+    /// The revision tag a disk envelope carries (the cache remembers it as it does an S3 ETag).
+    fn tag(&self) -> String {
+        format!(
+            "stat:{}:{}:{}:{}:{}",
+            self.device, self.inode, self.size, self.modified_ns, self.changed_ns
+        )
     }
 }
 
@@ -489,4 +614,29 @@ pub(crate) fn remove_stale_temps(root: &Path, min_age: Duration) -> usize {
         }
     }
     removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recently_modified_file_gets_no_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, b"x").unwrap();
+        let metadata = fs::metadata(&path).unwrap();
+        let modified = metadata.modified().unwrap();
+        assert_eq!(FileStamp::trusted(&metadata, modified), None);
+        let almost = modified + RACY_STAMP_WINDOW - Duration::from_nanos(1);
+        assert_eq!(FileStamp::trusted(&metadata, almost), None);
+        let old_enough = modified + RACY_STAMP_WINDOW;
+        assert_eq!(
+            FileStamp::trusted(&metadata, old_enough),
+            Some(FileStamp::of(&metadata))
+        );
+        // A modification time in the future (a skewed clock) is not trusted either.
+        let before = modified - Duration::from_secs(1);
+        assert_eq!(FileStamp::trusted(&metadata, before), None);
+    }
 }

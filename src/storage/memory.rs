@@ -4,7 +4,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
-use super::Revision;
+use super::{Revision, Sidecar};
 use crate::error::{Error, Result};
 use crate::index_name::IndexName;
 
@@ -15,6 +15,8 @@ use crate::index_name::IndexName;
 pub(crate) struct MemoryStore {
     envelopes: RwLock<HashMap<String, Vec<u8>>>,
     audit: crate::audit::memory::MemoryAuditLog,
+    /// Sidecar objects, keyed by storage key + suffix (apart, so they are never listed).
+    sidecars: RwLock<HashMap<String, Vec<u8>>>,
 }
 
 impl super::EnvelopeBackend for MemoryStore {
@@ -97,5 +99,40 @@ impl super::EnvelopeBackend for MemoryStore {
 
     fn audit_log(&self) -> &dyn crate::audit::AuditLog {
         &self.audit
+    }
+
+    fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()> {
+        let key = index.storage_key() + kind.suffix();
+        let mut sidecars = self
+            .sidecars
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        match sidecars.entry(key) {
+            Entry::Occupied(_) => Err(Error::already_exists(index)),
+            Entry::Vacant(slot) => {
+                slot.insert(bytes.to_vec());
+                Ok(())
+            }
+        }
+    }
+
+    fn get_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<Option<Vec<u8>>> {
+        let key = index.storage_key() + kind.suffix();
+        let sidecars = self.sidecars.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(sidecars.get(&key).cloned())
+    }
+
+    fn delete_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<()> {
+        let key = index.storage_key() + kind.suffix();
+        let mut sidecars = self
+            .sidecars
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        sidecars.remove(&key);
+        Ok(())
+    }
+
+    fn sidecar_location(&self, index: &IndexName, kind: Sidecar) -> String {
+        format!("memory store entry {index} ({})", kind.suffix())
     }
 }

@@ -48,7 +48,8 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     }
     /// Whether the stored envelope is still the version `known` names (the KEK cache's
     /// revalidation). The default reads it whole and compares digests; S3 asks with a conditional
-    /// GET (`If-None-Match: <known ETag>`), a 304 carrying that ETag meaning unchanged.
+    /// GET (`If-None-Match: <known ETag>`), a 304 carrying that ETag meaning unchanged; Disk
+    /// compares the file's stat with the stamp remembered and reads only if it differs.
     fn recheck(&self, index: &IndexName, known: &Revision) -> Result<Recheck> {
         recheck_by_digest(self, index, known)
     }
@@ -104,6 +105,39 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     fn key_location(&self, key: &str) -> String;
     /// The store's custody audit log (used only when audit is enabled, or to verify and read it).
     fn audit_log(&self) -> &dyn crate::audit::AuditLog;
+    /// Stores `bytes` as `index`'s sidecar `kind` (the object `<storage key><kind suffix>` next
+    /// to the envelope) only if none is stored: a strict insert with exactly one winner, as
+    /// `create`. `AlreadyExists` if one is stored. Sidecars are never listed as envelopes.
+    fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()>;
+    /// The bytes of `index`'s sidecar `kind` (bounded as an envelope read: more than
+    /// `MAX_ENCODED_LEN` bytes is `Corrupt`), or `None` if there is none.
+    fn get_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<Option<Vec<u8>>>;
+    /// Removes `index`'s sidecar `kind`; removing a missing one succeeds.
+    fn delete_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<()>;
+    /// Where `index`'s sidecar `kind` lives, for error messages.
+    fn sidecar_location(&self, index: &IndexName, kind: Sidecar) -> String;
+}
+
+/// Suffix of a pending-rotation record's file or object name: `<storage key>.rot`.
+const PENDING_ROTATION_SUFFIX: &str = ".rot";
+const _: () = assert!(PENDING_ROTATION_SUFFIX.len() <= ENVELOPE_SUFFIX.len());
+
+/// An object kept next to an index's envelope, in the same store, under the envelope's storage
+/// key with its own suffix (never `.kms`, so listings and older releases ignore it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Sidecar {
+    /// A new-KEK rotation in progress (`crate::resolver`'s pending-rotation record).
+    PendingRotation,
+}
+
+impl Sidecar {
+    /// The file or object name suffix: `<storage key><suffix>`. As long as `.kms`, so every
+    /// sidecar key fits wherever its envelope's does (S3's 1024-byte key limit).
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            Sidecar::PendingRotation => PENDING_ROTATION_SUFFIX,
+        }
+    }
 }
 
 /// Suffix of an envelope's file or object name: `<storage key>.kms`.
@@ -167,7 +201,8 @@ pub(crate) struct Revision {
     /// SHA-256 of the stored bytes: equal digests mean the same envelope (the KEK cache's check,
     /// and the compare of memory and disk).
     pub(crate) digest: [u8; 32],
-    /// The store's own version tag, if it has one (S3: the ETag, for `If-Match`).
+    /// The store's own version tag, if it has one (S3: the ETag, for `If-Match` and
+    /// `If-None-Match`; Disk: the file's stat stamp, for a revalidation without a read).
     pub(crate) etag: Option<String>,
 }
 

@@ -41,7 +41,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use zeroize::Zeroize;
 
-use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
+use super::{key_of_envelope_name, Sidecar, ENVELOPE_SUFFIX};
 use super::{Recheck, Revision};
 use crate::aws::{
     check_endpoint_url, check_endpoint_variables, classify, load_sdk_config, profile_files,
@@ -270,12 +270,77 @@ impl S3Store {
 
     /// The object key of the envelope with storage key `key`: `<prefix><key>.kms`.
     fn object_key_of(&self, key: &str) -> String {
+        self.suffixed_object_key(key, ENVELOPE_SUFFIX)
+    }
+
+    /// `<prefix><key><suffix>`.
+    fn suffixed_object_key(&self, key: &str, suffix: &str) -> String {
         let mut object =
-            String::with_capacity(self.settings.prefix.len() + key.len() + ENVELOPE_SUFFIX.len());
+            String::with_capacity(self.settings.prefix.len() + key.len() + suffix.len());
         object.push_str(&self.settings.prefix);
         object.push_str(key);
-        object.push_str(ENVELOPE_SUFFIX);
+        object.push_str(suffix);
         object
+    }
+
+    /// The object key of `index`'s sidecar `kind`: `<prefix><storage key><suffix>`.
+    fn sidecar_key(&self, index: &IndexName, kind: Sidecar) -> String {
+        self.suffixed_object_key(&index.storage_key(), kind.suffix())
+    }
+
+    /// A conditional `PutObject` (`If-None-Match: *`) of `key`, retried while S3 reports a
+    /// concurrent conditional write (`ConditionalRequestConflict`). `AlreadyExists` if the
+    /// object exists.
+    fn create_object(&self, index: &IndexName, key: &str, bytes: &[u8]) -> Result<()> {
+        self.run(async {
+            let subject = Subject::Index(index);
+            let (_, attempts) = *self.client_and_attempts(subject, "PutObject", key).await?;
+            let mut attempt = 1;
+            loop {
+                match self
+                    .put_object(index.into(), "PutObject", key, bytes, PutCondition::Absent)
+                    .await
+                {
+                    Ok(()) => return Ok(()),
+                    Err(PutFailure::Exists) => return Err(Error::already_exists(index)),
+                    Err(PutFailure::Conflict(e)) if attempt >= attempts => {
+                        return Err(Error::new(
+                            ErrorKind::StorageUnavailable,
+                            format!(
+                                "{} (a concurrent write to the same key kept conflicting; \
+                                 gave up after {attempts} attempts)",
+                                e.message()
+                            ),
+                        ))
+                    }
+                    Err(PutFailure::Conflict(_)) => {
+                        // The other write's outcome decides ours; ask again shortly.
+                        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+                        attempt += 1;
+                    }
+                    Err(PutFailure::Other(e)) => return Err(e),
+                }
+            }
+        })
+    }
+
+    /// One `DeleteObject` of `key`; a missing object succeeds.
+    fn delete_object(&self, index: &IndexName, key: &str) -> Result<()> {
+        self.run(async {
+            let client = self.client(index.into(), "DeleteObject", key).await?;
+            match client
+                .delete_object()
+                .bucket(&self.settings.bucket)
+                .key(key)
+                .set_expected_bucket_owner(self.settings.expected_bucket_owner.clone())
+                .send()
+                .await
+            {
+                Ok(_) => Ok(()),
+                Err(e) if e.code() == Some("NoSuchKey") => Ok(()),
+                Err(e) => Err(self.failure(index.into(), "DeleteObject", key, &e)),
+            }
+        })
     }
 
     fn location_of(&self, key: &str) -> String {
@@ -738,37 +803,7 @@ enum Conditional {
 
 impl super::EnvelopeBackend for S3Store {
     fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
-        let key = self.object_key(index);
-        self.run(async {
-            let subject = Subject::Index(index);
-            let (_, attempts) = *self.client_and_attempts(subject, "PutObject", &key).await?;
-            let mut attempt = 1;
-            loop {
-                match self
-                    .put_object(index.into(), "PutObject", &key, bytes, PutCondition::Absent)
-                    .await
-                {
-                    Ok(()) => return Ok(()),
-                    Err(PutFailure::Exists) => return Err(Error::already_exists(index)),
-                    Err(PutFailure::Conflict(e)) if attempt >= attempts => {
-                        return Err(Error::new(
-                            ErrorKind::StorageUnavailable,
-                            format!(
-                                "{} (a concurrent write to the same key kept conflicting; \
-                                 gave up after {attempts} attempts)",
-                                e.message()
-                            ),
-                        ))
-                    }
-                    Err(PutFailure::Conflict(_)) => {
-                        // The other write's outcome decides ours; ask again shortly.
-                        tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
-                        attempt += 1;
-                    }
-                    Err(PutFailure::Other(e)) => return Err(e),
-                }
-            }
-        })
+        self.create_object(index, &self.object_key(index), bytes)
     }
 
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
@@ -855,22 +890,7 @@ impl super::EnvelopeBackend for S3Store {
     }
 
     fn delete(&self, index: &IndexName) -> Result<()> {
-        let key = self.object_key(index);
-        self.run(async {
-            let client = self.client(index.into(), "DeleteObject", &key).await?;
-            match client
-                .delete_object()
-                .bucket(&self.settings.bucket)
-                .key(&key)
-                .set_expected_bucket_owner(self.settings.expected_bucket_owner.clone())
-                .send()
-                .await
-            {
-                Ok(_) => Ok(()),
-                Err(e) if e.code() == Some("NoSuchKey") => Ok(()),
-                Err(e) => Err(self.failure(index.into(), "DeleteObject", &key, &e)),
-            }
-        })
+        self.delete_object(index, &self.object_key(index))
     }
 
     fn location(&self, index: &IndexName) -> String {
@@ -918,6 +938,23 @@ impl super::EnvelopeBackend for S3Store {
 
     fn audit_log(&self) -> &dyn crate::audit::AuditLog {
         self
+    }
+
+    fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()> {
+        self.create_object(index, &self.sidecar_key(index, kind), bytes)
+    }
+
+    fn get_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<Option<Vec<u8>>> {
+        let key = self.sidecar_key(index, kind);
+        self.run(self.get_object(index.into(), &key))
+    }
+
+    fn delete_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<()> {
+        self.delete_object(index, &self.sidecar_key(index, kind))
+    }
+
+    fn sidecar_location(&self, index: &IndexName, kind: Sidecar) -> String {
+        self.location_of(&self.sidecar_key(index, kind))
     }
 }
 

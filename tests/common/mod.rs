@@ -129,14 +129,7 @@ pub fn aws_kms_client(endpoint: &str, slot: &str, key_id: &str) -> KmsClient {
         ..KmsClientOptions::default()
     })
     .unwrap();
-    let aws_kms = Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::AwsKms,
-        key_id: key_id.to_owned(),
-        region: "us-east-1".to_owned(),
-        assume_role: None,
-    };
+    let aws_kms = Slot::new(Provider::AwsKms, key_id, "us-east-1");
     client.add_slot(slot, aws_kms).unwrap();
     client
 }

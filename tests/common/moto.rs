@@ -96,17 +96,7 @@ pub fn client_with(
     })
     .unwrap();
     client
-        .add_slot(
-            name,
-            cyborgdb_kms::Slot {
-                provider,
-                key_id: key_id.to_owned(),
-                region: "us-east-1".into(),
-                assume_role: None,
-                previous_keys: Vec::new(),
-                replica_regions: Vec::new(),
-            },
-        )
+        .add_slot(name, cyborgdb_kms::Slot::new(provider, key_id, "us-east-1"))
         .unwrap();
     client
 }

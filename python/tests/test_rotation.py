@@ -1,0 +1,85 @@
+"""New-KEK rotation from Python: rotate_kek with a callback (committed, or rolled back with the
+callback's own exception), the two-phase API (begin / pending / commit / abort), a second begin
+refused, and a corrupt pending record -- on moto (aws -> aws-kms) and the local provider."""
+
+import os
+
+import pytest
+
+import cyborgdb_core as cyborgdb
+
+
+class EngineError(Exception):
+    """The engine's own failure, which rotate_kek must re-raise unchanged."""
+
+
+def test_rotate_kek_gives_a_fresh_kek_and_the_callback_both_keks(resolver, storage):
+    old = resolver.create_index(storage, "orders", kms_name="customer-acme")
+    seen = []
+    blob = resolver.rotate_kek(
+        storage, "orders", "vendor-default", lambda o, n: seen.append((bytes(o), bytes(n)))
+    )
+    assert len(seen) == 1
+    assert seen[0][0] == bytes(old) and seen[0][1] != bytes(old)
+    assert (blob.kms_name, blob.provider, blob.version) == ("vendor-default", "aws-kms", 2)
+    assert bytes(resolver.resolve(storage, "orders")) == seen[0][1]
+    assert cyborgdb.get_index_kms(storage, "orders") == blob
+    assert resolver.pending_rotation(storage, "orders") is None
+
+
+def test_a_raising_callback_rolls_back_and_its_exception_propagates(resolver, storage):
+    old = resolver.create_index(storage, "orders", kms_name="vendor-default")
+    before = cyborgdb.get_index_kms(storage, "orders")
+
+    def fail(old_kek, new_kek):
+        raise EngineError("disk full while re-wrapping the DEK")
+
+    with pytest.raises(EngineError, match="disk full"):
+        resolver.rotate_kek(storage, "orders", "vendor-default", fail)
+    assert cyborgdb.get_index_kms(storage, "orders") == before
+    assert resolver.pending_rotation(storage, "orders") is None
+    assert bytes(resolver.resolve(storage, "orders")) == bytes(old)
+    with pytest.raises(cyborgdb.UnknownSlotError):
+        resolver.rotate_kek(storage, "orders", "nope", lambda o, n: None)
+
+
+def test_two_phase_rotation_and_a_second_begin(resolver):
+    storage = cyborgdb.StorageConfig.memory()
+    old = resolver.create_index(storage, "orders", kms_name="vendor-default")
+    rotation = resolver.begin_rotation(storage, "orders", "customer-acme")
+    assert rotation.state == "pending" and rotation.index_name == "orders"
+    assert bytes(rotation.old_kek) == bytes(old)
+    assert rotation.new_envelope.version == rotation.old_envelope.version + 1
+    with pytest.raises(cyborgdb.ConflictError, match="already pending"):
+        resolver.begin_rotation(storage, "orders", "customer-acme")
+    assert bytes(resolver.resolve(storage, "orders")) == bytes(old)
+    found = resolver.pending_rotation(storage, "orders")
+    assert found is not None and bytes(found.new_kek) == bytes(rotation.new_kek)
+    blob = resolver.commit_rotation(storage, found)
+    assert blob.kms_name == "customer-acme"
+    assert bytes(resolver.resolve(storage, "orders")) == bytes(rotation.new_kek)
+    with pytest.raises(cyborgdb.ConflictError, match="already committed"):
+        resolver.abort_rotation(storage, rotation)
+
+    again = resolver.begin_rotation(storage, "orders", "vendor-default")
+    resolver.abort_rotation(storage, again)
+    assert resolver.pending_rotation(storage, "orders") is None
+    assert bytes(resolver.resolve(storage, "orders")) == bytes(rotation.new_kek)
+
+
+def test_a_corrupt_pending_record_is_corrupt_data(tmp_path):
+    master_key = tmp_path / "dev.key"
+    master_key.write_bytes(os.urandom(32))
+    client = cyborgdb.KMSClient(allow_local_provider=True)
+    client.add_slot("dev", provider="local", key_id=f"file:{master_key}")
+    resolver = cyborgdb.KEKResolver(client)
+    storage = cyborgdb.StorageConfig.disk(tmp_path / "store")
+    resolver.create_index(storage, "orders", kms_name="dev")
+    rotation = resolver.begin_rotation(storage, "orders", "dev")
+    record = tmp_path / "store" / "orders.rot"
+    record.write_bytes(record.read_bytes()[:-3])
+    with pytest.raises(cyborgdb.CorruptDataError, match="pending KEK rotation record"):
+        resolver.pending_rotation(storage, "orders")
+    with pytest.raises(cyborgdb.CorruptDataError):
+        resolver.commit_rotation(storage, rotation)
+    assert bytes(resolver.resolve(storage, "orders")) == bytes(rotation.old_kek)
