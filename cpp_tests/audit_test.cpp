@@ -103,4 +103,41 @@ TEST(AuditTest, TheResolverAuditsEveryStoreItActsOn) {
     EXPECT_EQ(report.records, 1u);
 }
 
+TEST(AuditTest, CErrorPathsReturnTheDocumentedCodes) {
+    cyb_storage_config* memory = nullptr;
+    ASSERT_EQ(cyb_storage_config_new_memory(&memory), CYB_RESULT_OK);
+    cyb_audit_options options{};
+    cyb_storage_config* audited = nullptr;
+    cyb_audit_report report{};
+    EXPECT_EQ(cyb_storage_config_with_audit(nullptr, &options, &audited), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_storage_config_with_audit(memory, nullptr, &audited), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_storage_config_with_audit(memory, &options, nullptr), CYB_RESULT_NULL_PARAMETER);
+    // An empty principal; then one that is not UTF-8.
+    EXPECT_EQ(cyb_storage_config_with_audit(memory, &options, &audited), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_STREQ(cyb_last_error_message(), "audit option principal \"\": must not be empty");
+    const char bad[] = "\xff";
+    options.principal = cyb_str{bad, 1};
+    EXPECT_EQ(cyb_storage_config_with_audit(memory, &options, &audited), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(audited, nullptr);
+    EXPECT_EQ(cyb_verify_audit(nullptr, &report), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_verify_audit(memory, nullptr), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_kek_resolver_set_audit(nullptr, nullptr), CYB_RESULT_NULL_PARAMETER);
+    cyb_storage_config_free(memory);
+}
+
+TEST(AuditTest, AnOverlongLogLineIsCorrupt) {
+    TempDir dir;
+    const auto store = cyborg::StorageConfig::Disk(dir.path() / "root");
+    fs::create_directories(dir.path() / "root" / ".audit");
+    {
+        std::ofstream out(dir.path() / "root" / ".audit" / "log.jsonl");
+        out << std::string(100000, 'x');
+    }
+    EXPECT_THROW(static_cast<void>(store.VerifyAudit()), cyborg::CorruptDataError);
+    cyb_audit_report report{};
+    report.records = 7;
+    EXPECT_EQ(cyb_verify_audit(store.c_handle(), &report), CYB_RESULT_CORRUPT);
+    EXPECT_EQ(report.records, 7u);  // untouched on error
+}
+
 }  // namespace

@@ -30,24 +30,27 @@ pub fn create_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob
         version: blob.version,
         wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
     };
-    write_audited(config, &index, event, || {
-        config.backend().create(&index, &bytes)
+    write_audited(config, &index, event, |sync| match sync {
+        Some(sync) => config.backend().create_after(&index, &bytes, sync),
+        None => config.backend().create(&index, &bytes),
     })
 }
 
 /// Makes the custody change `write` on `index`, recorded first in `config`'s audit log as
-/// `event` if audit is on (then a failed write is followed by an `Aborted` record). Counts the
-/// write for the KEK cache if it was attempted.
+/// `event` if audit is on: `write` then gets the step that makes the record durable, to run
+/// before it publishes the change (a failed write is followed by an `Aborted` record). Counts
+/// the write for the KEK cache if it was attempted.
 ///
-/// Errors: the audit append's (nothing written then), else the write's.
+/// Errors: the audit append's or sync's (nothing written then), else the write's.
 fn write_audited(
     config: &StorageConfig,
     index: &IndexName,
     event: impl FnOnce() -> AuditEvent,
-    write: impl FnOnce() -> Result<()>,
+    write: impl FnOnce(Option<&(dyn Fn() -> Result<()> + Sync)>) -> Result<()>,
 ) -> Result<()> {
     let announced = audit::record_change(config, index, event)?;
-    let result = write();
+    let sync = || audit::sync_changes(config, index);
+    let result = write(announced.map(|_| &sync as &(dyn Fn() -> Result<()> + Sync)));
     config.location().note_write();
     if let (Some(seq), Err(e)) = (announced, &result) {
         audit::record_abort(config, index, seq, e);
@@ -68,8 +71,9 @@ pub fn push_index_kms(config: &StorageConfig, index_name: &str, blob: &KmsBlob) 
         version: blob.version,
         wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
     };
-    write_audited(config, &index, event, || {
-        config.backend().put(&index, &bytes)
+    write_audited(config, &index, event, |sync| match sync {
+        Some(sync) => config.backend().put_after(&index, &bytes, sync),
+        None => config.backend().put(&index, &bytes),
     })
 }
 
@@ -163,8 +167,11 @@ pub(crate) fn replace_index_kms_if(
         to_version: blob.version,
         wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
     };
-    write_audited(config, index, event, || {
-        config.backend().replace_if(index, expected, &bytes)
+    write_audited(config, index, event, |sync| match sync {
+        Some(sync) => config
+            .backend()
+            .replace_if_after(index, expected, &bytes, sync),
+        None => config.backend().replace_if(index, expected, &bytes),
     })
 }
 
@@ -257,7 +264,12 @@ pub fn delete_index_kms(config: &StorageConfig, index_name: &str) -> Result<()> 
         config,
         &index,
         || AuditEvent::Deleted,
-        || config.backend().delete(&index),
+        |sync| {
+            if let Some(sync) = sync {
+                sync()?;
+            }
+            config.backend().delete(&index)
+        },
     )
 }
 

@@ -36,6 +36,8 @@ from ._errors import (
 )
 from ._native import (
     KEK,
+    AuditRecord,
+    AuditReport,
     MAX_INDEX_NAME_LEN,
     MAX_STRING_FIELD_LEN,
     MAX_WRAPPED_KEK_LEN,
@@ -54,6 +56,8 @@ from ._native import (
     get_index_kms,
     list_index_kms,
     push_index_kms,
+    read_audit,
+    verify_audit,
 )
 from ._options import RetryMode, S3Encryption
 
@@ -64,6 +68,8 @@ __all__ = [
     "MAX_STRING_FIELD_LEN",
     "MAX_WRAPPED_KEK_LEN",
     "AlreadyExistsError",
+    "AuditRecord",
+    "AuditReport",
     "CallbackFailedError",
     "ConflictError",
     "CorruptDataError",
@@ -105,6 +111,8 @@ __all__ = [
     "get_index_kms",
     "list_index_kms",
     "push_index_kms",
+    "read_audit",
+    "verify_audit",
 ]
 
 # Exceptions show as `cyborgdb_core.NotFoundError` (and pickle by that name).

@@ -21,7 +21,7 @@ import enum
 import os
 from datetime import timedelta
 from types import TracebackType
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union
 
 __version__: str
 
@@ -247,6 +247,15 @@ class StorageConfig:
         AWS_RETRY_MODE or AWS_ENDPOINT_URL*), TypeError naming a parameter of the wrong type.
         Operations may raise StorageUnavailableError, StorageAccessDeniedError, and
         ForkedProcessError in a child forked after this call."""
+    def with_audit(self, principal: str, *, host: Optional[str] = None) -> "StorageConfig":
+        """This store with the custody audit on (docs/audit.md): every create, push, delete and
+        re-wrap through the returned config first appends a hash-chained record naming
+        ``principal``, this host (or ``host``) and this process to the store's audit log. If that
+        append fails the change is not made and its error is raised (IOError, CorruptDataError,
+        Storage*Error). This config stays unaudited.
+
+        Raises InvalidArgumentError (a principal or host that is empty, over 256 bytes or holds a
+        control character; the message names the field)."""
 
 # ---------------------------------------------------------------------------------------------
 # Envelopes
@@ -323,6 +332,65 @@ def list_index_kms(config_location: StorageConfig) -> List[str]:
 
     Raises IOError, CorruptDataError, StorageUnavailableError, StorageAccessDeniedError.
     Releases the GIL."""
+
+# ---------------------------------------------------------------------------------------------
+# Custody audit
+# ---------------------------------------------------------------------------------------------
+
+class AuditReport:
+    """What ``verify_audit`` found."""
+
+    records: int
+    """Records verified: those before the first break (all of them if there is none)."""
+    head_seq: Optional[int]
+    """The last verified record's seq (None if none verified)."""
+    head_hash: Optional[bytes]
+    """The last verified record's SHA-256: keep it elsewhere to detect a later truncation of the
+    newest records, which the chain alone cannot show."""
+    break_kind: Optional[str]
+    """"changed", "removed", "reordered", "truncated" or "fork"; None if intact."""
+    break_seq: Optional[int]
+    """The first seq that is not trustworthy; None if intact."""
+    break_message: str
+    """What was found ("" if intact)."""
+    @property
+    def intact(self) -> bool:
+        """Whether no break was found."""
+
+class AuditRecord:
+    """One custody audit record (docs/audit.md has the format)."""
+
+    seq: int
+    time_ms: int
+    index_name: str
+    event_type: str
+    """"created", "pushed", "deleted", "rewrapped", "drift_detected", "untrusted_key",
+    "provider_refused" or "aborted"."""
+    event: Dict[str, Any]
+    """The event's fields as the record's JSON has them (key ids only as their last 12
+    characters; never key material)."""
+    principal: str
+    host: str
+    pid: int
+    prev_hash: bytes
+    hash: bytes
+    line: str
+    """The stored JSON line, without its newline."""
+
+def verify_audit(config_location: StorageConfig) -> AuditReport:
+    """Walks the audit log of the store from seq 0 and reports the first break: a changed,
+    removed, reordered or truncated record, or a fork. A break is in the report, not raised.
+
+    Raises CorruptDataError (a stored line longer than any record), IOError,
+    StorageUnavailableError, StorageAccessDeniedError. Releases the GIL."""
+
+def read_audit(config_location: StorageConfig, from_seq: int = 0, limit: int = 1000) -> List[AuditRecord]:
+    """The audit records with seq >= ``from_seq``, at most ``limit`` (1..10000), each checked
+    against its own hash (the chain is ``verify_audit``'s job). A torn last record is left out.
+
+    Raises InvalidArgumentError (limit), CorruptDataError (a record that does not decode or
+    match its hash), IOError, StorageUnavailableError, StorageAccessDeniedError. Releases the
+    GIL."""
 
 # ---------------------------------------------------------------------------------------------
 # KEKs, KMS client, resolver
@@ -585,6 +653,13 @@ class KEKResolver:
         """Drops the cached KEK of one index; returns whether one was cached."""
     def invalidate_all(self) -> int:
         """Drops every cached KEK; returns how many."""
+    def set_audit(self, principal: Optional[str], *, host: Optional[str] = None) -> None:
+        """Turns the custody audit on (a ``principal``) or off (None) for every store this
+        resolver acts on: its creates, re-wraps, drift findings and refused keys are recorded in
+        that store's audit log. A StorageConfig made ``with_audit`` keeps its own principal.
+        Without this, the registry's top-level ``audit:`` setting applies.
+
+        Raises InvalidArgumentError (as StorageConfig.with_audit; nothing changes then)."""
     def stats(self) -> KEKCacheStats:
         """The cache's counters."""
 

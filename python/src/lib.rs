@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use cyborgdb_kms::audit::AuditOptions;
 use cyborgdb_kms::ffi::cyb_result;
 use cyborgdb_kms::{
     AwsRetryMode, AwsTimeouts, DriftStatus, KekCacheOptions, KeyIdentity, KmsBlob,
@@ -412,9 +413,157 @@ impl PyStorageConfig {
         Ok(PyStorageConfig { inner })
     }
 
+    /// This store with the custody audit on (docs/audit.md): every create, push, delete and
+    /// re-wrap through the returned config first appends a hash-chained record naming
+    /// `principal`, this host (or `host`) and this process.
+    #[pyo3(signature = (principal, *, host=None))]
+    fn with_audit(
+        &self,
+        py: Python<'_>,
+        principal: String,
+        host: Option<String>,
+    ) -> PyResult<Self> {
+        let options = AuditOptions { principal, host };
+        let inner = self.inner.with_audit(&options).or_raise(py)?;
+        Ok(PyStorageConfig { inner })
+    }
+
     fn __repr__(&self) -> String {
         format!("{:?}", self.inner)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Custody audit
+// ---------------------------------------------------------------------------------------------
+
+/// What `verify_audit` found.
+#[pyclass(name = "AuditReport", module = "cyborgdb_core", frozen, get_all)]
+struct PyAuditReport {
+    /// Records verified (before the first break, or all).
+    records: u64,
+    /// The last verified record's seq, or None.
+    head_seq: Option<u64>,
+    /// The last verified record's SHA-256 (32 bytes), or None.
+    head_hash: Option<Py<PyBytes>>,
+    /// "changed", "removed", "reordered", "truncated" or "fork"; None if intact.
+    break_kind: Option<&'static str>,
+    /// The first untrustworthy seq, or None.
+    break_seq: Option<u64>,
+    /// What was found ("" if intact).
+    break_message: String,
+}
+
+#[pymethods]
+impl PyAuditReport {
+    /// Whether no break was found.
+    #[getter]
+    fn intact(&self) -> bool {
+        self.break_kind.is_none()
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "AuditReport(records={}, head_seq={:?}, break_kind={}, break_seq={:?}, break_message={})",
+            self.records,
+            self.head_seq,
+            self.break_kind.map_or(Ok("None".to_owned()), |k| py_repr(py, k))?,
+            self.break_seq,
+            py_repr(py, &self.break_message)?
+        ))
+    }
+}
+
+/// One custody audit record.
+#[pyclass(name = "AuditRecord", module = "cyborgdb_core", frozen, get_all)]
+struct PyAuditRecord {
+    seq: u64,
+    time_ms: u64,
+    index_name: String,
+    /// The event's type: "created", "pushed", "deleted", "rewrapped", "drift_detected",
+    /// "untrusted_key", "provider_refused" or "aborted".
+    event_type: &'static str,
+    /// The event's fields, as in the record's JSON (`event` object).
+    event: Py<PyAny>,
+    principal: String,
+    host: String,
+    pid: u32,
+    prev_hash: Py<PyBytes>,
+    hash: Py<PyBytes>,
+    /// The stored JSON line (without its newline).
+    line: String,
+}
+
+#[pymethods]
+impl PyAuditRecord {
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "AuditRecord(seq={}, index_name={}, event_type={}, principal={})",
+            self.seq,
+            py_repr(py, &self.index_name)?,
+            py_repr(py, self.event_type)?,
+            py_repr(py, &self.principal)?
+        ))
+    }
+}
+
+/// Walks the audit log of `config_location`'s store and reports the first break.
+#[pyfunction]
+fn verify_audit(
+    py: Python<'_>,
+    config_location: PyRef<'_, PyStorageConfig>,
+) -> PyResult<PyAuditReport> {
+    let config = config_location.inner.clone();
+    let report = py
+        .detach(|| cyborgdb_kms::audit::verify_audit(&config))
+        .or_raise(py)?;
+    Ok(PyAuditReport {
+        records: report.records,
+        head_seq: report.head.map(|head| head.seq),
+        head_hash: report
+            .head
+            .map(|head| PyBytes::new(py, &head.hash).unbind()),
+        break_kind: report.first_break.as_ref().map(|b| b.kind.name()),
+        break_seq: report.first_break.as_ref().map(|b| b.seq),
+        break_message: report.first_break.map(|b| b.message).unwrap_or_default(),
+    })
+}
+
+/// The audit records with seq >= `from_seq`, at most `limit` (1..=10000) of them.
+#[pyfunction]
+#[pyo3(signature = (config_location, from_seq=0, limit=1000))]
+fn read_audit(
+    py: Python<'_>,
+    config_location: PyRef<'_, PyStorageConfig>,
+    from_seq: u64,
+    limit: usize,
+) -> PyResult<Vec<PyAuditRecord>> {
+    let config = config_location.inner.clone();
+    let records = py
+        .detach(|| cyborgdb_kms::audit::read_audit(&config, from_seq, limit))
+        .or_raise(py)?;
+    let loads = py.import("json")?.getattr("loads")?;
+    records
+        .into_iter()
+        .map(|record| {
+            let mut line = record.to_line();
+            line.pop();
+            let event = loads.call1((line.as_str(),))?.get_item("event")?.unbind();
+            Ok(PyAuditRecord {
+                seq: record.seq,
+                time_ms: record.time_ms,
+                event_type: record.event.name(),
+                event,
+                principal: record.actor.principal,
+                host: record.actor.host,
+                pid: record.actor.pid,
+                prev_hash: PyBytes::new(py, &record.prev_hash).unbind(),
+                hash: PyBytes::new(py, &record.hash).unbind(),
+                index_name: record.index,
+                line,
+            })
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1477,6 +1626,19 @@ impl PyKekResolver {
         self.inner.invalidate_all()
     }
 
+    /// Turns the custody audit on (a `principal`) or off (None) for every store this resolver
+    /// acts on.
+    #[pyo3(signature = (principal, *, host=None))]
+    fn set_audit(
+        &self,
+        py: Python<'_>,
+        principal: Option<String>,
+        host: Option<String>,
+    ) -> PyResult<()> {
+        let options = principal.map(|principal| AuditOptions { principal, host });
+        self.inner.set_audit(options.as_ref()).or_raise(py)
+    }
+
     /// The cache's counters.
     fn stats(&self) -> PyCacheStats {
         let s = self.inner.stats();
@@ -1543,6 +1705,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCacheStats>()?;
     m.add_class::<PyKeySnapshot>()?;
     m.add_class::<PyDriftEntry>()?;
+    m.add_class::<PyAuditReport>()?;
+    m.add_class::<PyAuditRecord>()?;
+    m.add_function(wrap_pyfunction!(verify_audit, m)?)?;
+    m.add_function(wrap_pyfunction!(read_audit, m)?)?;
     m.add_class::<PyKekRotation>()?;
     m.add_function(wrap_pyfunction!(create_index_kms, m)?)?;
     m.add_function(wrap_pyfunction!(push_index_kms, m)?)?;

@@ -6,7 +6,9 @@
 //! dies — reads the last line to find the head (one `pread` of at most two records' length, so
 //! an append costs the same however long the log is), writes the new line with one `write`, and
 //! `fdatasync`s before unlocking. So appenders of every thread and process serialize, and each
-//! new record chains to the one before it.
+//! new record chains to the one before it. A custody change's record is appended without the
+//! `fdatasync` (`append_unsynced`); the disk store runs [`AuditLog::sync`] while it writes the
+//! envelope's temp file and publishes only after it returned.
 //!
 //! A crash (SIGKILL, power loss) during an append can leave a torn last line (no newline). That
 //! record was never acknowledged — its appender died before the store was written, since changes
@@ -153,8 +155,13 @@ impl DiskAuditLog {
     }
 }
 
-impl AuditLog for DiskAuditLog {
-    fn append(&self, build: &mut dyn FnMut(Option<Head>) -> AuditRecord) -> Result<AuditRecord> {
+impl DiskAuditLog {
+    /// Appends under the lock; `fdatasync`s before unlocking if `durable`.
+    fn append_locked(
+        &self,
+        build: &mut dyn FnMut(Option<Head>) -> AuditRecord,
+        durable: bool,
+    ) -> Result<AuditRecord> {
         let mut file = self.open_segment()?;
         file.lock().map_err(|e| self.io_error("lock it", &e))?;
         let len = file
@@ -184,10 +191,33 @@ impl AuditLog for DiskAuditLog {
             )));
         }
         file.write_all(line.as_bytes())
-            .and_then(|()| file.sync_data())
+            .and_then(|()| if durable { file.sync_data() } else { Ok(()) })
             .map_err(|e| self.io_error("append to it", &e))?;
         drop(file); // closing releases the lock
         Ok(record)
+    }
+}
+
+impl AuditLog for DiskAuditLog {
+    fn append(&self, build: &mut dyn FnMut(Option<Head>) -> AuditRecord) -> Result<AuditRecord> {
+        self.append_locked(build, true)
+    }
+
+    /// Written under the lock but not `fdatasync`ed: a later appender chains after it, and an
+    /// `fdatasync` of the segment (by [`AuditLog::sync`] or any appender) flushes it with
+    /// everything before it, so a crash can lose only a tail of records whose changes were never
+    /// published.
+    fn append_unsynced(
+        &self,
+        build: &mut dyn FnMut(Option<Head>) -> AuditRecord,
+    ) -> Result<AuditRecord> {
+        self.append_locked(build, false)
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.open_segment()?
+            .sync_data()
+            .map_err(|e| self.io_error("fdatasync it", &e))
     }
 
     fn scan(

@@ -149,6 +149,20 @@ pub(crate) trait AuditLog: Send + Sync {
     /// with `seq` = head + 1 and chains to the head, or not at all. `build` may be called again
     /// if another appender won the race. Returns the stored record once it is durable.
     fn append(&self, build: &mut dyn FnMut(Option<Head>) -> AuditRecord) -> Result<AuditRecord>;
+    /// As [`AuditLog::append`], but the record may not be durable until [`AuditLog::sync`]
+    /// returns (disk: written, not yet `fdatasync`ed, so the sync can overlap the envelope
+    /// write). Other appenders still chain after it. The default appends durably.
+    fn append_unsynced(
+        &self,
+        build: &mut dyn FnMut(Option<Head>) -> AuditRecord,
+    ) -> Result<AuditRecord> {
+        self.append(build)
+    }
+    /// Makes every record appended so far durable. The default (stores whose appends are
+    /// durable) does nothing.
+    fn sync(&self) -> Result<()> {
+        Ok(())
+    }
     /// Hands every stored record from (about) `from_seq` on to `visit`, in storage order, until
     /// it says stop. Records are read one at a time, each at most [`MAX_RECORD_LEN`] bytes.
     fn scan(
@@ -190,22 +204,50 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Appends `event` about `index` to `config`'s log as `auditor`'s actor.
+/// Appends `event` about `index` to `config`'s log as `auditor`'s actor, durably.
 fn append(
     config: &StorageConfig,
     auditor: &Auditor,
     index: &str,
     event: AuditEvent,
 ) -> Result<AuditRecord> {
+    append_with(config, auditor, index, event, true)
+}
+
+/// Appends `event`; durably unless `durable` is false (then [`sync_changes`] must follow).
+fn append_with(
+    config: &StorageConfig,
+    auditor: &Auditor,
+    index: &str,
+    event: AuditEvent,
+    durable: bool,
+) -> Result<AuditRecord> {
     let time_ms = now_ms();
-    config.backend().audit_log().append(&mut |head| {
+    let log = config.backend().audit_log();
+    let mut build = |head: Option<Head>| {
         let (seq, prev) = head.map_or((0, [0; 32]), |h| (h.seq + 1, h.hash));
         AuditRecord::new(seq, time_ms, index, event.clone(), &auditor.actor, prev)
+    };
+    if durable {
+        log.append(&mut build)
+    } else {
+        log.append_unsynced(&mut build)
+    }
+}
+
+/// Makes the change records [`record_change`] appended durable: called before the change is
+/// published. Errors: the log's, with context saying nothing was changed.
+pub(crate) fn sync_changes(config: &StorageConfig, index: &IndexName) -> Result<()> {
+    config.backend().audit_log().sync().map_err(|e| {
+        e.context(format_args!(
+            "index {index}: the audit record could not be made durable, so nothing was changed"
+        ))
     })
 }
 
 /// Records a custody change about to be made: returns the record's seq (`None` if `config` is
-/// not audited: then nothing is done). Called before the store is written.
+/// not audited: then nothing is done). Called before the store is written; the record may not be
+/// durable until [`sync_changes`] returns, which the write calls before it publishes.
 ///
 /// Errors: the log's (`Io`, `Corrupt` for a damaged head, `StorageUnavailable`,
 /// `StorageAccessDenied`), with context saying nothing was changed.
@@ -217,7 +259,7 @@ pub(crate) fn record_change(
     let Some(auditor) = config.auditor() else {
         return Ok(None);
     };
-    match append(config, auditor, index.as_str(), event()) {
+    match append_with(config, auditor, index.as_str(), event(), false) {
         Ok(record) => Ok(Some(record.seq)),
         Err(e) => Err(e.context(format_args!(
             "index {index}: the audit record could not be appended, so nothing was changed"

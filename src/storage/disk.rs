@@ -87,9 +87,16 @@ impl DiskStore {
         self.suffixed_path(&index.storage_key(), kind.suffix())
     }
 
-    /// Publishes `bytes` at `path` only if nothing is there (temp file, `link`, fsync).
-    fn create_at(&self, index: &IndexName, path: &Path, bytes: &[u8]) -> Result<()> {
-        let temp = self.write_temp(index, bytes)?;
+    /// Publishes `bytes` at `path` only if nothing is there (temp file, `link`, fsync), after
+    /// `before_publish` (as in `write_temp_overlapping`).
+    fn create_at(
+        &self,
+        index: &IndexName,
+        path: &Path,
+        bytes: &[u8],
+        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+    ) -> Result<()> {
+        let temp = self.write_temp_overlapping(index, bytes, before_publish)?;
         match fs::hard_link(&temp.path, path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -143,6 +150,73 @@ impl DiskStore {
             .and_then(|()| temp.file.sync_all())
             .map_err(|e| Error::io(index, format!("cannot write {:?}", temp.path), &e))?;
         Ok(temp)
+    }
+
+    /// As `write_temp`, running `before_publish` (the audit record's `fdatasync`) on a scoped
+    /// thread meanwhile, so the two syncs overlap. The temp file is returned only if both
+    /// succeeded (otherwise it is removed): nothing is published before the record is durable.
+    fn write_temp_overlapping(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+    ) -> Result<TempFile> {
+        let Some(before_publish) = before_publish else {
+            return self.write_temp(index, bytes);
+        };
+        let (synced, temp) = std::thread::scope(|scope| {
+            let sync = scope.spawn(before_publish);
+            let temp = self.write_temp(index, bytes);
+            let synced = sync
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (synced, temp)
+        });
+        synced?;
+        temp
+    }
+
+    /// Atomic replace by `rename` under the writers' lock.
+    fn put_publishing_after(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+    ) -> Result<()> {
+        let mut temp = self.write_temp_overlapping(index, bytes, before_publish)?;
+        let path = self.envelope_path(index);
+        {
+            let _writers = self.lock_writers(index)?;
+            fs::rename(&temp.path, &path)
+                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
+        }
+        temp.published = true;
+        drop(temp);
+        self.sync_root(index)
+    }
+
+    /// Compare-and-swap: check and `rename` under the writers' lock.
+    fn replace_if_publishing_after(
+        &self,
+        index: &IndexName,
+        expected: &Revision,
+        bytes: &[u8],
+        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+    ) -> Result<()> {
+        let mut temp = self.write_temp_overlapping(index, bytes, before_publish)?;
+        let path = self.envelope_path(index);
+        {
+            let _writers = self.lock_writers(index)?;
+            match super::EnvelopeBackend::get(self, index)? {
+                Some(stored) if Revision::of(&stored, None).digest == expected.digest => {}
+                _ => return Err(super::conflict(index)),
+            }
+            fs::rename(&temp.path, &path)
+                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
+        }
+        temp.published = true;
+        drop(temp);
+        self.sync_root(index)
     }
 
     /// Creates the root directory (and parents) and makes its entry durable.
@@ -223,37 +297,48 @@ impl DiskStore {
 
 impl super::EnvelopeBackend for DiskStore {
     fn create(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
-        self.create_at(index, &self.envelope_path(index), bytes)
+        self.create_at(index, &self.envelope_path(index), bytes, None)
+    }
+
+    fn create_after(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: &(dyn Fn() -> Result<()> + Sync),
+    ) -> Result<()> {
+        self.create_at(
+            index,
+            &self.envelope_path(index),
+            bytes,
+            Some(before_publish),
+        )
     }
 
     fn put(&self, index: &IndexName, bytes: &[u8]) -> Result<()> {
-        let mut temp = self.write_temp(index, bytes)?;
-        let path = self.envelope_path(index);
-        {
-            let _writers = self.lock_writers(index)?;
-            fs::rename(&temp.path, &path)
-                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
-        }
-        temp.published = true;
-        drop(temp);
-        self.sync_root(index)
+        self.put_publishing_after(index, bytes, None)
+    }
+
+    fn put_after(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: &(dyn Fn() -> Result<()> + Sync),
+    ) -> Result<()> {
+        self.put_publishing_after(index, bytes, Some(before_publish))
     }
 
     fn replace_if(&self, index: &IndexName, expected: &Revision, bytes: &[u8]) -> Result<()> {
-        let mut temp = self.write_temp(index, bytes)?;
-        let path = self.envelope_path(index);
-        {
-            let _writers = self.lock_writers(index)?;
-            match self.get(index)? {
-                Some(stored) if Revision::of(&stored, None).digest == expected.digest => {}
-                _ => return Err(super::conflict(index)),
-            }
-            fs::rename(&temp.path, &path)
-                .map_err(|e| Error::io(index, format!("cannot replace {path:?}"), &e))?;
-        }
-        temp.published = true;
-        drop(temp);
-        self.sync_root(index)
+        self.replace_if_publishing_after(index, expected, bytes, None)
+    }
+
+    fn replace_if_after(
+        &self,
+        index: &IndexName,
+        expected: &Revision,
+        bytes: &[u8],
+        before_publish: &(dyn Fn() -> Result<()> + Sync),
+    ) -> Result<()> {
+        self.replace_if_publishing_after(index, expected, bytes, Some(before_publish))
     }
 
     fn get(&self, index: &IndexName) -> Result<Option<Vec<u8>>> {
@@ -351,7 +436,7 @@ impl super::EnvelopeBackend for DiskStore {
     }
 
     fn create_sidecar(&self, index: &IndexName, kind: Sidecar, bytes: &[u8]) -> Result<()> {
-        self.create_at(index, &self.sidecar_path(index, kind), bytes)
+        self.create_at(index, &self.sidecar_path(index, kind), bytes, None)
     }
 
     fn get_sidecar(&self, index: &IndexName, kind: Sidecar) -> Result<Option<Vec<u8>>> {

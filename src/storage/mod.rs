@@ -53,6 +53,41 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     fn recheck(&self, index: &IndexName, known: &Revision) -> Result<Recheck> {
         recheck_by_digest(self, index, known)
     }
+    /// As [`EnvelopeBackend::create`], calling `before_publish` (which makes the audit record of
+    /// the change durable) before the envelope can become visible; if it fails nothing is stored
+    /// and its error is returned. The default calls it first; disk overlaps it with writing the
+    /// temp file.
+    fn create_after(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: &(dyn Fn() -> Result<()> + Sync),
+    ) -> Result<()> {
+        before_publish()?;
+        self.create(index, bytes)
+    }
+    /// As [`EnvelopeBackend::put`], with `before_publish` as in [`EnvelopeBackend::create_after`].
+    fn put_after(
+        &self,
+        index: &IndexName,
+        bytes: &[u8],
+        before_publish: &(dyn Fn() -> Result<()> + Sync),
+    ) -> Result<()> {
+        before_publish()?;
+        self.put(index, bytes)
+    }
+    /// As [`EnvelopeBackend::replace_if`], with `before_publish` as in
+    /// [`EnvelopeBackend::create_after`].
+    fn replace_if_after(
+        &self,
+        index: &IndexName,
+        expected: &Revision,
+        bytes: &[u8],
+        before_publish: &(dyn Fn() -> Result<()> + Sync),
+    ) -> Result<()> {
+        before_publish()?;
+        self.replace_if(index, expected, bytes)
+    }
     /// Removes the envelope; removing a missing one succeeds. Any failure other than "does not
     /// exist" (a root or bucket that cannot be reached, permissions, a symlink loop) is an
     /// error: a delete never reports success while an envelope may still be stored.
