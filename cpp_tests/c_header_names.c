@@ -60,6 +60,7 @@ struct every_type {
     cyb_kms_failover_stats failover_stats;
     cyb_aws_timeouts timeouts;
     cyb_kms_client_options client_options;
+    cyb_kms_region_endpoint region_endpoint;
     cyb_kms_slot slot;
     cyb_s3_credentials s3_credentials;
     cyb_s3_options s3_options;
@@ -185,6 +186,25 @@ int main(void) {
         client_options.timeouts.max_attempts = 0;
         client_options.retry_mode = CYB_RETRY_MODE_ADAPTIVE + 1;
         CHECK(cyb_kms_client_new(&client_options, &limited) == CYB_RESULT_INVALID_ARGUMENT);
+        {
+            /* A KMS endpoint per region: accepted once, a region given twice is refused. */
+            cyb_kms_region_endpoint region_endpoints[2];
+            region_endpoints[0].region.data = "us-west-2";
+            region_endpoints[0].region.len = 9;
+            region_endpoints[0].url.data = "http://127.0.0.1:9";
+            region_endpoints[0].url.len = 18;
+            region_endpoints[1] = region_endpoints[0];
+            client_options.retry_mode = CYB_RETRY_MODE_DEFAULT;
+            client_options.kms_region_endpoint_urls = region_endpoints;
+            client_options.kms_region_endpoint_url_count = 1;
+            CHECK(cyb_kms_client_new(&client_options, &limited) == CYB_RESULT_OK);
+            cyb_kms_client_free(limited);
+            limited = NULL;
+            client_options.kms_region_endpoint_url_count = 2;
+            CHECK(cyb_kms_client_new(&client_options, &limited) == CYB_RESULT_INVALID_ARGUMENT);
+            client_options.kms_region_endpoint_urls = NULL;
+            client_options.kms_region_endpoint_url_count = 0;
+        }
         memset(&s3_options, 0, sizeof s3_options);
         s3_options.server_side_encryption = CYB_S3_SSE_S3;
         s3_options.retry_mode = CYB_RETRY_MODE_DEFAULT;

@@ -552,3 +552,125 @@ TEST(KMSClientCAbi, ReplicaRegionArgumentsGetExactCodes) {
               "key: replica_region_count must be 0 (a previous key never fails over)");
     cyb_kms_client_free(raw);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A KMS endpoint per region (KMSClientOptions::kms_region_endpoint_urls,
+// cyb_kms_client_options.kms_region_endpoint_urls)
+
+// The shared endpoint is a closed port: a KMS call succeeds only if the region's own endpoint
+// routed it. The region's entry wins over kms_endpoint_url; an entry for another region routes
+// nothing of this one; Secrets Manager never uses it.
+TEST(KMSClientSettings, RegionEndpointRoutesKMSCallsOfThatRegionOnly) {
+    cyborg::KMSClientOptions options;
+    options.endpoint_url = "http://127.0.0.1:9";
+    options.kms_endpoint_url = "http://127.0.0.1:9";
+    options.kms_region_endpoint_urls = {{"us-east-1", moto_endpoint()}};
+    options.max_attempts = 1;
+    cyborg::KMSClient client(options);
+    client.AddSlot("kms", {"aws-kms", "alias/cyborgdb-test", "us-east-1", {}, {}, {}});
+    client.AddSlot("secrets", {"aws", "cyborgdb-test/wrap-key", "us-east-1", {}, {}, {}});
+    const cyborg::WrappedKEK wrapped = client.WrapNewKEK("idx", "kms");
+    EXPECT_EQ(client.UnwrapKEK("idx", wrapped.blob), wrapped.kek);
+    expect_code<cyborg::KMSUnavailableError>([&] { client.WrapNewKEK("idx", "secrets"); },
+                                             CYB_RESULT_KMS_UNAVAILABLE, "unreachable");
+
+    options.kms_region_endpoint_urls = {{"us-west-2", moto_endpoint()}};
+    cyborg::KMSClient other_region(options);
+    other_region.AddSlot("kms", {"aws-kms", "alias/cyborgdb-test", "us-east-1", {}, {}, {}});
+    expect_code<cyborg::KMSUnavailableError>([&] { other_region.WrapNewKEK("idx", "kms"); },
+                                             CYB_RESULT_KMS_UNAVAILABLE, "kms:Encrypt failed: unreachable");
+}
+
+// A failover to a replica region goes to the endpoint given for that region. The slot's region
+// (us-east-1) is mapped to a closed port, the replica (us-west-2) to moto. moto cannot decrypt a
+// multi-Region ciphertext (it truncates the mrk- key id, tests/kms_failover.rs), and holds no
+// such key: its answer ends the failover with KMS_KEY_NOT_FOUND (never failed over further),
+// which only moto can give — without the replica's entry the same unwrap ends unavailable.
+TEST(KMSClient, FailoverUsesTheReplicaRegionsEndpoint) {
+    const std::string mrk = "key/mrk-1234abcd12ab34cd56ef1234567890ab";
+    const std::string primary_arn = "arn:aws:kms:us-east-1:111122223333:" + mrk;
+    const cyborg::KMSBlob envelope{
+        "mrk", "aws-kms", primary_arn, "us-east-1", std::vector<uint8_t>(64, 7), 1, 0};
+    cyborg::KMSSlot slot{"aws-kms", primary_arn, "us-east-1", {}, {}, {}};
+    slot.replica_regions = {"us-west-2"};
+    cyborg::KMSClientOptions options;
+    options.endpoint_url = "http://127.0.0.1:9";
+    options.max_attempts = 1;
+    options.kms_region_endpoint_urls = {{"us-east-1", "http://127.0.0.1:9"}, {"us-west-2", moto_endpoint()}};
+    cyborg::KMSClient client(options);
+    client.AddSlot("mrk", slot);
+    expect_code<cyborg::KMSKeyNotFoundError>([&] { client.UnwrapKEK("orders", envelope); },
+                                             CYB_RESULT_KMS_KEY_NOT_FOUND, "kms:Decrypt failed: NotFoundException");
+    EXPECT_EQ(client.Stats().region_failovers, 1u);
+    EXPECT_EQ(client.Stats().replica_unwraps, 0u);
+
+    options.kms_region_endpoint_urls.erase("us-west-2");
+    cyborg::KMSClient unmapped(options);
+    unmapped.AddSlot("mrk", slot);
+    expect_code<cyborg::KMSUnavailableError>([&] { unmapped.UnwrapKEK("orders", envelope); },
+                                             CYB_RESULT_KMS_UNAVAILABLE,
+                                             "after failing over through regions \"us-east-1\", \"us-west-2\"");
+    EXPECT_EQ(unmapped.Stats().region_failovers, 1u);
+}
+
+TEST(KMSClientSettings, BadRegionEndpointIsInvalidConfigNamingTheRegion) {
+    cyborg::KMSClientOptions bad;
+    bad.kms_region_endpoint_urls = {{"us-west-2", "ftp://127.0.0.1"}};
+    expect_code<cyborg::InvalidConfigError>(
+        [&] { cyborg::KMSClient c(bad); }, CYB_RESULT_INVALID_CONFIG,
+        "KMS kms_region_endpoint_urls[\"us-west-2\"] \"ftp://127.0.0.1\" must start with http:// or https://");
+    bad.kms_region_endpoint_urls = {{"eu-west-1", moto_endpoint()}, {"us-west-2", "http://10.1.2.3:4566"}};
+    expect_code<cyborg::InvalidConfigError>(
+        [&] { cyborg::KMSClient c(bad); }, CYB_RESULT_INVALID_CONFIG,
+        "KMS client: kms_region_endpoint_urls[\"us-west-2\"] \"http://10.1.2.3:4566\" is plain http to another host");
+    bad.allow_insecure_http = true;
+    const cyborg::KMSClient allowed(bad);
+}
+
+TEST(KMSClientSettingsCAbi, RegionEndpointArgumentsGetExactCodes) {
+    const std::string loopback = "http://127.0.0.1:9";
+    cyb_kms_client* out = nullptr;
+    cyb_kms_client_options options{};
+    options.kms_region_endpoint_urls = nullptr;
+    options.kms_region_endpoint_url_count = 1;
+    EXPECT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_test::last_error(), "cyb_kms_client_new: argument `options.kms_region_endpoint_urls` is NULL");
+    EXPECT_EQ(out, nullptr);
+
+    const char invalid[] = {'\xff'};
+    cyb_kms_region_endpoint entries[] = {
+        {cyb_str{"us-west-2", 9}, cyb_str{loopback.data(), loopback.size()}},
+        {cyb_str{invalid, 1}, cyb_str{loopback.data(), loopback.size()}},
+    };
+    options.kms_region_endpoint_urls = entries;
+    options.kms_region_endpoint_url_count = 2;
+    EXPECT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_NE(cyb_test::last_error().find("options.kms_region_endpoint_urls[1].region is not valid UTF-8"),
+              std::string::npos)
+        << cyb_test::last_error();
+    EXPECT_EQ(out, nullptr);
+    entries[1] = {cyb_str{"eu-west-1", 9}, cyb_str{invalid, 1}};
+    EXPECT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_NE(cyb_test::last_error().find("options.kms_region_endpoint_urls[1].url is not valid UTF-8"),
+              std::string::npos)
+        << cyb_test::last_error();
+
+    entries[1] = {cyb_str{"us-west-2", 9}, cyb_str{loopback.data(), loopback.size()}};
+    EXPECT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(cyb_test::last_error(),
+              "options.kms_region_endpoint_urls[1].region \"us-west-2\" is given twice");
+    EXPECT_EQ(out, nullptr);
+
+    const std::string remote = "http://10.1.2.3:4566";
+    entries[1] = {cyb_str{"eu-west-1", 9}, cyb_str{remote.data(), remote.size()}};
+    EXPECT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_INVALID_CONFIG);
+    EXPECT_NE(cyb_test::last_error().find("kms_region_endpoint_urls[\"eu-west-1\"] \"http://10.1.2.3:4566\" is "
+                                          "plain http to another host"),
+              std::string::npos)
+        << cyb_test::last_error();
+    EXPECT_EQ(out, nullptr);
+
+    entries[1] = {cyb_str{"eu-west-1", 9}, cyb_str{loopback.data(), loopback.size()}};
+    ASSERT_EQ(cyb_kms_client_new(&options, &out), CYB_RESULT_OK);
+    cyb_kms_client_free(out);
+}

@@ -225,6 +225,10 @@ enum Op {
         kms_endpoint: Text,
         secrets_manager_endpoint: Text,
         sts_endpoint: Text,
+        /// `options.kms_region_endpoint_urls` as (region, URL) UTF-8 pairs (a NULL array when
+        /// `null_region_endpoints`).
+        region_endpoints: Vec<(String, String)>,
+        null_region_endpoints: bool,
     },
     NewResolver {
         null_options: bool,
@@ -1077,7 +1081,27 @@ impl Session {
                 kms_endpoint,
                 secrets_manager_endpoint,
                 sts_endpoint,
+                region_endpoints,
+                null_region_endpoints,
             } => {
+                let region_entries: Vec<cyb_kms_region_endpoint> = region_endpoints
+                    .iter()
+                    .map(|(region, url)| cyb_kms_region_endpoint {
+                        region: cyb_str {
+                            data: region.as_ptr().cast(),
+                            len: region.len(),
+                        },
+                        url: cyb_str {
+                            data: url.as_ptr().cast(),
+                            len: url.len(),
+                        },
+                    })
+                    .collect();
+                let region_entries_ptr = if *null_region_endpoints {
+                    ptr::null()
+                } else {
+                    region_entries.as_ptr()
+                };
                 let mut client = ptr::null_mut();
                 let got = endpoint.with_str(|endpoint_url| {
                     kms_endpoint.with_str(|kms_endpoint_url| {
@@ -1092,6 +1116,8 @@ impl Session {
                                     kms_endpoint_url,
                                     secrets_manager_endpoint_url,
                                     sts_endpoint_url,
+                                    kms_region_endpoint_urls: region_entries_ptr,
+                                    kms_region_endpoint_url_count: region_entries.len(),
                                 };
                                 let options_ptr =
                                     if *null_options { ptr::null() } else { &options };
@@ -1111,13 +1137,21 @@ impl Session {
                     ]
                     .iter()
                     .find_map(|text| text.text().err());
+                    // Then the per-region endpoints: a NULL array with entries, a repeated region.
+                    let mut regions: Vec<&String> =
+                        region_endpoints.iter().map(|(r, _)| r).collect();
+                    regions.sort();
+                    let repeated_region = regions.windows(2).any(|pair| pair[0] == pair[1]);
                     allowed = if *retry_mode > CYB_RETRY_MODE_ADAPTIVE {
                         vec![CYB_RESULT_INVALID_ARGUMENT]
+                    } else if let Some(code) = first_bad_text {
+                        vec![code]
+                    } else if *null_region_endpoints && !region_endpoints.is_empty() {
+                        vec![CYB_RESULT_NULL_PARAMETER]
+                    } else if repeated_region {
+                        vec![CYB_RESULT_INVALID_ARGUMENT]
                     } else {
-                        match first_bad_text {
-                            Some(code) => vec![code],
-                            None => allowed,
-                        }
+                        allowed
                     };
                 }
                 check("cyb_kms_client_new", got, &allowed);

@@ -457,6 +457,15 @@ typedef struct {
   uint32_t initial_backoff_ms;
 } cyb_aws_timeouts;
 
+/// One entry of `cyb_kms_client_options.kms_region_endpoint_urls`: the KMS endpoint URL of one
+/// AWS region, both as `(data, len)` views.
+typedef struct {
+  /// AWS region name, e.g. `"us-west-2"`.
+  cyb_str region;
+  /// The KMS endpoint URL for keys in `region`.
+  cyb_str url;
+} cyb_kms_region_endpoint;
+
 /// Options of `cyb_kms_client_new`. Zero-initialize it (`= {0}`) for the defaults: every zero
 /// field means "default". New fields are only ever appended, with zero meaning "default".
 typedef struct {
@@ -486,6 +495,16 @@ typedef struct {
   /// The STS endpoint (assuming slots' roles), instead of `endpoint_url`. Empty:
   /// `endpoint_url`'s rule.
   cyb_str sts_endpoint_url;
+  /// The KMS endpoint of particular regions (e.g. a KMS VPC interface endpoint per region, for
+  /// the replicas of a multi-Region key), before `kms_endpoint_url` and `endpoint_url` for keys
+  /// in that region: `kms_region_endpoint_url_count` entries. NULL with a count of 0 (the
+  /// zeroed default): none. NULL with a count above 0 is `CYB_RESULT_NULL_PARAMETER`, a region
+  /// given twice `CYB_RESULT_INVALID_ARGUMENT`; each URL follows the rules of
+  /// `kms_endpoint_url` (`CYB_RESULT_INVALID_CONFIG` naming
+  /// `kms_region_endpoint_urls["<region>"]`). Read during the call only.
+  const cyb_kms_region_endpoint *kms_region_endpoint_urls;
+  /// Number of entries in `kms_region_endpoint_urls`.
+  size_t kms_region_endpoint_url_count;
 } cyb_kms_client_options;
 
 /// Counters of a KMS client since it was created (see `cyb_kms_client_stats`). Both only grow.
@@ -1154,12 +1173,13 @@ cyb_result cyb_kek_rotate_kek(const cyb_kek_resolver *resolver,
 ///
 /// On success writes a new handle to `*out_client` (caller owns; free with
 /// `cyb_kms_client_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
-/// (invalid UTF-8, an unknown `retry_mode`), `CYB_RESULT_INVALID_CONFIG` (an endpoint URL that is
-/// not http(s), plain http off this machine, `max_attempts` above 10, an unusable
-/// `AWS_ENDPOINT_URL*`). Starts no thread.
+/// (invalid UTF-8, an unknown `retry_mode`, a region given twice in `kms_region_endpoint_urls`),
+/// `CYB_RESULT_INVALID_CONFIG` (an endpoint URL that is not http(s), plain http off this machine,
+/// `max_attempts` above 10, an unusable `AWS_ENDPOINT_URL*`). Starts no thread.
 ///
 /// # Safety
-/// `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid;
+/// `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid and
+/// whose `kms_region_endpoint_urls` is NULL or points to `kms_region_endpoint_url_count` entries;
 /// `out_client` is NULL or valid for writing a pointer.
 CYB_API
 cyb_result cyb_kms_client_new(const cyb_kms_client_options *options,

@@ -82,6 +82,7 @@
 #include <exception>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -859,6 +860,11 @@ struct KMSClientOptions {
     std::optional<std::string> secrets_manager_endpoint_url;
     /// The STS endpoint (assuming slots' roles), instead of endpoint_url.
     std::optional<std::string> sts_endpoint_url;
+    /// The KMS endpoint of particular regions (region -> URL, e.g. a KMS VPC interface endpoint
+    /// per region for the replicas of a multi-Region key), before kms_endpoint_url and
+    /// endpoint_url for keys in that region. Each URL follows kms_endpoint_url's rules
+    /// (InvalidConfigError naming kms_region_endpoint_urls["<region>"]). Empty: none.
+    std::map<std::string, std::string> kms_region_endpoint_urls{};
     /// Enables the development-only "local" provider (a master key in a file or an environment
     /// variable). Off by default: every local wrap and unwrap then throws UntrustedKeyError,
     /// whatever a stored envelope says.
@@ -920,6 +926,14 @@ public:
         c_options.secrets_manager_endpoint_url =
             detail::view_of(options.secrets_manager_endpoint_url);
         c_options.sts_endpoint_url = detail::view_of(options.sts_endpoint_url);
+        std::vector<cyb_kms_region_endpoint> region_endpoints;
+        region_endpoints.reserve(options.kms_region_endpoint_urls.size());
+        for (const auto& [region, url] : options.kms_region_endpoint_urls) {
+            region_endpoints.push_back(cyb_kms_region_endpoint{
+                cyb_str{region.data(), region.size()}, cyb_str{url.data(), url.size()}});
+        }
+        c_options.kms_region_endpoint_urls = region_endpoints.data();
+        c_options.kms_region_endpoint_url_count = region_endpoints.size();
         c_options.retry_mode = static_cast<uint32_t>(options.retry_mode);
         c_options.allow_local_provider = options.allow_local_provider;
         c_options.allow_insecure_http = options.allow_insecure_http;

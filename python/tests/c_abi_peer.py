@@ -39,11 +39,17 @@ class S3Options(ctypes.Structure):
                 ("default_credentials_with_endpoint", ctypes.c_bool)]
 
 
+class RegionEndpoint(ctypes.Structure):
+    _fields_ = [("region", Str), ("url", Str)]
+
+
 class ClientOptions(ctypes.Structure):
     _fields_ = [("timeouts", Timeouts), ("endpoint_url", Str),
                 ("allow_local_provider", ctypes.c_bool), ("allow_insecure_http", ctypes.c_bool),
                 ("retry_mode", ctypes.c_uint32), ("kms_endpoint_url", Str),
-                ("secrets_manager_endpoint_url", Str), ("sts_endpoint_url", Str)]
+                ("secrets_manager_endpoint_url", Str), ("sts_endpoint_url", Str),
+                ("kms_region_endpoint_urls", ctypes.POINTER(RegionEndpoint)),
+                ("kms_region_endpoint_url_count", ctypes.c_size_t)]
 
 
 def text(value: str) -> Str:

@@ -1,5 +1,6 @@
 //! `cyb_kms_client`: wraps and unwraps index KEKs through the registry's KMS slots.
 
+use std::collections::BTreeMap;
 use std::ffi::{c_char, OsStr};
 use std::os::unix::ffi::OsStrExt;
 
@@ -9,6 +10,7 @@ use super::handle::{self, bytes_arg, kek_buffer, str_arg, try_out, try_ref, Cast
 use super::result::cyb_result;
 use super::timeouts::{cyb_aws_timeouts, retry_mode};
 use crate::aws::AwsTimeouts;
+use crate::error::quoted_prefix;
 use crate::kms::{Kek, KeyIdentity, KmsClient, KmsClientOptions, Slot};
 
 /// A KMS client (Rust: `KmsClient`): the registry of slots and AWS SDK clients reused across
@@ -56,6 +58,72 @@ pub struct cyb_kms_client_options {
     /// The STS endpoint (assuming slots' roles), instead of `endpoint_url`. Empty:
     /// `endpoint_url`'s rule.
     pub sts_endpoint_url: cyb_str,
+    /// The KMS endpoint of particular regions (e.g. a KMS VPC interface endpoint per region, for
+    /// the replicas of a multi-Region key), before `kms_endpoint_url` and `endpoint_url` for keys
+    /// in that region: `kms_region_endpoint_url_count` entries. NULL with a count of 0 (the
+    /// zeroed default): none. NULL with a count above 0 is `CYB_RESULT_NULL_PARAMETER`, a region
+    /// given twice `CYB_RESULT_INVALID_ARGUMENT`; each URL follows the rules of
+    /// `kms_endpoint_url` (`CYB_RESULT_INVALID_CONFIG` naming
+    /// `kms_region_endpoint_urls["<region>"]`). Read during the call only.
+    pub kms_region_endpoint_urls: *const cyb_kms_region_endpoint,
+    /// Number of entries in `kms_region_endpoint_urls`.
+    pub kms_region_endpoint_url_count: usize,
+}
+
+/// One entry of `cyb_kms_client_options.kms_region_endpoint_urls`: the KMS endpoint URL of one
+/// AWS region, both as `(data, len)` views.
+#[repr(C)]
+pub struct cyb_kms_region_endpoint {
+    /// AWS region name, e.g. `"us-west-2"`.
+    pub region: cyb_str,
+    /// The KMS endpoint URL for keys in `region`.
+    pub url: cyb_str,
+}
+
+/// The `count` region → URL entries at `entries`, as a map; the client checks the URLs.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (NULL with `count` above 0, a NULL view with a length),
+/// `CYB_RESULT_INVALID_ARGUMENT` (invalid UTF-8, naming the entry; a region given twice).
+///
+/// # Safety
+/// `entries` is NULL or points to `count` `cyb_kms_region_endpoint`s whose bytes are readable.
+unsafe fn region_endpoint_map(
+    entries: *const cyb_kms_region_endpoint,
+    count: usize,
+) -> Result<BTreeMap<String, String>, Failure> {
+    const WHAT: &str = "options.kms_region_endpoint_urls";
+    if count == 0 {
+        return Ok(BTreeMap::new());
+    }
+    if entries.is_null() {
+        return Err(Failure::null_parameter(WHAT));
+    }
+    // SAFETY: the caller guarantees `count` readable entries.
+    let entries = unsafe { std::slice::from_raw_parts(entries, count) };
+    let mut map = BTreeMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let region = unsafe {
+            str_arg(
+                entry.region.data,
+                entry.region.len,
+                format_args!("{WHAT}[{i}].region"),
+            )
+        }?;
+        let url = unsafe {
+            str_arg(
+                entry.url.data,
+                entry.url.len,
+                format_args!("{WHAT}[{i}].url"),
+            )
+        }?;
+        if map.insert(region.to_owned(), url.to_owned()).is_some() {
+            return Err(Failure::invalid_argument(format!(
+                "{WHAT}[{i}].region {} is given twice",
+                quoted_prefix(region)
+            )));
+        }
+    }
+    Ok(map)
 }
 
 /// One registry slot for `cyb_kms_client_add_slot`: text fields as `(data, len)` views.
@@ -122,12 +190,13 @@ unsafe fn view<'a>(s: &cyb_str, parameter: &str) -> Result<&'a str, Failure> {
 ///
 /// On success writes a new handle to `*out_client` (caller owns; free with
 /// `cyb_kms_client_free`). Errors: `CYB_RESULT_NULL_PARAMETER`, `CYB_RESULT_INVALID_ARGUMENT`
-/// (invalid UTF-8, an unknown `retry_mode`), `CYB_RESULT_INVALID_CONFIG` (an endpoint URL that is
-/// not http(s), plain http off this machine, `max_attempts` above 10, an unusable
-/// `AWS_ENDPOINT_URL*`). Starts no thread.
+/// (invalid UTF-8, an unknown `retry_mode`, a region given twice in `kms_region_endpoint_urls`),
+/// `CYB_RESULT_INVALID_CONFIG` (an endpoint URL that is not http(s), plain http off this machine,
+/// `max_attempts` above 10, an unusable `AWS_ENDPOINT_URL*`). Starts no thread.
 ///
 /// # Safety
-/// `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid;
+/// `options` is NULL or points to a valid `cyb_kms_client_options` whose strings are valid and
+/// whose `kms_region_endpoint_urls` is NULL or points to `kms_region_endpoint_url_count` entries;
 /// `out_client` is NULL or valid for writing a pointer.
 #[no_mangle]
 pub unsafe extern "C" fn cyb_kms_client_new(
@@ -154,6 +223,12 @@ pub unsafe extern "C" fn cyb_kms_client_new(
             )?;
             rust_options.sts_endpoint_url =
                 endpoint(&options.sts_endpoint_url, "options.sts_endpoint_url")?;
+            rust_options.kms_region_endpoint_urls = unsafe {
+                region_endpoint_map(
+                    options.kms_region_endpoint_urls,
+                    options.kms_region_endpoint_url_count,
+                )
+            }?;
             rust_options.allow_local_provider = options.allow_local_provider;
             rust_options.allow_insecure_http = options.allow_insecure_http;
         }
