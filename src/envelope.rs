@@ -223,7 +223,11 @@ pub fn push_index_kms_if_newer(
                 version: blob.version,
                 wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
             };
-            match write_audited(config, &index, event, || backend.create(&index, &bytes)) {
+            let create = |sync: Option<&(dyn Fn() -> Result<()> + Sync)>| match sync {
+                Some(sync) => backend.create_after(&index, &bytes, sync),
+                None => backend.create(&index, &bytes),
+            };
+            match write_audited(config, &index, event, create) {
                 Ok(()) => Ok(PushIfNewer::Created),
                 Err(e) if e.kind() == crate::error::ErrorKind::AlreadyExists => {
                     Err(crate::storage::conflict(&index))
@@ -243,8 +247,9 @@ pub fn push_index_kms_if_newer(
                 version: blob.version,
                 wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
             };
-            write_audited(config, &index, event, || {
-                backend.replace_if(&index, &revision, &bytes)
+            write_audited(config, &index, event, |sync| match sync {
+                Some(sync) => backend.replace_if_after(&index, &revision, &bytes, sync),
+                None => backend.replace_if(&index, &revision, &bytes),
             })?;
             Ok(PushIfNewer::Replaced {
                 previous_version: stored.version,
