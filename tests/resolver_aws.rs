@@ -548,7 +548,14 @@ fn an_s3_rewrap_is_a_put_with_if_match_and_a_412_is_a_conflict() {
         let server = FakeS3::start(move |request| match request.method.as_str() {
             // Only the envelope exists: the re-wrap first checks that no new-KEK rotation
             // record (`idx.rot`) is pending, and must find none.
-            "GET" if !request.path.split('?').next().unwrap_or("").ends_with(".kms") => {
+            "GET"
+                if !request
+                    .path
+                    .split('?')
+                    .next()
+                    .unwrap_or("")
+                    .ends_with(".kms") =>
+            {
                 Response::error(404, "NoSuchKey", "The specified key does not exist.")
             }
             "GET" => {
