@@ -78,8 +78,9 @@ fuzz_target!(|data: &[u8]| {
 /// written literally in `yaml` may also be ordinary text of the message (the fuzzer learns message
 /// fragments from comparisons); it counts as shown only if the message echoes it, that is, if
 /// replacing it in the document by a marker of the same length puts the marker in the message
-/// (or makes the document load).
-fn check_error(e: &cyborgdb_kms::Error, secrets: &[String], yaml: Option<&str>) {
+/// (or makes the document load). Where the document holds it only escaped (double-quoted with
+/// `\"`, `\\` or `\u` escapes), its whole scalar as written is what is replaced.
+fn check_error(e: &cyborgdb_kms::Error, secrets: &[Secret], yaml: Option<&str>) {
     assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e:?}");
     assert!(!e.message().is_empty());
     assert!(
@@ -90,17 +91,28 @@ fn check_error(e: &cyborgdb_kms::Error, secrets: &[String], yaml: Option<&str>) 
     if allow_known_findings() {
         return;
     }
-    for secret in secrets {
+    for Secret {
+        text: secret,
+        scalar,
+    } in secrets
+    {
         let escaped = format!("{secret:?}");
         let escaped = &escaped[1..escaped.len() - 1];
         if !e.message().contains(secret.as_str()) && !e.message().contains(escaped) {
             continue;
         }
         match yaml {
-            Some(yaml) if secret != SECRET && yaml.contains(secret.as_str()) => {
+            Some(yaml)
+                if secret != SECRET
+                    && (yaml.contains(secret.as_str()) || yaml.contains(scalar.as_str())) =>
+            {
                 let marker = "Q".repeat(secret.len());
-                match Registry::from_yaml_str_with_env(&yaml.replace(secret.as_str(), &marker), env)
-                {
+                let without = if yaml.contains(secret.as_str()) {
+                    yaml.replace(secret.as_str(), &marker)
+                } else {
+                    yaml.replace(scalar.as_str(), &double_quoted(&marker))
+                };
+                match Registry::from_yaml_str_with_env(&without, env) {
                     Err(again) => assert!(
                         !again.message().contains(&marker),
                         "the message shows an ExternalId: {e:?}"
@@ -283,10 +295,17 @@ struct ExpectedRole {
     session_name: Option<Option<String>>,
 }
 
+/// A text no message may show: an ExternalId as written or as loaded, and the scalar it was
+/// written as (empty for [`SECRET`] itself).
+struct Secret {
+    text: String,
+    scalar: String,
+}
+
 /// The document being written, and the texts that may or may not appear in messages.
 struct Writer {
     yaml: String,
-    secrets: Vec<String>,
+    secrets: Vec<Secret>,
     public_texts: Vec<String>,
 }
 
@@ -294,15 +313,17 @@ impl Writer {
     /// Writes `key: value` in a slot; the value it must load as.
     fn field(&mut self, key: &str, value: &Value, secret: bool) -> Option<String> {
         let (source, loaded) = value.render(secret);
-        self.yaml
-            .push_str(&format!("      {key}: {}\n", value.yaml(&source)));
-        let texts = if secret {
-            &mut self.secrets
+        let scalar = value.yaml(&source);
+        self.yaml.push_str(&format!("      {key}: {scalar}\n"));
+        if secret {
+            for text in std::iter::once(source).chain(loaded.clone()) {
+                let scalar = scalar.clone();
+                self.secrets.push(Secret { text, scalar });
+            }
         } else {
-            &mut self.public_texts
-        };
-        texts.push(source);
-        texts.extend(loaded.clone());
+            self.public_texts.push(source);
+            self.public_texts.extend(loaded.clone());
+        }
         loaded
     }
 }
@@ -316,7 +337,10 @@ fn is_control_or_bidi(c: char) -> bool {
 fn check_document(doc: &Document) {
     let mut w = Writer {
         yaml: String::new(),
-        secrets: vec![SECRET.to_owned()],
+        secrets: vec![Secret {
+            text: SECRET.to_owned(),
+            scalar: String::new(),
+        }],
         public_texts: Vec::new(),
     };
     if doc.bom {
@@ -384,7 +408,8 @@ fn check_document(doc: &Document) {
         public_texts,
     } = w;
     // A secret that is also some public field's text (or part of one) may show legitimately.
-    secrets.retain(|s| s.len() >= 8 && !public_texts.iter().any(|p| p.contains(s.as_str())));
+    secrets
+        .retain(|s| s.text.len() >= 8 && !public_texts.iter().any(|p| p.contains(s.text.as_str())));
 
     let registry = match Registry::from_yaml_str_with_env(&yaml, env) {
         Ok(registry) => registry,
