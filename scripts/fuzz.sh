@@ -4,6 +4,7 @@
 #   registry_yaml    the registry YAML loader and ${} expansion
 #   index_name       the index-name codec (name -> storage key -> name)
 #   c_abi            the C ABI's string, handle and option arguments (no network)
+#   audit_log        the custody audit's record decoder, verify_audit and read_audit on disk
 #
 # Usage:
 #   scripts/fuzz.sh smoke                 each target for a few seconds from its seeds and kept
@@ -24,7 +25,7 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=never
 
 readonly CARGO_FUZZ_VERSION=0.13.2
-readonly TARGETS=(envelope_decode registry_yaml index_name c_abi)
+readonly TARGETS=(envelope_decode registry_yaml index_name c_abi audit_log)
 readonly SMOKE_SECONDS=5
 # Every run: bounded memory (an expansion bomb is a finding, not a dead machine) and time.
 readonly LIMITS=(-rss_limit_mb=512 -malloc_limit_mb=512 -timeout=10)

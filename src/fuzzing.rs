@@ -25,3 +25,9 @@ pub fn decode_named_envelope(bytes: &[u8]) -> Result<(String, KmsBlob), String> 
 pub fn encode_envelope(index: &IndexName, blob: &KmsBlob, created_at: i64) -> Vec<u8> {
     crate::codec::encode(index, blob, created_at)
 }
+
+/// Decodes one stored custody-audit line (without its newline): the strict decoder every log
+/// read runs. The error is the reason the line is refused.
+pub fn decode_audit_line(line: &[u8]) -> Result<crate::audit::AuditRecord, String> {
+    crate::audit::AuditRecord::decode(line).map_err(|e| e.to_string())
+}

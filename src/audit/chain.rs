@@ -116,6 +116,8 @@ struct Walk {
     verified: u64,
     /// The last verified record.
     last: Option<AuditRecord>,
+    /// The one verified before it (the head again if `last` turns out to be re-hashed).
+    before_last: Option<AuditRecord>,
     /// The break found, if any.
     found: Option<AuditBreak>,
     /// A record after the expected one came first: still looking for the expected one further on
@@ -161,12 +163,15 @@ impl Walk {
                     format!("record {expected} is cut short: {}", DecodeError::Truncated),
                 )
             }
-            Err(DecodeError::HashMismatch { seq }) => {
-                return self.stop(
-                    seq,
-                    AuditBreakKind::Changed,
-                    DecodeError::HashMismatch { seq }.to_string(),
-                )
+            // The seq the line states is part of what was changed: the break is where the walk
+            // is (a changed line claiming an earlier seq is not a fork of a verified record).
+            Err(why @ DecodeError::HashMismatch { seq }) => {
+                let message = if seq == expected {
+                    why.to_string()
+                } else {
+                    format!("where record {expected} should be: {why}")
+                };
+                return self.stop(expected, AuditBreakKind::Changed, message);
             }
             Err(why @ DecodeError::Malformed(_)) => {
                 return self.stop(
@@ -211,6 +216,10 @@ impl Walk {
                 ),
                 Some(last) => {
                     let changed = last.seq;
+                    // Record `changed` is not trustworthy after all: the verified part ends
+                    // before it.
+                    self.verified -= 1;
+                    self.last = self.before_last.take();
                     self.stop(
                         changed,
                         AuditBreakKind::Changed,
@@ -233,7 +242,7 @@ impl Walk {
             }
         }
         self.verified += 1;
-        self.last = Some(record);
+        self.before_last = self.last.replace(record);
         Flow::Continue
     }
 

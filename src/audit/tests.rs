@@ -91,6 +91,27 @@ fn each_kind_of_tampering_is_named_with_its_first_bad_seq() {
         lines[2] = forged.to_line().trim_end().as_bytes().to_vec();
     });
     assert_eq!(first_break(&store), (2, AuditBreakKind::Changed));
+    // Records 0 and 1 are what verified: the head is record 1, not the re-hashed record 2.
+    let report = verify_audit(&store).unwrap();
+    assert_eq!(report.records, 2);
+    assert_eq!(report.head.map(|h| h.seq), Some(1));
+    // A changed line claiming an earlier seq: changed where record 3 should be, not a fork.
+    let store = audited_memory();
+    edit(&store, |lines| {
+        let line = String::from_utf8(lines[3].clone()).unwrap();
+        lines[3] = line.replacen("\"seq\":3,", "\"seq\":1,", 1).into_bytes();
+    });
+    let report = verify_audit(&store).unwrap();
+    let found = report.first_break.unwrap();
+    assert_eq!((found.seq, found.kind), (3, AuditBreakKind::Changed));
+    assert_eq!(report.records, 3);
+    assert!(
+        found
+            .message
+            .starts_with("where record 3 should be: record 1's content"),
+        "{}",
+        found.message
+    );
     // Removed.
     let store = audited_memory();
     edit(&store, |lines| {
