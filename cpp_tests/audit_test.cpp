@@ -103,6 +103,60 @@ TEST(AuditTest, TheResolverAuditsEveryStoreItActsOn) {
     EXPECT_EQ(report.records, 1u);
 }
 
+TEST(AuditTest, UnwrapCountsAreAppendedPerIndexOnFlush) {
+    TempDir dir;
+    const auto key_path = dir.path() / "main.key";
+    cyb_test::write_file(key_path, std::vector<uint8_t>(32, 9));
+    cyborg::KMSClientOptions client_options;
+    client_options.allow_local_provider = true;
+    cyborg::KMSClient client(client_options);
+    client.AddSlot("main", {"local", "file:" + key_path.string(), "", {}, {}, {}});
+    const auto store = cyborg::StorageConfig::Disk(dir.path() / "root");
+    const cyborg::KEKResolver keys(client);
+    cyborg::AuditOptions options{"cpp-counts", std::nullopt};
+    options.unwrap_counts = std::chrono::seconds(3600);
+    keys.SetAudit(options);
+    static_cast<void>(keys.CreateIndex(store, "a", std::string("main"), nullptr));
+    for (int i = 0; i < 3; ++i) {
+        keys.Invalidate(store, "a");
+        static_cast<void>(keys.Resolve(store, "a"));
+        static_cast<void>(keys.Resolve(store, "a"));  // a hit: not counted
+    }
+    const fs::path log = dir.path() / "root" / ".audit" / "log.jsonl";
+    EXPECT_EQ(read_lines(log).size(), 1u);
+    keys.FlushUnwrapCounts();
+    const auto lines = read_lines(log);
+    ASSERT_EQ(lines.size(), 2u);
+    EXPECT_NE(lines[1].find("\"index\":\"a\",\"event\":{\"type\":\"unwraps\",\"count\":3,\"since_ms\":"),
+              std::string::npos)
+        << lines[1];
+    const auto report = store.VerifyAudit();
+    EXPECT_TRUE(report.intact());
+    EXPECT_EQ(report.records, 2u);
+    keys.FlushUnwrapCounts();
+    EXPECT_EQ(read_lines(log).size(), 2u);
+    // Out of range: thrown naming the field, through the C++ and the C API.
+    options.unwrap_counts = std::chrono::seconds(0);
+    try {
+        keys.SetAudit(options);
+        FAIL() << "no throw";
+    } catch (const cyborg::InvalidArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("unwrap_counts"), std::string::npos) << e.what();
+    }
+    cyb_audit_options c_options{};
+    c_options.principal = cyb_str{"p", 1};
+    c_options.unwrap_counts_seconds = 86401;
+    cyb_storage_config* memory = nullptr;
+    ASSERT_EQ(cyb_storage_config_new_memory(&memory), CYB_RESULT_OK);
+    cyb_storage_config* audited = nullptr;
+    EXPECT_EQ(cyb_storage_config_with_audit(memory, &c_options, &audited), CYB_RESULT_INVALID_ARGUMENT);
+    EXPECT_EQ(audited, nullptr);
+    c_options.unwrap_counts_seconds = 86400;
+    EXPECT_EQ(cyb_storage_config_with_audit(memory, &c_options, &audited), CYB_RESULT_OK);
+    cyb_storage_config_free(audited);
+    cyb_storage_config_free(memory);
+}
+
 TEST(AuditTest, CErrorPathsReturnTheDocumentedCodes) {
     cyb_storage_config* memory = nullptr;
     ASSERT_EQ(cyb_storage_config_new_memory(&memory), CYB_RESULT_OK);
@@ -122,6 +176,7 @@ TEST(AuditTest, CErrorPathsReturnTheDocumentedCodes) {
     EXPECT_EQ(cyb_verify_audit(nullptr, &report), CYB_RESULT_NULL_PARAMETER);
     EXPECT_EQ(cyb_verify_audit(memory, nullptr), CYB_RESULT_NULL_PARAMETER);
     EXPECT_EQ(cyb_kek_resolver_set_audit(nullptr, nullptr), CYB_RESULT_NULL_PARAMETER);
+    EXPECT_EQ(cyb_kek_resolver_flush_unwrap_counts(nullptr), CYB_RESULT_NULL_PARAMETER);
     cyb_storage_config_free(memory);
 }
 

@@ -256,6 +256,9 @@ int main(void) {
         CHECK(cyb_storage_config_with_audit(memory, &audit_options, &audited) == CYB_RESULT_OK);
         CHECK(cyb_kek_resolver_set_audit(resolver, &audit_options) == CYB_RESULT_OK);
         CHECK(cyb_kek_resolver_set_audit(resolver, NULL) == CYB_RESULT_OK);
+        audit_options.unwrap_counts_seconds = 0; /* off; 1..86400: per-index unwrap counts */
+        CHECK(cyb_kek_resolver_flush_unwrap_counts(resolver) == CYB_RESULT_OK);
+        CHECK(cyb_kek_resolver_flush_unwrap_counts(NULL) == CYB_RESULT_NULL_PARAMETER);
         memset(key, 9, sizeof key);
         CHECK(cyb_kek_create_index(resolver, audited, "a", 1, NULL, 0, key, CYB_KEK_LEN, out,
                                    CYB_KEK_LEN) == CYB_RESULT_OK);

@@ -935,7 +935,11 @@ impl Session {
                 let mut audited = ptr::null_mut();
                 let got = principal.with_str(|principal| {
                     host.with_str(|host| {
-                        let options = cyb_audit_options { principal, host };
+                        let options = cyb_audit_options {
+                            principal,
+                            host,
+                            unwrap_counts_seconds: 0,
+                        };
                         let options_ptr = if *null_options {
                             ptr::null()
                         } else {

@@ -324,11 +324,16 @@ typedef struct {
 /// - `principal`: the service or operator making changes, 1–256 bytes of UTF-8 without control
 ///   characters; never a credential. Required.
 /// - `host`: the host name recorded; empty: the machine's (`gethostname`).
+/// - `unwrap_counts_seconds`: per-index unwrap counts: a resolver acting on the store appends
+///   one `unwraps` record per index at most every this many seconds (1–86400) and when flushed
+///   (`cyb_kek_resolver_flush_unwrap_counts`, resolver free). 0: off.
 typedef struct {
   /// Required.
   cyb_str principal;
   /// Empty: this machine's host name.
   cyb_str host;
+  /// 0: off; else 1..=86400 seconds.
+  uint32_t unwrap_counts_seconds;
 } cyb_audit_options;
 
 /// What `cyb_verify_audit` found (Rust: `AuditReport`).
@@ -661,6 +666,17 @@ cyb_result cyb_kek_resolver_set_audit(const cyb_kek_resolver *resolver,
 /// # Safety
 /// `config` is NULL or a live handle; `out_report` is NULL or writable.
 CYB_API cyb_result cyb_verify_audit(const cyb_storage_config *config, cyb_audit_report *out_report);
+
+/// Appends the per-index unwrap counts `resolver` has not yet appended (audit option
+/// `unwrap_counts_seconds`): one `unwraps` record per index counted since its last record, to
+/// its store's audit log. Freeing the resolver does the same. Best effort as every observation:
+/// a record that cannot be appended is logged and its counts dropped.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (`resolver`), `CYB_RESULT_FORKED_PROCESS`.
+///
+/// # Safety
+/// `resolver` is NULL or a live handle.
+CYB_API cyb_result cyb_kek_resolver_flush_unwrap_counts(const cyb_kek_resolver *resolver);
 
 /// Makes an empty envelope: empty strings and bytes, `version` 0, `created_at` 0.
 ///

@@ -509,6 +509,11 @@ struct S3Options {
 struct AuditOptions {
     std::string principal;            // the service or operator; required, never a credential
     std::optional<std::string> host;  // std::nullopt: this machine's host name
+    /// Per-index unwrap counts: a KEKResolver acting on the store appends one "unwraps" record
+    /// per index at most every this long (1 s..=1 day, whole seconds) and on
+    /// KEKResolver::FlushUnwrapCounts / destruction. std::nullopt: off. Out of range (0 s
+    /// included): InvalidArgumentError naming unwrap_counts.
+    std::optional<std::chrono::seconds> unwrap_counts = std::nullopt;
 };
 
 /// The kind of the first break StorageConfig::VerifyAudit found (the CYB_AUDIT_BREAK_* values).
@@ -541,6 +546,13 @@ inline cyb_audit_options to_c_audit_options(const AuditOptions& options) {
     c.principal = cyb_str{options.principal.data(), options.principal.size()};
     if (options.host) {
         c.host = cyb_str{options.host->data(), options.host->size()};
+    }
+    if (options.unwrap_counts) {
+        const auto seconds = options.unwrap_counts->count();
+        // 0 means off in C: a zero or out-of-range interval is sent as one the library refuses.
+        c.unwrap_counts_seconds = seconds > 0 && seconds <= 86400
+                                      ? static_cast<uint32_t>(seconds)
+                                      : UINT32_MAX;
     }
     return c;
 }
@@ -1402,6 +1414,13 @@ public:
         } else {
             detail::check(cyb_kek_resolver_set_audit(handle_.get(), nullptr));
         }
+    }
+
+    /// Appends the per-index unwrap counts not yet appended (AuditOptions::unwrap_counts): one
+    /// "unwraps" record per index counted since its last one. Best effort (a failed append is
+    /// logged). Throws ForkedProcessError.
+    void FlushUnwrapCounts() const {
+        detail::check(cyb_kek_resolver_flush_unwrap_counts(handle_.get()));
     }
 
     KEKCacheStats Stats() const {

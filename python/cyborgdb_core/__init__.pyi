@@ -247,10 +247,18 @@ class StorageConfig:
         AWS_RETRY_MODE or AWS_ENDPOINT_URL*), TypeError naming a parameter of the wrong type.
         Operations may raise StorageUnavailableError, StorageAccessDeniedError, and
         ForkedProcessError in a child forked after this call."""
-    def with_audit(self, principal: str, *, host: Optional[str] = None) -> "StorageConfig":
+    def with_audit(
+        self,
+        principal: str,
+        *,
+        host: Optional[str] = None,
+        unwrap_counts_seconds: Optional[int] = None,
+    ) -> "StorageConfig":
         """This store with the custody audit on (docs/audit.md): every create, push, delete and
         re-wrap through the returned config first appends a hash-chained record naming
-        ``principal``, this host (or ``host``) and this process to the store's audit log. If that
+        ``principal``, this host (or ``host``) and this process to the store's audit log.
+        ``unwrap_counts_seconds`` (1..=86400; None: off): a resolver acting on the store appends
+        one ``unwraps`` record per index at most this often and on ``flush_unwrap_counts``. If that
         append fails the change is not made and its error is raised (IOError, CorruptDataError,
         Storage*Error). This config stays unaudited.
 
@@ -653,13 +661,23 @@ class KEKResolver:
         """Drops the cached KEK of one index; returns whether one was cached."""
     def invalidate_all(self) -> int:
         """Drops every cached KEK; returns how many."""
-    def set_audit(self, principal: Optional[str], *, host: Optional[str] = None) -> None:
+    def set_audit(
+        self,
+        principal: Optional[str],
+        *,
+        host: Optional[str] = None,
+        unwrap_counts_seconds: Optional[int] = None,
+    ) -> None:
         """Turns the custody audit on (a ``principal``) or off (None) for every store this
         resolver acts on: its creates, re-wraps, drift findings and refused keys are recorded in
         that store's audit log. A StorageConfig made ``with_audit`` keeps its own principal.
         Without this, the registry's top-level ``audit:`` setting applies.
 
         Raises InvalidArgumentError (as StorageConfig.with_audit; nothing changes then)."""
+    def flush_unwrap_counts(self) -> int:
+        """Appends the per-index unwrap counts not yet appended (``unwrap_counts_seconds``):
+        one ``unwraps`` record per index counted since its last one; returns how many records
+        were appended. Best effort (a failed append is logged). Raises ForkedProcessError."""
     def stats(self) -> KEKCacheStats:
         """The cache's counters."""
 

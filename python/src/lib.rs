@@ -416,14 +416,21 @@ impl PyStorageConfig {
     /// This store with the custody audit on (docs/audit.md): every create, push, delete and
     /// re-wrap through the returned config first appends a hash-chained record naming
     /// `principal`, this host (or `host`) and this process.
-    #[pyo3(signature = (principal, *, host=None))]
+    /// `unwrap_counts_seconds` (1..=86400): a resolver acting on the store appends one
+    /// `unwraps` record per index at most this often, and on `flush_unwrap_counts`.
+    #[pyo3(signature = (principal, *, host=None, unwrap_counts_seconds=None))]
     fn with_audit(
         &self,
         py: Python<'_>,
         principal: String,
         host: Option<String>,
+        unwrap_counts_seconds: Option<u64>,
     ) -> PyResult<Self> {
-        let options = AuditOptions { principal, host };
+        let options = AuditOptions {
+            principal,
+            host,
+            unwrap_counts: unwrap_counts_seconds.map(Duration::from_secs),
+        };
         let inner = self.inner.with_audit(&options).or_raise(py)?;
         Ok(PyStorageConfig { inner })
     }
@@ -481,7 +488,7 @@ struct PyAuditRecord {
     time_ms: u64,
     index_name: String,
     /// The event's type: "created", "pushed", "deleted", "rewrapped", "drift_detected",
-    /// "untrusted_key", "provider_refused" or "aborted".
+    /// "untrusted_key", "provider_refused", "aborted" or "unwraps".
     event_type: &'static str,
     /// The event's fields, as in the record's JSON (`event` object).
     event: Py<PyAny>,
@@ -1628,15 +1635,26 @@ impl PyKekResolver {
 
     /// Turns the custody audit on (a `principal`) or off (None) for every store this resolver
     /// acts on.
-    #[pyo3(signature = (principal, *, host=None))]
+    #[pyo3(signature = (principal, *, host=None, unwrap_counts_seconds=None))]
     fn set_audit(
         &self,
         py: Python<'_>,
         principal: Option<String>,
         host: Option<String>,
+        unwrap_counts_seconds: Option<u64>,
     ) -> PyResult<()> {
-        let options = principal.map(|principal| AuditOptions { principal, host });
+        let options = principal.map(|principal| AuditOptions {
+            principal,
+            host,
+            unwrap_counts: unwrap_counts_seconds.map(Duration::from_secs),
+        });
         self.inner.set_audit(options.as_ref()).or_raise(py)
+    }
+
+    /// Appends the per-index unwrap counts not yet appended; returns how many records were.
+    fn flush_unwrap_counts(&self, py: Python<'_>) -> PyResult<usize> {
+        let inner = self.inner.clone();
+        py.detach(move || inner.flush_unwrap_counts()).or_raise(py)
     }
 
     /// The cache's counters.

@@ -95,3 +95,58 @@ def test_the_resolver_records_creates_and_provider_refusals(kms_client, moto, tm
         assert wrapped.hex() not in record.line
         assert moto.key_arn not in record.line
     assert cyborgdb.verify_audit(store).intact
+
+
+def _local_resolver(tmp_path):
+    master = tmp_path / "main.key"
+    master.write_bytes(bytes([0x31]) * 32)
+    client = cyborgdb.KMSClient(allow_local_provider=True)
+    client.add_slot("main", provider="local", key_id=f"file:{master}")
+    return cyborgdb.KEKResolver(client)
+
+
+def test_unwrap_counts_are_one_record_per_index_on_flush(tmp_path):
+    resolver = _local_resolver(tmp_path)
+    resolver.set_audit("py-counts", unwrap_counts_seconds=3600)
+    store = cyborgdb.StorageConfig.disk(tmp_path / "root")
+    keks = {name: bytes(resolver.create_index(store, name, kms_name="main")) for name in "ab"}
+    cyborgdb.create_index_kms(store, "own", none_blob())
+    for name, times in (("a", 4), ("b", 2)):
+        for _ in range(times):
+            resolver.invalidate(store, name)
+            resolver.resolve(store, name)
+            resolver.resolve(store, name)  # a hit: not counted
+    with pytest.raises(cyborgdb.KEKNotWrappedError):
+        resolver.resolve(store, "own")  # a none envelope: not counted
+    assert all(r.event_type != "unwraps" for r in cyborgdb.read_audit(store))
+    assert resolver.flush_unwrap_counts() == 2
+    assert resolver.flush_unwrap_counts() == 0
+    counts = sorted(
+        (r.index_name, r.event["count"])
+        for r in cyborgdb.read_audit(store)
+        if r.event_type == "unwraps"
+    )
+    assert counts == [("a", 4), ("b", 2)]
+    for record in cyborgdb.read_audit(store):
+        if record.event_type == "unwraps":
+            assert list(record.event) == ["type", "count", "since_ms", "until_ms"]
+            assert record.event["since_ms"] <= record.event["until_ms"]
+    assert cyborgdb.verify_audit(store).intact
+    log = (tmp_path / "root" / ".audit" / "log.jsonl").read_bytes()
+    for kek in keks.values():
+        assert kek not in log and kek.hex().encode() not in log
+
+
+def test_unwrap_counts_are_off_by_default_and_bounds_raise_naming_the_field(tmp_path):
+    resolver = _local_resolver(tmp_path)
+    store = cyborgdb.StorageConfig.memory().with_audit("py")
+    resolver.create_index(store, "a", kms_name="main")
+    resolver.invalidate(store, "a")
+    resolver.resolve(store, "a")
+    assert resolver.flush_unwrap_counts() == 0
+    assert [r.event_type for r in cyborgdb.read_audit(store)] == ["created"]
+    for bad in (0, 86401):
+        with pytest.raises(cyborgdb.InvalidArgumentError, match="unwrap_counts"):
+            resolver.set_audit("py", unwrap_counts_seconds=bad)
+        with pytest.raises(cyborgdb.InvalidArgumentError, match="unwrap_counts"):
+            cyborgdb.StorageConfig.memory().with_audit("py", unwrap_counts_seconds=bad)

@@ -20,7 +20,7 @@ pub mod record;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use chain::{verify_audit, AuditBreak, AuditBreakKind, AuditHead, AuditReport};
 pub use record::{
@@ -46,6 +46,10 @@ pub const MAX_SCANNED_RECORDS: u64 = 50_000_000;
 const REPEAT_WINDOW_MS: u64 = 60_000;
 /// Most remembered observations before the memory of repeats is cleared.
 const MAX_REMEMBERED_OBSERVATIONS: usize = 10_000;
+/// Shortest unwrap-count interval ([`AuditOptions::unwrap_counts`]).
+pub const MIN_UNWRAP_COUNTS_INTERVAL: Duration = Duration::from_secs(1);
+/// Longest unwrap-count interval ([`AuditOptions::unwrap_counts`]): one day.
+pub const MAX_UNWRAP_COUNTS_INTERVAL: Duration = Duration::from_secs(86_400);
 
 /// How audit records identify their actor. The host and process id are filled in by
 /// [`StorageConfig::with_audit`].
@@ -56,6 +60,11 @@ pub struct AuditOptions {
     pub principal: String,
     /// The host name recorded; `None`: the machine's (`gethostname`).
     pub host: Option<String>,
+    /// Per-index unwrap counts: `Some(interval)` makes a resolver acting on the store append an
+    /// [`AuditEvent::Unwraps`] record per index at most once per `interval` (and when flushed),
+    /// counting the KEKs it unwrapped through a provider. `None` (the default): off. Whole
+    /// seconds, [`MIN_UNWRAP_COUNTS_INTERVAL`]..=[`MAX_UNWRAP_COUNTS_INTERVAL`].
+    pub unwrap_counts: Option<Duration>,
 }
 
 impl AuditOptions {
@@ -64,14 +73,25 @@ impl AuditOptions {
         AuditOptions {
             principal: principal.into(),
             host: None,
+            unwrap_counts: None,
         }
     }
 
-    /// The actor these options describe, for this process.
+    /// These options with per-index unwrap counts every `interval` (see
+    /// [`AuditOptions::unwrap_counts`]; checked when the options are used).
+    #[must_use]
+    pub fn with_unwrap_counts(mut self, interval: Duration) -> Self {
+        self.unwrap_counts = Some(interval);
+        self
+    }
+
+    /// The actor these options describe, for this process (the other options are checked too).
     ///
     /// Errors: `InvalidArgument` naming the field (`principal` or `host`): empty, too long, or
-    /// containing a control character.
+    /// containing a control character; `unwrap_counts`: not a whole number of seconds in
+    /// [`MIN_UNWRAP_COUNTS_INTERVAL`]..=[`MAX_UNWRAP_COUNTS_INTERVAL`].
     pub fn actor(&self) -> Result<Actor> {
+        check_unwrap_counts(self.unwrap_counts)?;
         check_actor_field("principal", &self.principal)?;
         let host = match &self.host {
             Some(host) => {
@@ -85,6 +105,24 @@ impl AuditOptions {
             host,
             pid: std::process::id(),
         })
+    }
+}
+
+fn check_unwrap_counts(interval: Option<Duration>) -> Result<()> {
+    match interval {
+        Some(interval)
+            if interval < MIN_UNWRAP_COUNTS_INTERVAL
+                || interval > MAX_UNWRAP_COUNTS_INTERVAL
+                || interval.subsec_nanos() != 0 =>
+        {
+            Err(Error::invalid_argument(format!(
+                "audit option unwrap_counts must be a whole number of seconds in {}..={}, not {:?}",
+                MIN_UNWRAP_COUNTS_INTERVAL.as_secs(),
+                MAX_UNWRAP_COUNTS_INTERVAL.as_secs(),
+                interval
+            )))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -182,6 +220,7 @@ pub(crate) trait AuditLog: Send + Sync {
 pub(crate) struct Auditor {
     actor: Actor,
     recent: Mutex<HashMap<(u64, String, String), u64>>,
+    unwrap_counts: Option<Duration>,
 }
 
 impl Auditor {
@@ -189,16 +228,22 @@ impl Auditor {
         Ok(Arc::new(Auditor {
             actor: options.actor()?,
             recent: Mutex::default(),
+            unwrap_counts: options.unwrap_counts,
         }))
     }
 
     pub(crate) fn actor(&self) -> &Actor {
         &self.actor
     }
+
+    /// The unwrap-count interval, if counts are on.
+    pub(crate) fn unwrap_counts(&self) -> Option<Duration> {
+        self.unwrap_counts
+    }
 }
 
 /// Milliseconds since the Unix epoch (0 before it).
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
@@ -326,6 +371,40 @@ pub(crate) fn record_observation(config: &StorageConfig, index: &str, event: Aud
             e.kind(),
             e.message()
         );
+    }
+}
+
+/// Appends the `unwraps` record of `count` provider unwraps of `index` between `since_ms` and
+/// `until_ms` if `config` is audited. Best effort, as observations: a failure to append is
+/// logged (those counts are then lost), never returned. Returns whether the record was appended.
+pub(crate) fn record_unwraps(
+    config: &StorageConfig,
+    index: &str,
+    count: u64,
+    since_ms: u64,
+    until_ms: u64,
+) -> bool {
+    let Some(auditor) = config.auditor() else {
+        return false;
+    };
+    let event = AuditEvent::Unwraps {
+        count,
+        since_ms,
+        until_ms,
+    };
+    match append(config, auditor, index, event) {
+        Ok(_) => true,
+        Err(e) => {
+            log_event!(
+                LogLevel::Warn,
+                TARGET_AUDIT,
+                "index {}: the audit record of {count} unwraps could not be appended ({:?}): {}",
+                crate::error::quoted_prefix(index),
+                e.kind(),
+                e.message()
+            );
+            false
+        }
     }
 }
 

@@ -144,6 +144,15 @@ pub enum AuditEvent {
         error: String,
         key: AuditKey,
     },
+    /// Observation: the resolver unwrapped the index's KEK through a provider `count` times
+    /// (cache fills; not cache hits, not `none` envelopes) between `since_ms` and `until_ms`
+    /// (Unix milliseconds, both inclusive). Appended per index at most once per configured
+    /// interval, and when the counts are flushed (see `docs/audit.md`).
+    Unwraps {
+        count: u64,
+        since_ms: u64,
+        until_ms: u64,
+    },
     /// The change announced by record `of_seq` was not made: the store answered `error` (an
     /// `ErrorKind` name such as `"AlreadyExists"`).
     Aborted { of_seq: u64, error: String },
@@ -161,6 +170,7 @@ impl AuditEvent {
             AuditEvent::UntrustedKey { .. } => "untrusted_key",
             AuditEvent::ProviderRefused { .. } => "provider_refused",
             AuditEvent::Aborted { .. } => "aborted",
+            AuditEvent::Unwraps { .. } => "unwraps",
         }
     }
 }
@@ -440,6 +450,18 @@ fn write_event(out: &mut String, event: &AuditEvent) {
             out.push_str(",\"error\":");
             write_str(out, error);
         }
+        AuditEvent::Unwraps {
+            count,
+            since_ms,
+            until_ms,
+        } => {
+            out.push_str(",\"count\":");
+            write_u64(out, *count);
+            out.push_str(",\"since_ms\":");
+            write_u64(out, *since_ms);
+            out.push_str(",\"until_ms\":");
+            write_u64(out, *until_ms);
+        }
     }
     out.push('}');
 }
@@ -504,6 +526,11 @@ fn decode_event(mut fields: Fields) -> Result<AuditEvent, DecodeError> {
         "aborted" => AuditEvent::Aborted {
             of_seq: fields.u64("of_seq")?,
             error: fields.string("error")?,
+        },
+        "unwraps" => AuditEvent::Unwraps {
+            count: fields.u64("count")?,
+            since_ms: fields.u64("since_ms")?,
+            until_ms: fields.u64("until_ms")?,
         },
         other => {
             return Err(DecodeError::Malformed(format!(
@@ -778,6 +805,11 @@ mod tests {
                 of_seq: 3,
                 error: "AlreadyExists".into(),
             },
+            AuditEvent::Unwraps {
+                count: 12,
+                since_ms: 1_700_000_000_000,
+                until_ms: 1_700_000_060_000,
+            },
         ]
     }
 
@@ -798,6 +830,35 @@ mod tests {
             let decoded = AuditRecord::decode(&line.as_bytes()[..line.len() - 1]).unwrap();
             assert_eq!(decoded, record);
             prev = record.hash;
+        }
+    }
+
+    #[test]
+    fn an_unwraps_record_has_its_fields_in_the_fixed_order_and_nothing_else_decodes() {
+        let event = AuditEvent::Unwraps {
+            count: 3,
+            since_ms: 10,
+            until_ms: 20,
+        };
+        let record = AuditRecord::new(0, 20, "idx", event, &actor(), [0; 32]);
+        let line = record.to_line();
+        assert!(line.contains(
+            ",\"event\":{\"type\":\"unwraps\",\"count\":3,\"since_ms\":10,\"until_ms\":20},"
+        ));
+        let line = line.trim_end();
+        for (from, to) in [
+            ("\"count\":3,\"since_ms\":10", "\"since_ms\":10,\"count\":3"),
+            ("\"count\":3", "\"count\":03"),
+            ("\"until_ms\":20}", "\"until_ms\":20,\"key\":\"x\"}"),
+            (",\"until_ms\":20", ""),
+            ("\"count\":3", "\"count\":\"3\""),
+        ] {
+            let changed = line.replacen(from, to, 1);
+            assert_ne!(changed, line);
+            assert!(
+                AuditRecord::decode(changed.as_bytes()).is_err(),
+                "{from} -> {to} decoded"
+            );
         }
     }
 

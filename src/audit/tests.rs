@@ -208,8 +208,13 @@ fn audit_options_are_checked_and_name_the_field() {
             AuditOptions {
                 principal: "ok".into(),
                 host: Some(String::new()),
+                unwrap_counts: None,
             },
             "host",
+        ),
+        (
+            AuditOptions::new("ok").with_unwrap_counts(std::time::Duration::ZERO),
+            "unwrap_counts",
         ),
     ] {
         let err = StorageConfig::memory().with_audit(&options).err().unwrap();

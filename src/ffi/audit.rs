@@ -2,6 +2,7 @@
 //! `StorageConfig::with_audit`, `audit::verify_audit`).
 
 use std::ffi::c_char;
+use std::time::Duration;
 
 use super::blob::cyb_str;
 use super::boundary::{ffi_call, Failure};
@@ -38,12 +39,17 @@ const _: () = assert!(AuditBreakKind::Fork as u32 == CYB_AUDIT_BREAK_FORK);
 /// - `principal`: the service or operator making changes, 1–256 bytes of UTF-8 without control
 ///   characters; never a credential. Required.
 /// - `host`: the host name recorded; empty: the machine's (`gethostname`).
+/// - `unwrap_counts_seconds`: per-index unwrap counts: a resolver acting on the store appends
+///   one `unwraps` record per index at most every this many seconds (1–86400) and when flushed
+///   (`cyb_kek_resolver_flush_unwrap_counts`, resolver free). 0: off.
 #[repr(C)]
 pub struct cyb_audit_options {
     /// Required.
     pub principal: cyb_str,
     /// Empty: this machine's host name.
     pub host: cyb_str,
+    /// 0: off; else 1..=86400 seconds.
+    pub unwrap_counts_seconds: u32,
 }
 
 /// What `cyb_verify_audit` found (Rust: `AuditReport`).
@@ -83,6 +89,8 @@ unsafe fn audit_options(options: &cyb_audit_options) -> Result<AuditOptions, Fai
     Ok(AuditOptions {
         principal: principal.to_owned(),
         host: (!host.is_empty()).then(|| host.to_owned()),
+        unwrap_counts: (options.unwrap_counts_seconds != 0)
+            .then(|| Duration::from_secs(u64::from(options.unwrap_counts_seconds))),
     })
 }
 
@@ -188,6 +196,26 @@ pub unsafe extern "C" fn cyb_verify_audit(
             }
         }
         *out = c_report;
+        Ok(())
+    })
+}
+
+/// Appends the per-index unwrap counts `resolver` has not yet appended (audit option
+/// `unwrap_counts_seconds`): one `unwraps` record per index counted since its last record, to
+/// its store's audit log. Freeing the resolver does the same. Best effort as every observation:
+/// a record that cannot be appended is logged and its counts dropped.
+///
+/// Errors: `CYB_RESULT_NULL_PARAMETER` (`resolver`), `CYB_RESULT_FORKED_PROCESS`.
+///
+/// # Safety
+/// `resolver` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kek_resolver_flush_unwrap_counts(
+    resolver: *const cyb_kek_resolver,
+) -> cyb_result {
+    ffi_call("cyb_kek_resolver_flush_unwrap_counts", || {
+        let resolver = try_ref!(resolver);
+        resolver.flush_unwrap_counts()?;
         Ok(())
     })
 }

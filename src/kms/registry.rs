@@ -1056,20 +1056,55 @@ fn parse_audit(
     if let YamlNode::Scalar { null: true, .. } = node {
         return Ok(None);
     }
-    let fields = fields_of(node, &["principal", "host"], "audit").map_err(audit_error)?;
+    let fields = fields_of(
+        node,
+        &["principal", "host", "unwrap_counts_seconds"],
+        "audit",
+    )
+    .map_err(audit_error)?;
     let text = |field: &str| {
         field_text(fields.get(field), &format!("audit.{field}"), env).map_err(audit_error)
     };
     let principal =
         text("principal")?.ok_or_else(|| audit_error("audit.principal is required".into()))?;
+    let unwrap_counts = match text("unwrap_counts_seconds")? {
+        None => None,
+        Some(value) => Some(unwrap_counts_seconds(&value).map_err(audit_error)?),
+    };
     let options = crate::audit::AuditOptions {
         principal: principal.text,
         host: text("host")?.map(|host| host.text),
+        unwrap_counts,
     };
     options
         .actor()
         .map_err(|e| audit_error(e.message().to_owned()))?;
     Ok(Some(options))
+}
+
+/// `audit.unwrap_counts_seconds`: a whole number of seconds in the audit's bounds. On failure,
+/// the problem; the value is quoted only if it was written out, not substituted.
+fn unwrap_counts_seconds(value: &FieldValue) -> std::result::Result<std::time::Duration, String> {
+    let (min, max) = (
+        crate::audit::MIN_UNWRAP_COUNTS_INTERVAL.as_secs(),
+        crate::audit::MAX_UNWRAP_COUNTS_INTERVAL.as_secs(),
+    );
+    let seconds = (!value.text.is_empty()
+        && value.text.len() <= 20
+        && value.text.bytes().all(|b| b.is_ascii_digit()))
+    .then(|| value.text.parse::<u64>().ok())
+    .flatten()
+    .filter(|s| (min..=max).contains(s));
+    match seconds {
+        Some(seconds) => Ok(std::time::Duration::from_secs(seconds)),
+        None if value.substituted => Err(format!(
+            "audit.unwrap_counts_seconds must be a whole number of seconds in {min}..={max}"
+        )),
+        None => Err(format!(
+            "audit.unwrap_counts_seconds must be a whole number of seconds in {min}..={max}, not {}",
+            crate::error::quoted_prefix(&value.text)
+        )),
+    }
 }
 
 fn parse_slot(
@@ -1593,7 +1628,7 @@ kms:
             ("audit:\n  host: h\n", "audit.principal is required"),
             (
                 "audit:\n  principal: p\n  who: x\n",
-                "audit: unknown field \"who\" (fields: principal, host)",
+                "audit: unknown field \"who\" (fields: principal, host, unwrap_counts_seconds)",
             ),
             ("audit: p\n", "audit must be a mapping of fields"),
             (

@@ -6,6 +6,7 @@
 mod rotate_new_kek;
 mod rotation;
 mod single_flight;
+mod unwrap_counts;
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -24,6 +25,7 @@ use crate::kms::{Kek, KmsClient};
 use crate::logging::{log_event, LogLevel, TARGET_RESOLVER};
 use crate::storage::StorageConfig;
 use single_flight::Flights;
+use unwrap_counts::{Due, UnwrapCounts};
 
 /// Most worker threads one [`KekResolver::warm_up`] may use.
 pub const MAX_WARM_UP_PARALLELISM: usize = 256;
@@ -56,6 +58,26 @@ struct Inner {
     flights: Flights,
     /// The client's registry generation the cache was filled under.
     registry_seen: AtomicU64,
+    /// Per-index unwrap counts not yet appended (audited stores with an interval only).
+    unwrap_counts: UnwrapCounts,
+}
+
+impl Drop for Inner {
+    /// Appends the unwrap counts still pending (not in a forked child, whose stores and runtime
+    /// are the parent's).
+    fn drop(&mut self) {
+        if self.cache.owner().is_current() {
+            append_due(self.unwrap_counts.take_all(audit::now_ms()));
+        }
+    }
+}
+
+/// Appends the `unwraps` records of closed windows (no lock held); returns how many were.
+fn append_due(due: Vec<Due>) -> usize {
+    due.into_iter()
+        .map(Due::append)
+        .filter(|appended| *appended)
+        .count()
 }
 
 impl KekResolver {
@@ -72,6 +94,7 @@ impl KekResolver {
                 client,
                 cache: KekCache::new(&options)?,
                 flights: Flights::default(),
+                unwrap_counts: UnwrapCounts::default(),
             }),
         })
     }
@@ -262,6 +285,8 @@ impl KekResolver {
             "KEK cache miss for index {}: reading its envelope",
             crate::error::quoted_prefix(index_name)
         );
+        // Unwrap-count windows this fill closed, appended once the flight is over.
+        let mut due = Vec::new();
         let result = IndexName::new(index_name).and_then(|index| {
             let location = storage.location();
             let ticket = inner.cache.ticket(location);
@@ -320,6 +345,7 @@ impl KekResolver {
                             e,
                         )
                     })?;
+                    due = self.count_unwrap(storage, name);
                     inner
                         .cache
                         .insert(location, name, &kek, revision.digest, ticket);
@@ -327,6 +353,9 @@ impl KekResolver {
                     Ok(kek)
                 })
         });
+        if !due.is_empty() {
+            append_due(due);
+        }
         match result {
             Ok(kek) => {
                 out.copy_from_slice(kek.as_bytes());
@@ -390,6 +419,38 @@ impl KekResolver {
         self.inner
             .client
             .unwrap_kek_counted(index.as_str(), blob, || counters.provider_call())
+    }
+
+    /// Counts a provider unwrap of `index_name` for the unwrap counts of the audit, if the store
+    /// is audited (itself, else as this resolver's or the registry's setting says) with an
+    /// interval. Returns the windows this closed, to append once no lock is held.
+    fn count_unwrap(&self, storage: &StorageConfig, index_name: &str) -> Vec<Due> {
+        let audited = self.audited(storage);
+        match audited.auditor_arc() {
+            Some(auditor) if auditor.unwrap_counts().is_some() => {
+                let auditor = Arc::clone(auditor);
+                self.inner
+                    .unwrap_counts
+                    .note(&audited, &auditor, index_name, audit::now_ms())
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Appends the per-index unwrap counts not yet appended (see
+    /// [`crate::audit::AuditOptions::unwrap_counts`]): one `unwraps` record per index counted
+    /// since its last record, to the audit log of its store. Dropping the last clone of the
+    /// resolver does the same. Best effort as every observation: a record that cannot be
+    /// appended is logged on `cyborgdb_kms::audit` and its counts are dropped. Returns how many
+    /// records were appended.
+    ///
+    /// Errors: `ForkedProcess` (resolver created before this process was forked; the counts
+    /// stay the parent's).
+    pub fn flush_unwrap_counts(&self) -> Result<usize> {
+        self.check_process()?;
+        Ok(append_due(
+            self.inner.unwrap_counts.take_all(audit::now_ms()),
+        ))
     }
 
     /// Wraps through the client, counting the provider call if one is made.

@@ -368,6 +368,11 @@ impl StorageConfig {
         self.audit.as_deref()
     }
 
+    /// The shared auditor, to tell audit settings apart.
+    pub(crate) fn auditor_arc(&self) -> Option<&Arc<Auditor>> {
+        self.audit.as_ref()
+    }
+
     pub(crate) fn backend(&self) -> &dyn EnvelopeBackend {
         &*self.backend
     }
