@@ -142,6 +142,15 @@ TEST(AuditTest, UnwrapCountsAreAppendedPerIndexOnFlush) {
         FAIL() << "no throw";
     } catch (const cyborg::InvalidArgumentError& e) {
         EXPECT_NE(std::string(e.what()).find("unwrap_counts"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("not 0s"), std::string::npos) << e.what();
+        EXPECT_EQ(e.code(), CYB_RESULT_INVALID_ARGUMENT);
+    }
+    options.unwrap_counts = std::chrono::seconds(86401);
+    try {
+        keys.SetAudit(options);
+        FAIL() << "no throw";
+    } catch (const cyborg::InvalidArgumentError& e) {
+        EXPECT_NE(std::string(e.what()).find("not 86401s"), std::string::npos) << e.what();
     }
     cyb_audit_options c_options{};
     c_options.principal = cyb_str{"p", 1};

@@ -548,11 +548,14 @@ inline cyb_audit_options to_c_audit_options(const AuditOptions& options) {
         c.host = cyb_str{options.host->data(), options.host->size()};
     }
     if (options.unwrap_counts) {
+        // 0 means off in C, so a zero (or out-of-range) interval is refused here, naming it.
         const auto seconds = options.unwrap_counts->count();
-        // 0 means off in C: a zero or out-of-range interval is sent as one the library refuses.
-        c.unwrap_counts_seconds = seconds > 0 && seconds <= 86400
-                                      ? static_cast<uint32_t>(seconds)
-                                      : UINT32_MAX;
+        if (seconds < 1 || seconds > 86400) {
+            throw_error(CYB_RESULT_INVALID_ARGUMENT,
+                        "audit option unwrap_counts must be a whole number of seconds in "
+                        "1..=86400, not " + std::to_string(seconds) + "s");
+        }
+        c.unwrap_counts_seconds = static_cast<uint32_t>(seconds);
     }
     return c;
 }
