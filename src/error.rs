@@ -52,6 +52,9 @@ pub enum ErrorKind {
     /// The stored envelope changed while an operation that read it was running (for example a
     /// push during a re-wrap); nothing was written. Re-read and retry.
     Conflict,
+    /// A caller's callback (the engine's re-wrap in a new-KEK rotation) reported failure; what
+    /// the call had begun for that index was rolled back.
+    CallbackFailed,
     /// The object was created before this process was forked from its parent: in the child its
     /// runtime threads do not exist, so it refuses every call. Create a new one in the child
     /// (the memory and disk stores are the exception: they keep working).

@@ -815,7 +815,12 @@ fn drift_repair_in_new_kek_mode_rotates_each_drifted_index_through_the_callback(
     let (fails, fails_err) = by_index("fails");
     assert_eq!(fails.status, DriftStatus::Failed);
     assert_eq!(fails_err.as_deref(), Some("engine busy"));
-    assert_eq!(fails.error.as_ref().unwrap().kind(), ErrorKind::Conflict);
+    let fails_error = fails.error.as_ref().unwrap();
+    assert_eq!(fails_error.kind(), ErrorKind::CallbackFailed);
+    assert!(
+        fails_error.message().contains("engine busy") && fails_error.message().contains("fails"),
+        "{fails_error:?}"
+    );
     assert_eq!(get_index_kms(&storage, "fails").unwrap().version, 1);
     assert!(resolver
         .pending_rotation(&storage, "fails")

@@ -252,6 +252,12 @@ enum Op {
         level: u32,
         null_callback: bool,
     },
+    /// `cyb_kek_check_drift_new_kek`: with the fuzzer's empty registry nothing has drifted, so
+    /// the callback is never called; the report is as `cyb_kek_check_drift`'s.
+    CheckDriftNewKek {
+        store: bool,
+        null_callback: bool,
+    },
 }
 
 /// Threshold of the log callback the fuzzer installed (0: none).
@@ -274,6 +280,18 @@ unsafe extern "C" fn check_log_record(userdata: *mut c_void, record: *const cyb_
         assert!(len <= max);
         assert!(std::str::from_utf8(bytes).is_ok());
     }
+}
+
+/// The engine callback of `cyb_kek_check_drift_new_kek`: never reached (the fuzzer's registry
+/// is empty, so no envelope can have drifted).
+unsafe extern "C" fn never_called_for_drift(
+    _: *mut c_void,
+    _: *const c_char,
+    _: usize,
+    _: *const u8,
+    _: *const u8,
+) -> bool {
+    panic!("cyb_kek_check_drift_new_kek called its callback with an empty registry");
 }
 
 /// The engine callback of `cyb_kek_rotate_kek`: never reached (no rotation the fuzzer starts can
@@ -834,6 +852,43 @@ impl Session {
                     cyb_drift_report_entry(report, names.len(), &mut entry),
                     &[CYB_RESULT_INVALID_ARGUMENT],
                 );
+                cyb_drift_report_free(report);
+            },
+            Op::CheckDriftNewKek {
+                store,
+                null_callback,
+            } => unsafe {
+                let (config, i) = self.store(*store);
+                let mut report = ptr::null_mut();
+                let callback: cyb_kek_drift_rotate_callback =
+                    (!*null_callback).then_some(never_called_for_drift);
+                let got = cyb_kek_check_drift_new_kek(
+                    shared.resolver,
+                    config,
+                    callback,
+                    ptr::null_mut(),
+                    &mut report,
+                );
+                if *null_callback {
+                    check("cyb_kek_check_drift_new_kek", got, &[CYB_RESULT_NULL_PARAMETER]);
+                    assert!(report.is_null(), "out written on error");
+                    return;
+                }
+                check("cyb_kek_check_drift_new_kek", got, &[CYB_RESULT_OK]);
+                assert_eq!(cyb_drift_report_len(report), self.models[i].len());
+                for at in 0..self.models[i].len() {
+                    let mut entry = std::mem::zeroed::<cyb_drift_entry>();
+                    check(
+                        "cyb_drift_report_entry",
+                        cyb_drift_report_entry(report, at, &mut entry),
+                        &[CYB_RESULT_OK],
+                    );
+                    assert!(
+                        entry.status != cyb_drift_status::CYB_DRIFT_REWRAPPED
+                            && entry.status != cyb_drift_status::CYB_DRIFT_DRIFTED,
+                        "drift with an empty registry"
+                    );
+                }
                 cyb_drift_report_free(report);
             },
             Op::Rotate {

@@ -446,6 +446,16 @@ typedef bool (*cyb_kek_rotate_callback)(void *context,
                                         const uint8_t *old_kek,
                                         const uint8_t *new_kek);
 
+/// The engine's re-wrap step of `cyb_kek_check_drift_new_kek`, called once per drifted index:
+/// as `cyb_kek_rotate_callback`, with the index's name (`index_name_len` bytes of UTF-8, not
+/// NUL-terminated, valid only during the call). Return true on success, false to roll that
+/// index's rotation back (the others go on).
+typedef bool (*cyb_kek_drift_rotate_callback)(void *context,
+                                              const char *index_name,
+                                              size_t index_name_len,
+                                              const uint8_t *old_kek,
+                                              const uint8_t *new_kek);
+
 /// Time and retry bounds of AWS calls (KMS, Secrets Manager, STS, S3). Zero-initialize it for the
 /// defaults: every zero field means "default".
 typedef struct {
@@ -1183,6 +1193,29 @@ cyb_result cyb_kek_rotate_kek(const cyb_kek_resolver *resolver,
                               cyb_kek_rotate_callback callback,
                               void *context,
                               cyb_kms_blob **out_blob);
+
+/// Drift repair in new-KEK mode (docs/resolver.md, "Drift"): compares every envelope stored in
+/// `config` with the registry as `cyb_kek_check_drift` does without re-wrapping, then rotates
+/// each drifted index to a fresh KEK under its own slot as `cyb_kek_rotate_kek` does, calling
+/// `callback(context, index, old_kek, new_kek)` for it. Writes a report handle to
+/// `*out_report` (caller owns; free with `cyb_drift_report_free`): a rotated index is
+/// `CYB_DRIFT_REWRAPPED`; one whose callback returned false is `CYB_DRIFT_FAILED` with
+/// `CYB_RESULT_CALLBACK_FAILED` (its rotation rolled back, its envelope unchanged); a failed
+/// rotation is `CYB_DRIFT_FAILED` with its error (recover a commit failure with
+/// `cyb_kek_pending_rotation`).
+///
+/// Errors (of the whole call): `CYB_RESULT_NULL_PARAMETER` (also a NULL callback); the store's
+/// errors while listing envelopes.
+///
+/// # Safety
+/// `resolver` and `config` are NULL or live handles; `callback` is safe to call with `context`
+/// during this call, from this thread; `out_report` is NULL or writable.
+CYB_API
+cyb_result cyb_kek_check_drift_new_kek(const cyb_kek_resolver *resolver,
+                                       const cyb_storage_config *config,
+                                       cyb_kek_drift_rotate_callback callback,
+                                       void *context,
+                                       cyb_drift_report **out_report);
 
 /// Makes a KMS client with an empty registry. `options` may be NULL for the defaults. Does no
 /// network I/O (SDK clients are built on first use).

@@ -7,7 +7,7 @@ use std::ffi::{c_char, c_void};
 use super::blob::cyb_kms_blob;
 use super::boundary::{ffi_call, ffi_value, Failure};
 use super::handle::{self, kek_buffer, str_arg, try_out, try_ref, Castable};
-use super::kek_resolver::cyb_kek_resolver;
+use super::kek_resolver::{cyb_drift_report, cyb_kek_resolver};
 use super::result::cyb_result;
 use super::storage_config::cyb_storage_config;
 use crate::kms::Kek;
@@ -289,6 +289,80 @@ pub unsafe extern "C" fn cyb_kek_rotate_kek(
         if let Some(out) = unsafe { out_blob.as_mut() } {
             *out = handle::into_raw(blob);
         }
+        Ok(())
+    })
+}
+
+/// The engine's re-wrap step of `cyb_kek_check_drift_new_kek`, called once per drifted index:
+/// as `cyb_kek_rotate_callback`, with the index's name (`index_name_len` bytes of UTF-8, not
+/// NUL-terminated, valid only during the call). Return true on success, false to roll that
+/// index's rotation back (the others go on).
+pub type cyb_kek_drift_rotate_callback = Option<
+    unsafe extern "C" fn(
+        context: *mut c_void,
+        index_name: *const c_char,
+        index_name_len: usize,
+        old_kek: *const u8,
+        new_kek: *const u8,
+    ) -> bool,
+>;
+
+/// What a C callback's `false` says, for the report's message.
+struct ReturnedFalse;
+
+impl std::fmt::Display for ReturnedFalse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("it returned false")
+    }
+}
+
+/// Drift repair in new-KEK mode (docs/resolver.md, "Drift"): compares every envelope stored in
+/// `config` with the registry as `cyb_kek_check_drift` does without re-wrapping, then rotates
+/// each drifted index to a fresh KEK under its own slot as `cyb_kek_rotate_kek` does, calling
+/// `callback(context, index, old_kek, new_kek)` for it. Writes a report handle to
+/// `*out_report` (caller owns; free with `cyb_drift_report_free`): a rotated index is
+/// `CYB_DRIFT_REWRAPPED`; one whose callback returned false is `CYB_DRIFT_FAILED` with
+/// `CYB_RESULT_CALLBACK_FAILED` (its rotation rolled back, its envelope unchanged); a failed
+/// rotation is `CYB_DRIFT_FAILED` with its error (recover a commit failure with
+/// `cyb_kek_pending_rotation`).
+///
+/// Errors (of the whole call): `CYB_RESULT_NULL_PARAMETER` (also a NULL callback); the store's
+/// errors while listing envelopes.
+///
+/// # Safety
+/// `resolver` and `config` are NULL or live handles; `callback` is safe to call with `context`
+/// during this call, from this thread; `out_report` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn cyb_kek_check_drift_new_kek(
+    resolver: *const cyb_kek_resolver,
+    config: *const cyb_storage_config,
+    callback: cyb_kek_drift_rotate_callback,
+    context: *mut c_void,
+    out_report: *mut *mut cyb_drift_report,
+) -> cyb_result {
+    ffi_call("cyb_kek_check_drift_new_kek", || {
+        let resolver = try_ref!(resolver);
+        let config = try_ref!(config);
+        let callback = callback.ok_or_else(|| Failure::null_parameter("callback"))?;
+        let out = try_out!(out_report);
+        let report =
+            resolver.check_drift_new_kek(config, |index: &str, old: &Kek, new: &Kek| {
+                // SAFETY: the caller guarantees the callback may be called with `context`; the name
+                // and KEK pointers are valid for their lengths during the call.
+                match unsafe {
+                    callback(
+                        context,
+                        index.as_ptr().cast(),
+                        index.len(),
+                        old.as_bytes().as_ptr(),
+                        new.as_bytes().as_ptr(),
+                    )
+                } {
+                    true => Ok(()),
+                    false => Err(ReturnedFalse),
+                }
+            })?;
+        *out = handle::into_raw(report.into_iter().map(|(entry, _)| entry).collect());
         Ok(())
     })
 }

@@ -153,6 +153,7 @@ impl From<ErrorKind> for cyb_result {
             ErrorKind::KekNotWrapped => cyb_result::CYB_RESULT_KEK_NOT_WRAPPED,
             ErrorKind::UntrustedKey => cyb_result::CYB_RESULT_UNTRUSTED_KEY,
             ErrorKind::Conflict => cyb_result::CYB_RESULT_CONFLICT,
+            ErrorKind::CallbackFailed => cyb_result::CYB_RESULT_CALLBACK_FAILED,
             ErrorKind::Internal => cyb_result::CYB_RESULT_PANIC,
             ErrorKind::ForkedProcess => cyb_result::CYB_RESULT_FORKED_PROCESS,
         }

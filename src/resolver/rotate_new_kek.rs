@@ -370,7 +370,7 @@ impl KekResolver {
     /// [`KekResolver::rotate_kek`], calling `reencrypt(index, old, new)` for it. Returns the
     /// drift report (drifted indexes now `Rewrapped`, or `Failed` with the rotation's error) and,
     /// per entry, the callback's error if it failed (the entry is then `Failed` with a
-    /// `Conflict` error saying so, and the index's rotation was aborted).
+    /// `CallbackFailed` error saying so, and the index's rotation was aborted).
     ///
     /// Errors (of the whole call): as [`KekResolver::check_drift`].
     #[allow(clippy::type_complexity)]
@@ -403,8 +403,8 @@ impl KekResolver {
                     Err(RotateKekError::Callback(e)) => {
                         entry.status = DriftStatus::Failed;
                         entry.error = Some(Error::new(
-                            ErrorKind::Conflict,
-                            format!("index {index}: the engine's re-wrap callback failed ({e}); the new-KEK rotation was aborted"),
+                            ErrorKind::CallbackFailed,
+                            format!("index {index}: the engine's re-wrap callback failed ({e}); the new-KEK rotation was rolled back (the envelope is unchanged)"),
                         ));
                         (entry, Some(e))
                     }
