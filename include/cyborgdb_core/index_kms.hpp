@@ -1122,6 +1122,9 @@ struct DriftEntry {
     std::optional<KeySnapshot> configured;  // unset if the slot is unknown
     cyb_result error_code = CYB_RESULT_OK;
     std::string error_message;
+    /// KEKResolver::CheckDriftNewKek only: what the engine's re-wrap threw for this index (the
+    /// entry is then kFailed with CYB_RESULT_CALLBACK_FAILED); null otherwise.
+    std::exception_ptr callback_error;
 };
 
 /// Where a new-KEK rotation stood when its KEKRotation was made (see KEKResolver::BeginRotation).
@@ -1346,29 +1349,56 @@ public:
     std::vector<DriftEntry> CheckDrift(const StorageConfig& storage, bool rewrap = false) const {
         cyb_drift_report* raw = nullptr;
         detail::check(cyb_kek_check_drift(handle_.get(), storage.c_handle(), rewrap, &raw));
-        const std::unique_ptr<cyb_drift_report, ReportDeleter> report(raw);
-        const auto text = [](cyb_str s) { return std::string(s.data, s.len); };
-        std::vector<DriftEntry> entries;
-        const std::size_t count = cyb_drift_report_len(report.get());
-        entries.reserve(count);
-        for (std::size_t i = 0; i < count; ++i) {
-            cyb_drift_entry c{};
-            detail::check(cyb_drift_report_entry(report.get(), i, &c));
-            DriftEntry entry;
-            entry.index_name = text(c.index_name);
-            entry.status = static_cast<DriftStatus>(c.status);
-            entry.kms_name = text(c.kms_name);
-            if (c.stored_provider.len > 0) {
-                entry.stored = KeySnapshot{text(c.stored_provider), text(c.stored_key_id),
-                                           text(c.stored_region)};
+        return ReadDriftReport(raw);
+    }
+
+    /// Drift repair in new-KEK mode (docs/resolver.md, "Drift"): CheckDrift without re-wrapping,
+    /// then each drifted index is rotated to a fresh KEK under its own slot as RotateKek does,
+    /// calling `rewrap(index_name, old_kek, new_kek)` for it (the engine re-wraps that index's
+    /// DEK, idempotently, keeping it under old_kek until the call for the index returns). A
+    /// rotated index is kRewrapped. If `rewrap` throws for an index, that index's rotation is
+    /// rolled back (its envelope unchanged), its entry is kFailed with CYB_RESULT_CALLBACK_FAILED
+    /// and `callback_error` holds the exception; the other indexes go on. Throws storage errors
+    /// (listing).
+    std::vector<DriftEntry> CheckDriftNewKek(
+        const StorageConfig& storage,
+        const std::function<void(const std::string& index_name, const KEK& old_kek,
+                                 const KEK& new_kek)>& rewrap) const {
+        struct Context {
+            const std::function<void(const std::string&, const KEK&, const KEK&)>* rewrap;
+            std::map<std::string, std::exception_ptr> errors;
+        } context{&rewrap, {}};
+        const auto trampoline = [](void* raw, const char* name, std::size_t name_len,
+                                   const uint8_t* old_bytes,
+                                   const uint8_t* new_bytes) noexcept -> bool {
+            auto* ctx = static_cast<Context*>(raw);
+            std::string index_name;
+            try {
+                index_name.assign(name, name_len);
+                KEK old_kek;
+                KEK new_kek;
+                std::memcpy(old_kek.data(), old_bytes, KEK::kSize);
+                std::memcpy(new_kek.data(), new_bytes, KEK::kSize);
+                (*ctx->rewrap)(index_name, old_kek, new_kek);
+                return true;
+            } catch (...) {
+                try {
+                    ctx->errors[index_name] = std::current_exception();
+                } catch (...) {
+                    // Out of memory recording it: the entry still says CALLBACK_FAILED.
+                }
+                return false;
             }
-            if (c.configured_provider.len > 0) {
-                entry.configured = KeySnapshot{text(c.configured_provider),
-                                               text(c.configured_key_id), text(c.configured_region)};
+        };
+        cyb_drift_report* raw = nullptr;
+        detail::check(cyb_kek_check_drift_new_kek(handle_.get(), storage.c_handle(), trampoline,
+                                                  &context, &raw));
+        std::vector<DriftEntry> entries = ReadDriftReport(raw);
+        for (DriftEntry& entry : entries) {
+            const auto found = context.errors.find(entry.index_name);
+            if (found != context.errors.end() && entry.error_code == CYB_RESULT_CALLBACK_FAILED) {
+                entry.callback_error = found->second;
             }
-            entry.error_code = c.error_code;
-            entry.error_message = text(c.error_message);
-            entries.push_back(std::move(entry));
         }
         return entries;
     }
@@ -1445,6 +1475,35 @@ private:
     struct ReportDeleter {
         void operator()(cyb_drift_report* report) const noexcept { cyb_drift_report_free(report); }
     };
+
+    /// Copies a drift report's entries out and frees it (owned from the first line on).
+    static std::vector<DriftEntry> ReadDriftReport(cyb_drift_report* raw) {
+        const std::unique_ptr<cyb_drift_report, ReportDeleter> report(raw);
+        const auto text = [](cyb_str s) { return std::string(s.data, s.len); };
+        std::vector<DriftEntry> entries;
+        const std::size_t count = cyb_drift_report_len(report.get());
+        entries.reserve(count);
+        for (std::size_t i = 0; i < count; ++i) {
+            cyb_drift_entry c{};
+            detail::check(cyb_drift_report_entry(report.get(), i, &c));
+            DriftEntry entry;
+            entry.index_name = text(c.index_name);
+            entry.status = static_cast<DriftStatus>(c.status);
+            entry.kms_name = text(c.kms_name);
+            if (c.stored_provider.len > 0) {
+                entry.stored = KeySnapshot{text(c.stored_provider), text(c.stored_key_id),
+                                           text(c.stored_region)};
+            }
+            if (c.configured_provider.len > 0) {
+                entry.configured = KeySnapshot{text(c.configured_provider),
+                                               text(c.configured_key_id), text(c.configured_region)};
+            }
+            entry.error_code = c.error_code;
+            entry.error_message = text(c.error_message);
+            entries.push_back(std::move(entry));
+        }
+        return entries;
+    }
     std::unique_ptr<cyb_kek_resolver, Deleter> handle_;
 };
 
