@@ -144,7 +144,8 @@ class ConflictError(Error, RuntimeError):
 
 class CallbackFailedError(Error, RuntimeError):
     """A caller's callback reported failure; what the call had begun was rolled back
-    (CALLBACK_FAILED). rotate_kek re-raises the callback's own exception instead."""
+    (CALLBACK_FAILED). rotate_kek re-raises the callback's own exception instead, and
+    check_drift_new_kek reports it as the entry's error."""
 
 class ForkedProcessError(Error, RuntimeError):
     """The object was created before this process was forked; make a new one (FORKED_PROCESS)."""
@@ -652,6 +653,17 @@ class KEKResolver:
     def check_drift(self, config_location: StorageConfig, rewrap: bool = False) -> List[DriftEntry]:
         """Compares every stored envelope's key snapshot with the registry; with ``rewrap``,
         re-wraps drifted ones (failures are per entry). Raises storage errors (listing)."""
+    def check_drift_new_kek(
+        self,
+        config_location: StorageConfig,
+        callback: Callable[[str, KEK, KEK], None],
+    ) -> List[DriftEntry]:
+        """Drift repair in new-KEK mode: ``check_drift`` without re-wrapping, then each drifted
+        index is rotated to a fresh KEK under its own slot as ``rotate_kek`` does, calling
+        ``callback(index_name, old_kek, new_kek)`` for it ("rewrapped" when done). If the callback
+        raises for an index, that index's rotation is rolled back and its entry is "failed" with
+        the callback's own exception as ``error``; the other indexes go on. Raises storage errors
+        (listing)."""
     def warm_up(
         self, config_location: StorageConfig, index_names: Sequence[str], parallelism: int = 16
     ) -> List[Optional[Error]]:

@@ -18,7 +18,7 @@ use std::time::Duration;
 use cyborgdb_kms::audit::AuditOptions;
 use cyborgdb_kms::ffi::cyb_result;
 use cyborgdb_kms::{
-    AwsRetryMode, AwsTimeouts, DriftStatus, KekCacheOptions, KeyIdentity, KmsBlob,
+    AwsRetryMode, AwsTimeouts, DriftEntry, DriftStatus, KekCacheOptions, KeyIdentity, KmsBlob,
     KmsClientOptions, RotateKekError, RotationState, S3Credentials, S3Options,
     S3ServerSideEncryption, Slot,
 };
@@ -1290,6 +1290,29 @@ impl PyDriftEntry {
     }
 }
 
+/// A drift report entry for Python; `callback_error` (the engine callback's own exception, from
+/// `check_drift_new_kek`) replaces the entry's error when present.
+fn drift_entry_to_py(
+    py: Python<'_>,
+    e: DriftEntry,
+    callback_error: Option<PyErr>,
+) -> PyResult<PyDriftEntry> {
+    let error = match callback_error {
+        Some(raised) => Some(raised.into_value(py).into_any()),
+        None => e
+            .error
+            .map(|err| to_py_err(py, &err).into_value(py).into_any()),
+    };
+    Ok(PyDriftEntry {
+        index_name: e.index,
+        status: drift_status_name(e.status),
+        kms_name: e.kms_name,
+        stored: snapshot(e.stored).map(|s| Py::new(py, s)).transpose()?,
+        configured: snapshot(e.configured).map(|s| Py::new(py, s)).transpose()?,
+        error,
+    })
+}
+
 fn drift_status_name(status: DriftStatus) -> &'static str {
     match status {
         DriftStatus::InSync => "in_sync",
@@ -1587,18 +1610,38 @@ impl PyKekResolver {
             .or_raise(py)?;
         entries
             .into_iter()
-            .map(|e| {
-                Ok(PyDriftEntry {
-                    index_name: e.index,
-                    status: drift_status_name(e.status),
-                    kms_name: e.kms_name,
-                    stored: snapshot(e.stored).map(|s| Py::new(py, s)).transpose()?,
-                    configured: snapshot(e.configured).map(|s| Py::new(py, s)).transpose()?,
-                    error: e
-                        .error
-                        .map(|err| to_py_err(py, &err).into_value(py).into_any()),
+            .map(|e| drift_entry_to_py(py, e, None))
+            .collect()
+    }
+
+    /// Drift repair in new-KEK mode: `check_drift` without re-wrapping, then each drifted index
+    /// is rotated to a fresh KEK under its own slot as `rotate_kek` does, calling
+    /// `callback(index_name, old_kek, new_kek)` for it. A rotated index is "rewrapped"; if the
+    /// callback raises for an index, that index's rotation is rolled back and its entry is
+    /// "failed" with the callback's own exception as `error`; the others go on.
+    #[pyo3(signature = (config_location, callback))]
+    fn check_drift_new_kek(
+        &self,
+        py: Python<'_>,
+        config_location: PyRef<'_, PyStorageConfig>,
+        callback: Py<PyAny>,
+    ) -> PyResult<Vec<PyDriftEntry>> {
+        let config = &config_location.inner;
+        let entries = py
+            .detach(|| {
+                self.inner.check_drift_new_kek(config, |index, old, new| {
+                    Python::attach(|py| {
+                        callback
+                            .bind(py)
+                            .call1((index, kek_from(old), kek_from(new)))
+                            .map(drop)
+                    })
                 })
             })
+            .or_raise(py)?;
+        entries
+            .into_iter()
+            .map(|(e, callback_error)| drift_entry_to_py(py, e, callback_error))
             .collect()
     }
 

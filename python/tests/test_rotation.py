@@ -83,3 +83,41 @@ def test_a_corrupt_pending_record_is_corrupt_data(tmp_path):
     with pytest.raises(cyborgdb.CorruptDataError):
         resolver.commit_rotation(storage, rotation)
     assert bytes(resolver.resolve(storage, "orders")) == bytes(rotation.old_kek)
+
+
+def test_drift_repair_in_new_kek_mode_rotates_drifted_indexes_and_reports_a_raising_callback(tmp_path):
+    old_key = tmp_path / "old.key"
+    old_key.write_bytes(os.urandom(32))
+    new_key = tmp_path / "new.key"
+    new_key.write_bytes(os.urandom(32))
+    client = cyborgdb.KMSClient(allow_local_provider=True)
+    client.add_slot("dev", provider="local", key_id=f"file:{old_key}")
+    resolver = cyborgdb.KEKResolver(client)
+    storage = cyborgdb.StorageConfig.disk(tmp_path / "store")
+    old = {name: bytes(resolver.create_index(storage, name, kms_name="dev")) for name in ("fails", "orders")}
+    fails_envelope = (tmp_path / "store" / "fails.kms").read_bytes()
+    # The operator points slot dev at a new key and trusts the old one: both indexes drift.
+    client.add_slot("dev", provider="local", key_id=f"file:{new_key}")
+    client.add_previous_key("dev", provider="local", key_id=f"file:{old_key}")
+
+    seen = {}
+
+    def rewrap(index_name, old_kek, new_kek):
+        seen[index_name] = (bytes(old_kek), bytes(new_kek))
+        if index_name == "fails":
+            raise EngineError("engine busy re-wrapping fails")
+
+    report = {e.index_name: e for e in resolver.check_drift_new_kek(storage, rewrap)}
+    assert sorted(seen) == ["fails", "orders"]
+    assert report["orders"].status == "rewrapped" and report["orders"].error is None
+    assert seen["orders"][0] == old["orders"] and seen["orders"][1] != old["orders"]
+    assert bytes(resolver.resolve(storage, "orders")) == seen["orders"][1]
+    assert cyborgdb.get_index_kms(storage, "orders").version == 2
+
+    assert report["fails"].status == "failed"
+    assert isinstance(report["fails"].error, EngineError)
+    assert str(report["fails"].error) == "engine busy re-wrapping fails"
+    assert (tmp_path / "store" / "fails.kms").read_bytes() == fails_envelope
+    assert resolver.pending_rotation(storage, "fails") is None
+    assert bytes(resolver.resolve(storage, "fails")) == old["fails"]
+    assert [e.status for e in resolver.check_drift(storage)] == ["drifted", "in_sync"]
