@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::local::{local_client, local_client_with, local_slot};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,8 +16,7 @@ use cyborgdb_kms::audit::{
 };
 use cyborgdb_kms::{
     create_index_kms, delete_index_kms, get_index_kms, push_index_kms, DriftStatus, ErrorKind,
-    KekCacheOptions, KekResolver, KeyIdentity, KmsClient, KmsClientOptions, Provider, Slot,
-    StorageConfig,
+    KekCacheOptions, KekResolver, KeyIdentity, Provider, Slot, StorageConfig,
 };
 
 use common::{aws_kms_blob, none_blob};
@@ -523,34 +524,10 @@ fn sigkill_during_appends_never_breaks_the_chain() {
     }
 }
 
-/// A local slot whose master key is the file `dir/<name>.key` filled with `fill`.
-fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
-    let path = dir.join(format!("{name}.key"));
-    std::fs::write(&path, [fill; 32]).unwrap();
-    Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::Local,
-        key_id: format!("file:{}", path.display()),
-        region: String::new(),
-        assume_role: None,
-    }
-}
-
 #[test]
 fn the_resolver_records_creates_rewraps_drift_and_refused_keys_and_no_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let client = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client
-        .add_slot("main", local_slot(dir.path(), "main", 0x11))
-        .unwrap();
-    client
-        .add_slot("other", local_slot(dir.path(), "other", 0x22))
-        .unwrap();
+    let client = local_client_with(dir.path(), &[("main", 0x11), ("other", 0x22)]);
     // A BYOK slot with an ExternalId: it must never reach a record.
     let external_id = "ExternalId-SECRET-5f0c2a9e";
     client
@@ -680,11 +657,7 @@ fn the_resolver_records_creates_rewraps_drift_and_refused_keys_and_no_secret() {
 #[test]
 fn the_registry_audit_setting_audits_every_store_the_resolver_acts_on() {
     let dir = tempfile::tempdir().unwrap();
-    let client = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
+    let client = local_client();
     client
         .load_registry_yaml("audit:\n  principal: from-yaml\nkms:\n  registry: ~\n")
         .unwrap();

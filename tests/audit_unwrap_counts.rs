@@ -3,38 +3,21 @@
 //! No sleeps: records are produced by `flush_unwrap_counts` (the interval logic is unit-tested
 //! with an explicit clock in src/resolver/unwrap_counts.rs).
 
+#[path = "common/local.rs"]
+mod local;
+
+use local::{local_client_with, local_slot};
+
 use std::path::Path;
 use std::time::Duration;
 
 use cyborgdb_kms::audit::{read_audit, verify_audit, AuditEvent, AuditOptions};
 use cyborgdb_kms::{
-    ErrorKind, KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, Provider, Slot,
-    StorageConfig,
+    ErrorKind, KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, StorageConfig,
 };
 
-fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
-    let path = dir.join(format!("{name}.key"));
-    std::fs::write(&path, [fill; 32]).unwrap();
-    Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::Local,
-        key_id: format!("file:{}", path.display()),
-        region: String::new(),
-        assume_role: None,
-    }
-}
-
 fn client(dir: &Path) -> KmsClient {
-    let client = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client
-        .add_slot("main", local_slot(dir, "main", 0x11))
-        .unwrap();
-    client
+    local_client_with(dir, &[("main", 0x11)])
 }
 
 /// (index, count) of every `unwraps` record, in log order, checking since <= until.

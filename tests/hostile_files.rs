@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::local::{local_client, local_slot_at};
+
 use std::ffi::CString;
 use std::fs::{self, File};
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -26,8 +28,7 @@ use cyborgdb_kms::ffi::{
 use cyborgdb_kms::kms::registry::MAX_REGISTRY_YAML_LEN;
 use cyborgdb_kms::{
     create_index_kms, delete_index_kms, get_index_kms, list_index_kms, push_index_kms, ErrorKind,
-    KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, Provider, Registry, Slot,
-    StorageConfig,
+    KekCacheOptions, KekResolver, KmsClient, Registry, StorageConfig,
 };
 
 /// Runs `call` on its own thread and returns its result, failing the test if it has not
@@ -71,23 +72,11 @@ fn peak_rss_kib() -> i64 {
     usage.ru_maxrss
 }
 
-fn local_slot(key_file: &Path) -> Slot {
-    Slot::new(
-        Provider::Local,
-        format!("file:{}", key_file.display()),
-        String::new(),
-    )
-}
-
 /// A KMS client whose slot `dev` is the local master key file `key_file` (no network: `local`
 /// never leaves the machine).
 fn client_with_key_file(key_file: &Path) -> KmsClient {
-    let client = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client.add_slot("dev", local_slot(key_file)).unwrap();
+    let client = local_client();
+    client.add_slot("dev", local_slot_at(key_file)).unwrap();
     client
 }
 

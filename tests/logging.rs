@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::local::{local_client_with, local_slot};
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -62,24 +64,9 @@ fn has(lines: &Mutex<Vec<Line>>, level: LogLevel, target: &str, text: &str) -> b
         .any(|l| l.level == level && l.target == target && l.message.contains(text))
 }
 
-fn local_slot(dir: &std::path::Path, name: &str, fill: u8) -> Slot {
-    let path = dir.join(format!("{name}.key"));
-    std::fs::write(&path, [fill; 32]).unwrap();
-    Slot::new(
-        Provider::Local,
-        format!("file:{}", path.display()),
-        String::new(),
-    )
-}
-
-fn local_client(dir: &std::path::Path) -> KmsClient {
-    let client = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client.add_slot("main", local_slot(dir, "main", 1)).unwrap();
-    client
+/// A client with the local slot `main`, its key in `dir`.
+fn main_client(dir: &std::path::Path) -> KmsClient {
+    local_client_with(dir, &[("main", 1)])
 }
 
 fn one_entry_cache() -> KekCacheOptions {
@@ -95,7 +82,7 @@ fn library_events_arrive_with_their_levels_and_targets_above_the_threshold() {
     let _turn = exclusive();
     let dir = tempfile::tempdir().unwrap();
     let debug = collect(LogLevel::Debug);
-    let client = local_client(dir.path());
+    let client = main_client(dir.path());
     let storage = StorageConfig::memory();
     let resolver = KekResolver::new(client.clone(), one_entry_cache()).unwrap();
     resolver
@@ -200,7 +187,7 @@ fn library_events_arrive_with_their_levels_and_targets_above_the_threshold() {
 fn drift_is_a_warning_and_a_rewrap_is_news() {
     let _turn = exclusive();
     let dir = tempfile::tempdir().unwrap();
-    let client = local_client(dir.path());
+    let client = main_client(dir.path());
     let storage = StorageConfig::memory();
     let resolver = KekResolver::new(client.clone(), KekCacheOptions::default()).unwrap();
     resolver
@@ -301,7 +288,7 @@ fn sdk_retries_and_kms_errors_arrive_but_never_the_sdks_trace_events() {
 fn messages_are_redacted_like_peer_text() {
     let _turn = exclusive();
     let lines = collect(LogLevel::Warn);
-    let client = local_client(tempfile::tempdir().unwrap().path());
+    let client = main_client(tempfile::tempdir().unwrap().path());
     let resolver = KekResolver::new(client, KekCacheOptions::default()).unwrap();
     // A name that looks like key material (40 hex characters) and one with a line break.
     let hex_name = "0123456789abcdef0123456789abcdef01234567";
@@ -329,7 +316,7 @@ fn a_panicking_callback_loses_its_event_and_nothing_else() {
     })
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let client = local_client(dir.path());
+    let client = main_client(dir.path());
     let storage = StorageConfig::memory();
     let resolver = KekResolver::new(client, KekCacheOptions::default()).unwrap();
     let kek = resolver
@@ -355,7 +342,7 @@ fn setting_the_callback_from_inside_a_callback_is_refused() {
             .push((err.kind(), err.message().to_owned()));
     })
     .unwrap();
-    let _client = local_client(tempfile::tempdir().unwrap().path()); // one Info event
+    let _client = main_client(tempfile::tempdir().unwrap().path()); // one Info event
     let outcomes = outcomes.lock().unwrap();
     assert_eq!(
         *outcomes,
@@ -370,7 +357,7 @@ fn setting_the_callback_from_inside_a_callback_is_refused() {
 fn a_replaced_callback_is_never_called_after_set_returns_while_threads_log() {
     let _turn = exclusive();
     let dir = tempfile::tempdir().unwrap();
-    let client = local_client(dir.path());
+    let client = main_client(dir.path());
     let storage = StorageConfig::memory();
     let resolver = KekResolver::new(client, one_entry_cache()).unwrap();
     for name in ["alpha", "beta"] {

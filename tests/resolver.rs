@@ -2,25 +2,17 @@
 //! the statistics, staleness after pushes and deletes, TTL expiry on a manual clock, eviction,
 //! invalidation, the two creation modes, re-wrap, drift and warm-up.
 
-use std::path::Path;
+#[path = "common/local.rs"]
+mod local;
+
+use local::{local_client, local_client_with, local_slot};
+
 use std::time::Duration;
 
 use cyborgdb_kms::{
     delete_index_kms, get_index_kms, push_index_kms, CacheStats, Clock, DriftStatus, ErrorKind,
-    KekCacheOptions, KekResolver, KeyIdentity, KmsClient, KmsClientOptions, ManualClock, Provider,
-    Slot, StorageConfig,
+    KekCacheOptions, KekResolver, KeyIdentity, KmsClient, ManualClock, Provider, StorageConfig,
 };
-
-/// A local slot whose master key is the 32-byte file `dir/<name>.key` filled with `fill`.
-fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
-    let path = dir.join(format!("{name}.key"));
-    std::fs::write(&path, [fill; 32]).unwrap();
-    Slot::new(
-        Provider::Local,
-        format!("file:{}", path.display()),
-        String::new(),
-    )
-}
 
 struct Fixture {
     dir: tempfile::TempDir,
@@ -30,17 +22,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let client = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client
-        .add_slot("main", local_slot(dir.path(), "main", 1))
-        .unwrap();
-    client
-        .add_slot("other", local_slot(dir.path(), "other", 2))
-        .unwrap();
+    let client = local_client_with(dir.path(), &[("main", 1), ("other", 2)]);
     let storage = StorageConfig::disk(dir.path().join("store")).unwrap();
     Fixture {
         dir,
@@ -598,12 +580,7 @@ fn the_ttl_comes_from_the_environment_when_not_given() {
         }
         return;
     }
-    let client = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    match KekResolver::new(client, KekCacheOptions::default()) {
+    match KekResolver::new(local_client(), KekCacheOptions::default()) {
         Ok(r) => println!("TTL=ok:{}", r.ttl().as_secs()),
         Err(e) => println!("TTL=err:{:?}", e.kind()),
     }

@@ -10,45 +10,24 @@
 
 mod common;
 
+use common::local::local_client_with;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use common::moto::{moto, unique};
 use cyborgdb_kms::{
-    Clock, ErrorKind, KekCacheOptions, KekResolver, KmsClient, KmsClientOptions, ManualClock,
-    Provider, S3Credentials, S3Options, Slot, StorageConfig, MAX_REVALIDATE, REVALIDATE_ENV_VAR,
-    STALE_IF_ERROR_ENV_VAR,
+    Clock, ErrorKind, KekCacheOptions, KekResolver, KmsClient, ManualClock, S3Credentials,
+    S3Options, StorageConfig, MAX_REVALIDATE, REVALIDATE_ENV_VAR, STALE_IF_ERROR_ENV_VAR,
 };
 
 const INTERVAL: Duration = Duration::from_secs(2);
 const CHILD: &str = "CYB_REVALIDATE_CHILD";
 
-/// A local slot whose master key is the 32-byte file `dir/<name>.key` filled with `fill`.
-fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
-    let path = dir.join(format!("{name}.key"));
-    std::fs::write(&path, [fill; 32]).unwrap();
-    Slot::new(
-        Provider::Local,
-        format!("file:{}", path.display()),
-        String::new(),
-    )
-}
-
 /// A client with slots `main` and `other`, their keys in `keys`.
 fn client(keys: &Path) -> KmsClient {
-    let client = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client
-        .add_slot("main", local_slot(keys, "main", 1))
-        .unwrap();
-    client
-        .add_slot("other", local_slot(keys, "other", 2))
-        .unwrap();
-    client
+    local_client_with(keys, &[("main", 1), ("other", 2)])
 }
 
 fn resolver(client: &KmsClient, revalidate: Duration) -> (KekResolver, ManualClock) {

@@ -12,6 +12,8 @@
 
 mod common;
 
+use common::local::{local_client, local_client_with, local_slot};
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -96,21 +98,6 @@ fn engine_settle(file: &Path, kek: &Kek) {
 // ---------------------------------------------------------------------------------------------
 // Local-provider fixture (disk store, shared with child processes)
 
-fn local_slot(dir: &Path, name: &str, fill: u8) -> Slot {
-    let path = dir.join(format!("{name}.key"));
-    if !path.exists() {
-        std::fs::write(&path, [fill; 32]).unwrap();
-    }
-    Slot {
-        previous_keys: Vec::new(),
-        replica_regions: Vec::new(),
-        provider: Provider::Local,
-        key_id: format!("file:{}", path.display()),
-        region: String::new(),
-        assume_role: None,
-    }
-}
-
 /// A resolver over the local slots `main` and `other` in `dir`, and the disk store `dir/store` —
 /// or, if `dir` holds a moto configuration ([`use_moto`]), over `aws-kms` slots `main` and `other`
 /// on that moto and its S3 bucket (so child processes share it too).
@@ -132,15 +119,7 @@ fn local(dir: &Path) -> (KekResolver, StorageConfig) {
         let resolver = KekResolver::new(client, KekCacheOptions::default()).unwrap();
         return (resolver, s3_store_at(endpoint, bucket));
     }
-    let client = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
-    client.add_slot("main", local_slot(dir, "main", 1)).unwrap();
-    client
-        .add_slot("other", local_slot(dir, "other", 2))
-        .unwrap();
+    let client = local_client_with(dir, &[("main", 1), ("other", 2)]);
     let resolver = KekResolver::new(client, KekCacheOptions::default()).unwrap();
     (resolver, StorageConfig::disk(dir.join("store")).unwrap())
 }
@@ -537,11 +516,7 @@ fn a_forged_record_never_hands_out_a_kek_the_slots_keys_did_not_unwrap() {
 
     // The attacker's own key, named as such: the slot does not trust it.
     let attacker_dir = tempfile::tempdir().unwrap();
-    let attacker = KmsClient::new(KmsClientOptions {
-        allow_local_provider: true,
-        ..KmsClientOptions::default()
-    })
-    .unwrap();
+    let attacker = local_client();
     attacker
         .add_slot("other", local_slot(attacker_dir.path(), "evil", 9))
         .unwrap();

@@ -3,6 +3,7 @@
 
 pub mod fake_s3;
 pub mod fault_peer;
+pub mod local;
 pub mod log_scan;
 pub mod moto;
 
