@@ -67,13 +67,23 @@ def test_two_phase_rotation_and_a_second_begin(resolver):
     assert bytes(resolver.resolve(storage, "orders")) == bytes(rotation.new_kek)
 
 
-def test_a_corrupt_pending_record_is_corrupt_data(tmp_path):
-    master_key = tmp_path / "dev.key"
-    master_key.write_bytes(os.urandom(32))
+def local_key(tmp_path, name):
+    """A fresh 32-byte local master key file; returns its key_id."""
+    path = tmp_path / f"{name}.key"
+    path.write_bytes(os.urandom(32))
+    return f"file:{path}"
+
+
+def local_fixture(tmp_path):
+    """(client, resolver, disk storage) with the local slot "dev" on a fresh key."""
     client = cyborgdb.KMSClient(allow_local_provider=True)
-    client.add_slot("dev", provider="local", key_id=f"file:{master_key}")
+    client.add_slot("dev", provider="local", key_id=local_key(tmp_path, "dev"))
     resolver = cyborgdb.KEKResolver(client)
-    storage = cyborgdb.StorageConfig.disk(tmp_path / "store")
+    return client, resolver, cyborgdb.StorageConfig.disk(tmp_path / "store")
+
+
+def test_a_corrupt_pending_record_is_corrupt_data(tmp_path):
+    _, resolver, storage = local_fixture(tmp_path)
     resolver.create_index(storage, "orders", kms_name="dev")
     rotation = resolver.begin_rotation(storage, "orders", "dev")
     record = tmp_path / "store" / "orders.rot"
@@ -86,19 +96,12 @@ def test_a_corrupt_pending_record_is_corrupt_data(tmp_path):
 
 
 def test_drift_repair_in_new_kek_mode_rotates_drifted_indexes_and_reports_a_raising_callback(tmp_path):
-    old_key = tmp_path / "old.key"
-    old_key.write_bytes(os.urandom(32))
-    new_key = tmp_path / "new.key"
-    new_key.write_bytes(os.urandom(32))
-    client = cyborgdb.KMSClient(allow_local_provider=True)
-    client.add_slot("dev", provider="local", key_id=f"file:{old_key}")
-    resolver = cyborgdb.KEKResolver(client)
-    storage = cyborgdb.StorageConfig.disk(tmp_path / "store")
+    client, resolver, storage = local_fixture(tmp_path)
     old = {name: bytes(resolver.create_index(storage, name, kms_name="dev")) for name in ("fails", "orders")}
     fails_envelope = (tmp_path / "store" / "fails.kms").read_bytes()
     # The operator points slot dev at a new key and trusts the old one: both indexes drift.
-    client.add_slot("dev", provider="local", key_id=f"file:{new_key}")
-    client.add_previous_key("dev", provider="local", key_id=f"file:{old_key}")
+    client.add_slot("dev", provider="local", key_id=local_key(tmp_path, "dev-new"))
+    client.add_previous_key("dev", provider="local", key_id=f"file:{tmp_path / 'dev.key'}")
 
     seen = {}
 
