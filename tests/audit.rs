@@ -376,35 +376,12 @@ fn an_unwritable_log_fails_the_change_and_changes_nothing() {
 fn concurrent_threads_leave_one_unbroken_chain_with_every_record() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
-    const THREADS: usize = 8;
-    const EACH: usize = 25;
-    std::thread::scope(|scope| {
-        for t in 0..THREADS {
-            let root = &root;
-            scope.spawn(move || {
-                // Each thread its own config: separate descriptors, as separate processes have.
-                let store = audited_disk(root, &format!("thread-{t}"));
-                for i in 0..EACH {
-                    push_index_kms(&store, &format!("t{t}-{i}"), &none_blob()).unwrap();
-                }
-            });
-        }
-    });
-    let store = StorageConfig::disk(&root).unwrap();
-    let report = verify_audit(&store).unwrap();
-    assert!(report.is_intact(), "{report:?}");
-    assert_eq!(report.records, (THREADS * EACH) as u64);
-    let records = read_audit(&store, 0, 10_000).unwrap();
-    for t in 0..THREADS {
-        for i in 0..EACH {
-            let index = format!("t{t}-{i}");
-            assert_eq!(
-                records.iter().filter(|r| r.index == index).count(),
-                1,
-                "{index}"
-            );
-        }
-    }
+    common::assert_threads_append_one_chain(
+        8,
+        25,
+        |actor| audited_disk(&root, actor),
+        &StorageConfig::disk(&root).unwrap(),
+    );
 }
 
 /// Runs this test binary as a child doing `command` on `root`, with stdout piped.

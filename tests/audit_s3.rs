@@ -194,30 +194,12 @@ fn a_hostile_record_object_is_corrupt_and_read_bounded() {
 fn concurrent_appenders_on_separate_stores_leave_one_unbroken_chain() {
     let bucket = unique("audit");
     moto().create_bucket(&bucket);
-    const THREADS: usize = 6;
-    const EACH: usize = 8;
-    std::thread::scope(|scope| {
-        for t in 0..THREADS {
-            let bucket = &bucket;
-            scope.spawn(move || {
-                let store = store_on(bucket, &format!("thread-{t}"));
-                for i in 0..EACH {
-                    push_index_kms(&store, &format!("t{t}-{i}"), &none_blob()).unwrap();
-                }
-            });
-        }
-    });
-    let store = store_on(&bucket, "checker");
-    let report = verify_audit(&store).unwrap();
-    assert!(report.is_intact(), "{report:?}");
-    assert_eq!(report.records, (THREADS * EACH) as u64);
-    let records = read_audit(&store, 0, 1000).unwrap();
-    for t in 0..THREADS {
-        for i in 0..EACH {
-            let index = format!("t{t}-{i}");
-            assert_eq!(records.iter().filter(|r| r.index == index).count(), 1);
-        }
-    }
+    common::assert_threads_append_one_chain(
+        6,
+        8,
+        |actor| store_on(&bucket, actor),
+        &store_on(&bucket, "checker"),
+    );
 }
 
 /// A child process: pushes `N` envelopes tagged `TAG` to the bucket in `CYB_AUDIT_S3_BUCKET`

@@ -134,3 +134,42 @@ pub fn aws_kms_client(endpoint: &str, slot: &str, key_id: &str) -> KmsClient {
     client.add_slot(slot, aws_kms).unwrap();
     client
 }
+
+/// Custody audit under concurrent appenders: `threads` threads push `each` envelopes each
+/// (`t<thread>-<i>`), every thread through its own audited store from `store_for(actor)` (its own
+/// descriptors or clients, as separate processes have). Then, read through `checker`, the chain
+/// must be intact and hold exactly one record per push.
+pub fn assert_threads_append_one_chain(
+    threads: usize,
+    each: usize,
+    store_for: impl Fn(&str) -> StorageConfig + Sync,
+    checker: &StorageConfig,
+) {
+    use cyborgdb_kms::audit::{read_audit, verify_audit};
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let store_for = &store_for;
+            scope.spawn(move || {
+                let store = store_for(&format!("thread-{t}"));
+                for i in 0..each {
+                    cyborgdb_kms::push_index_kms(&store, &format!("t{t}-{i}"), &none_blob())
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let report = verify_audit(checker).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.records, (threads * each) as u64);
+    let records = read_audit(checker, 0, threads * each + 1).unwrap();
+    for t in 0..threads {
+        for i in 0..each {
+            let index = format!("t{t}-{i}");
+            assert_eq!(
+                records.iter().filter(|r| r.index == index).count(),
+                1,
+                "{index}"
+            );
+        }
+    }
+}
