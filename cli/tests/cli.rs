@@ -1,12 +1,13 @@
 //! The `cyborgdb-kms` binary, driven as an operator drives it: every command on Disk, exit codes
 //! 1 and 2 with their exact messages, copy/import never overwriting a newer envelope, a re-wrap
-//! killed with SIGKILL 20 times and resumed, the progress bar on a pseudo-terminal, and S3 + KMS
-//! on moto. Every output is scanned for key material.
+//! killed 20 times (SIGKILL and SIGINT in turn) and resumed, the progress bar on a
+//! pseudo-terminal, and S3 + KMS on moto. Every output is scanned for key material.
 
 #[path = "../../tests/common/moto.rs"]
 #[allow(dead_code)]
 mod moto;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -664,9 +665,10 @@ fn journal_lines(path: &Path) -> usize {
 
 #[test]
 fn rewrap_killed_20_times_resumes_and_rewraps_every_index_exactly_once() {
-    // Rounds of 100 indexes: each round's `rewrap --all` is SIGKILLed at random journal
-    // positions until it finishes on its own, then checked; rounds go on until 20 kills in all
-    // (a busy machine may let one run get far before its kill lands).
+    // Rounds of 100 indexes: each round's `rewrap --all` is killed (SIGKILL and SIGINT, i.e.
+    // Ctrl-C, in turn) at random journal positions until it finishes on its own, then checked;
+    // rounds go on until 20 kills in all (a busy machine may let one run get far before its kill
+    // lands).
     const INDEXES: usize = 100;
     let mut f = Fixture::new();
     let client = f.client();
@@ -741,8 +743,19 @@ fn rewrap_killed_20_times_resumes_and_rewraps_every_index_exactly_once() {
             if finished {
                 break;
             }
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
+            if kills % 2 == 0 {
+                child.kill().unwrap(); // SIGKILL: a crash
+            } else {
+                // SIGINT: the operator's Ctrl-C (the default action: the process ends there).
+                let status = Command::new("kill")
+                    .args(["-INT", &child.id().to_string()])
+                    .status()
+                    .unwrap();
+                assert!(status.success(), "kill -INT");
+            }
+            let status = child.wait().unwrap();
+            // Ended by the signal, unless it finished in the meantime.
+            assert!(status.signal().is_some() || status.success(), "{status:?}");
             kills += 1;
         }
         let last = Run::of(rewrap(false).arg("--json").output().unwrap()).ok();
