@@ -826,6 +826,53 @@ fn drift_repair_in_new_kek_mode_rotates_each_drifted_index_through_the_callback(
     assert!(envelope.key_id.ends_with("main-new.key"));
 }
 
+/// The same on moto: `aws-kms` slots and an S3 store. Slot `main` moves to the fixture's
+/// other KMS key and trusts its old one; the drifted index gets a fresh KEK wrapped by the new
+/// key, and the engine's DEK opens under it.
+#[test]
+fn drift_repair_in_new_kek_mode_on_moto_s3_and_kms() {
+    let dir = tempfile::tempdir().unwrap();
+    use_moto(dir.path());
+    create_index(dir.path());
+    let (resolver, storage) = local(dir.path());
+    let old_kek = resolver.resolve(&storage, INDEX).unwrap();
+    let config = std::fs::read_to_string(dir.path().join(MOTO_CONFIG)).unwrap();
+    let [_, key_main, key_other, _]: [&str; 4] =
+        config.lines().collect::<Vec<_>>().try_into().unwrap();
+    let mut moved = aws_slot(Provider::AwsKms, key_other);
+    moved.previous_keys.push(KeyIdentity {
+        provider: Provider::AwsKms,
+        key_id: key_main.to_owned(),
+        region: REGION.to_owned(),
+    });
+    resolver.client().add_slot("main", moved).unwrap();
+
+    let file = dek_file(dir.path());
+    let report = resolver
+        .check_drift_new_kek(&storage, |index, old, new| {
+            assert_eq!(index, INDEX);
+            engine_rewrap(&file, old, new)
+        })
+        .unwrap();
+    assert_eq!(report.len(), 1);
+    let (entry, callback_error) = &report[0];
+    assert_eq!(entry.status, DriftStatus::Rewrapped, "{entry:?}");
+    assert!(callback_error.is_none());
+    let envelope = get_index_kms(&storage, INDEX).unwrap();
+    assert_eq!((envelope.key_id.as_str(), envelope.version), (key_other, 2));
+    // Resolved again through KMS (cache emptied), the index has the new KEK, and the engine's
+    // DEK opens under it.
+    resolver.invalidate_all();
+    let kek = resolver.resolve(&storage, INDEX).unwrap();
+    assert_ne!(kek, old_kek);
+    engine_settle(&file, &kek);
+    assert_eq!(dek_under(&file, &kek), Some(DEK));
+    assert!(resolver
+        .pending_rotation(&storage, INDEX)
+        .unwrap()
+        .is_none());
+}
+
 // ---------------------------------------------------------------------------------------------
 // moto: aws-kms → aws-kms and aws → aws-kms, memory and S3 stores
 
