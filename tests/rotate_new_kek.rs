@@ -826,6 +826,45 @@ fn drift_repair_in_new_kek_mode_rotates_each_drifted_index_through_the_callback(
     assert!(envelope.key_id.ends_with("main-new.key"));
 }
 
+/// An envelope a store writer planted under slot `main`, wrapped by the writer's own key: drift
+/// repair in new-KEK mode reports it `Failed` with `UntrustedKey`, never calls the engine for
+/// it and never rotates it (that would launder the writer's KEK into the slot's key).
+#[test]
+fn drift_repair_in_new_kek_mode_never_rotates_an_envelope_under_an_untrusted_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let (resolver, storage) = local(dir.path());
+    let attacker_dir = tempfile::tempdir().unwrap();
+    let attacker = local_client();
+    attacker
+        .add_slot("main", local_slot(attacker_dir.path(), "evil", 9))
+        .unwrap();
+    let (planted, _) = attacker.wrap_new_kek("planted", "main").unwrap();
+    push_index_kms(&storage, "planted", &planted).unwrap();
+    let before = std::fs::read(dir.path().join("store").join("planted.kms")).unwrap();
+
+    let report = resolver
+        .check_drift_new_kek(&storage, |index, _, _| -> Result<(), String> {
+            panic!("the engine was called for {index}")
+        })
+        .unwrap();
+    assert_eq!(report.len(), 1);
+    let (entry, callback_error) = &report[0];
+    assert_eq!(entry.status, DriftStatus::Failed);
+    assert_eq!(
+        entry.error.as_ref().unwrap().kind(),
+        ErrorKind::UntrustedKey
+    );
+    assert!(callback_error.is_none());
+    assert_eq!(
+        std::fs::read(dir.path().join("store").join("planted.kms")).unwrap(),
+        before
+    );
+    assert!(resolver
+        .pending_rotation(&storage, "planted")
+        .unwrap()
+        .is_none());
+}
+
 /// The same on moto: `aws-kms` slots and an S3 store. Slot `main` moves to the fixture's
 /// other KMS key and trusts its old one; the drifted index gets a fresh KEK wrapped by the new
 /// key, and the engine's DEK opens under it.
