@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -137,7 +138,14 @@ inline std::string moto_endpoint() {
     return "http://127.0.0.1:" + port;
 }
 
-inline int64_t unix_now() { return static_cast<int64_t>(std::time(nullptr)); }
+/// Seconds since the epoch from CLOCK_REALTIME, the clock the library stamps created_at with.
+/// Not std::time(): glibc answers it from the coarse clock, which lags by up to a tick, so at a
+/// second boundary it can still say N after the library stamped N + 1.
+inline int64_t unix_now() {
+    return std::chrono::duration_cast<std::chrono::seconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
 
 /// A valid aws-kms envelope, distinguishable by `tag`.
 inline cyborg::KMSBlob aws_kms_blob(const std::string& tag = "a") {
