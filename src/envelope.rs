@@ -10,7 +10,7 @@ use crate::blob::{KmsBlob, Provider};
 use crate::codec;
 use crate::error::{Error, Result, Subject};
 use crate::index_name::{IndexName, ParsedKey};
-use crate::storage::{Recheck, Revision, StorageConfig};
+use crate::storage::{BeforePublish, Recheck, Revision, StorageConfig};
 
 /// Stores `blob` as the envelope of `index_name` — a strict insert.
 ///
@@ -46,11 +46,14 @@ fn write_audited(
     config: &StorageConfig,
     index: &IndexName,
     event: impl FnOnce() -> AuditEvent,
-    write: impl FnOnce(Option<&(dyn Fn() -> Result<()> + Sync)>) -> Result<()>,
+    write: impl FnOnce(Option<&BeforePublish>) -> Result<()>,
 ) -> Result<()> {
     let announced = audit::record_change(config, index, event)?;
-    let sync = || audit::sync_changes(config, index);
-    let result = write(announced.map(|_| &sync as &(dyn Fn() -> Result<()> + Sync)));
+    let sync: Option<BeforePublish> = announced.map(|_| {
+        let (config, index) = (config.clone(), index.clone());
+        std::sync::Arc::new(move || audit::sync_changes(&config, &index)) as BeforePublish
+    });
+    let result = write(sync.as_ref());
     config.location().note_write();
     if let (Some(seq), Err(e)) = (announced, &result) {
         audit::record_abort(config, index, seq, e);
@@ -223,7 +226,7 @@ pub fn push_index_kms_if_newer(
                 version: blob.version,
                 wrapped_sha256: audit::wrapped_fingerprint(&blob.wrapped_kek),
             };
-            let create = |sync: Option<&(dyn Fn() -> Result<()> + Sync)>| match sync {
+            let create = |sync: Option<&BeforePublish>| match sync {
                 Some(sync) => backend.create_after(&index, &bytes, sync),
                 None => backend.create(&index, &bytes),
             };
@@ -271,7 +274,7 @@ pub fn delete_index_kms(config: &StorageConfig, index_name: &str) -> Result<()> 
         || AuditEvent::Deleted,
         |sync| {
             if let Some(sync) = sync {
-                sync()?;
+                sync.as_ref()()?;
             }
             config.backend().delete(&index)
         },

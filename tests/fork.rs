@@ -14,6 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use common::moto::{client_with, moto, unique};
+use cyborgdb_kms::audit::{verify_audit, AuditOptions};
 use cyborgdb_kms::ffi::cyb_result;
 use cyborgdb_kms::{
     delete_index_kms, get_index_kms, list_index_kms, push_index_kms, AwsTimeouts, Clock, ErrorKind,
@@ -211,6 +212,9 @@ struct PreFork {
     /// The envelope of "idx" (in `s3`, `disk` and `memory`), and the KEK inside it.
     blob: KmsBlob,
     disk: StorageConfig,
+    /// `disk` with the custody audit on; one audited push made (its record synced on the
+    /// runtime's blocking pool, which the child does not have).
+    audited_disk: StorageConfig,
     memory: StorageConfig,
     _dir: tempfile::TempDir,
 }
@@ -239,6 +243,8 @@ fn pre_fork() -> PreFork {
     let dir = tempfile::tempdir().unwrap();
     let disk = StorageConfig::disk(dir.path().join("root")).unwrap();
     push_index_kms(&disk, "idx", &blob).unwrap();
+    let audited_disk = disk.with_audit(&AuditOptions::new("fork-test")).unwrap();
+    push_index_kms(&audited_disk, "audited", &blob).unwrap();
     let memory = StorageConfig::memory();
     push_index_kms(&memory, "idx", &blob).unwrap();
     PreFork {
@@ -250,6 +256,7 @@ fn pre_fork() -> PreFork {
         clock,
         blob,
         disk,
+        audited_disk,
         memory,
         _dir: dir,
     }
@@ -405,13 +412,22 @@ fn main() {
     failures.extend(run_in_child(
         "memory_and_disk_stores_keep_working_in_the_child",
         || {
-            for (name, store) in [("memory", &objects.memory), ("disk", &objects.disk)] {
+            for (name, store) in [
+                ("memory", &objects.memory),
+                ("disk", &objects.disk),
+                ("audited disk", &objects.audited_disk),
+            ] {
                 let got = get_index_kms(store, "idx").map_err(|e| format!("{name} get: {e:?}"))?;
                 check(got == objects.blob, || format!("{name}: another envelope"))?;
                 push_index_kms(store, "other", &objects.blob)
                     .map_err(|e| format!("{name} push: {e:?}"))?;
                 delete_index_kms(store, "other").map_err(|e| format!("{name} delete: {e:?}"))?;
             }
+            // The audited changes were recorded: the parent's push, the child's push and delete.
+            let report = verify_audit(&objects.disk).map_err(|e| format!("verify: {e:?}"))?;
+            check(report.is_intact() && report.records == 3, || {
+                format!("audit log after the child's changes: {report:?}")
+            })?;
             let fresh = StorageConfig::disk(objects._dir.path().join("child")).unwrap();
             push_index_kms(&fresh, "idx", &objects.blob).map_err(|e| format!("new disk: {e:?}"))?;
             let names = list_index_kms(&fresh).map_err(|e| format!("list: {e:?}"))?;

@@ -26,11 +26,11 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, Once, PoisonError};
+use std::sync::{Arc, Mutex, Once, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use super::{key_of_envelope_name, ENVELOPE_SUFFIX};
-use super::{Recheck, Revision, Sidecar};
+use super::{BeforePublish, Recheck, Revision, Sidecar};
 use crate::codec::MAX_ENCODED_LEN;
 use crate::error::{Error, ErrorKind, Result, Subject};
 use crate::fs_bounded::{open_regular, read_bounded, read_bounded_stat, FileReadError, Symlinks};
@@ -94,7 +94,7 @@ impl DiskStore {
         index: &IndexName,
         path: &Path,
         bytes: &[u8],
-        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+        before_publish: Option<&BeforePublish>,
     ) -> Result<()> {
         let temp = self.write_temp_overlapping(index, bytes, before_publish)?;
         match fs::hard_link(&temp.path, path) {
@@ -152,28 +152,28 @@ impl DiskStore {
         Ok(temp)
     }
 
-    /// As `write_temp`, running `before_publish` (the audit record's `fdatasync`) on a scoped
-    /// thread meanwhile, so the two syncs overlap. The temp file is returned only if both
-    /// succeeded (otherwise it is removed): nothing is published before the record is durable.
+    /// As `write_temp`, running `before_publish` (the audit record's `fdatasync`) meanwhile on a
+    /// thread of the runtime's blocking pool (kept between calls: starting a thread per write
+    /// cost more than the rest of the audit), so the two syncs overlap. The temp file is returned
+    /// only if both succeeded (otherwise it is removed): nothing is published before the record
+    /// is durable. If the pool cannot start, `before_publish` runs first, on this thread.
     fn write_temp_overlapping(
         &self,
         index: &IndexName,
         bytes: &[u8],
-        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+        before_publish: Option<&BeforePublish>,
     ) -> Result<TempFile> {
         let Some(before_publish) = before_publish else {
             return self.write_temp(index, bytes);
         };
-        let (synced, temp) = std::thread::scope(|scope| {
-            let sync = scope.spawn(before_publish);
-            let temp = self.write_temp(index, bytes);
-            let synced = sync
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (synced, temp)
-        });
-        synced?;
-        temp
+        let job = Arc::clone(before_publish);
+        match crate::runtime::run_pooled(move || job.as_ref()()) {
+            Ok(pooled) => {
+                let temp = self.write_temp(index, bytes);
+                pooled.wait().and(temp)
+            }
+            Err(_) => before_publish.as_ref()().and_then(|()| self.write_temp(index, bytes)),
+        }
     }
 
     /// Atomic replace by `rename` under the writers' lock.
@@ -181,7 +181,7 @@ impl DiskStore {
         &self,
         index: &IndexName,
         bytes: &[u8],
-        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+        before_publish: Option<&BeforePublish>,
     ) -> Result<()> {
         let mut temp = self.write_temp_overlapping(index, bytes, before_publish)?;
         let path = self.envelope_path(index);
@@ -201,7 +201,7 @@ impl DiskStore {
         index: &IndexName,
         expected: &Revision,
         bytes: &[u8],
-        before_publish: Option<&(dyn Fn() -> Result<()> + Sync)>,
+        before_publish: Option<&BeforePublish>,
     ) -> Result<()> {
         let mut temp = self.write_temp_overlapping(index, bytes, before_publish)?;
         let path = self.envelope_path(index);
@@ -304,7 +304,7 @@ impl super::EnvelopeBackend for DiskStore {
         &self,
         index: &IndexName,
         bytes: &[u8],
-        before_publish: &(dyn Fn() -> Result<()> + Sync),
+        before_publish: &BeforePublish,
     ) -> Result<()> {
         self.create_at(
             index,
@@ -322,7 +322,7 @@ impl super::EnvelopeBackend for DiskStore {
         &self,
         index: &IndexName,
         bytes: &[u8],
-        before_publish: &(dyn Fn() -> Result<()> + Sync),
+        before_publish: &BeforePublish,
     ) -> Result<()> {
         self.put_publishing_after(index, bytes, Some(before_publish))
     }
@@ -336,7 +336,7 @@ impl super::EnvelopeBackend for DiskStore {
         index: &IndexName,
         expected: &Revision,
         bytes: &[u8],
-        before_publish: &(dyn Fn() -> Result<()> + Sync),
+        before_publish: &BeforePublish,
     ) -> Result<()> {
         self.replace_if_publishing_after(index, expected, bytes, Some(before_publish))
     }

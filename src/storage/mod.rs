@@ -23,6 +23,10 @@ pub(crate) use memory::MemoryStore;
 use s3::S3Store;
 pub use s3::{S3Credentials, S3Options, S3ServerSideEncryption, MAX_S3_PREFIX_LEN};
 
+/// What an audited write runs before its envelope can become visible: makes the change's audit
+/// record durable. Owned (`'static`), so a store may run it on a pooled thread meanwhile.
+pub(crate) type BeforePublish = std::sync::Arc<dyn Fn() -> Result<()> + Send + Sync>;
+
 /// One kind of envelope store. Implementations are shared across threads and must make each call
 /// atomic: a reader sees a whole old or a whole new envelope, never a mix.
 pub(crate) trait EnvelopeBackend: Send + Sync {
@@ -55,15 +59,15 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
     }
     /// As [`EnvelopeBackend::create`], calling `before_publish` (which makes the audit record of
     /// the change durable) before the envelope can become visible; if it fails nothing is stored
-    /// and its error is returned. The default calls it first; disk overlaps it with writing the
-    /// temp file.
+    /// and its error is returned. The default calls it first; disk runs it on a pooled thread
+    /// while it writes the temp file.
     fn create_after(
         &self,
         index: &IndexName,
         bytes: &[u8],
-        before_publish: &(dyn Fn() -> Result<()> + Sync),
+        before_publish: &BeforePublish,
     ) -> Result<()> {
-        before_publish()?;
+        before_publish.as_ref()()?;
         self.create(index, bytes)
     }
     /// As [`EnvelopeBackend::put`], with `before_publish` as in [`EnvelopeBackend::create_after`].
@@ -71,9 +75,9 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
         &self,
         index: &IndexName,
         bytes: &[u8],
-        before_publish: &(dyn Fn() -> Result<()> + Sync),
+        before_publish: &BeforePublish,
     ) -> Result<()> {
-        before_publish()?;
+        before_publish.as_ref()()?;
         self.put(index, bytes)
     }
     /// As [`EnvelopeBackend::replace_if`], with `before_publish` as in
@@ -83,9 +87,9 @@ pub(crate) trait EnvelopeBackend: Send + Sync {
         index: &IndexName,
         expected: &Revision,
         bytes: &[u8],
-        before_publish: &(dyn Fn() -> Result<()> + Sync),
+        before_publish: &BeforePublish,
     ) -> Result<()> {
-        before_publish()?;
+        before_publish.as_ref()()?;
         self.replace_if(index, expected, bytes)
     }
     /// Removes the envelope; removing a missing one succeeds. Any failure other than "does not
