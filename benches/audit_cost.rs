@@ -36,7 +36,10 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let per_block = ((50.0 * scale).round() as usize).max(1);
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data-audit");
+    let data = std::env::var_os("AUDIT_BENCH_DIR").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data-audit"),
+        std::path::PathBuf::from,
+    );
     let _ = fs::remove_dir_all(&data);
     fs::create_dir_all(&data).expect("create target/bench-data-audit");
 
