@@ -156,7 +156,8 @@ impl DiskStore {
     /// thread of the runtime's blocking pool (kept between calls: starting a thread per write
     /// cost more than the rest of the audit), so the two syncs overlap. The temp file is returned
     /// only if both succeeded (otherwise it is removed): nothing is published before the record
-    /// is durable. If the pool cannot start, `before_publish` runs first, on this thread.
+    /// is durable. If the pool cannot be used (it cannot start, or this is one of its threads),
+    /// `before_publish` runs first, on this thread.
     fn write_temp_overlapping(
         &self,
         index: &IndexName,
