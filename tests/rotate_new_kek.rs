@@ -812,6 +812,11 @@ fn drift_repair_in_new_kek_mode_rotates_each_drifted_index_through_the_callback(
         fails_error.message().contains("engine busy") && fails_error.message().contains("fails"),
         "{fails_error:?}"
     );
+    // The name comes from storage: quoted and escaped, as in every other message.
+    assert!(
+        fails_error.message().starts_with("index \"fails\": "),
+        "{fails_error:?}"
+    );
     assert_eq!(get_index_kms(&storage, "fails").unwrap().version, 1);
     assert!(resolver
         .pending_rotation(&storage, "fails")

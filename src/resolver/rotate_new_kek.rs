@@ -404,7 +404,10 @@ impl KekResolver {
                         entry.status = DriftStatus::Failed;
                         entry.error = Some(Error::new(
                             ErrorKind::CallbackFailed,
-                            format!("index {index}: the engine's re-wrap callback failed ({e}); the new-KEK rotation was rolled back (the envelope is unchanged)"),
+                            format!(
+                                "index {}: the engine's re-wrap callback failed ({e}); the new-KEK rotation was rolled back (the envelope is unchanged)",
+                                crate::error::quoted_prefix(&index)
+                            ),
                         ));
                         (entry, Some(e))
                     }
