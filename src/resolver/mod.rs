@@ -428,10 +428,9 @@ impl KekResolver {
         let audited = self.audited(storage);
         match audited.auditor_arc() {
             Some(auditor) if auditor.unwrap_counts().is_some() => {
-                let auditor = Arc::clone(auditor);
                 self.inner
                     .unwrap_counts
-                    .note(&audited, &auditor, index_name, audit::now_ms())
+                    .note(&audited, auditor, index_name, audit::now_ms())
             }
             _ => Vec::new(),
         }

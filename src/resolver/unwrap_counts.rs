@@ -148,39 +148,23 @@ fn close(index: String, window: Window, now_ms: u64) -> Due {
     }
 }
 
-/// Closes the older half of `windows` (by the time they opened) into `due`.
+/// Closes the older half of `windows` (by the time they opened; half rounded up) into `due`.
 fn close_oldest_half(
     windows: &mut HashMap<(u64, String), Window>,
     now_ms: u64,
     due: &mut Vec<Due>,
 ) {
-    let mut starts: Vec<u64> = windows.values().map(|w| w.since_ms).collect();
-    let middle = starts.len() / 2;
-    let (_, cut, _) = starts.select_nth_unstable(middle);
-    let cut = *cut;
-    let target = windows.len() - middle;
-    let mut closed = 0;
-    // Close windows strictly older than the median first, then ones at it, up to half.
-    for strictly in [true, false] {
-        let keys: Vec<(u64, String)> = windows
-            .iter()
-            .filter(|(_, w)| {
-                if strictly {
-                    w.since_ms < cut
-                } else {
-                    w.since_ms == cut
-                }
-            })
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in keys {
-            if closed >= target {
-                return;
-            }
-            if let Some(window) = windows.remove(&key) {
-                due.push(close(key.1, window, now_ms));
-                closed += 1;
-            }
+    let closing = windows.len() - windows.len() / 2;
+    let mut by_start: Vec<(u64, (u64, String))> = windows
+        .iter()
+        .map(|(key, window)| (window.since_ms, key.clone()))
+        .collect();
+    if closing < by_start.len() {
+        by_start.select_nth_unstable_by_key(closing, |(since_ms, _)| *since_ms);
+    }
+    for (_, key) in by_start.into_iter().take(closing) {
+        if let Some(window) = windows.remove(&key) {
+            due.push(close(key.1, window, now_ms));
         }
     }
 }
