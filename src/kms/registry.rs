@@ -1089,12 +1089,12 @@ fn unwrap_counts_seconds(value: &FieldValue) -> std::result::Result<std::time::D
         crate::audit::MIN_UNWRAP_COUNTS_INTERVAL.as_secs(),
         crate::audit::MAX_UNWRAP_COUNTS_INTERVAL.as_secs(),
     );
-    let seconds = (!value.text.is_empty()
-        && value.text.len() <= 20
-        && value.text.bytes().all(|b| b.is_ascii_digit()))
-    .then(|| value.text.parse::<u64>().ok())
-    .flatten()
-    .filter(|s| (min..=max).contains(s));
+    // Digits only: `parse` would also take a leading `+`. An empty or overlong value fails it.
+    let seconds = value
+        .text
+        .parse::<u64>()
+        .ok()
+        .filter(|s| value.text.bytes().all(|b| b.is_ascii_digit()) && (min..=max).contains(s));
     match seconds {
         Some(seconds) => Ok(std::time::Duration::from_secs(seconds)),
         None if value.substituted => Err(format!(
