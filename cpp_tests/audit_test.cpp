@@ -105,12 +105,7 @@ TEST(AuditTest, TheResolverAuditsEveryStoreItActsOn) {
 
 TEST(AuditTest, UnwrapCountsAreAppendedPerIndexOnFlush) {
     TempDir dir;
-    const auto key_path = dir.path() / "main.key";
-    cyb_test::write_file(key_path, std::vector<uint8_t>(32, 9));
-    cyborg::KMSClientOptions client_options;
-    client_options.allow_local_provider = true;
-    cyborg::KMSClient client(client_options);
-    client.AddSlot("main", {"local", "file:" + key_path.string(), "", {}, {}, {}});
+    const cyborg::KMSClient client = cyb_test::local_client(dir, {{"main", 9}});
     const auto store = cyborg::StorageConfig::Disk(dir.path() / "root");
     const cyborg::KEKResolver keys(client);
     cyborg::AuditOptions options{"cpp-counts", std::nullopt};

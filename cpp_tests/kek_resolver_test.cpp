@@ -12,21 +12,8 @@ using cyb_test::moto_endpoint;
 using cyb_test::expect_code;
 using cyb_test::TempDir;
 
-/// A local (development-only) slot whose master key is a 32-byte file filled with `fill`.
-cyborg::KMSSlot local_slot(const TempDir& dir, const std::string& name, uint8_t fill) {
-    const auto path = dir.path() / (name + ".key");
-    cyb_test::write_file(path, std::vector<uint8_t>(32, fill));
-    return {"local", "file:" + path.string(), "", {}, {}, {}};
-}
-
-cyborg::KMSClient local_client(const TempDir& dir) {
-    cyborg::KMSClientOptions options;
-    options.allow_local_provider = true;
-    cyborg::KMSClient client(options);
-    client.AddSlot("main", local_slot(dir, "main", 1));
-    client.AddSlot("other", local_slot(dir, "other", 2));
-    return client;
-}
+using cyb_test::local_client;  // slots "main" (fill 1) and "other" (fill 2)
+using cyb_test::local_slot;
 
 cyborg::KEKCacheOptions hour() {
     cyborg::KEKCacheOptions options;

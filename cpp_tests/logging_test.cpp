@@ -45,14 +45,9 @@ private:
     std::vector<Event> events_;
 };
 
-cyborg::KMSClient local_client(const TempDir& dir) {
-    const auto path = dir.path() / "main.key";
-    cyb_test::write_file(path, std::vector<uint8_t>(32, 7));
-    cyborg::KMSClientOptions options;
-    options.allow_local_provider = true;
-    cyborg::KMSClient client(options);
-    client.AddSlot("main", {"local", "file:" + path.string(), "", {}, {}, {}});
-    return client;
+/// A client with the one local slot "main".
+cyborg::KMSClient main_client(const TempDir& dir) {
+    return cyb_test::local_client(dir, {{"main", 7}});
 }
 
 cyborg::KEKCacheOptions one_entry() {
@@ -67,7 +62,7 @@ TEST(Logging, DebugThresholdReceivesCacheAndKmsEventsButNoTrace) {
     Collector seen;
     cyborg::SetLogCallback(cyborg::LogLevel::Debug, seen.callback());
     const auto store = cyborg::StorageConfig::Memory();
-    const cyborg::KEKResolver resolver(local_client(dir), one_entry());
+    const cyborg::KEKResolver resolver(main_client(dir), one_entry());
     resolver.CreateIndex(store, "alpha", std::string("main"));
     resolver.CreateIndex(store, "beta", std::string("main"));
     resolver.Resolve(store, "alpha");
@@ -92,7 +87,7 @@ TEST(Logging, ThresholdFiltersAndTraceAddsCacheMisses) {
     Collector warn_only;
     cyborg::SetLogCallback(cyborg::LogLevel::Warn, warn_only.callback());
     const auto store = cyborg::StorageConfig::Memory();
-    const cyborg::KEKResolver resolver(local_client(dir), one_entry());
+    const cyborg::KEKResolver resolver(main_client(dir), one_entry());
     resolver.CreateIndex(store, "alpha", std::string("main"));
     resolver.Resolve(store, "alpha");
     EXPECT_THROW(resolver.Resolve(store, "missing"), cyborg::NotFoundError);
@@ -125,7 +120,7 @@ TEST(Logging, AThrowingCallbackLosesItsEventAndNothingElse) {
                                throw std::runtime_error("callback failure");
                            });
     const auto store = cyborg::StorageConfig::Memory();
-    const cyborg::KEKResolver resolver(local_client(dir), one_entry());
+    const cyborg::KEKResolver resolver(main_client(dir), one_entry());
     const auto kek = resolver.CreateIndex(store, "alpha", std::string("main"));
     EXPECT_TRUE(resolver.Resolve(store, "alpha") == kek);
     cyborg::ClearLogCallback();
@@ -151,7 +146,7 @@ TEST(Logging, SettingFromInsideACallbackIsRefused) {
                                    ++refused;
                                }
                            });
-    local_client(dir);  // one Info event: the registry change
+    main_client(dir);  // one Info event: the registry change
     cyborg::ClearLogCallback();
     EXPECT_EQ(refused.load(), 2);
 }
@@ -173,7 +168,7 @@ void count_late_use(void* userdata, const cyb_log_record*) {
 
 TEST(Logging, NoCallWithOldUserdataAfterReplacementWhileThreadsLog) {
     TempDir dir;
-    const auto client = local_client(dir);
+    const auto client = main_client(dir);
     const auto store = cyborg::StorageConfig::Memory();
     const cyborg::KEKResolver resolver(client, one_entry());
     resolver.CreateIndex(store, "alpha", std::string("main"));

@@ -9,25 +9,13 @@
 
 namespace {
 
+using cyb_test::local_slot;
 using cyb_test::TempDir;
-
-cyborg::KMSSlot local_slot(const TempDir& dir, const std::string& name, uint8_t fill) {
-    const auto path = dir.path() / (name + ".key");
-    cyb_test::write_file(path, std::vector<uint8_t>(32, fill));
-    return {"local", "file:" + path.string(), "", {}, {}, {}};
-}
 
 struct Fixture {
     TempDir dir;
     cyborg::StorageConfig store = cyborg::StorageConfig::Disk(dir.path() / "store");
-    cyborg::KMSClient client = [this] {
-        cyborg::KMSClientOptions options;
-        options.allow_local_provider = true;
-        cyborg::KMSClient c(options);
-        c.AddSlot("main", local_slot(dir, "main", 1));
-        c.AddSlot("other", local_slot(dir, "other", 2));
-        return c;
-    }();
+    cyborg::KMSClient client = cyb_test::local_client(dir);  // "main" (fill 1), "other" (fill 2)
     cyborg::KEKResolver resolver{client};
 };
 

@@ -24,6 +24,7 @@
 #include <set>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "cyborgdb_core/index_kms.hpp"
@@ -185,6 +186,27 @@ inline std::string str(cyb_str s) { return s.len == 0 ? std::string() : std::str
 
 inline std::vector<uint8_t> bytes(cyb_bytes b) {
     return b.len == 0 ? std::vector<uint8_t>() : std::vector<uint8_t>(b.data, b.data + b.len);
+}
+
+/// A `local` (development-only) slot whose master key is the 32-byte file `dir/<name>.key`
+/// filled with `fill` (written here).
+inline cyborg::KMSSlot local_slot(const TempDir& dir, const std::string& name, uint8_t fill) {
+    const auto path = dir.path() / (name + ".key");
+    write_file(path, std::vector<uint8_t>(32, fill));
+    return {"local", "file:" + path.string(), "", {}, {}, {}};
+}
+
+/// A client with the local provider enabled and one `local_slot` per (name, fill).
+inline cyborg::KMSClient local_client(
+    const TempDir& dir,
+    const std::vector<std::pair<std::string, uint8_t>>& slots = {{"main", 1}, {"other", 2}}) {
+    cyborg::KMSClientOptions options;
+    options.allow_local_provider = true;
+    cyborg::KMSClient client(options);
+    for (const auto& [name, fill] : slots) {
+        client.AddSlot(name, local_slot(dir, name, fill));
+    }
+    return client;
 }
 
 /// Which kind of store a parameterized test runs on.
